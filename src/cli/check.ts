@@ -1,0 +1,78 @@
+// `portcullis check`: one request through the same App the server runs, decision printed as JSON.
+import { pino } from 'pino';
+import type { AuthzRequest } from '../core/types.ts';
+import { App } from '../runtime/app.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { loadConfigFile } from '../policy/load.ts';
+
+export interface CheckOptions {
+  config: string;
+  method: string;
+  path: string;
+  host: string;
+  header: string[];
+  sourceIp: string;
+  context: string[];
+}
+
+export async function runCheck(opts: CheckOptions): Promise<number> {
+  const headers: Record<string, string> = Object.create(null);
+  for (const h of opts.header) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new Error(`header "${h.slice(0, 40)}" must look like 'name: value'`);
+    const k = h.slice(0, i).trim().toLowerCase();
+    const v = h.slice(i + 1).trim();
+    headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+  }
+  const contextExtensions: Record<string, string> = {};
+  for (const c of opts.context) {
+    const i = c.indexOf('=');
+    if (i <= 0) throw new Error(`--context "${c}" must look like key=value`);
+    contextExtensions[c.slice(0, i)] = c.slice(i + 1);
+  }
+  const loaded = loadConfigFile(opts.config);
+  // Logs go to stderr at warn: stdout is the decision.
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const app = await App.create({ loaded, log, metrics: new Metrics({ defaultMetrics: false }) });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!app.isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (!app.isReady()) log.warn({ waiting_for: app.notReady() }, 'not every dependency is ready; deciding anyway');
+    const method = opts.method.toUpperCase();
+    const req: AuthzRequest = {
+      method,
+      host: opts.host,
+      rawPath: opts.path,
+      headers: { ':method': method, ':path': opts.path, ':authority': opts.host, ...headers },
+      sourceIp: opts.sourceIp,
+      contextExtensions,
+      requestId: headers['x-request-id'],
+    };
+    const d = await app.check(req);
+    const out = d.allowed
+      ? {
+          allowed: true,
+          status: d.status,
+          route: d.route,
+          reason: d.reason,
+          headers_set: Object.fromEntries(d.set.map((h) => [h.name, h.value])),
+          headers_removed: d.remove,
+          query_parameters_removed: d.removeQuery,
+          response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
+          identity: d.identity ? { method: d.identity.method, subject: d.identity.subject, client_id: d.identity.clientId, scopes: d.identity.scopes, key_id: d.identity.keyId } : undefined,
+        }
+      : {
+          allowed: false,
+          status: d.status,
+          route: d.route,
+          reason: d.reason,
+          error: d.error,
+          error_description: d.description,
+          response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
+        };
+    console.log(JSON.stringify(out, null, 2));
+    return d.allowed ? 0 : 1;
+  } finally {
+    await app.close();
+  }
+}

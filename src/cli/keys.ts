@@ -1,0 +1,112 @@
+// `portcullis keys create|list|revoke|rotate` against the store the config names.
+import { Command, type Option } from 'commander';
+import { pino } from 'pino';
+import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
+import { loadConfigFile } from '../policy/load.ts';
+import { createKeyStore } from '../runtime/components.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+
+async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string }> {
+  const loaded = loadConfigFile(configFile);
+  const apiKey = loaded.config.credentials.api_key;
+  if (!apiKey) throw new Error(`${loaded.file}: credentials.api_key is not configured, so there is no key store`);
+  const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
+  return { store, prefix: apiKey.prefix };
+}
+
+const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+function publicView(r: KeyRecord, nowMs = Date.now()) {
+  // Never the hash either: it is not secret, but nobody needs it.
+  const { hash: _hash, ...rest } = r;
+  return { ...rest, state: r.status === 'revoked' ? 'revoked' : isActive(r, nowMs) ? 'active' : 'expired' };
+}
+
+async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string }) => Promise<void>): Promise<void> {
+  const s = await openStore(configFile);
+  try {
+    await fn(s);
+  } finally {
+    await s.store.close();
+  }
+}
+
+export function keysCommand(configOption: () => Option): Command {
+  const keys = new Command('keys').description('manage API keys (the store keeps only SHA-256 hashes)');
+
+  keys
+    .command('create')
+    .description('create a key; it is printed once and never stored')
+    .addOption(configOption())
+    .requiredOption('--client-id <id>', 'client the key belongs to')
+    .option('--scopes <list>', 'comma-separated scopes')
+    .option('--routes <list>', 'comma-separated route names the key may be used on (default: any)')
+    .option('--cidrs <list>', 'comma-separated source CIDRs (default: anywhere)')
+    .option('--expires-in <duration>', 'e.g. 30d, 12h')
+    .option('--json', 'print JSON')
+    .action(async (o) =>
+      withStore(o.config, async ({ store, prefix }) => {
+        const { key, record } = await createKey(store, prefix, {
+          clientId: o.clientId,
+          scopes: list(o.scopes),
+          routes: list(o.routes),
+          cidrs: list(o.cidrs),
+          expiresInSeconds: o.expiresIn ? parseDuration(o.expiresIn) : undefined,
+        });
+        if (o.json) console.log(JSON.stringify({ ...publicView(record), key }, null, 2));
+        else {
+          console.log(`Created ${record.id} for client ${record.client_id}.`);
+          console.log(`Key (shown once, store it now): ${key}`);
+        }
+      }),
+    );
+
+  keys
+    .command('list')
+    .description('list keys (never the keys themselves)')
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (o) =>
+      withStore(o.config, async ({ store }) => {
+        const records = (await store.list()).map((r) => publicView(r));
+        if (o.json) console.log(JSON.stringify(records, null, 2));
+        else if (!records.length) console.log('no keys');
+        else
+          for (const r of records)
+            console.log(`${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  expires=${r.expires_at ?? 'never'}`);
+      }),
+    );
+
+  keys
+    .command('revoke')
+    .description('revoke a key; running servers deny it within seconds')
+    .addOption(configOption())
+    .argument('<id>', 'key id (from keys list)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) =>
+      withStore(o.config, async ({ store }) => {
+        const r = await revokeKey(store, id);
+        console.log(o.json ? JSON.stringify(publicView(r), null, 2) : `Revoked ${r.id} (client ${r.client_id}).`);
+      }),
+    );
+
+  keys
+    .command('rotate')
+    .description('create a new key for the same client and grants; the old key stays valid until revoked or --grace ends')
+    .addOption(configOption())
+    .argument('<id>', 'key id to rotate')
+    .option('--grace <duration>', 'old key expires after this, e.g. 24h')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) =>
+      withStore(o.config, async ({ store, prefix }) => {
+        const { key, record, old } = await rotateKey(store, prefix, id, o.grace ? parseDuration(o.grace) : undefined);
+        if (o.json) console.log(JSON.stringify({ ...publicView(record), key, old: publicView(old) }, null, 2));
+        else {
+          console.log(`Created ${record.id} for client ${record.client_id}, replacing ${old.id}${old.expires_at ? ` (valid until ${old.expires_at})` : ' (valid until revoked)'}.`);
+          console.log(`Key (shown once, store it now): ${key}`);
+        }
+      }),
+    );
+  return keys;
+}

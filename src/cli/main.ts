@@ -1,0 +1,69 @@
+// The portcullis command line: serve, check, keys, config check.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { ConfigError, loadConfigFile } from '../policy/load.ts';
+import { serve } from '../runtime/serve.ts';
+import { runCheck } from './check.ts';
+import { keysCommand } from './keys.ts';
+
+const program = new Command('portcullis')
+  .description('Envoy ext_authz service: API keys, JWT and opaque OAuth2 tokens, scope rules, header hygiene')
+  .showHelpAfterError();
+
+const configOption = () =>
+  new Option('-c, --config <file>', 'config file (YAML)').env('PORTCULLIS_CONFIG').makeOptionMandatory();
+
+program
+  .command('serve')
+  .description('run the gRPC ext_authz server and the ops HTTP listener')
+  .addOption(configOption())
+  .action(async (opts: { config: string }) => {
+    await serve({ configFile: opts.config, handleSignals: true });
+  });
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+program
+  .command('check')
+  .description('print the decision for one request as JSON, without a server (exit 0 allowed, 1 denied)')
+  .addOption(configOption())
+  .option('-X, --method <method>', 'HTTP method', 'GET')
+  .requiredOption('-p, --path <path>', 'request path, with query')
+  .option('--host <host>', 'request host (:authority)', 'localhost')
+  .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
+  .option('--source-ip <ip>', 'client address as Envoy would see it', '127.0.0.1')
+  .option('--context <key=value>', 'Envoy context_extensions entry (repeatable)', collect, [])
+  .action(async (opts) => {
+    process.exitCode = await runCheck(opts);
+  });
+
+program.addCommand(keysCommand(configOption));
+
+program
+  .command('config')
+  .description('configuration tools')
+  .command('check')
+  .description('validate a config file; exits non-zero listing every error with its path')
+  .argument('<file>', 'config file')
+  .action((file: string) => {
+    try {
+      const { config } = loadConfigFile(file);
+      console.log(`${file}: valid (${config.routes.length} routes)`);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(e.message);
+        process.exitCode = 1;
+      } else throw e;
+    }
+  });
+
+export { InvalidArgumentError };
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof ConfigError) console.error(e.message);
+  else console.error(`portcullis: ${(e as Error).message}`);
+  process.exitCode = 2;
+  pino().flush?.();
+});

@@ -1,0 +1,204 @@
+// The decision: a request, the compiled policy and injected verifiers in; a Decision out.
+// No sockets, no logging: adapters translate, the runtime logs and counts.
+import { extractCredential } from '../credentials/extract.ts';
+import { verifyApiKey } from '../credentials/apikey.ts';
+import type { Policy } from '../policy/compile.ts';
+import { UnsafeHeaderValueError } from '../policy/headers.ts';
+import type { Route } from '../policy/routes.ts';
+import type { RateLimitConfig } from '../policy/schema.ts';
+import type { KeyStore } from '../stores/keystore.ts';
+import type { RateLimiter } from '../stores/ratelimit.ts';
+import { deny, type DenyDetails } from './decision-table.ts';
+import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError } from './errors.ts';
+import { normalizePath } from './paths.ts';
+import type { Allow, AuthzRequest, CredentialKind, Decision, HeaderSet, Identity } from './types.ts';
+
+export interface DecideDeps {
+  /** Milliseconds since epoch. */
+  now(): number;
+  keyStore?: KeyStore;
+  /** JWT access tokens (credentials.jwt). Throws InvalidCredentialError / DependencyUnavailableError. */
+  verifyJwt?(token: string): Promise<Identity>;
+  /** Opaque tokens via RFC 7662 introspection (credentials.introspection). */
+  introspect?(token: string): Promise<Identity>;
+  rateLimiter?: RateLimiter;
+  /** Phantom token: a JWT minted for the upstream in place of the client's credential. */
+  phantomToken?(identity: Identity, route: string): Promise<string | undefined>;
+  /** Called when a rate limiter failure was let through (on_redis_error: allow). */
+  onRateLimiterError?(policy: string, err: Error): void;
+}
+
+/** Headers some frameworks obey to change the method after the route was authorized. */
+const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
+export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps): Promise<Decision> {
+  const realm = policy.realm;
+  const no = (error: Parameters<typeof deny>[0], d: DenyDetails) => deny(error, realm, d);
+
+  for (const h of METHOD_OVERRIDE_HEADERS) {
+    if (req.headers[h] !== undefined) return no('invalid_request', { reason: 'method_override_header' });
+  }
+  if (!req.method || !/^[A-Z]+$/.test(req.method)) return no('invalid_request', { reason: 'method_invalid' });
+  const path = normalizePath(req.rawPath);
+  if (!path.ok) return no('invalid_request', { reason: path.reason });
+
+  const routeName = req.contextExtensions['portcullis.route'];
+  const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, req.host, path.path);
+  if (!route) return no('forbidden', { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
+
+  if (route.public) return allow(req, policy, route, undefined, [], []);
+
+  const cred = extractCredential(req.headers, req.rawPath, policy.extract);
+  if (cred.kind === 'none') return no('missing_credentials', { reason: 'missing_credentials', route: route.name });
+  if (cred.kind === 'malformed') return no('invalid_request', { reason: cred.reason, route: route.name });
+  const kind: CredentialKind = cred.kind;
+  const base = { route: route.name, credential: kind };
+  if (cred.value.length > policy.maxCredentialBytes) return no('invalid_token', { ...base, reason: 'credential_too_large' });
+  if (!route.auth.has(kind)) return no('invalid_token', { ...base, reason: 'credential_kind_not_accepted' });
+
+  const sourceIp = clientIp(req, policy);
+  let identity: Identity;
+  try {
+    identity = await verify(kind, cred.value, route, sourceIp, policy, deps);
+  } catch (e) {
+    return verificationDeny(e, base, no);
+  }
+
+  const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
+  for (const s of required) {
+    if (!identity.scopes.includes(s)) {
+      return no('insufficient_scope', { ...base, identity, reason: 'scope_missing', scope: required });
+    }
+  }
+
+  const responseHeaders: HeaderSet[] = [];
+  if (route.rateLimit && deps.rateLimiter) {
+    const rl = policy.rateLimits.get(route.rateLimit)!;
+    const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
+    if (limited) return no(limited.error, { ...base, identity, ...limited.details });
+  }
+
+  let phantom: string | undefined;
+  if (deps.phantomToken) {
+    try {
+      phantom = await deps.phantomToken(identity, route.name);
+    } catch (e) {
+      return verificationDeny(e, { ...base, identity }, no);
+    }
+  }
+
+  const removeQuery = cred.queryParam && !policy.headers.forwardCredentials ? [cred.queryParam] : [];
+  try {
+    return allow(req, policy, route, identity, removeQuery, responseHeaders, phantom);
+  } catch (e) {
+    if (e instanceof UnsafeHeaderValueError) return no('invalid_token', { ...base, reason: 'identity_value_unsafe' });
+    throw e;
+  }
+}
+
+async function verify(kind: CredentialKind, value: string, route: Route, sourceIp: string, policy: Policy, deps: DecideDeps): Promise<Identity> {
+  switch (kind) {
+    case 'api-key':
+      if (!deps.keyStore || !policy.extract.apiKeyPrefix) throw new InvalidCredentialError('api_key_not_configured');
+      return verifyApiKey(value, policy.extract.apiKeyPrefix, deps.keyStore, route.name, sourceIp, deps.now());
+    case 'jwt':
+      if (!deps.verifyJwt) throw new InvalidCredentialError('jwt_not_configured');
+      return deps.verifyJwt(value);
+    case 'oauth2':
+      if (!deps.introspect) throw new InvalidCredentialError('introspection_not_configured');
+      return deps.introspect(value);
+  }
+}
+
+function verificationDeny(e: unknown, base: DenyDetails | Omit<DenyDetails, 'reason'>, no: (error: Parameters<typeof deny>[0], d: DenyDetails) => Decision): Decision {
+  if (e instanceof InvalidCredentialError) return no('invalid_token', { ...base, reason: e.reason });
+  if (e instanceof ForbiddenCredentialError) {
+    return no('forbidden', { ...base, reason: e.reason, identity: (e as { identity?: Identity }).identity });
+  }
+  if (e instanceof DependencyUnavailableError) {
+    return no('temporarily_unavailable', { ...base, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds });
+  }
+  // A bug or an unexpected library error: still a deny, and one that says "try again", not "your
+  // credential is bad". The runtime logs it at error level.
+  return no('temporarily_unavailable', {
+    ...base,
+    reason: 'internal_error',
+    retryAfterSeconds: 1,
+    description: 'The service is temporarily unavailable',
+  });
+}
+
+function requiredScopes(route: Route, extra: string | undefined): readonly string[] {
+  if (!extra) return route.scopes;
+  const more = extra.split(/[\s,]+/).filter(Boolean);
+  return [...new Set([...route.scopes, ...more])];
+}
+
+function clientIp(req: AuthzRequest, policy: Policy): string {
+  if (!policy.sourceIpHeader) return req.sourceIp;
+  const v = req.headers[policy.sourceIpHeader];
+  if (!v) return req.sourceIp;
+  const comma = v.indexOf(',');
+  return (comma === -1 ? v : v.slice(0, comma)).trim();
+}
+
+function rateLimitKey(rl: RateLimitConfig, identity: Identity, sourceIp: string): string {
+  const v =
+    rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : rl.key === 'subject' ? identity.subject : sourceIp;
+  // A credential without that field is limited by its source address rather than not at all.
+  return v ?? `ip:${sourceIp}`;
+}
+
+async function applyRateLimit(
+  rl: RateLimitConfig,
+  identity: Identity,
+  sourceIp: string,
+  deps: DecideDeps,
+  responseHeaders: HeaderSet[],
+): Promise<{ error: 'rate_limited' | 'temporarily_unavailable'; details: Omit<DenyDetails, 'route'> } | undefined> {
+  const policyHeader = { name: 'ratelimit-policy', value: `"${rl.name}";q=${rl.limit};w=${rl.window_seconds}` };
+  try {
+    const r = await deps.rateLimiter!.hit({ name: rl.name, limit: rl.limit, windowSeconds: rl.window_seconds }, rateLimitKey(rl, identity, sourceIp), deps.now());
+    const state = { name: 'ratelimit', value: `"${rl.name}";r=${r.remaining};t=${r.resetSeconds}` };
+    if (!r.allowed) {
+      return { error: 'rate_limited', details: { reason: 'rate_limited', retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
+    }
+    responseHeaders.push(policyHeader, state);
+    return undefined;
+  } catch (e) {
+    if (rl.on_redis_error === 'allow') {
+      deps.onRateLimiterError?.(rl.name, e as Error);
+      return undefined;
+    }
+    const retry = e instanceof DependencyUnavailableError ? e.retryAfterSeconds : 1;
+    return { error: 'temporarily_unavailable', details: { reason: 'rate_limiter_unavailable', retryAfterSeconds: retry } };
+  }
+}
+
+function allow(
+  req: AuthzRequest,
+  policy: Policy,
+  route: Route,
+  identity: Identity | undefined,
+  removeQuery: string[],
+  responseHeaders: HeaderSet[],
+  phantom?: string,
+): Allow {
+  const set = policy.headers.identityHeaders(identity, route.name);
+  if (phantom) set.push({ name: 'authorization', value: `Bearer ${phantom}` });
+  // Credential headers go too (unless forwarded), on public routes as well: unverified
+  // credentials are not the upstream's business.
+  const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
+  const remove = policy.headers.removals(req.headers, set, credentialHeaders);
+  return {
+    allowed: true,
+    status: 200,
+    set,
+    remove,
+    removeQuery,
+    responseHeaders,
+    reason: identity ? 'allowed' : 'public_route',
+    route: route.name,
+    identity,
+  };
+}

@@ -1,0 +1,59 @@
+// Path normalization to DESIGN.md "Paths": one reading of the path for Envoy, us and the upstream.
+// Anything that could be read two ways is rejected, not repaired.
+
+export type PathResult = { ok: true; path: string } | { ok: false; reason: string };
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+// Characters allowed literally in a path segment (RFC 3986 pchar minus ';', which some upstreams
+// read as a path-parameter separator, plus '%' for escapes that are checked separately).
+const ALLOWED_LITERAL = /^[A-Za-z0-9\-._~!$&'()*+,=:@%/]*$/;
+
+/** Splits `:path` into path and query, decodes unreserved escapes, rejects ambiguity. */
+export function normalizePath(rawPath: string): PathResult {
+  if (typeof rawPath !== 'string' || rawPath.length === 0) return { ok: false, reason: 'path_empty' };
+  if (rawPath.length > 8192) return { ok: false, reason: 'path_too_long' };
+  const q = rawPath.indexOf('?');
+  const path = q === -1 ? rawPath : rawPath.slice(0, q);
+  if (path[0] !== '/') return { ok: false, reason: 'path_not_absolute' };
+  if (!ALLOWED_LITERAL.test(path)) return { ok: false, reason: 'path_bad_character' };
+
+  let out = path;
+  if (path.includes('%')) {
+    let decoded = '';
+    for (let i = 0; i < path.length; i++) {
+      const c = path[i];
+      if (c !== '%') {
+        decoded += c;
+        continue;
+      }
+      const hex = path.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return { ok: false, reason: 'path_bad_escape' };
+      const code = parseInt(hex, 16);
+      const ch = String.fromCharCode(code);
+      if (code === 0x2f || code === 0x5c || code === 0x00) return { ok: false, reason: 'path_encoded_separator' };
+      if (code === 0x25) return { ok: false, reason: 'path_double_encoding' };
+      // Unreserved characters have one meaning encoded or not: decode them. Everything else stays
+      // escaped (uppercase hex) so that it can never become syntax.
+      decoded += UNRESERVED.test(ch) ? ch : '%' + hex.toUpperCase();
+      i += 2;
+    }
+    out = decoded;
+  }
+
+  if (out.includes('//')) return { ok: false, reason: 'path_empty_segment' };
+  const segments = out.split('/');
+  for (const s of segments) if (s === '.' || s === '..') return { ok: false, reason: 'path_dot_segment' };
+  return { ok: true, path: out };
+}
+
+/** Whole-segment prefix match: `/v1/orders` matches `/v1/orders` and `/v1/orders/7`, not `/v1/ordersX`. */
+export function matchesPrefix(path: string, prefix: string): boolean {
+  if (prefix === '/') return true;
+  if (!path.startsWith(prefix)) return false;
+  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* '/' */;
+}
+
+/** Trailing slash dropped so `/v1/` and `/v1` mean the same prefix. */
+export function canonicalPrefix(prefix: string): string {
+  return prefix.length > 1 && prefix.endsWith('/') ? prefix.replace(/\/+$/, '') || '/' : prefix;
+}

@@ -1,0 +1,81 @@
+// The normalized request and the decision: the only shapes the core knows.
+// Adapters (gRPC, HTTP forward-auth, CLI) translate their wire formats to and from these.
+
+export type CredentialKind = 'api-key' | 'jwt' | 'oauth2';
+export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['api-key', 'jwt', 'oauth2'];
+
+export interface AuthzRequest {
+  method: string;
+  host: string;
+  /** `:path` as received: path plus query, not decoded. */
+  rawPath: string;
+  /** Header names lowercased; repeated headers joined with "," as Envoy does. */
+  headers: Record<string, string>;
+  sourceIp: string;
+  /** Envoy per-route context_extensions: trusted, from Envoy's own config. */
+  contextExtensions: Record<string, string>;
+  /** Envoy's `x-request-id`, for logs only. */
+  requestId?: string;
+}
+
+/** Who the caller is, once a credential has been verified. */
+export interface Identity {
+  method: CredentialKind;
+  subject?: string;
+  clientId?: string;
+  scopes: readonly string[];
+  keyId?: string;
+  issuer?: string;
+  /** Seconds since epoch; bounds how long anything derived may be cached. */
+  expiresAt?: number;
+  /** Extra claims an issuer mapping chose to expose (string values only). */
+  claims?: Record<string, string>;
+}
+
+export type DenyError =
+  | 'missing_credentials'
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'temporarily_unavailable';
+
+export interface HeaderSet {
+  name: string;
+  value: string;
+}
+
+export interface Allow {
+  allowed: true;
+  status: 200;
+  /** Headers to set on the upstream request (overwrite). */
+  set: HeaderSet[];
+  /** Headers to remove from the upstream request; never one that is also in `set`. */
+  remove: string[];
+  /** Query parameters to remove (an API key sent in the URL). */
+  removeQuery: string[];
+  /** Headers for the client's response (rate-limit quota). */
+  responseHeaders: HeaderSet[];
+  reason: string;
+  route?: string;
+  identity?: Identity;
+}
+
+export interface Deny {
+  allowed: false;
+  status: 400 | 401 | 403 | 429 | 503;
+  error: DenyError;
+  /** Short, leaks nothing: safe for the client. */
+  description: string;
+  /** Machine-readable reason for logs and metrics (e.g. `api_key_revoked`). */
+  reason: string;
+  /** Headers for the client's response (WWW-Authenticate, Retry-After, RateLimit). */
+  responseHeaders: HeaderSet[];
+  route?: string;
+  identity?: Identity;
+  /** Credential kind that was presented, if any (for metrics). */
+  credential?: CredentialKind;
+}
+
+export type Decision = Allow | Deny;

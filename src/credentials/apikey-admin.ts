@@ -1,0 +1,118 @@
+// Key lifecycle on top of any KeyStore: create (shown once), rotate (overlap window), revoke.
+import { BlockList } from 'node:net';
+import { generateApiKey, hashApiKey, newKeyId } from './apikey-format.ts';
+import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+
+/** Two active keys per client: the current one and the one being rotated to. */
+export const MAX_ACTIVE_KEYS_PER_CLIENT = 2;
+
+export class KeyAdminError extends Error {
+  override name = 'KeyAdminError';
+}
+
+export interface CreateKeyOptions {
+  clientId: string;
+  scopes?: string[];
+  routes?: string[];
+  cidrs?: string[];
+  expiresInSeconds?: number;
+}
+
+export interface CreatedKey {
+  key: string;
+  record: KeyRecord;
+}
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(text.trim());
+  if (!m) throw new KeyAdminError(`"${text}" is not a duration: use e.g. 3600s, 30m, 12h, 30d, 2w`);
+  const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 's'];
+  return Number(m[1]) * mult;
+}
+
+export function validateCidrs(cidrs: string[]): void {
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/');
+    const type = addr.includes(':') ? 'ipv6' : 'ipv4';
+    const max = type === 'ipv6' ? 128 : 32;
+    const n = bits === undefined ? max : Number(bits);
+    try {
+      if (!Number.isInteger(n) || n < 0 || n > max) throw new Error();
+      new BlockList().addSubnet(addr, n, type);
+    } catch {
+      throw new KeyAdminError(`"${c}" is not a CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)`);
+    }
+  }
+}
+
+async function activeKeysOf(store: KeyStore, clientId: string, nowMs: number): Promise<KeyRecord[]> {
+  return (await store.list()).filter((r) => r.client_id === clientId && isActive(r, nowMs));
+}
+
+export async function createKey(store: KeyStore, prefix: string, opts: CreateKeyOptions, nowMs = Date.now()): Promise<CreatedKey> {
+  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(opts.clientId)) throw new KeyAdminError('client id: 1-128 of letters, digits, _ . : @ -');
+  if (opts.cidrs) validateCidrs(opts.cidrs);
+  for (const s of opts.scopes ?? []) if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) throw new KeyAdminError(`scope "${s}" has characters RFC 6749 does not allow`);
+  const active = await activeKeysOf(store, opts.clientId, nowMs);
+  if (active.length >= MAX_ACTIVE_KEYS_PER_CLIENT) {
+    throw new KeyAdminError(
+      `client "${opts.clientId}" already has ${active.length} active keys (${active.map((r) => r.id).join(', ')}); revoke one first`,
+    );
+  }
+  const key = generateApiKey(prefix);
+  const record: KeyRecord = {
+    id: newKeyId(),
+    hash: hashApiKey(key),
+    client_id: opts.clientId,
+    scopes: opts.scopes ?? [],
+    ...(opts.routes?.length ? { routes: opts.routes } : {}),
+    ...(opts.cidrs?.length ? { cidrs: opts.cidrs } : {}),
+    status: 'active',
+    created_at: new Date(nowMs).toISOString(),
+    ...(opts.expiresInSeconds ? { expires_at: new Date(nowMs + opts.expiresInSeconds * 1000).toISOString() } : {}),
+  };
+  await store.put(record);
+  return { key, record };
+}
+
+async function findById(store: KeyStore, id: string): Promise<KeyRecord> {
+  const rec = (await store.list()).find((r) => r.id === id);
+  if (!rec) throw new KeyAdminError(`no key with id "${id}" (see portcullis keys list)`);
+  return rec;
+}
+
+export async function revokeKey(store: KeyStore, id: string, nowMs = Date.now()): Promise<KeyRecord> {
+  const rec = await findById(store, id);
+  const updated: KeyRecord = { ...rec, status: 'revoked', revoked_at: new Date(nowMs).toISOString() };
+  await store.put(updated);
+  return updated;
+}
+
+/** A new key for the same client and grants. The old key stays valid until revoked, or for `graceSeconds`. */
+export async function rotateKey(store: KeyStore, prefix: string, id: string, graceSeconds?: number, nowMs = Date.now()): Promise<CreatedKey & { old: KeyRecord }> {
+  const old = await findById(store, id);
+  if (!isActive(old, nowMs)) throw new KeyAdminError(`key "${id}" is not active; create a new key instead`);
+  const active = await activeKeysOf(store, old.client_id, nowMs);
+  if (active.length >= MAX_ACTIVE_KEYS_PER_CLIENT) {
+    throw new KeyAdminError(`client "${old.client_id}" already has ${active.length} active keys; revoke the one not in use first`);
+  }
+  const key = generateApiKey(prefix);
+  const record: KeyRecord = {
+    ...old,
+    id: newKeyId(),
+    hash: hashApiKey(key),
+    created_at: new Date(nowMs).toISOString(),
+    rotated_from: old.id,
+  };
+  delete record.revoked_at;
+  await store.put(record);
+  let oldOut = old;
+  if (graceSeconds !== undefined) {
+    const graceEnd = nowMs + graceSeconds * 1000;
+    if (!old.expires_at || Date.parse(old.expires_at) > graceEnd) {
+      oldOut = { ...old, expires_at: new Date(graceEnd).toISOString() };
+      await store.put(oldOut);
+    }
+  }
+  return { key, record, old: oldOut };
+}

@@ -1,0 +1,68 @@
+// Verifying an API key on the hot path: checksum (no I/O), hash, store lookup, lifecycle, grants.
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { hashApiKey, isWellFormedApiKey } from './apikey-format.ts';
+import { isExpired, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+import { ForbiddenCredentialError, InvalidCredentialError } from '../core/errors.ts';
+import type { Identity } from '../core/types.ts';
+
+const blockLists = new WeakMap<KeyRecord, BlockList>();
+
+function blockListOf(record: KeyRecord): BlockList {
+  let bl = blockLists.get(record);
+  if (!bl) {
+    bl = new BlockList();
+    for (const c of record.cidrs ?? []) {
+      const [addr, bits] = c.split('/');
+      const type = addr.includes(':') ? 'ipv6' : 'ipv4';
+      try {
+        bl.addSubnet(addr, bits === undefined ? (type === 'ipv6' ? 128 : 32) : Number(bits), type);
+      } catch {
+        // A malformed CIDR grants nothing; the key is then usable from nowhere, which denies.
+      }
+    }
+    blockLists.set(record, bl);
+  }
+  return bl;
+}
+
+export function ipAllowed(record: KeyRecord, ip: string): boolean {
+  if (!record.cidrs?.length) return true;
+  let addr = ip;
+  if (addr.startsWith('::ffff:') && isIPv4(addr.slice(7))) addr = addr.slice(7);
+  const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
+  if (!type) return false;
+  return blockListOf(record).check(addr, type);
+}
+
+/**
+ * Returns the key's identity, or throws: InvalidCredentialError (401) for a key that is not
+ * valid, ForbiddenCredentialError (403) for a valid key used on the wrong route or from the
+ * wrong address, DependencyUnavailableError (503) from the store.
+ */
+export async function verifyApiKey(
+  key: string,
+  prefix: string,
+  store: KeyStore,
+  routeName: string,
+  sourceIp: string,
+  nowMs: number,
+): Promise<Identity> {
+  if (!isWellFormedApiKey(key, prefix)) throw new InvalidCredentialError('api_key_malformed', 'The API key is invalid');
+  const record = await store.findByHash(hashApiKey(key));
+  if (!record) throw new InvalidCredentialError('api_key_unknown', 'The API key is invalid');
+  if (record.status !== 'active') throw new InvalidCredentialError('api_key_revoked', 'The API key is invalid');
+  if (isExpired(record, nowMs)) throw new InvalidCredentialError('api_key_expired', 'The API key is invalid');
+  const identity: Identity = {
+    method: 'api-key',
+    subject: record.client_id,
+    clientId: record.client_id,
+    scopes: record.scopes,
+    keyId: record.id,
+    ...(record.expires_at ? { expiresAt: Math.floor(Date.parse(record.expires_at) / 1000) } : {}),
+  };
+  if (record.routes?.length && !record.routes.includes(routeName)) {
+    throw Object.assign(new ForbiddenCredentialError('api_key_route_not_allowed'), { identity });
+  }
+  if (!ipAllowed(record, sourceIp)) throw Object.assign(new ForbiddenCredentialError('api_key_source_not_allowed'), { identity });
+  return identity;
+}

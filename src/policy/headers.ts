@@ -1,0 +1,89 @@
+// Header hygiene as configuration: which client headers never reach the upstream, which trusted
+// ones are set. Follows Envoy's order (sets, then removals): a header is never both set and removed.
+import type { HeaderSet, Identity } from '../core/types.ts';
+import type { Config, IdentityField } from './schema.ts';
+
+const UNSAFE_VALUE = /[\0\r\n]/;
+const MAX_VALUE = 4096;
+
+function normalizeName(name: string): string {
+  return name.toLowerCase().replaceAll('_', '-');
+}
+
+export class HeaderPolicy {
+  private readonly strip: Set<string>;
+  private readonly prefixes: string[];
+  private readonly setFields: [string, IdentityField][];
+  readonly forwardCredentials: boolean;
+
+  constructor(cfg: Config['headers']) {
+    this.setFields = Object.entries(cfg.set);
+    // Every header we set is also one the client may not supply.
+    this.strip = new Set([...cfg.strip, ...Object.keys(cfg.set)].map(normalizeName));
+    this.prefixes = cfg.strip_prefixes.map(normalizeName);
+    this.forwardCredentials = cfg.forward_credentials;
+  }
+
+  /** Is this client header one that must never reach the upstream? ("_" counts as "-".) */
+  isStripped(name: string): boolean {
+    const n = normalizeName(name);
+    if (this.strip.has(n)) return true;
+    for (const p of this.prefixes) if (n.startsWith(p)) return true;
+    return false;
+  }
+
+  /** Trusted identity headers for an allowed request; throws if a value could not be sent safely. */
+  identityHeaders(identity: Identity | undefined, route: string): HeaderSet[] {
+    const out: HeaderSet[] = [];
+    for (const [name, field] of this.setFields) {
+      const value = fieldValue(identity, field, route);
+      if (value === undefined || value === '') continue;
+      if (UNSAFE_VALUE.test(value) || value.length > MAX_VALUE) throw new UnsafeHeaderValueError(name);
+      out.push({ name, value });
+    }
+    return out;
+  }
+
+  /**
+   * Removals for an allowed request: stripped headers the request carries and credential headers
+   * (unless forwarded), minus anything in `set`, since Envoy applies removals after sets.
+   */
+  removals(requestHeaders: Record<string, string>, set: readonly HeaderSet[], credentialHeaders: readonly string[]): string[] {
+    const setNames = new Set(set.map((h) => h.name));
+    const out: string[] = [];
+    for (const name of Object.keys(requestHeaders)) {
+      if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host') continue; // Envoy ignores these removals
+      if (setNames.has(name)) continue;
+      if (this.isStripped(name)) out.push(name);
+    }
+    if (!this.forwardCredentials) {
+      for (const name of credentialHeaders) if (!setNames.has(name) && !out.includes(name)) out.push(name);
+    }
+    return out;
+  }
+}
+
+export class UnsafeHeaderValueError extends Error {
+  constructor(readonly header: string) {
+    super(`identity value for ${header} contains CR, LF or NUL, or is too long`);
+  }
+}
+
+function fieldValue(identity: Identity | undefined, field: IdentityField, route: string): string | undefined {
+  if (field === 'route') return route;
+  if (!identity) return undefined;
+  switch (field) {
+    case 'subject':
+      return identity.subject;
+    case 'client_id':
+      return identity.clientId;
+    case 'scopes':
+      return identity.scopes.join(' ');
+    case 'method':
+      return identity.method;
+    case 'key_id':
+      return identity.keyId;
+    case 'issuer':
+      return identity.issuer;
+  }
+}

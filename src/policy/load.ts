@@ -1,0 +1,84 @@
+// Reading a config file: YAML, ${env:NAME} references, then the schema. Every error carries its path.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { configSchema, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file; relative paths inside it resolve against its folder. */
+  file: string;
+  dir: string;
+}
+
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+function substituteEnv(node: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (typeof node === 'string') {
+    return node.replace(ENV_REF, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        problems.push(`${path || '(root)'}: environment variable ${name} is not set`);
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(node)) return node.map((v, i) => substituteEnv(v, `${path}[${i}]`, env, problems));
+  if (node && typeof node === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) out[k] = substituteEnv(v, path ? `${path}.${k}` : k, env, problems);
+    return out;
+  }
+  return node;
+}
+
+function formatPath(path: PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(root)';
+}
+
+/** Parses and validates config text. Throws ConfigError listing every problem with its path. */
+export function parseConfig(text: string, file = '<inline>', env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: unknown;
+  try {
+    raw = parse(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (e) {
+    throw new ConfigError(file, [`YAML: ${(e as Error).message}`]);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['(root): must be a mapping']);
+  const problems: string[] = [];
+  const substituted = substituteEnv(raw, '', env, problems);
+  if (problems.length) throw new ConfigError(file, problems);
+  const result = configSchema.safeParse(substituted);
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`),
+    );
+  }
+  return result.data;
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new ConfigError(abs, [`cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+  return { config: parseConfig(text, abs, env), file: abs, dir: dirname(abs) };
+}

@@ -1,0 +1,146 @@
+// The running service: config + components + the Authorizer every adapter calls.
+// Reload builds a whole new generation and swaps it in; a bad config never replaces a good one.
+import type { Logger } from 'pino';
+import { decide } from '../core/decide.ts';
+import { deny } from '../core/decision-table.ts';
+import type { AuthzRequest, Decision } from '../core/types.ts';
+import { compilePolicy, type Policy } from '../policy/compile.ts';
+import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
+import type { Config } from '../policy/schema.ts';
+import { createComponents, type Components } from './components.ts';
+import type { Metrics } from './metrics.ts';
+
+interface Generation {
+  config: Config;
+  dir: string;
+  policy: Policy;
+  components: Components;
+}
+
+export class App {
+  private gen!: Generation;
+  private draining = false;
+  private inFlight = 0;
+
+  private constructor(
+    readonly configFile: string | undefined,
+    readonly log: Logger,
+    readonly metrics: Metrics,
+  ) {}
+
+  /** Loads (or takes) a config, builds and starts its components. */
+  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics }): Promise<App> {
+    const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
+    const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
+    app.gen = await app.build(loaded);
+    return app;
+  }
+
+  get config(): Config {
+    return this.gen.config;
+  }
+
+  get components(): Components {
+    return this.gen.components;
+  }
+
+  private async build(loaded: LoadedConfig): Promise<Generation> {
+    const components = await createComponents({ config: loaded.config, dir: loaded.dir, log: this.log, metrics: this.metrics });
+    try {
+      await components.start();
+    } catch (e) {
+      await components.close();
+      throw e;
+    }
+    return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
+  }
+
+  /** Re-reads the config file. On any error the running config keeps serving; returns false. */
+  async reload(): Promise<boolean> {
+    if (!this.configFile) return false;
+    try {
+      const next = await this.build(loadConfigFile(this.configFile));
+      const old = this.gen;
+      this.gen = next;
+      this.metrics.configReloads.inc({ result: 'success' });
+      this.log.info({ config: this.configFile, routes: next.config.routes.length }, 'config reloaded');
+      // Checks already running on the old generation hold their own references.
+      setTimeout(() => void old.components.close(), 5000).unref();
+      return true;
+    } catch (e) {
+      this.metrics.configReloads.inc({ result: 'failure' });
+      const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
+      this.log.error({ config: this.configFile, problems }, 'config reload rejected; the previous config keeps serving. Fix the file and reload again');
+      return false;
+    }
+  }
+
+  /** Readiness of every dependency the config names; `[]` when ready. */
+  notReady(): string[] {
+    if (this.draining) return ['draining'];
+    const out: string[] = [];
+    for (const r of this.gen.components.readiness) {
+      if (!r.ready()) out.push(r.detail?.() ? `${r.name}: ${r.detail()}` : r.name);
+    }
+    return out;
+  }
+
+  isReady(): boolean {
+    return this.notReady().length === 0;
+  }
+
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  get inFlightChecks(): number {
+    return this.inFlight;
+  }
+
+  /** The one entry point for every adapter: decide, count, log. Never throws. */
+  async check(req: AuthzRequest): Promise<Decision> {
+    const start = process.hrtime.bigint();
+    const gen = this.gen;
+    this.inFlight++;
+    let d: Decision;
+    try {
+      d = await decide(req, gen.policy, gen.components.deps);
+    } catch (e) {
+      this.metrics.internalErrors.inc();
+      this.log.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: req.requestId }, 'unexpected error while deciding; denied with 503');
+      d = deny('temporarily_unavailable', gen.policy.realm, { reason: 'internal_error', retryAfterSeconds: 1 });
+    } finally {
+      this.inFlight--;
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    this.metrics.countDecision(d, seconds);
+    if (!d.allowed) this.logDeny(req, d);
+    else if (this.log.isLevelEnabled('debug')) this.log.debug(this.decisionFields(req, d), 'allowed');
+    return d;
+  }
+
+  private decisionFields(req: AuthzRequest, d: Decision) {
+    // Never headers, never credentials: only what an operator needs to find the request.
+    return {
+      request_id: req.requestId,
+      method: req.method,
+      path: req.rawPath.split('?')[0].slice(0, 256),
+      route: d.route,
+      status: d.status,
+      reason: d.reason,
+      credential: d.identity?.method ?? (d.allowed ? undefined : d.credential),
+      client_id: d.identity?.clientId,
+      key_id: d.identity?.keyId,
+      source_ip: req.sourceIp,
+    };
+  }
+
+  private logDeny(req: AuthzRequest, d: Decision): void {
+    if (d.reason === 'internal_error') this.log.error(this.decisionFields(req, d), 'denied after an internal error');
+    else this.log.info(this.decisionFields(req, d), 'denied');
+  }
+
+  async close(): Promise<void> {
+    await this.gen.components.close();
+  }
+}

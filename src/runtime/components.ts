@@ -1,0 +1,83 @@
+// Turning a config into live components (stores, verifiers, limiters) that decide() is given.
+// Each credential kind plugs in here; a component says when it is ready and how to close it.
+import { isAbsolute, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { DecideDeps } from '../core/decide.ts';
+import type { Config } from '../policy/schema.ts';
+import { FileKeyStore } from '../stores/file-keystore.ts';
+import type { KeyStore } from '../stores/keystore.ts';
+import { MemoryKeyStore } from '../stores/memory-keystore.ts';
+import { MemoryRateLimiter } from '../stores/ratelimit.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface ReadinessCheck {
+  name: string;
+  ready(): boolean;
+  /** Why not ready, for /readyz and the startup log. */
+  detail?(): string | undefined;
+}
+
+export interface Components {
+  deps: DecideDeps;
+  readiness: ReadinessCheck[];
+  /** Starts background work (initial fetches, watchers). Resolves once started, not once ready. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ComponentContext {
+  config: Config;
+  /** Folder of the config file: relative paths in the config resolve against it. */
+  dir: string;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export function resolvePath(dir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+export function createKeyStore(ctx: ComponentContext): KeyStore | undefined {
+  const store = ctx.config.credentials.api_key?.store;
+  if (!store) return undefined;
+  switch (store.type) {
+    case 'memory':
+      return new MemoryKeyStore();
+    case 'file':
+      return new FileKeyStore(resolvePath(ctx.dir, store.path), ctx.log.child({ component: 'keystore' }));
+    case 'redis':
+      throw new Error('credentials.api_key.store.type: redis is not available in this build; use file or memory');
+  }
+}
+
+export async function createComponents(ctx: ComponentContext): Promise<Components> {
+  const closers: Array<() => Promise<void>> = [];
+  const starters: Array<() => Promise<void>> = [];
+  const readiness: ReadinessCheck[] = [];
+  const deps: DecideDeps = { now: Date.now };
+
+  const keyStore = createKeyStore(ctx);
+  if (keyStore) {
+    deps.keyStore = keyStore;
+    starters.push(() => keyStore.start());
+    closers.push(() => keyStore.close());
+    readiness.push({ name: 'keystore', ready: () => keyStore.isReady() });
+  }
+
+  if (ctx.config.rate_limits.length) {
+    const limiter = new MemoryRateLimiter();
+    deps.rateLimiter = limiter;
+    closers.push(() => limiter.close());
+  }
+
+  return {
+    deps,
+    readiness,
+    async start() {
+      for (const s of starters) await s();
+    },
+    async close() {
+      for (const c of closers.reverse()) await c().catch(() => {});
+    },
+  };
+}

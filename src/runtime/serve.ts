@@ -1,0 +1,98 @@
+// `portcullis serve`: listeners, readiness, reload on SIGHUP or file change, drain on SIGTERM.
+import { unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from 'pino';
+import { grpcCredentials, startGrpcServer, type GrpcListener } from '../envoy/grpc-server.ts';
+import { startOpsServer, type OpsListener } from '../http/ops-server.ts';
+import { loadConfigFile } from '../policy/load.ts';
+import { App } from './app.ts';
+import { createLogger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+
+export interface ServeOptions {
+  configFile: string;
+  log?: Logger;
+  /** Override the config's listener addresses (tests use 127.0.0.1:0). */
+  grpcAddress?: string;
+  httpAddress?: string;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers and exit the process on stop. */
+  handleSignals?: boolean;
+  /** Poll interval for config file changes; 0 disables watching. */
+  watchIntervalMs?: number;
+}
+
+export interface Service {
+  app: App;
+  grpc: GrpcListener;
+  ops: OpsListener;
+  stop(): Promise<void>;
+}
+
+export async function serve(opts: ServeOptions): Promise<Service> {
+  const loaded = loadConfigFile(opts.configFile);
+  const log = opts.log ?? createLogger(loaded.config.logging.level);
+  const metrics = new Metrics();
+  const app = await App.create({ loaded, log, metrics });
+  const cfg = loaded.config.server;
+  const grpcAddress = opts.grpcAddress ?? cfg.grpc.address;
+  const grpc = await startGrpcServer(app, grpcAddress, grpcCredentials(cfg.grpc.tls), cfg.grpc.max_receive_message_bytes);
+  const ops = await startOpsServer(app, opts.httpAddress ?? cfg.http.address);
+
+  let lastReady: boolean | undefined;
+  const syncReadiness = () => {
+    const missing = app.notReady();
+    const ready = missing.length === 0;
+    metrics.ready.set(ready ? 1 : 0);
+    if (ready !== lastReady) {
+      grpc.setServing(ready);
+      if (ready) log.info({ grpc_port: grpc.port, http_port: ops.port }, 'ready: serving Checks');
+      else log.warn({ waiting_for: missing }, 'not ready: health reports NOT_SERVING until these are ready');
+      lastReady = ready;
+    }
+  };
+  syncReadiness();
+  const readinessTimer = setInterval(syncReadiness, 250);
+  readinessTimer.unref();
+
+  const watchMs = opts.watchIntervalMs ?? 2000;
+  if (watchMs > 0) {
+    watchFile(loaded.file, { interval: watchMs, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) void app.reload().then(syncReadiness);
+    });
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const grace = app.config.server.shutdown_grace_seconds * 1000;
+      log.info({ grace_ms: grace, in_flight: app.inFlightChecks }, 'draining: health NOT_SERVING, finishing in-flight Checks');
+      app.startDraining();
+      clearInterval(readinessTimer);
+      grpc.setServing(false);
+      unwatchFile(loaded.file);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn({ in_flight: app.inFlightChecks }, 'grace period over; closing remaining calls');
+          grpc.server.forceShutdown();
+          resolve();
+        }, grace);
+        timer.unref();
+        grpc.server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await ops.close();
+      await app.close();
+      log.info('stopped');
+      log.flush?.();
+    })());
+
+  if (opts.handleSignals) {
+    const onTerm = () => void stop().then(() => process.exit(0));
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onTerm);
+    process.on('SIGHUP', () => void app.reload().then(syncReadiness));
+  }
+  log.info({ config: loaded.file, grpc: grpcAddress, grpc_port: grpc.port, http_port: ops.port, routes: loaded.config.routes.length }, 'portcullis started');
+  return { app, grpc, ops, stop };
+}

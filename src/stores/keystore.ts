@@ -1,0 +1,46 @@
+// The key store interface: one record per API key, found by the SHA-256 of the key.
+// Implementations: memory (tests, ephemeral), file (single node), redis (shared by replicas).
+
+export type KeyStatus = 'active' | 'revoked';
+
+export interface KeyRecord {
+  id: string;
+  /** hex SHA-256 of the whole key; the key itself is never stored. */
+  hash: string;
+  client_id: string;
+  scopes: string[];
+  /** Route names this key may be used on; absent means any route that accepts api-key. */
+  routes?: string[];
+  /** Source CIDRs this key may be used from; absent means anywhere. */
+  cidrs?: string[];
+  status: KeyStatus;
+  created_at: string;
+  /** ISO time; absent means no expiry. */
+  expires_at?: string;
+  revoked_at?: string;
+  /** The key this one replaced, for `keys rotate`. */
+  rotated_from?: string;
+}
+
+export interface KeyStore {
+  /** Hot path. Throws DependencyUnavailableError when the answer needs a backend that is down. */
+  findByHash(hash: string): Promise<KeyRecord | undefined>;
+  list(): Promise<KeyRecord[]>;
+  /** Inserts or replaces a record (by id). */
+  put(record: KeyRecord): Promise<void>;
+  /** Loads initial state and starts watching for changes (server side). */
+  start(): Promise<void>;
+  /** True once the store can answer lookups. */
+  isReady(): boolean;
+  /** Number of records, for metrics. */
+  size(): number;
+  close(): Promise<void>;
+}
+
+export function isExpired(record: KeyRecord, nowMs: number): boolean {
+  return record.expires_at !== undefined && Date.parse(record.expires_at) <= nowMs;
+}
+
+export function isActive(record: KeyRecord, nowMs: number): boolean {
+  return record.status === 'active' && !isExpired(record, nowMs);
+}
