@@ -44,6 +44,8 @@ export async function startOpsServer(app: App, address: string): Promise<OpsList
           return res.end(body);
         }
       }
+      const own = app.components.opsHandlers.get(url.pathname);
+      if (own) return own(req, res, url);
       const exact = mounts.get(url.pathname);
       if (exact) return exact(req, res, url);
       for (const [p, h] of mounts) if (p.endsWith('/') && url.pathname.startsWith(p)) return h(req, res, url);

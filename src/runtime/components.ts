@@ -9,6 +9,7 @@ import type { KeyStore } from '../stores/keystore.ts';
 import { MemoryKeyStore } from '../stores/memory-keystore.ts';
 import { MemoryRateLimiter } from '../stores/ratelimit.ts';
 import type { Metrics } from './metrics.ts';
+import type { OpsHandler } from '../http/ops-server.ts';
 
 export interface ReadinessCheck {
   name: string;
@@ -20,6 +21,8 @@ export interface ReadinessCheck {
 export interface Components {
   deps: DecideDeps;
   readiness: ReadinessCheck[];
+  /** Extra handlers for the ops listener that belong to this config (e.g. the phantom-token JWKS). */
+  opsHandlers: Map<string, OpsHandler>;
   /** Starts background work (initial fetches, watchers). Resolves once started, not once ready. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +57,7 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
   const closers: Array<() => Promise<void>> = [];
   const starters: Array<() => Promise<void>> = [];
   const readiness: ReadinessCheck[] = [];
+  const opsHandlers = new Map<string, OpsHandler>();
   const deps: DecideDeps = { now: Date.now };
 
   const keyStore = createKeyStore(ctx);
@@ -73,6 +77,7 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
   return {
     deps,
     readiness,
+    opsHandlers,
     async start() {
       for (const s of starters) await s();
     },

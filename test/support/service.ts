@@ -38,7 +38,7 @@ export async function startService(configYaml: string, opts: { dir?: string; fil
   const service = await serve({ configFile, log, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchIntervalMs: 200 });
   const grpcAddress = `127.0.0.1:${service.grpc.port}`;
   const Client = authorizationClient();
-  const client = new Client(grpcAddress, grpc.credentials.createInsecure()) as TestService['client'];
+  const client = new Client(grpcAddress, grpc.credentials.createInsecure()) as unknown as TestService['client'];
   const checkRaw = (req: unknown, deadlineMs = 2000) =>
     new Promise<CheckResponseMsg>((resolve, reject) =>
       client.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: CheckResponseMsg) => (err ? reject(err) : resolve(res))),
