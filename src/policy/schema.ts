@@ -1,5 +1,6 @@
 // The configuration schema: one zod schema, the source of both validation (with path-precise
 // errors) and the published JSON Schema (schema/portcullis.schema.json, `npm run schema`).
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
@@ -7,7 +8,7 @@ const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).m
 const headerName = z
   .string()
   .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name')
-  .transform((s) => s.toLowerCase());
+  .toLowerCase();
 
 export const IDENTITY_FIELDS = ['subject', 'client_id', 'scopes', 'method', 'key_id', 'issuer', 'route'] as const;
 export type IdentityField = (typeof IDENTITY_FIELDS)[number];
@@ -44,15 +45,44 @@ const server = z
 
 const redis = z
   .object({
-    url: z.string().default('redis://127.0.0.1:6379').describe('redis:// or rediss:// URL (single node)'),
-    key_prefix: z.string().default('portcullis:'),
-    mode: z.enum(['single', 'sentinel', 'cluster']).default('single'),
-    sentinels: z.array(z.object({ host: z.string(), port: z.number().int() }).strict()).optional(),
-    sentinel_name: z.string().optional().describe('master group name, for mode: sentinel'),
-    nodes: z.array(z.string()).optional().describe('host:port seeds, for mode: cluster'),
-    command_timeout_ms: z.number().int().min(1).default(100),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss:// (TLS)')
+      .default('redis://127.0.0.1:6379')
+      .describe('mode single: redis:// or rediss:// (TLS) URL, e.g. redis://:${env:REDIS_PASSWORD}@redis:6379/0'),
+    key_prefix: z
+      .string()
+      .regex(/^[^\s{}]{0,64}$/, 'at most 64 characters, no spaces or braces')
+      .default('portcullis:')
+      .describe('every Redis key Portcullis writes starts with this; share one Redis between deployments by giving each its own'),
+    mode: z.enum(['single', 'sentinel', 'cluster']).default('single').describe('single node (url), Sentinel (sentinels + sentinel_name) or Cluster (nodes)'),
+    sentinels: z
+      .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict())
+      .min(1)
+      .optional()
+      .describe('mode sentinel: Sentinel addresses'),
+    sentinel_name: z.string().optional().describe('mode sentinel: master group name'),
+    nodes: z.array(address).min(1).optional().describe('mode cluster: host:port seed nodes'),
+    username: z.string().optional().describe('mode sentinel / cluster: ACL user of the data nodes (single: put it in url)'),
+    password: z.string().optional().describe('mode sentinel / cluster: password of the data nodes; use ${env:NAME} (single: put it in url)'),
+    sentinel_password: z.string().optional().describe('mode sentinel: password of the Sentinels themselves, if they require one'),
+    tls: z.boolean().default(false).describe('mode sentinel / cluster: TLS to the data nodes (single: use rediss://)'),
+    command_timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(10000)
+      .default(100)
+      .describe('a command not answered within this fails (then: on_redis_error / 503); keep it inside Envoy\'s 200 ms Check deadline'),
+    connect_timeout_ms: z.number().int().min(100).max(60000).default(2000).describe('TCP connect timeout; reconnects back off up to 1 s between attempts'),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.mode === 'sentinel' && (!r.sentinels || !r.sentinel_name)) {
+      ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'mode sentinel needs sentinels and sentinel_name' });
+    }
+    if (r.mode === 'cluster' && !r.nodes) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'mode cluster needs nodes (host:port seeds)' });
+  });
 
 const headers = z
   .object({
@@ -75,7 +105,19 @@ const headers = z
 const keyStore = z.discriminatedUnion('type', [
   z.object({ type: z.literal('file'), path: z.string().default('keys.yaml').describe('relative to the config file') }).strict(),
   z.object({ type: z.literal('memory') }).strict(),
-  z.object({ type: z.literal('redis'), resync_seconds: seconds(30, 3600) }).strict(),
+  z
+    .object({
+      type: z.literal('redis'),
+      resync_seconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(30)
+        .describe('full reload of the local copy this often, a safety net behind pub/sub invalidation (changes normally apply within milliseconds)'),
+    })
+    .strict()
+    .describe('shared by every replica through the top-level redis section; each replica serves lookups from a local copy'),
 ]);
 
 const apiKey = z
@@ -117,46 +159,115 @@ const jwtIssuer = z
     message: 'set exactly one of jwks_uri, discovery: true, jwks_file',
   });
 
+const phantomKey = z
+  .object({
+    kid: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)').describe('key id: the JWT header `kid` and the JWKS entry'),
+    private_key_file: z.string().describe('PEM PKCS#8 private key (relative to the config file), of the type `algorithm` needs'),
+    algorithm: z.enum(['ES256', 'RS256', 'EdDSA']).optional().describe('this key\'s algorithm; defaults to phantom_token.algorithm'),
+    publish_only: z
+      .boolean()
+      .default(false)
+      .describe('publish in the JWKS without signing: stage a new key (or keep a retired one) so upstreams already know it'),
+  })
+  .strict();
+
 const introspection = z
   .object({
-    endpoint: z.string().url(),
-    client_id: z.string().min(1),
+    endpoint: z.string().url().describe('RFC 7662 introspection endpoint (https; http only with allow_http)'),
+    client_id: z.string().min(1).describe('Portcullis\'s own client at the authorization server'),
     client_secret: z.string().min(1).describe('use ${env:NAME}; never commit it'),
-    auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-    timeout_ms: z.number().int().min(10).max(10000).default(150).describe('stay inside Envoy\'s 200 ms Check deadline'),
-    issuer: z.string().optional().describe('when set, an answer with another `iss` is rejected'),
-    audiences: z.array(z.string()).optional().describe('when set, `aud` must contain one'),
-    max_concurrency: z.number().int().min(1).default(64),
-    max_per_second: z.number().int().min(1).default(500),
+    auth_method: z
+      .enum(['client_secret_basic', 'client_secret_post'])
+      .default('client_secret_basic')
+      .describe('how the client authenticates to the endpoint (RFC 6749 §2.3.1)'),
+    timeout_ms: z.number().int().min(10).max(10000).default(150).describe('per call; stay inside Envoy\'s 200 ms Check deadline'),
+    ca_file: z.string().optional().describe('PEM CA bundle trusted for the endpoint\'s TLS (system CAs otherwise); relative to the config file'),
+    allow_http: z.boolean().default(false).describe('allow a plain http:// endpoint (local development only: the client secret and tokens travel in clear)'),
+    issuer: z.string().optional().describe('when set, an answer without this exact `iss` is rejected'),
+    audiences: z.array(z.string()).optional().describe('when set, `aud` must contain one of these'),
+    require_token_type: z
+      .boolean()
+      .default(true)
+      .describe('an answer must say the token is an access token (`token_type`); refresh tokens come back without one from some servers'),
+    access_token_types: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['Bearer', 'access_token', 'urn:ietf:params:oauth:token-type:access_token'])
+      .describe('`token_type` values that mean an access token (case-insensitive); anything else is rejected'),
+    clock_skew_seconds: seconds(30, 600).describe('leeway for `nbf` and `iat` in the future; `exp` gets none'),
+    max_concurrency: z.number().int().min(1).default(64).describe('introspection calls in flight at most; beyond: 503'),
+    max_per_second: z.number().int().min(1).default(200).describe('introspection calls started per second at most (burst: one second\'s worth); beyond: 503'),
+    retry_after_seconds: z.number().int().min(1).max(3600).default(5).describe('Retry-After sent with 503 when the endpoint is down'),
     cache: z
-      .object({ max_ttl_seconds: seconds(60), negative_ttl_seconds: seconds(5, 3600), max_entries: z.number().int().min(1).default(100000) })
+      .object({
+        max_ttl_seconds: seconds(60).describe('an active answer is reused until min(exp, now + this): a revoked token stops passing within it'),
+        negative_ttl_seconds: seconds(5, 3600).describe('how long an inactive / rejected answer is reused'),
+        max_entries: z.number().int().min(1).default(100000).describe('active answers kept (LRU)'),
+        negative_max_entries: z
+          .number()
+          .int()
+          .min(1)
+          .default(10000)
+          .describe('inactive answers kept (LRU), separate so a flood of bad tokens cannot evict good ones'),
+      })
       .strict()
       .prefault({}),
     phantom_token: z
       .object({
-        enabled: z.boolean().default(false),
-        issuer: z.string().default('https://portcullis.internal'),
-        audience: z.string().default('internal'),
-        ttl_seconds: seconds(60, 3600),
-        for_api_keys: z.boolean().default(false),
+        enabled: z.boolean().default(false).describe('replace an allowed opaque token upstream with a JWT signed by Portcullis'),
+        issuer: z.string().default('https://portcullis.internal').describe('`iss` of phantom tokens'),
+        audience: z.string().default('internal').describe('`aud` of phantom tokens'),
+        ttl_seconds: seconds(60, 3600).describe('phantom `exp` = min(original exp, now + this)'),
+        for_api_keys: z.boolean().default(false).describe('API-key identities get a phantom token too'),
         algorithm: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
         keys: z
-          .array(z.object({ kid: z.string(), private_key_file: z.string() }).strict())
+          .array(phantomKey)
+          .min(1)
           .optional()
-          .describe('signing keys, newest first; the first signs, all are published'),
+          .describe('newest first: the first key without publish_only signs, all are published at /.well-known/jwks.json. Without keys a key is generated at start (single node, development only)'),
       })
       .strict()
+      .superRefine((p, ctx) => {
+        const kids = new Set<string>();
+        p.keys?.forEach((k, i) => {
+          if (kids.has(k.kid)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: `duplicate kid "${k.kid}"` });
+          kids.add(k.kid);
+        });
+        if (p.keys && p.keys.every((k) => k.publish_only)) {
+          ctx.addIssue({ code: 'custom', path: ['keys'], message: 'at least one key must sign (publish_only: false)' });
+        }
+      })
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.endpoint.startsWith('http:') && !c.allow_http) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message: 'use https: (the client secret and tokens are sent); for local development set allow_http: true',
+      });
+    }
+  });
 
 const rateLimit = z
   .object({
-    name: z.string().min(1),
-    key: z.enum(['client_id', 'key_id', 'source_ip', 'subject']).default('client_id'),
-    limit: z.number().int().min(1),
-    window_seconds: z.number().int().min(1).max(30 * 24 * 3600),
-    on_redis_error: z.enum(['allow', 'deny']).default('allow'),
+    name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)').describe('referenced by routes[].rate_limit; shown in the RateLimit-Policy header'),
+    key: z
+      .enum(['client_id', 'key_id', 'source_ip', 'subject'])
+      .default('client_id')
+      .describe('what is counted: one budget per client, per API key, per source IP or per token subject (a credential without the field is counted by source IP)'),
+    limit: z.number().int().min(1).max(1_000_000_000).describe('requests allowed per window'),
+    window_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .describe('fixed window, aligned to the epoch (Redis server clock when redis is configured): 1 second to 30 days (a quota)'),
+    on_redis_error: z
+      .enum(['allow', 'deny'])
+      .default('allow')
+      .describe('Redis down or slow: allow (counted in portcullis_ratelimit_failopen_total) or deny with 503'),
   })
   .strict();
 
@@ -178,6 +289,42 @@ const route = z
     rate_limit: z.string().optional().describe('name of a rate_limits entry'),
   })
   .strict();
+
+// HTTP forward-auth (docs/forward-auth.md): the same decisions for Envoy's HTTP ext_authz, nginx
+// auth_request and Traefik ForwardAuth, served on the ops listener.
+const cidr = z.string().refine(
+  (c) => {
+    const [addr, bits, extra] = c.split('/');
+    const family = isIP(addr ?? '');
+    if (!family || extra !== undefined) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return /^\d{1,3}$/.test(bits) && n <= (family === 6 ? 128 : 32);
+  },
+  { message: 'must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8' },
+);
+const OPS_PATHS = ['/healthz', '/readyz', '/metrics'];
+const forwardAuth = z
+  .object({
+    enabled: z.boolean().default(false).describe('serve the forward-auth endpoint on the ops listener (server.http.address)'),
+    path_prefix: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'must be a path like /authz: starts with /, no trailing /, no query')
+      .refine((p) => !OPS_PATHS.includes(p) && !p.startsWith('/.well-known'), 'must not shadow /healthz, /readyz, /metrics or /.well-known')
+      .default('/authz')
+      .describe(
+        'nginx and Traefik call this path; Envoy\'s http_service uses it as path_prefix and appends the original path (read at start; restart to change)',
+      ),
+    trusted_proxies: z
+      .array(cidr)
+      .min(1)
+      .default(['127.0.0.1/32', '::1/128'])
+      .describe(
+        'TCP peers allowed to call the endpoint and to state the original request (X-Original-*, X-Forwarded-*); any other peer gets 403',
+      ),
+  })
+  .strict()
+  .prefault({});
 
 export const configSchema = z
   .object({
@@ -202,6 +349,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     rate_limits: z.array(rateLimit).default([]),
+    forward_auth: forwardAuth.describe('HTTP forward-auth endpoint for Envoy http_service, nginx auth_request, Traefik ForwardAuth'),
     routes: z.array(route).default([]).describe('first match wins'),
     default: z.literal('deny').default('deny').describe('no route matched: 403'),
   })
