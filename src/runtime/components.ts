@@ -10,6 +10,8 @@ import { MemoryKeyStore } from '../stores/memory-keystore.ts';
 import { MemoryRateLimiter } from '../stores/ratelimit.ts';
 import type { Metrics } from './metrics.ts';
 import type { OpsHandler } from '../http/ops-server.ts';
+import { createIntrospection } from '../credentials/introspection/component.ts';
+import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
 
 export interface ReadinessCheck {
   name: string;
@@ -66,6 +68,21 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
     starters.push(() => keyStore.start());
     closers.push(() => keyStore.close());
     readiness.push({ name: 'keystore', ready: () => keyStore.isReady() });
+  }
+
+  const introspection = ctx.config.credentials.introspection;
+  if (introspection) {
+    const shared = { log: ctx.log.child({ component: 'introspection' }), registry: ctx.metrics.registry, now: () => deps.now(), resolvePath: (p: string) => resolvePath(ctx.dir, p) };
+    const introspector = createIntrospection(introspection, shared);
+    deps.introspect = (token) => introspector.introspect(token);
+    closers.push(async () => introspector.close());
+    if (introspection.phantom_token?.enabled) {
+      const phantom = createPhantom(introspection.phantom_token, { ...shared, log: ctx.log.child({ component: 'phantom_token' }) });
+      deps.phantomToken = (identity) => phantom.tokenFor(identity);
+      starters.push(() => phantom.start());
+      readiness.push({ name: 'phantom_token_keys', ready: () => phantom.ready() });
+      opsHandlers.set(JWKS_PATH, phantom.jwksHandler);
+    }
   }
 
   if (ctx.config.rate_limits.length) {

@@ -1,0 +1,105 @@
+// Reading an RFC 7662 introspection answer strictly. Pure: status, content type and body in;
+// an identity, or the reason the token does not pass, out. No I/O, no clock of its own.
+//
+// Only a 200 JSON object with boolean `active: true` counts. Anything the answer says is then
+// checked, not trusted by shape: exp/nbf/iat are finite numbers, iss/aud match the config,
+// scope/client_id/sub are strings, and the token is an access token (a refresh token sent as
+// a bearer token is invalid).
+import type { Identity } from '../../core/types.ts';
+
+export interface AnswerRules {
+  issuer?: string;
+  audiences?: readonly string[];
+  requireTokenType: boolean;
+  /** Lowercased `token_type` values meaning an access token. */
+  accessTokenTypes: ReadonlySet<string>;
+  clockSkewSeconds: number;
+}
+
+export type Answer =
+  /** The token passes: the identity and until when (seconds since epoch; undefined = no exp). */
+  | { kind: 'active'; identity: Identity; exp?: number }
+  /** The token does not pass; the same token will never pass (cacheable). */
+  | { kind: 'rejected'; reason: string }
+  /** The endpoint did not answer in a way we can use (not the token's fault): deny with 503. */
+  | { kind: 'unusable'; reason: string };
+
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
+export function readAnswer(status: number, contentType: string | undefined, body: string, rules: AnswerRules, nowSeconds: number): Answer {
+  // 4xx here means the server refused *us* (bad client credentials, wrong auth method):
+  // a configuration problem, not a verdict on the caller's token.
+  if (status !== 200) return { kind: 'unusable', reason: status >= 500 ? 'introspection_http_5xx' : 'introspection_http_status' };
+  if (mediaType(contentType) !== 'application/json') return { kind: 'unusable', reason: 'introspection_not_json' };
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { kind: 'unusable', reason: 'introspection_bad_json' };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { kind: 'unusable', reason: 'introspection_not_object' };
+  return readClaims(json as Record<string, unknown>, rules, nowSeconds);
+}
+
+export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: number): Answer {
+  const no = (reason: string): Answer => ({ kind: 'rejected', reason });
+  // `active: "true"`, 1 or a missing field are not `true`.
+  if (a.active !== true) return no(a.active === false ? 'token_inactive' : 'introspection_active_not_boolean');
+
+  if (a.token_type !== undefined) {
+    if (typeof a.token_type !== 'string' || !rules.accessTokenTypes.has(a.token_type.toLowerCase())) return no('token_not_access_token');
+  } else if (rules.requireTokenType) {
+    return no('token_type_missing');
+  }
+  // Some servers (Ory Hydra) say what a token is in `token_use`.
+  if (a.token_use !== undefined && a.token_use !== 'access_token') return no('token_not_access_token');
+  // A sender-constrained token (DPoP, mTLS-bound) presented as a plain bearer token: we cannot
+  // check the proof of possession, so it does not pass.
+  if (a.cnf !== undefined) return no('token_sender_constrained');
+
+  let exp: number | undefined;
+  if (a.exp !== undefined) {
+    if (!isFiniteNumber(a.exp)) return no('token_exp_invalid');
+    if (a.exp <= now) return no('token_expired');
+    exp = a.exp;
+  }
+  if (a.nbf !== undefined) {
+    if (!isFiniteNumber(a.nbf)) return no('token_nbf_invalid');
+    if (a.nbf > now + rules.clockSkewSeconds) return no('token_not_yet_valid');
+  }
+  if (a.iat !== undefined) {
+    if (!isFiniteNumber(a.iat)) return no('token_iat_invalid');
+    if (a.iat > now + rules.clockSkewSeconds) return no('token_iat_in_future');
+  }
+
+  if (a.iss !== undefined && typeof a.iss !== 'string') return no('token_iss_invalid');
+  if (rules.issuer !== undefined && a.iss !== rules.issuer) return no('token_issuer_mismatch');
+
+  if (a.aud !== undefined && typeof a.aud !== 'string' && !(Array.isArray(a.aud) && a.aud.every((x) => typeof x === 'string'))) {
+    return no('token_aud_invalid');
+  }
+  if (rules.audiences?.length) {
+    const aud: string[] = a.aud === undefined ? [] : Array.isArray(a.aud) ? a.aud : [a.aud as string];
+    if (!aud.some((x) => rules.audiences!.includes(x))) return no('token_audience_mismatch');
+  }
+
+  if (a.scope !== undefined && typeof a.scope !== 'string') return no('token_scope_invalid');
+  if (a.client_id !== undefined && (typeof a.client_id !== 'string' || a.client_id === '')) return no('token_client_id_invalid');
+  if (a.sub !== undefined && (typeof a.sub !== 'string' || a.sub === '')) return no('token_sub_invalid');
+
+  // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
+  const scopes = a.scope === undefined ? [] : [...new Set((a.scope as string).split(' ').filter(Boolean))];
+  const identity: Identity = Object.freeze({
+    method: 'oauth2',
+    subject: a.sub as string | undefined,
+    clientId: a.client_id as string | undefined,
+    scopes: Object.freeze(scopes),
+    issuer: a.iss as string | undefined,
+    expiresAt: exp,
+  });
+  return { kind: 'active', identity, exp };
+}

@@ -1,0 +1,105 @@
+// Opaque token -> Identity: cache, single flight per token, admission, one call, strict reading.
+// Failure paths: a token that does not pass -> InvalidCredentialError (401, cached briefly);
+// the endpoint down, slow, refusing us, or over our own limits -> DependencyUnavailableError
+// (503 + Retry-After). Nothing here ever allows on error.
+import type { Logger } from 'pino';
+import { DependencyUnavailableError, InvalidCredentialError } from '../../core/errors.ts';
+import type { Identity } from '../../core/types.ts';
+import { Admission } from './admission.ts';
+import { readAnswer, type AnswerRules } from './answer.ts';
+import { IntrospectionCache, tokenKey } from './cache.ts';
+import { IntrospectionTransportError, type RawAnswer } from './client.ts';
+import type { IntrospectionMetrics } from './metrics.ts';
+
+export interface IntrospectorOptions {
+  call(token: string): Promise<RawAnswer>;
+  rules: AnswerRules;
+  cache: IntrospectionCache;
+  admission: Admission;
+  retryAfterSeconds: number;
+  now(): number;
+  log: Logger;
+  metrics: IntrospectionMetrics;
+  /** Config path, for operator-facing logs. */
+  where: string;
+}
+
+/** The same outage is logged at most once per this many ms (a flood must not flood the log). */
+const LOG_EVERY_MS = 10_000;
+
+export class Introspector {
+  private readonly flights = new Map<string, Promise<Identity>>();
+  private lastLogged = new Map<string, number>();
+
+  constructor(private readonly o: IntrospectorOptions) {}
+
+  async introspect(token: string): Promise<Identity> {
+    const key = tokenKey(token);
+    const cached = this.o.cache.get(key);
+    if (cached) {
+      this.o.metrics.cacheHits.inc({ type: cached.active ? 'positive' : 'negative' });
+      if (cached.active) return cached.identity;
+      throw new InvalidCredentialError(cached.reason);
+    }
+    this.o.metrics.cacheMisses.inc();
+    // Single flight: concurrent Checks with the same token share one call (and its outcome).
+    let flight = this.flights.get(key);
+    if (!flight) {
+      flight = this.fly(key, token).finally(() => this.flights.delete(key));
+      this.flights.set(key, flight);
+    }
+    return flight;
+  }
+
+  private async fly(key: string, token: string): Promise<Identity> {
+    const refused = this.o.admission.tryAcquire();
+    if (refused) {
+      this.o.metrics.refused.inc({ limit: refused });
+      this.warn(`refused_${refused}`, {
+        limit: refused,
+      }, `introspection ${refused} limit reached: uncached opaque tokens are denied with 503 (raise ${this.o.where}.${refused === 'rate' ? 'max_per_second' : 'max_concurrency'} if this is legitimate traffic)`);
+      throw new DependencyUnavailableError(`introspection_${refused}_limit`, 1);
+    }
+    const start = process.hrtime.bigint();
+    let result = 'error';
+    try {
+      let raw: RawAnswer;
+      try {
+        raw = await this.o.call(token);
+      } catch (e) {
+        const reason = e instanceof IntrospectionTransportError ? e.reason : 'introspection_unreachable';
+        result = reason === 'introspection_timeout' ? 'timeout' : 'error';
+        this.warn(reason, { reason, detail: (e as Error).message }, `introspection endpoint unavailable (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`);
+        throw new DependencyUnavailableError(reason, this.o.retryAfterSeconds);
+      }
+      const answer = readAnswer(raw.status, raw.contentType, raw.body, this.o.rules, Math.floor(this.o.now() / 1000));
+      switch (answer.kind) {
+        case 'active':
+          result = 'active';
+          this.o.cache.putActive(key, answer.identity, answer.exp);
+          return answer.identity;
+        case 'rejected':
+          result = answer.reason === 'token_inactive' ? 'inactive' : 'rejected';
+          this.o.cache.putRejected(key, answer.reason);
+          throw new InvalidCredentialError(answer.reason);
+        case 'unusable':
+          result = 'error';
+          this.warn(answer.reason, { reason: answer.reason, status: raw.status }, raw.status === 401 || raw.status === 403
+            ? `introspection endpoint refused Portcullis's client credentials: check ${this.o.where}.client_id, client_secret and auth_method`
+            : `introspection endpoint gave an unusable answer (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`);
+          throw new DependencyUnavailableError(answer.reason, this.o.retryAfterSeconds);
+      }
+    } finally {
+      this.o.admission.release();
+      this.o.metrics.calls.inc({ result });
+      this.o.metrics.duration.observe({ result }, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+
+  private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    const t = this.o.now();
+    if ((this.lastLogged.get(kind) ?? -Infinity) + LOG_EVERY_MS > t) return;
+    this.lastLogged.set(kind, t);
+    this.o.log.warn(fields, msg);
+  }
+}
