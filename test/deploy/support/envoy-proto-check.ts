@@ -71,7 +71,7 @@ type Rules = Record<string, Record<string, unknown>>;
 /** PGV rules of a field, merged from protobufjs' parsedOptions: `{ message: {required: true}, ... }`. */
 function pgvRules(field: protobuf.Field): Rules {
   const out: Rules = {};
-  for (const o of (field.parsedOptions as Record<string, unknown>[] | null) ?? []) {
+  for (const o of (field.parsedOptions as unknown as Record<string, unknown>[] | null) ?? []) {
     const v = o['(validate.rules)'] as Rules | undefined;
     if (!v) continue;
     for (const [k, r] of Object.entries(v)) out[k] = { ...(out[k] ?? {}), ...(r as object) };
