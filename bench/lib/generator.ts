@@ -1,0 +1,52 @@
+// Runs the distinct-payload generator (generator-worker.ts) in worker threads and merges results.
+import { Worker } from 'node:worker_threads';
+import type { GeneratorJob, GeneratorResult } from './generator-worker.ts';
+import type { LoadResult } from './h2load.ts';
+import { percentiles } from './stats.ts';
+
+export interface GeneratorOptions extends Omit<GeneratorJob, 'frames'> {
+  frames: Buffer[];
+  threads: number;
+}
+
+function runOne(job: GeneratorJob): Promise<GeneratorResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./generator-worker.ts', import.meta.url), { workerData: job });
+    w.once('message', (m: GeneratorResult) => {
+      resolve(m);
+      void w.terminate();
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`generator worker exited with ${code}`));
+    });
+  });
+}
+
+export async function runGenerator(opts: GeneratorOptions): Promise<LoadResult & { exhausted: boolean; nonOk: number }> {
+  const { threads, frames, ...rest } = opts;
+  // Each thread gets its own slice, so no frame is sent twice in 'once' mode.
+  const per = Math.ceil(frames.length / threads);
+  const results = await Promise.all(
+    Array.from({ length: threads }, (_, i) => runOne({ ...rest, frames: frames.slice(i * per, (i + 1) * per) })),
+  );
+  const requests = results.reduce((s, r) => s + r.requests, 0);
+  const seconds = Math.max(...results.map((r) => r.seconds));
+  const all = new Float64Array(results.reduce((s, r) => s + r.latencies.length, 0));
+  let o = 0;
+  for (const r of results) {
+    all.set(r.latencies, o);
+    o += r.latencies.length;
+  }
+  const [p50, p99] = percentiles(all, [50, 99]);
+  return {
+    requests,
+    seconds,
+    rps: seconds > 0 ? requests / seconds : 0,
+    p50Ms: p50,
+    p99Ms: p99,
+    failed: results.reduce((s, r) => s + r.errors, 0),
+    nonOk: results.reduce((s, r) => s + r.nonOk, 0),
+    exhausted: results.some((r) => r.exhausted),
+  };
+}

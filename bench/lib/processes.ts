@@ -1,0 +1,125 @@
+// Child processes under test (Portcullis, the floor) and their memory, read from /proc.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** Resident memory of the process and its descendants (cluster workers), in bytes. */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `node --import tsx <script> ...args` from the repo root, output to logFile. */
+export function startNode(name: string, script: string, args: string[], opts: { logFile: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv }): Proc {
+  const out = createWriteStream(opts.logFile);
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    name,
+    child,
+    pid: child.pid!,
+    rss: () => treeRss(child.pid!),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+function statusField(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+export function treeRss(pid: number): number {
+  let total = statusField(pid, 'VmRSS');
+  for (const c of childrenOf(pid)) total += treeRss(c);
+  return total;
+}
+
+/** Samples a process tree's RSS every `everyMs`; `peak()` since the last `reset()`. */
+export class RssSampler {
+  private max = 0;
+  private last = 0;
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly proc: Proc,
+    everyMs = 200,
+  ) {
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+  sample(): number {
+    this.last = this.proc.rss();
+    if (this.last > this.max) this.max = this.last;
+    return this.last;
+  }
+  reset(): void {
+    this.max = 0;
+    this.sample();
+  }
+  peak(): number {
+    this.sample();
+    return this.max;
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000, proc?: Proc): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (proc && proc.child.exitCode !== null) throw new Error(`${proc.name} exited (code ${proc.child.exitCode}) before ${what}; see its log`);
+    try {
+      if (await fn()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

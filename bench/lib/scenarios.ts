@@ -1,0 +1,61 @@
+// The measured scenarios: what each sends, what decision it must get, and its target.
+import type { Workspace } from './setup.ts';
+import { framedCheckRequest, type RequestSpec } from './payloads.ts';
+import { signPool, signToken, type SigningKey } from './tokens.ts';
+
+export type Expectation = { allowed: true } | { allowed: false; status: number };
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** h2load repeats one payload; 'generator' sends a different pre-built one each request. */
+  driver: 'h2load' | 'generator';
+  expect: Expectation;
+  /** Minimum Checks/s as a fraction of the floor's (same driver, same run). */
+  targetRatio?: number;
+  /** Why it cannot run here (missing capability); set during preflight. */
+  skip?: string;
+  /** Requests whose answers are not what this scenario measures (the rate-limited key's first allow). */
+  primeRequests?: number;
+  spec?: RequestSpec;
+  /** Generator scenarios: builds `count` distinct frames. */
+  frames?(count: number): Promise<Buffer[]>;
+}
+
+const ORDERS = '/v1/orders/12345?expand=items';
+
+export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scenario[] {
+  const cachedJwt = signToken(ws.rs256, { sub: 'user-cached', client_id: 'bench-web', scope: 'orders:read profile', jti: 'cached-1' });
+  const fresh = (key: SigningKey, prefix: string) => async (count: number) =>
+    (await signPool(key, count, `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`)).map((t, i) => framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${t}` } }, i));
+  return [
+    { id: 'api-key', title: 'API key', driver: 'h2load', expect: { allowed: true }, targetRatio: 0.9, spec: { path: ORDERS, headers: { 'x-api-key': ws.apiKey } } },
+    {
+      id: 'jwt-cached',
+      title: 'JWT RS256, cached',
+      driver: 'h2load',
+      expect: { allowed: true },
+      targetRatio: 0.9,
+      spec: { path: ORDERS, headers: { authorization: `Bearer ${cachedJwt}` } },
+    },
+    { id: 'jwt-rs256-new', title: 'JWT RS256, never seen', driver: 'generator', expect: { allowed: true }, targetRatio: 0.6, frames: fresh(ws.rs256, 'rs') },
+    { id: 'jwt-es256-new', title: 'JWT ES256, never seen', driver: 'generator', expect: { allowed: true }, frames: fresh(ws.es256, 'es') },
+    {
+      id: 'opaque-cached',
+      title: 'Opaque token, cached',
+      driver: 'h2load',
+      expect: { allowed: true },
+      spec: opaqueToken ? { path: ORDERS, headers: { authorization: `Bearer ${opaqueToken}` } } : undefined,
+      skip: opaqueToken ? undefined : 'no identity provider for introspection (test/support/idp.ts did not start)',
+    },
+    { id: 'deny-no-credential', title: 'Deny: no credential', driver: 'h2load', expect: { allowed: false, status: 401 }, spec: { path: ORDERS } },
+    {
+      id: 'rate-limited',
+      title: 'Rate-limited client (429)',
+      driver: 'h2load',
+      expect: { allowed: false, status: 429 },
+      primeRequests: 1,
+      spec: { path: '/v1/limited/export', headers: { 'x-api-key': ws.limitedApiKey } },
+    },
+  ];
+}

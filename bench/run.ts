@@ -1,0 +1,430 @@
+// `npm run bench`: Portcullis against the gRPC floor, in the same run, on the same machine.
+// See docs/performance.md for what is measured, how, and how to read the table.
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runGenerator } from './lib/generator.ts';
+import { connect, h2Check } from './lib/h2call.ts';
+import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load, type LoadResult } from './lib/h2load.ts';
+import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
+import { framedCheckRequest } from './lib/payloads.ts';
+import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
+import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
+import { mean } from './lib/stats.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    scenarios: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    clients: { type: 'string', default: '4' },
+    streams: { type: 'string', default: '32' },
+    'gen-connections': { type: 'string', default: '4' },
+    'gen-streams': { type: 'string', default: '32' },
+    'gen-threads': { type: 'string', default: '1' },
+    'fixed-rate': { type: 'string', default: '2000' },
+    'soak-minutes': { type: 'string' },
+    workers: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (opt.help) {
+  console.log(`npm run bench -- [options]
+  --quick              short smoke run: 2 s per scenario, no soak, no workers scaling
+  --json               print the results as JSON (stdout) instead of the table
+  --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-rs256-new, jwt-es256-new,
+                       opaque-cached, deny-no-credential, rate-limited)
+  --duration S         measured seconds per run (default 10; quick 2)
+  --warmup S           warm-up seconds before each run (default 2; quick 1)
+  --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
+  --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
+  --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
+  --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
+  --profile            run Portcullis under node --cpu-prof; the profile is written to bench/results/
+  --out FILE           also write the JSON results to FILE`);
+  process.exit(0);
+}
+
+const quick = opt.quick!;
+const DURATION = Number(opt.duration ?? (quick ? 2 : 10));
+const WARMUP = Number(opt.warmup ?? (quick ? 1 : 2));
+const CLIENTS = Number(opt.clients);
+const STREAMS = Number(opt.streams);
+const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
+const FIXED_RATE = Number(opt['fixed-rate']);
+const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number);
+const only = opt.scenarios?.split(',').map((s) => s.trim());
+
+const say = (msg: string) => process.stderr.write(`${msg}\n`);
+const MB = (b: number) => Math.round(b / 1024 / 1024);
+
+interface Row {
+  scenario: string;
+  title: string;
+  driver: string;
+  checksPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  ratioToFloor: number;
+  peakRssMB: number;
+  targetRatio?: number;
+  met?: boolean;
+  /** Share of decisions under load that were the expected one (from Portcullis's metrics). */
+  expectedShare?: number;
+  skipped?: string;
+}
+
+async function main(): Promise<number> {
+  const h2load = h2loadVersion();
+  if (!h2load) {
+    say(H2LOAD_INSTALL_HINT);
+    return 3;
+  }
+  const startedAt = new Date();
+  const dir = newWorkdir();
+  const procs: Proc[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    // An identity provider for the opaque-token scenario: the same real oidc-provider the tests use.
+    let introspection: IntrospectionTarget | undefined;
+    let opaqueToken: string | undefined;
+    const wantOpaque = !only || only.includes('opaque-cached');
+    if (wantOpaque) {
+      try {
+        const { startIdp, INTROSPECTION_CLIENT } = await import('../test/support/idp.ts');
+        const idp = await startIdp({ opaqueTtl: 24 * 3600 });
+        closers.push(() => idp.close());
+        introspection = { endpoint: idp.introspectionEndpoint, clientId: INTROSPECTION_CLIENT.client_id, clientSecret: INTROSPECTION_CLIENT.client_secret, issuer: idp.issuer };
+        opaqueToken = await idp.opaqueAccessToken('orders:read');
+      } catch (e) {
+        say(`opaque-cached: no identity provider (${(e as Error).message}); that scenario is skipped`);
+      }
+    }
+
+    const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
+    const floorPort = await freePort();
+    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort)], { logFile: join(dir, 'floor.log') });
+    procs.push(floor);
+    const profileDir = join(REPO_ROOT, 'bench', 'results', 'profiles');
+    if (opt.profile) mkdirSync(profileDir, { recursive: true });
+    const portcullis = startPortcullis(ws, ws.configFile, 'portcullis', opt.profile ? profileDir : undefined);
+    procs.push(portcullis);
+    await waitReady(portcullis, ws.httpPort);
+    await waitFloor(floor, floorPort);
+    const rssP = new RssSampler(portcullis);
+    const rssF = new RssSampler(floor);
+
+    const all = scenarios(ws, opaqueToken).filter((s) => !only || only.includes(s.id));
+    if (only) for (const id of only) if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario "${id}" (see --help)`);
+
+    // Preflight: every payload must get its expected decision before anything is measured.
+    say('preflight: checking each scenario gets its expected decision');
+    const session = await connect(ws.grpcPort);
+    for (const s of all) {
+      if (s.skip) continue;
+      const frames = s.spec ? [framedCheckRequest(s.spec)] : await s.frames!(2);
+      for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(session, frames[0]);
+      for (const f of frames) {
+        const got = await h2Check(session, f);
+        const problem = mismatch(s.expect, got.grpcStatus, got.response);
+        if (problem) {
+          const reason = got.response?.dynamic_metadata?.fields?.reason?.stringValue;
+          if (reason && /_not_configured$/.test(reason)) s.skip = `this build does not verify that credential yet (Portcullis answered ${reason})`;
+          else throw new Error(`preflight ${s.id}: ${problem}`);
+        }
+      }
+      say(`  ${s.id}: ${s.skip ? `skipped: ${s.skip}` : 'ok'}`);
+    }
+    session.close();
+    const floorSession = await connect(floorPort);
+    if ((await h2Check(floorSession, framedCheckRequest({ path: '/' }))).grpcStatus !== 0) throw new Error('preflight: the floor did not answer OK');
+    floorSession.close();
+
+    const rows: Row[] = [];
+    const h2 = (port: number, file: string, extra: Partial<Parameters<typeof runH2load>[0]> = {}) =>
+      runH2load({ port, dataFile: file, clients: CLIENTS, streams: STREAMS, durationSeconds: DURATION, warmupSeconds: WARMUP, logFile: join(dir, 'h2load.log'), ...extra });
+    const payloadFile = (s: Scenario) => {
+      const f = join(dir, `${s.id}.bin`);
+      writeFileSync(f, framedCheckRequest(s.spec!));
+      return f;
+    };
+
+    // h2load scenarios, bracketed by two floor runs (the machine's load drifts; the mean is used).
+    const h2Scenarios = all.filter((s) => s.driver === 'h2load' && !s.skip);
+    let floorH2: LoadResult | undefined;
+    let floorPeak = 0;
+    const floorRuns: LoadResult[] = [];
+    if (h2Scenarios.length) {
+      const floorFile = payloadFile(h2Scenarios[0]);
+      say('floor (h2load)…');
+      rssF.reset();
+      floorRuns.push(await h2(floorPort, floorFile));
+      const results: Array<[Scenario, LoadResult, number, number | undefined]> = [];
+      for (const s of h2Scenarios) {
+        say(`${s.id} (h2load)…`);
+        const before = await decisionCounts(ws.httpPort);
+        rssP.reset();
+        const r = await h2(ws.grpcPort, payloadFile(s));
+        const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
+        results.push([s, r, rssP.peak(), share]);
+      }
+      say('floor (h2load) again…');
+      floorRuns.push(await h2(floorPort, floorFile));
+      floorPeak = rssF.peak();
+      floorH2 = avg(floorRuns);
+      rows.push(row('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorH2, floorH2, floorPeak));
+      for (const [s, r, peak, share] of results) rows.push(row(s.id, s.title, 'h2load', r, floorH2, peak, s.targetRatio, share));
+    }
+
+    // Generator scenarios: distinct payload per request, measured against the floor with the same generator.
+    const genScenarios = all.filter((s) => s.driver === 'generator' && !s.skip);
+    if (genScenarios.length) {
+      const gen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: WARMUP, durationSeconds: DURATION, threads: Number(opt['gen-threads']) };
+      say('floor (generator)…');
+      const floorFrames = await genScenarios[0].frames!(5000);
+      rssF.reset();
+      const floorGen = await runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: floorFrames });
+      rows.push(row('floor-generator', 'gRPC floor, distinct payloads', 'generator', floorGen, floorGen, rssF.peak()));
+      for (const s of genScenarios) {
+        // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis were
+        // faster than that, the run ends early and the rate is taken over the time it ran.
+        const count = Math.min(200_000, Math.ceil(floorGen.rps * (DURATION + WARMUP) * 1.05));
+        say(`${s.id}: signing ${count} distinct tokens…`);
+        const frames = await s.frames!(count);
+        say(`${s.id} (generator)…`);
+        const before = await decisionCounts(ws.httpPort);
+        rssP.reset();
+        const r = await runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames });
+        if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
+        const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
+        rows.push(row(s.id, s.title + (r.exhausted ? ' (pool ran out early)' : ''), 'generator', r, floorGen, rssP.peak(), s.targetRatio, share));
+      }
+    }
+    for (const s of all.filter((x) => x.skip)) rows.push({ scenario: s.id, title: s.title, driver: s.driver, checksPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, ratioToFloor: NaN, peakRssMB: NaN, skipped: s.skip });
+
+    // Latency at a fixed, moderate rate: what Envoy's callers feel when the service is not saturated.
+    let fixedRate: Record<string, unknown> | undefined;
+    const apiKey = all.find((s) => s.id === 'api-key');
+    if (FIXED_RATE > 0 && apiKey && !apiKey.skip) {
+      const file = payloadFile(apiKey);
+      const clients = 2;
+      const opts = { clients, streams: 8, rpsPerClient: Math.ceil(FIXED_RATE / clients) };
+      say(`fixed rate ${FIXED_RATE}/s: floor…`);
+      const f = await h2(floorPort, file, opts);
+      say(`fixed rate ${FIXED_RATE}/s: api-key…`);
+      const p = await h2(ws.grpcPort, file, opts);
+      fixedRate = {
+        rate: FIXED_RATE,
+        floor: { checksPerSecond: f.rps, p50Ms: f.p50Ms, p99Ms: f.p99Ms },
+        apiKey: { checksPerSecond: p.rps, p50Ms: p.p50Ms, p99Ms: p.p99Ms },
+        p50DeltaMs: p.p50Ms - f.p50Ms,
+        p99Ratio: p.p99Ms / f.p99Ms,
+        met: p.p50Ms - f.p50Ms <= 0.2 && p.p99Ms <= 1.5 * f.p99Ms,
+      };
+    }
+
+    // Workers: the same API-key scenario against `serve --workers N`.
+    const workers: Array<Record<string, unknown>> = [];
+    const single = rows.find((r) => r.scenario === 'api-key');
+    if (WORKERS.length && apiKey && !apiKey.skip && single) {
+      for (const n of WORKERS) {
+        const ports = { grpc: await freePort(), http: await freePort() };
+        const file = join(dir, `portcullis-workers-${n}.yaml`);
+        const { readFileSync } = await import('node:fs');
+        writeFileSync(file, readFileSync(ws.configFile, 'utf8').replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${ports.grpc}`).replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${ports.http}`));
+        const p = startPortcullis(ws, file, `portcullis-workers-${n}`, undefined, n);
+        procs.push(p);
+        await waitReady(p, ports.http);
+        const rss = new RssSampler(p);
+        say(`api-key with --workers ${n}…`);
+        const r = await h2(ports.grpc, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n) });
+        workers.push({ workers: n, checksPerSecond: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, scaling: r.rps / single.checksPerSecond, peakRssMB: MB(rss.peak()) });
+        rss.stop();
+        await p.stop();
+      }
+    }
+
+    // Soak: 50% of the API-key maximum, RSS sampled; flat means within ±10% of the first minute.
+    let soak: Record<string, unknown> | undefined;
+    if (SOAK_MINUTES > 0 && apiKey && !apiKey.skip && single) {
+      soak = await runSoak(ws, all, single.checksPerSecond * 0.5, SOAK_MINUTES, portcullis, dir);
+    }
+
+    rssP.stop();
+    rssF.stop();
+    const result = {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)) },
+      settings: { quick, durationSeconds: DURATION, warmupSeconds: WARMUP, clients: CLIENTS, streams: STREAMS, floorRunsCps: floorRuns.map((r) => Math.round(r.rps)) },
+      rows,
+      fixedRate,
+      workers,
+      soak,
+    };
+    if (opt.out) writeFileSync(opt.out, JSON.stringify(result, null, 2));
+    if (opt.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else printReport(result);
+    const failed = rows.filter((r) => r.met === false).length + (fixedRate && fixedRate.met === false ? 1 : 0) + (soak && soak.flat === false ? 1 : 0);
+    return failed && !quick ? 1 : 0;
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    for (const c of closers) await c().catch(() => {});
+    if (!opt.keep) rmSync(dir, { recursive: true, force: true });
+    else say(`kept ${dir}`);
+  }
+}
+
+function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number): Proc {
+  return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
+    logFile: join(ws.dir, `${name}.log`),
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  });
+}
+
+async function waitReady(p: Proc, httpPort: number): Promise<void> {
+  await waitUntil(`${p.name} to be ready (/readyz)`, async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200, 60_000, p);
+}
+
+async function waitFloor(p: Proc, port: number): Promise<void> {
+  await waitUntil('the floor server to listen', async () => {
+    const s = await connect(port);
+    s.close();
+    return true;
+  }, 30_000, p);
+}
+
+function mismatch(expect: Expectation, grpcStatus: number, res: { status?: { code?: number }; denied_response?: { status?: { code?: string | number } } } | undefined): string | undefined {
+  if (grpcStatus !== 0 || !res) return `the Check RPC failed (grpc-status ${grpcStatus})`;
+  const allowed = (res.status?.code ?? 0) === 0;
+  if (expect.allowed) return allowed ? undefined : `expected allow, got deny ${String(res.denied_response?.status?.code)}`;
+  if (allowed) return `expected deny ${expect.status}, got allow`;
+  const code = res.denied_response?.status?.code;
+  const names: Record<string, number> = { Unauthorized: 401, Forbidden: 403, TooManyRequests: 429, BadRequest: 400, ServiceUnavailable: 503 };
+  const n = typeof code === 'number' ? code : names[String(code)];
+  return n === expect.status ? undefined : `expected deny ${expect.status}, got ${String(code)}`;
+}
+
+function avg(rs: LoadResult[]): LoadResult {
+  return {
+    requests: rs.reduce((s, r) => s + r.requests, 0),
+    seconds: rs.reduce((s, r) => s + r.seconds, 0),
+    rps: mean(rs.map((r) => r.rps)),
+    p50Ms: mean(rs.map((r) => r.p50Ms)),
+    p99Ms: mean(rs.map((r) => r.p99Ms)),
+    failed: rs.reduce((s, r) => s + r.failed, 0),
+  };
+}
+
+function row(id: string, title: string, driver: string, r: LoadResult, floor: LoadResult, peakRss: number, targetRatio?: number, expectedShare?: number): Row {
+  const ratio = r.rps / floor.rps;
+  if (r.failed > 0) say(`  ${id}: ${r.failed} requests failed at the HTTP/2 level`);
+  return {
+    scenario: id,
+    title,
+    driver,
+    checksPerSecond: Math.round(r.rps),
+    p50Ms: +r.p50Ms.toFixed(3),
+    p99Ms: +r.p99Ms.toFixed(3),
+    ratioToFloor: +ratio.toFixed(3),
+    peakRssMB: MB(peakRss),
+    targetRatio,
+    met: targetRatio === undefined ? undefined : ratio >= targetRatio,
+    expectedShare: expectedShare === undefined ? undefined : +expectedShare.toFixed(4),
+  };
+}
+
+async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: number, proc: Proc, dir: string) {
+  // A mix of every h2load-able path (allow, cached JWT, deny, rate-limited), each its share of the rate.
+  const mix = all.filter((s) => s.driver === 'h2load' && !s.skip);
+  const perScenario = rate / mix.length;
+  say(`soak: ${minutes} min at ${Math.round(rate)} Checks/s (${mix.map((s) => s.id).join(', ')})…`);
+  const samples: Array<{ t: number; rssMB: number }> = [];
+  const t0 = Date.now();
+  const timer = setInterval(() => samples.push({ t: Math.round((Date.now() - t0) / 1000), rssMB: +(proc.rss() / 2 ** 20).toFixed(1) }), 5000);
+  const before = await decisionCounts(ws.httpPort);
+  const runs = await Promise.all(
+    mix.map((s, i) => {
+      const f = join(dir, `soak-${s.id}.bin`);
+      writeFileSync(f, framedCheckRequest(s.spec!));
+      return runH2load({ port: ws.grpcPort, dataFile: f, clients: 1, streams: 8, rpsPerClient: Math.ceil(perScenario), durationSeconds: minutes * 60, warmupSeconds: 1, logFile: join(dir, `soak-${i}.log`) });
+    }),
+  );
+  clearInterval(timer);
+  const after = await decisionCounts(ws.httpPort);
+  // Baseline: the first minute (after start-up allocations settle); end: the last minute.
+  const window = (from: number, to: number) => samples.filter((s) => s.t >= from && s.t <= to).map((s) => s.rssMB);
+  const first = window(30, 90);
+  const last = window(minutes * 60 - 60, minutes * 60 + 5);
+  const base = mean(first.length ? first : samples.slice(0, 3).map((s) => s.rssMB));
+  const end = mean(last.length ? last : samples.slice(-3).map((s) => s.rssMB));
+  const change = end / base - 1;
+  return {
+    minutes,
+    targetChecksPerSecond: Math.round(rate),
+    achievedChecksPerSecond: Math.round(runs.reduce((s, r) => s + r.rps, 0)),
+    decisions: shareWithStatus(before, after, 200).total,
+    rssStartMB: +base.toFixed(1),
+    rssEndMB: +end.toFixed(1),
+    rssChange: +change.toFixed(3),
+    flat: Math.abs(change) <= 0.1,
+    samples,
+  };
+}
+
+function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
+  const m = r.machine;
+  console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
+  console.log(`h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1, ${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; floor runs ${JSON.stringify(r.settings.floorRunsCps)} Checks/s\n`);
+  const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'peak RSS', 'expected'];
+  const body = r.rows.map((x) =>
+    x.skipped
+      ? [x.scenario, x.driver, 'skipped', '', '', '', '', '', '']
+      : [
+          x.scenario,
+          x.driver,
+          String(x.checksPerSecond),
+          x.p50Ms.toFixed(2),
+          x.p99Ms.toFixed(2),
+          x.ratioToFloor.toFixed(2),
+          x.targetRatio === undefined ? '' : `≥ ${x.targetRatio} ${x.met ? 'ok' : 'MISSED'}`,
+          `${x.peakRssMB} MB`,
+          x.expectedShare === undefined ? '' : `${(x.expectedShare * 100).toFixed(1)}%`,
+        ],
+  );
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(head));
+  for (const b of body) console.log(line(b));
+  for (const x of r.rows.filter((y) => y.skipped)) console.log(`  ${x.scenario} skipped: ${x.skipped}`);
+  const f = r.fixedRate as { rate: number; floor: { p50Ms: number; p99Ms: number }; apiKey: { p50Ms: number; p99Ms: number }; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;
+  if (f) {
+    console.log(
+      `\nAt ${f.rate} Checks/s (API key): p50 ${f.apiKey.p50Ms.toFixed(3)} ms vs floor ${f.floor.p50Ms.toFixed(3)} ms (+${f.p50DeltaMs.toFixed(3)}, target ≤ +0.2); ` +
+        `p99 ${f.apiKey.p99Ms.toFixed(3)} ms vs ${f.floor.p99Ms.toFixed(3)} ms (${f.p99Ratio.toFixed(2)}×, target ≤ 1.5×) ${f.met ? 'ok' : 'MISSED'}`,
+    );
+  }
+  for (const w of r.workers) {
+    console.log(`--workers ${w.workers}: ${w.checksPerSecond as number} Checks/s (API key), ${(w.scaling as number).toFixed(2)}× one process, peak RSS ${w.peakRssMB as number} MB`);
+  }
+  const s = r.soak as { minutes: number; achievedChecksPerSecond: number; rssStartMB: number; rssEndMB: number; rssChange: number; flat: boolean } | undefined;
+  if (s) {
+    console.log(`Soak ${s.minutes} min at ${s.achievedChecksPerSecond} Checks/s: RSS ${s.rssStartMB} → ${s.rssEndMB} MB (${(s.rssChange * 100).toFixed(1)}%, target ±10%) ${s.flat ? 'ok' : 'MISSED'}`);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    say(`bench failed: ${(e as Error).stack ?? String(e)}`);
+    process.exit(2);
+  },
+);
