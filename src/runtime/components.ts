@@ -7,17 +7,20 @@ import type { Config } from '../policy/schema.ts';
 import { FileKeyStore } from '../stores/file-keystore.ts';
 import type { KeyStore } from '../stores/keystore.ts';
 import { MemoryKeyStore } from '../stores/memory-keystore.ts';
-import { MemoryRateLimiter } from '../stores/ratelimit.ts';
 import type { Metrics } from './metrics.ts';
 import type { OpsHandler } from '../http/ops-server.ts';
 import { createIntrospection } from '../credentials/introspection/component.ts';
 import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
+import type { RedisConnection } from '../stores/redis/connection.ts';
+import { createRateLimiter, createRedisConnection, createRedisKeyStore, rateLimiterFailOpen, redisReadiness } from '../stores/redis/component.ts';
 
 export interface ReadinessCheck {
   name: string;
   ready(): boolean;
   /** Why not ready, for /readyz and the startup log. */
   detail?(): string | undefined;
+  /** Ready, but running on fallbacks (e.g. Redis lost, local copies serving): listed by /readyz. */
+  degraded?(): string | undefined;
 }
 
 export interface Components {
@@ -42,7 +45,8 @@ export function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dir, p);
 }
 
-export function createKeyStore(ctx: ComponentContext): KeyStore | undefined {
+/** `redis`: the components' shared connection; without it a Redis store opens its own (the CLI). */
+export function createKeyStore(ctx: ComponentContext, redis?: RedisConnection): KeyStore | undefined {
   const store = ctx.config.credentials.api_key?.store;
   if (!store) return undefined;
   switch (store.type) {
@@ -51,7 +55,7 @@ export function createKeyStore(ctx: ComponentContext): KeyStore | undefined {
     case 'file':
       return new FileKeyStore(resolvePath(ctx.dir, store.path), ctx.log.child({ component: 'keystore' }));
     case 'redis':
-      throw new Error('credentials.api_key.store.type: redis is not available in this build; use file or memory');
+      return createRedisKeyStore(ctx, store, redis);
   }
 }
 
@@ -62,7 +66,14 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
   const opsHandlers = new Map<string, OpsHandler>();
   const deps: DecideDeps = { now: Date.now };
 
-  const keyStore = createKeyStore(ctx);
+  // One Redis connection per generation: key store, rate limiter and caches share it.
+  const redis = ctx.config.redis ? createRedisConnection(ctx) : undefined;
+  if (redis) {
+    closers.push(() => redis.close());
+    readiness.push(redisReadiness(redis));
+  }
+
+  const keyStore = createKeyStore(ctx, redis);
   if (keyStore) {
     deps.keyStore = keyStore;
     starters.push(() => keyStore.start());
@@ -86,8 +97,9 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
   }
 
   if (ctx.config.rate_limits.length) {
-    const limiter = new MemoryRateLimiter();
+    const limiter = createRateLimiter(ctx, redis);
     deps.rateLimiter = limiter;
+    deps.onRateLimiterError = rateLimiterFailOpen(ctx);
     closers.push(() => limiter.close());
   }
 
