@@ -36,7 +36,13 @@ export async function startOpsServer(app: App, address: string): Promise<OpsList
         case '/readyz': {
           const missing = app.notReady();
           app.metrics.ready.set(missing.length ? 0 : 1);
-          return json(res, missing.length ? 503 : 200, missing.length ? { status: 'not_ready', waiting_for: missing } : { status: 'ready' });
+          // Degraded (e.g. Redis lost while local copies serve) stays 200 but is reported.
+          const degraded = app.components.readiness.map((r) => r.degraded?.()).filter((d): d is string => !!d);
+          return json(
+            res,
+            missing.length ? 503 : 200,
+            missing.length ? { status: 'not_ready', waiting_for: missing } : degraded.length ? { status: 'ready', degraded } : { status: 'ready' },
+          );
         }
         case '/metrics': {
           const body = await app.metrics.registry.metrics();

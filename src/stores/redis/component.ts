@@ -1,0 +1,68 @@
+// Plugging Redis into the components of a config generation (src/runtime/components.ts):
+// the shared connection, its readiness, the key store and the rate limiter.
+import type { Config } from '../../policy/schema.ts';
+import type { ComponentContext, ReadinessCheck } from '../../runtime/components.ts';
+import { MemoryRateLimiter, type RateLimiter } from '../ratelimit.ts';
+import { RedisConnection } from './connection.ts';
+import { CountingRateLimiter } from './counting-limiter.ts';
+import { RedisKeyStore } from './keystore.ts';
+import { rateLimitMetrics, redisMetrics } from './metrics.ts';
+import { RedisRateLimiter } from './ratelimiter.ts';
+
+type RedisStoreConfig = Extract<NonNullable<Config['credentials']['api_key']>['store'], { type: 'redis' }>;
+
+export function createRedisConnection(ctx: ComponentContext, name = 'portcullis'): RedisConnection {
+  if (!ctx.config.redis) throw new Error('a Redis store needs the top-level redis section');
+  return new RedisConnection(ctx.config.redis, ctx.log.child({ component: 'redis' }), redisMetrics(ctx.metrics.registry), name);
+}
+
+/**
+ * Not ready until the first connection. After that a lost connection does not make the service
+ * unready (that would take every replica out of Envoy's pool at once while local copies can still
+ * answer); /readyz lists it under `degraded` and portcullis_redis_up drops to 0.
+ */
+export function redisReadiness(conn: RedisConnection): ReadinessCheck & { degraded(): string | undefined } {
+  return {
+    name: 'redis',
+    ready: () => conn.hasBeenReady(),
+    detail: () => (conn.hasBeenReady() ? undefined : `connecting to ${conn.target}`),
+    degraded: () => (conn.hasBeenReady() && !conn.isUp() ? `redis: connection to ${conn.target} lost, reconnecting; serving from local copies` : undefined),
+  };
+}
+
+/**
+ * The Redis key store. With `conn` (the server) it shares the components' connection; without
+ * (the `portcullis keys` CLI) it opens its own and closes it with the store.
+ */
+export function createRedisKeyStore(ctx: ComponentContext, store: RedisStoreConfig, conn?: RedisConnection): RedisKeyStore {
+  const own = !conn;
+  const connection = conn ?? createRedisConnection(ctx, 'portcullis-cli');
+  return new RedisKeyStore(connection, {
+    resyncSeconds: store.resync_seconds,
+    log: ctx.log.child({ component: 'keystore' }),
+    metrics: redisMetrics(ctx.metrics.registry),
+    sizeGauge: ctx.metrics.keyStoreKeys,
+    ownsConnection: own,
+  });
+}
+
+/** Redis-backed when the config has a redis section, in memory otherwise; counted either way. */
+export function createRateLimiter(ctx: ComponentContext, conn?: RedisConnection): RateLimiter {
+  const inner = conn ? new RedisRateLimiter(conn) : new MemoryRateLimiter();
+  return new CountingRateLimiter(inner, rateLimitMetrics(ctx.metrics.registry));
+}
+
+/** DecideDeps.onRateLimiterError: counts a request let through by on_redis_error: allow (log throttled). */
+export function rateLimiterFailOpen(ctx: ComponentContext): (policy: string, err: Error) => void {
+  const metrics = rateLimitMetrics(ctx.metrics.registry);
+  const log = ctx.log.child({ component: 'ratelimit' });
+  let lastLog = 0;
+  return (policy, err) => {
+    metrics.failOpen.inc({ policy });
+    const now = Date.now();
+    if (now - lastLog > 10_000) {
+      lastLog = now;
+      log.warn({ policy, err: err.message }, 'rate limiter unavailable; requests pass unlimited (rate_limits[].on_redis_error: allow). See portcullis_ratelimit_failopen_total');
+    }
+  };
+}

@@ -1,0 +1,261 @@
+// Redis key store: the records every replica shares, with a local copy for the hot path.
+//
+// Layout (P = redis.key_prefix; the {apikeys} hash tag keeps both keys in one Cluster slot):
+//   P{apikeys}           hash   key id -> JSON KeyRecord (SHA-256 hash of the key, never the key)
+//   P{apikeys}:version   string counter, incremented by every write
+//   Papikeys:changed     pub/sub channel, message "<version> <key id>"
+//
+// Each replica loads the whole hash at start and then keeps it current three ways:
+//   1. pub/sub: a write's message makes every replica fetch that one record (milliseconds);
+//   2. a version check every second: a missed message (subscriber reconnecting) shows up as a
+//      version the copy does not reflect, and the whole copy is reloaded (≤ ~1 s);
+//   3. a full reload every resync_seconds, and on every reconnect, whatever the version says.
+// So a revocation reaches every replica within 2 s even when a pub/sub message is lost.
+//
+// Lookups never touch Redis. Redis down: keys in the copy keep serving (revoked ones stay revoked);
+// a key not in the copy cannot be ruled out, so it is 503, not 401.
+import type { Gauge } from 'prom-client';
+import type { Logger } from 'pino';
+import { DependencyUnavailableError } from '../../core/errors.ts';
+import type { KeyRecord } from '../keystore.ts';
+import { MemoryKeyStore } from '../memory-keystore.ts';
+import { REDIS_RETRY_AFTER_SECONDS, type RedisClient, type RedisConnection } from './connection.ts';
+import type { RedisMetrics } from './metrics.ts';
+import { defineScript } from './script.ts';
+
+const VERSION_POLL_MS = 1000;
+
+// One round trip, atomic: the record, the version bump and the notification cannot be separated.
+const PUT_LUA = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[3], v .. ' ' .. ARGV[1])
+return v
+`;
+
+export interface RedisKeyStoreOptions {
+  resyncSeconds: number;
+  log: Logger;
+  metrics?: RedisMetrics;
+  /** Set to the record count after every change (portcullis_keystore_keys). */
+  sizeGauge?: Gauge;
+  /** Close the connection with the store (the CLI's own connection). */
+  ownsConnection?: boolean;
+}
+
+/** Parses one stored record; undefined (and the reason) for anything malformed. */
+export function parseStoredRecord(id: string, json: string): { record?: KeyRecord; problem?: string } {
+  let r: KeyRecord;
+  try {
+    r = JSON.parse(json) as KeyRecord;
+  } catch {
+    return { problem: 'not JSON' };
+  }
+  if (!r || typeof r !== 'object' || r.id !== id || typeof r.hash !== 'string' || !/^[0-9a-f]{64}$/.test(r.hash) || typeof r.client_id !== 'string') {
+    return { problem: 'needs id (matching its field), client_id and a 64-hex-digit hash' };
+  }
+  if (!Array.isArray(r.scopes)) r.scopes = [];
+  // Anything but an explicit "active" is treated as revoked: an unknown status must not grant.
+  if (r.status !== 'active') r.status = 'revoked';
+  return { record: r };
+}
+
+export class RedisKeyStore extends MemoryKeyStore {
+  readonly hashKey: string;
+  readonly versionKey: string;
+  readonly channel: string;
+  private readonly putScript: (...args: Array<string | number>) => Promise<unknown>;
+  private loaded = false;
+  private started = false;
+  /** Version of the data the local copy reflects. */
+  private version = -1;
+  private needFull = true;
+  private lastFullMs = 0;
+  private syncing?: Promise<void>;
+  private changes: Promise<void> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+  private offReady?: () => void;
+  private lastFailureLog = 0;
+  private readonly onMessage = (channel: string, message: string) => {
+    if (channel === this.channel) this.changes = this.changes.then(() => this.applyChange(message));
+  };
+  private readonly onSubscriberReady = () => {
+    // Messages may have been missed while the subscriber was away.
+    this.needFull = true;
+    void this.subscribe();
+    void this.sync();
+  };
+
+  constructor(
+    readonly conn: RedisConnection,
+    private readonly opts: RedisKeyStoreOptions,
+  ) {
+    super();
+    this.hashKey = conn.key('{apikeys}');
+    this.versionKey = conn.key('{apikeys}:version');
+    this.channel = conn.key('apikeys:changed');
+    this.putScript = defineScript(conn.client, 'portcullisKeyPut', 2, PUT_LUA);
+  }
+
+  /** Server side: subscribe, load, and keep the local copy current. Returns without waiting for Redis. */
+  override async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const sub = this.conn.subscriber();
+    sub.on('message', this.onMessage);
+    sub.on('ready', this.onSubscriberReady);
+    void this.subscribe();
+    this.offReady = this.conn.onReady(() => {
+      this.needFull = true;
+      void this.sync();
+    });
+    this.timer = setInterval(() => void this.sync(), VERSION_POLL_MS);
+    this.timer.unref();
+    void this.sync();
+  }
+
+  override isReady(): boolean {
+    return this.loaded;
+  }
+
+  /** For /readyz: why lookups are not being served yet. */
+  describeState(): string | undefined {
+    if (this.loaded) return undefined;
+    return `loading API keys from Redis at ${this.conn.target}`;
+  }
+
+  override async findByHash(hash: string): Promise<KeyRecord | undefined> {
+    const r = this.byHash.get(hash);
+    if (r) return r;
+    // Not in the copy: only a complete, current copy can say "no such key".
+    if (!this.loaded || !this.conn.isUp()) throw new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS);
+    return undefined;
+  }
+
+  override async list(): Promise<KeyRecord[]> {
+    if (this.loaded) return super.list();
+    // The CLI (never started): read Redis directly.
+    await this.conn.waitUntilReady(this.conn.config.connect_timeout_ms);
+    const { records } = await this.readAll();
+    return records;
+  }
+
+  override async put(record: KeyRecord): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(record.hash)) throw new Error('refusing to store a record without a SHA-256 hash');
+    await this.conn.waitUntilReady(this.started ? 0 : this.conn.config.connect_timeout_ms).catch((e) => {
+      throw this.started ? new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS) : e;
+    });
+    await this.conn.run('keystore_put', () => this.putScript(this.hashKey, this.versionKey, record.id, JSON.stringify(record), this.channel));
+    if (this.loaded) this.upsert(record);
+  }
+
+  override async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.offReady?.();
+    if (this.started) {
+      const sub = this.conn.subscriber();
+      sub.off('message', this.onMessage);
+      sub.off('ready', this.onSubscriberReady);
+    }
+    if (this.opts.ownsConnection) await this.conn.close();
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.conn.subscriber().subscribe(this.channel);
+    } catch {
+      // Retried on the subscriber's next 'ready'; the version check covers the gap.
+    }
+  }
+
+  /** Version check, and a full reload when needed. One at a time. */
+  sync(): Promise<void> {
+    return (this.syncing ??= this.doSync().finally(() => (this.syncing = undefined)));
+  }
+
+  private async doSync(): Promise<void> {
+    if (!this.conn.isUp()) return;
+    try {
+      const full = this.needFull || !this.loaded || Date.now() - this.lastFullMs >= this.opts.resyncSeconds * 1000;
+      if (!full) {
+        const v = Number((await this.conn.run('keystore_version', (c) => c.get(this.versionKey))) ?? 0);
+        if (v === this.version) return this.synced('unchanged');
+      }
+      await this.fullLoad();
+    } catch (e) {
+      this.opts.metrics?.keyStoreSyncs.inc({ result: 'failed' });
+      const now = Date.now();
+      if (now - this.lastFailureLog > 10_000) {
+        this.lastFailureLog = now;
+        this.opts.log.warn({ redis: this.conn.target, err: (e as Error).message }, 'API key sync from Redis failed; serving the last copy and retrying every second');
+      }
+    }
+  }
+
+  private async fullLoad(): Promise<void> {
+    const needFullBefore = this.needFull;
+    this.needFull = false;
+    try {
+      const { records, version } = await this.readAll();
+      this.replaceAll(records);
+      this.version = version;
+      this.lastFullMs = Date.now();
+      if (!this.loaded) this.opts.log.info({ keys: records.length, redis: this.conn.target }, 'API keys loaded from Redis');
+      this.loaded = true;
+      this.synced('full');
+    } catch (e) {
+      this.needFull ||= needFullBefore;
+      throw e;
+    }
+  }
+
+  /** The whole hash and its version, read atomically. */
+  private async readAll(): Promise<{ records: KeyRecord[]; version: number }> {
+    const res = await this.conn.run('keystore_load', (c: RedisClient) => c.multi().get(this.versionKey).hgetall(this.hashKey).exec());
+    if (!res) throw new Error('key store load transaction aborted');
+    const [[verr, v], [herr, h]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
+    if (verr || herr) throw verr ?? herr;
+    const records: KeyRecord[] = [];
+    for (const [id, json] of Object.entries(h ?? {})) {
+      const { record, problem } = parseStoredRecord(id, json);
+      if (record) records.push(record);
+      else this.opts.log.error({ key_id: id, redis_key: this.hashKey, problem }, 'malformed API key record in Redis ignored (the key is denied); rewrite it with portcullis keys');
+    }
+    return { records, version: Number(v ?? 0) };
+  }
+
+  private async applyChange(message: string): Promise<void> {
+    if (!this.loaded) return;
+    const space = message.indexOf(' ');
+    const v = Number(message.slice(0, space));
+    const id = message.slice(space + 1);
+    if (!Number.isInteger(v) || !id) return;
+    if (v <= this.version) return;
+    try {
+      const json = await this.conn.run('keystore_get', (c) => c.hget(this.hashKey, id));
+      const parsed = json ? parseStoredRecord(id, json) : {};
+      if (parsed.record) this.upsert(parsed.record);
+      if (v === this.version + 1) {
+        this.version = v;
+        this.synced('change');
+      } else {
+        // A gap: some other change was missed. Reload everything.
+        this.needFull = true;
+        void this.sync();
+      }
+    } catch {
+      this.needFull = true;
+    }
+  }
+
+  private upsert(record: KeyRecord): void {
+    this.replaceAll([...[...this.byId.values()].filter((r) => r.id !== record.id), record]);
+    this.opts.sizeGauge?.set(this.size());
+  }
+
+  private synced(result: 'full' | 'change' | 'unchanged'): void {
+    this.opts.metrics?.keyStoreSyncs.inc({ result });
+    this.opts.metrics?.keyStoreLastSync.set(Date.now() / 1000);
+    this.opts.sizeGauge?.set(this.size());
+  }
+}
