@@ -3,6 +3,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from 'pino';
 import { grpcCredentials, startGrpcServer, type GrpcListener } from '../envoy/grpc-server.ts';
 import { startOpsServer, type OpsListener } from '../http/ops-server.ts';
+import { forwardAuthHandler } from '../http/forward-auth.ts';
 import { loadConfigFile } from '../policy/load.ts';
 import { App } from './app.ts';
 import { createLogger } from './logger.ts';
@@ -36,6 +37,12 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const grpcAddress = opts.grpcAddress ?? cfg.grpc.address;
   const grpc = await startGrpcServer(app, grpcAddress, grpcCredentials(cfg.grpc.tls), cfg.grpc.max_receive_message_bytes);
   const ops = await startOpsServer(app, opts.httpAddress ?? cfg.http.address);
+  // Forward-auth (nginx, Traefik: the prefix itself; Envoy http_service: prefix + original path).
+  // Always mounted: it answers 404 while forward_auth.enabled is false, so a reload can turn it on.
+  const authzPrefix = loaded.config.forward_auth.path_prefix;
+  const authz = forwardAuthHandler(app, authzPrefix);
+  ops.mount(authzPrefix, authz);
+  ops.mount(`${authzPrefix}/`, authz);
 
   let lastReady: boolean | undefined;
   const syncReadiness = () => {
