@@ -1,0 +1,109 @@
+// HTTP forward-auth: the decision core for proxies that authorize over HTTP (Envoy's ext_authz
+// http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like envoy/check-adapter:
+// it builds the AuthzRequest the gRPC path builds, calls app.check, and writes the Decision the way
+// these proxies read it (docs/forward-auth.md).
+import type { ServerResponse } from 'node:http';
+import { deny, denyBody } from '../core/decision-table.ts';
+import type { Decision, Deny, HeaderSet } from '../core/types.ts';
+import type { App } from '../runtime/app.ts';
+import type { Config } from '../policy/schema.ts';
+import { parseForwardAuthCall } from './forward-auth-request.ts';
+import type { OpsHandler } from './ops-server.ts';
+import { TrustedProxies, unmapIPv4 } from './trusted-proxies.ts';
+
+/** Envoy's http_service removes these request headers before the upstream (honoured on 200 only). */
+export const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
+/** nginx mode: the real deny status and body, for the nginx config to rebuild the response. */
+export const STATUS_HEADER = 'x-portcullis-status';
+export const BODY_HEADER = 'x-portcullis-body';
+
+const trustedByConfig = new WeakMap<Config['forward_auth'], TrustedProxies>();
+
+function trustedProxies(cfg: Config['forward_auth']): TrustedProxies {
+  // Compiled once per config generation; a reload brings a new object and so a new list.
+  let t = trustedByConfig.get(cfg);
+  if (!t) trustedByConfig.set(cfg, (t = new TrustedProxies(cfg.trusted_proxies)));
+  return t;
+}
+
+/**
+ * The handler for `prefix` and `prefix/…` on the ops listener. `prefix` is fixed at start;
+ * `enabled` and `trusted_proxies` are read from the running config on every call.
+ */
+export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
+  return async (req, res) => {
+    // No body is needed (Envoy sends none unless with_request_body; nginx and Traefik never do).
+    req.resume();
+    const cfg = app.config.forward_auth;
+    if (!cfg.enabled) return writeJson(res, 404, { error: 'not_found' });
+    const realm = app.config.realm;
+    const peer = unmapIPv4(req.socket.remoteAddress ?? '');
+
+    if (!trustedProxies(cfg).has(peer)) {
+      const d = deny('forbidden', realm, { reason: 'forward_auth_untrusted_peer' });
+      app.metrics.countDecision(d, 0);
+      app.log.warn(
+        { peer, path: prefix },
+        'forward-auth call from a peer outside forward_auth.trusted_proxies denied with 403; if this is your proxy, add its address there',
+      );
+      return writeDecision(res, d, false);
+    }
+
+    const parsed = parseForwardAuthCall({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer }, prefix);
+    if (!parsed.ok) {
+      const d = deny('invalid_request', realm, { reason: parsed.reason });
+      app.metrics.countDecision(d, 0);
+      // Which header was wrong, never its value: the request may carry credentials.
+      app.log.info({ peer, reason: parsed.reason }, 'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)');
+      return writeDecision(res, d, false);
+    }
+    const decision = await app.check(parsed.request);
+    writeDecision(res, decision, parsed.nginxMode);
+  };
+}
+
+function setHeaders(res: ServerResponse, hs: readonly HeaderSet[]): void {
+  for (const h of hs) res.setHeader(h.name, h.value);
+}
+
+function writeDecision(res: ServerResponse, d: Decision, nginxMode: boolean): void {
+  try {
+    res.setHeader('cache-control', 'no-store');
+    if (d.allowed) {
+      setHeaders(res, d.set);
+      // Never lists a header it also sets (decide guarantees it): Envoy would drop the trusted value.
+      if (d.remove.length) res.setHeader(HEADERS_TO_REMOVE, d.remove.join(', '));
+      setHeaders(res, d.responseHeaders);
+      res.writeHead(200);
+      res.end();
+      return;
+    }
+    const body = denyBody(d);
+    setHeaders(res, d.responseHeaders);
+    res.setHeader('content-type', 'application/json');
+    res.writeHead(nginxMode ? nginxStatus(d, res, body) : d.status);
+    res.end(body);
+  } catch {
+    // A header value Node refuses (cannot come from decide, which rejects CR/LF/NUL): still a deny.
+    if (res.headersSent) return void res.destroy();
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' });
+    res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' }));
+  }
+}
+
+/**
+ * nginx's auth_request passes only 2xx, 401 and 403 (anything else becomes 500), and never the
+ * body. So in nginx mode a deny keeps 401, every other status becomes 403, and the real status and
+ * JSON body travel in headers that the shipped config (deploy/nginx) turns back into the response.
+ */
+function nginxStatus(d: Deny, res: ServerResponse, body: string): 401 | 403 {
+  res.setHeader(STATUS_HEADER, String(d.status));
+  res.setHeader(BODY_HEADER, body);
+  return d.status === 401 ? 401 : 403;
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
