@@ -137,27 +137,65 @@ const jwtIssuer = z
   .object({
     issuer: z.string().min(1).describe('exact `iss` value'),
     audiences: z.array(z.string().min(1)).min(1).describe('`aud` must contain one of these'),
-    jwks_uri: z.string().url().optional(),
-    discovery: z.boolean().optional().describe('read jwks_uri from <issuer>/.well-known/openid-configuration'),
-    jwks_file: z.string().optional().describe('a local JWKS file (relative to the config file)'),
+    jwks_uri: z.string().url().optional().describe('URL of the issuer\'s JWKS (http(s)); only this URL is fetched, never one from a token'),
+    discovery: z.boolean().optional().describe('read jwks_uri from <issuer>/.well-known/openid-configuration (its `issuer` must equal this issuer)'),
+    jwks_file: z.string().optional().describe('a local JWKS file (relative to the config file), re-read on refresh'),
     algorithms: z
       .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
       .min(1)
-      .default(['RS256', 'ES256']),
-    clock_skew_seconds: seconds(60, 600),
-    token_types: z.array(z.string()).min(1).default(['at+jwt']).describe('allowed `typ` values (RFC 9068: at+jwt)'),
-    max_lifetime_seconds: seconds(86400).describe('exp - iat may not exceed this'),
-    scope_claim: z.enum(['scope', 'scp']).default('scope'),
-    subject_claim: z.string().default('sub'),
-    client_id_claims: z.array(z.string()).default(['client_id', 'azp']),
-    jwks_refresh_seconds: seconds(300, 86400),
+      .default(['RS256', 'ES256'])
+      .describe('accepted `alg` values; a key is used only for algorithms matching its type. none and HS* are never accepted'),
+    clock_skew_seconds: seconds(60, 600).describe('leeway for exp, nbf and iat'),
+    token_types: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['at+jwt'])
+      .describe('allowed `typ` values (RFC 9068: at+jwt), compared case-insensitively, `application/` optional; add JWT for providers that still send it'),
+    allow_missing_typ: z.boolean().default(false).describe('accept tokens without a `typ` header (weakens the ID-token / access-token separation)'),
+    max_lifetime_seconds: seconds(86400).describe('exp - iat, and exp - now, may not exceed this (plus skew for exp - now)'),
+    scope_claim: z.enum(['scope', 'scp']).default('scope').describe('`scope`: space-separated string (RFC 9068); `scp`: array of strings'),
+    subject_claim: z.string().min(1).default('sub').describe('claim mapped to the identity subject (x-user-id)'),
+    client_id_claims: z.array(z.string().min(1)).default(['client_id', 'azp']).describe('claims tried in order for the client id (x-client-id)'),
+    jwks_refresh_seconds: seconds(300, 86400).describe('background JWKS refresh interval; 0 turns it off'),
     jwks_cooldown_seconds: seconds(30, 3600).describe('unknown kid: at most one refetch per cooldown'),
-    fetch_timeout_ms: z.number().int().min(10).max(60000).default(5000),
+    fetch_timeout_ms: z.number().int().min(10).max(60000).default(5000).describe('timeout of each discovery/JWKS fetch (background; Checks never wait this long)'),
+    allow_http: z.boolean().default(false).describe('allow plain http:// for jwks_uri / discovery (local development only: keys can be swapped in transit)'),
+    unknown_kid_wait_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(150)
+      .default(100)
+      .describe('how long a Check whose kid is unknown waits for the refetch before answering 503 (inside Envoy\'s 200 ms deadline)'),
   })
   .strict()
   .refine((j) => [j.jwks_uri, j.discovery, j.jwks_file].filter((x) => x !== undefined && x !== false).length === 1, {
     message: 'set exactly one of jwks_uri, discovery: true, jwks_file',
+  })
+  .refine((j) => !j.discovery || /^https?:\/\/[^\s]+$/.test(j.issuer), {
+    message: 'discovery: true needs an http(s) URL as issuer',
+    path: ['issuer'],
+  })
+  .superRefine((j, ctx) => {
+    // Keys fetched in clear can be swapped by anyone on the path: https unless explicitly allowed.
+    const url = j.jwks_uri ?? (j.discovery ? j.issuer : undefined);
+    if (url?.startsWith('http:') && !j.allow_http) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [j.jwks_uri ? 'jwks_uri' : 'issuer'],
+        message: 'use https: (verification keys are fetched from it); for local development set allow_http: true',
+      });
+    }
   });
+
+const jwtCache = z
+  .object({
+    max_entries: z.number().int().min(0).default(100000).describe('verified tokens kept (LRU); 0 turns the cache off'),
+    ttl_seconds: seconds(300, 86400).describe('a verified token is re-verified after this long, or at its exp if sooner'),
+    rejected_max_entries: z.number().int().min(0).default(10000).describe('rejected tokens remembered (LRU); 0 turns it off'),
+    rejected_ttl_seconds: seconds(10, 300).describe('how long a rejection is remembered'),
+  })
+  .strict();
 
 const phantomKey = z
   .object({
@@ -342,7 +380,8 @@ export const configSchema = z
     credentials: z
       .object({
         api_key: apiKey.optional(),
-        jwt: z.array(jwtIssuer).optional(),
+        jwt: z.array(jwtIssuer).optional().describe('JWT access token issuers (allow-list, selected by the token\'s `iss`)'),
+        jwt_cache: jwtCache.prefault({}).describe('verified-token and rejection caches for JWTs'),
         introspection: introspection.optional(),
         max_credential_bytes: z.number().int().min(256).max(65536).default(8192),
       })
@@ -378,6 +417,11 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'rate_limit'], message: `no rate_limits entry named "${r.rate_limit}"` });
       }
     });
+    const issuers = new Set<string>();
+    c.credentials.jwt?.forEach((j, i) => {
+      if (issuers.has(j.issuer)) ctx.addIssue({ code: 'custom', path: ['credentials', 'jwt', i, 'issuer'], message: `duplicate issuer "${j.issuer}"` });
+      issuers.add(j.issuer);
+    });
     if (c.credentials.api_key?.store.type === 'redis' && !c.redis) {
       ctx.addIssue({ code: 'custom', path: ['credentials', 'api_key', 'store', 'type'], message: 'store type redis needs a top-level redis section' });
     }
@@ -392,6 +436,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type JwtIssuerConfig = NonNullable<Config['credentials']['jwt']>[number];
+export type JwtCacheConfig = Config['credentials']['jwt_cache'];
 export type IntrospectionConfig = NonNullable<Config['credentials']['introspection']>;
 export type RateLimitConfig = Config['rate_limits'][number];
 export type ApiKeyConfig = NonNullable<Config['credentials']['api_key']>;

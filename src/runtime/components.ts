@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.ts';
 import type { OpsHandler } from '../http/ops-server.ts';
 import { createIntrospection } from '../credentials/introspection/component.ts';
 import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
+import { createJwtComponent } from '../credentials/jwt/index.ts';
 import type { RedisConnection } from '../stores/redis/connection.ts';
 import { createRateLimiter, createRedisConnection, createRedisKeyStore, rateLimiterFailOpen, redisReadiness } from '../stores/redis/component.ts';
 
@@ -79,6 +80,22 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
     starters.push(() => keyStore.start());
     closers.push(() => keyStore.close());
     readiness.push({ name: 'keystore', ready: () => keyStore.isReady() });
+  }
+
+  const jwtIssuers = ctx.config.credentials.jwt;
+  if (jwtIssuers?.length) {
+    const jwt = createJwtComponent({
+      issuers: jwtIssuers,
+      cache: ctx.config.credentials.jwt_cache,
+      resolvePath: (p) => resolvePath(ctx.dir, p),
+      log: ctx.log,
+      registry: ctx.metrics.registry,
+      now: () => deps.now(),
+    });
+    deps.verifyJwt = (token) => jwt.verify(token);
+    starters.push(() => jwt.start());
+    closers.push(async () => jwt.close());
+    readiness.push(...jwt.readiness);
   }
 
   const introspection = ctx.config.credentials.introspection;

@@ -1,0 +1,67 @@
+// The JWT credential as a runtime component: one JwksManager per configured issuer, one verifier,
+// the caches, readiness per issuer. Built per config generation by src/runtime/components.ts.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Identity } from '../../core/types.ts';
+import type { JwtCacheConfig, JwtIssuerConfig } from '../../policy/schema.ts';
+import { compileIssuerPolicy } from './issuer-policy.ts';
+import { JwksManager } from './jwks-manager.ts';
+import { createJwksSource } from './jwks-source.ts';
+import { JwtMetrics } from './metrics.ts';
+import { TokenCache } from './token-cache.ts';
+import { JwtVerifier } from './verifier.ts';
+
+/** How long start() waits for the first JWKS loads, so a reload usually swaps in a ready verifier. */
+const START_WAIT_MS = 2000;
+
+export interface JwtComponent {
+  verify(token: string): Promise<Identity>;
+  readiness: Array<{ name: string; ready(): boolean; detail(): string | undefined }>;
+  /** Starts every issuer's first load; resolves when all have been tried once, or after 2 s. */
+  start(): Promise<void>;
+  close(): void;
+}
+
+export interface JwtComponentOptions {
+  issuers: JwtIssuerConfig[];
+  cache: JwtCacheConfig;
+  /** Resolves a config-relative path (jwks_file). */
+  resolvePath(p: string): string;
+  log: Logger;
+  registry: Registry;
+  now?: () => number;
+}
+
+export function createJwtComponent(opts: JwtComponentOptions): JwtComponent {
+  const now = opts.now ?? Date.now;
+  const metrics = JwtMetrics.for(opts.registry);
+  const log = opts.log.child({ component: 'jwt' });
+  const issuers = opts.issuers.map((cfg, i) => ({
+    policy: compileIssuerPolicy(cfg, i),
+    jwks: new JwksManager(cfg, i, createJwksSource(cfg, i, opts.resolvePath), metrics, log, now),
+  }));
+  const cache = new TokenCache({
+    maxEntries: opts.cache.max_entries,
+    ttlSeconds: opts.cache.ttl_seconds,
+    rejectedMaxEntries: opts.cache.rejected_max_entries,
+    rejectedTtlSeconds: opts.cache.rejected_ttl_seconds,
+  });
+  const verifier = new JwtVerifier(issuers, cache, metrics, now);
+  return {
+    verify: (token) => verifier.verify(token),
+    readiness: issuers.map(({ jwks }) => ({ name: `jwks ${jwks.issuer}`, ready: () => jwks.ready(), detail: () => jwks.detail() })),
+    async start() {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(issuers.map(({ jwks }) => jwks.start())),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, START_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    },
+    close() {
+      for (const { jwks } of issuers) jwks.close();
+    },
+  };
+}

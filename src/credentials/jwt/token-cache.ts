@@ -1,0 +1,78 @@
+// The verified-token and rejection caches: bounded LRUs keyed by the SHA-256 of the whole token
+// (never the token itself). A verified entry expires at min(exp, now + ttl) and only while the key
+// that verified it is still published; a rejection is remembered briefly so floods of one bad
+// token cost a hash and a lookup.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Identity } from '../../core/types.ts';
+import type { VerificationKey } from './key-set.ts';
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+export interface VerifiedEntry {
+  identity: Identity;
+  /** ms since epoch. */
+  expiresAt: number;
+  key: VerificationKey;
+  isLive(key: VerificationKey): boolean;
+}
+
+interface RejectedEntry {
+  reason: string;
+  expiresAt: number;
+}
+
+export interface TokenCacheOptions {
+  maxEntries: number;
+  ttlSeconds: number;
+  rejectedMaxEntries: number;
+  rejectedTtlSeconds: number;
+}
+
+export class TokenCache {
+  private readonly verified?: LRUCache<string, VerifiedEntry>;
+  private readonly rejected?: LRUCache<string, RejectedEntry>;
+
+  constructor(private readonly opts: TokenCacheOptions) {
+    if (opts.maxEntries > 0 && opts.ttlSeconds > 0) this.verified = new LRUCache({ max: opts.maxEntries });
+    if (opts.rejectedMaxEntries > 0 && opts.rejectedTtlSeconds > 0) this.rejected = new LRUCache({ max: opts.rejectedMaxEntries });
+  }
+
+  getVerified(hash: string, nowMs: number): Identity | undefined {
+    const e = this.verified?.get(hash);
+    if (!e) return undefined;
+    if (e.expiresAt <= nowMs || !e.isLive(e.key)) {
+      this.verified!.delete(hash);
+      return undefined;
+    }
+    return e.identity;
+  }
+
+  setVerified(hash: string, identity: Identity, key: VerificationKey, isLive: (k: VerificationKey) => boolean, nowMs: number): void {
+    if (!this.verified) return;
+    // No cached decision outlives the token's exp (DESIGN "Tokens").
+    const expiresAt = Math.min((identity.expiresAt ?? 0) * 1000, nowMs + this.opts.ttlSeconds * 1000);
+    if (expiresAt <= nowMs) return;
+    this.verified.set(hash, { identity, expiresAt, key, isLive });
+  }
+
+  getRejected(hash: string, nowMs: number): string | undefined {
+    const e = this.rejected?.get(hash);
+    if (!e) return undefined;
+    if (e.expiresAt <= nowMs) {
+      this.rejected!.delete(hash);
+      return undefined;
+    }
+    return e.reason;
+  }
+
+  setRejected(hash: string, reason: string, nowMs: number): void {
+    this.rejected?.set(hash, { reason, expiresAt: nowMs + this.opts.rejectedTtlSeconds * 1000 });
+  }
+
+  get sizes(): { verified: number; rejected: number } {
+    return { verified: this.verified?.size ?? 0, rejected: this.rejected?.size ?? 0 };
+  }
+}

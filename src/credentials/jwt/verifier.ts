@@ -1,0 +1,89 @@
+// JWT access token verification for decide(): cache, issuer selection by the unverified `iss`,
+// header and claim checks, key resolution, signature (jose), identity.
+//
+// Order matters for cost, not for safety: everything before the signature only ever rejects.
+// A token is accepted only after jose verified its signature with a key of the issuer the token
+// names, for the algorithm that key is allowed, and the payload those checks read is byte-for-byte
+// the payload the signature covers.
+import { compactVerify, errors as joseErrors } from 'jose';
+import { DependencyUnavailableError, InvalidCredentialError } from '../../core/errors.ts';
+import type { Identity } from '../../core/types.ts';
+import { checkClaims, checkHeader, type IssuerPolicy } from './issuer-policy.ts';
+import type { JwksManager } from './jwks-manager.ts';
+import type { JwtMetrics } from './metrics.ts';
+import { TokenCache, tokenHash } from './token-cache.ts';
+import { parseToken } from './token-parts.ts';
+
+export interface IssuerRuntime {
+  policy: IssuerPolicy;
+  jwks: JwksManager;
+}
+
+/** Rejections whose answer can change with time or a key refresh: never remembered. */
+const NOT_CACHED = new Set(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch']);
+
+export class JwtVerifier {
+  private readonly byIssuer: Map<string, IssuerRuntime>;
+
+  constructor(
+    issuers: IssuerRuntime[],
+    private readonly cache: TokenCache,
+    private readonly metrics: JwtMetrics,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.byIssuer = new Map(issuers.map((i) => [i.policy.issuer, i]));
+  }
+
+  async verify(token: string): Promise<Identity> {
+    const nowMs = this.now();
+    const hash = tokenHash(token);
+    const cached = this.cache.getVerified(hash, nowMs);
+    if (cached) {
+      this.metrics.verifiedHit.inc();
+      return cached;
+    }
+    this.metrics.verifiedMiss.inc();
+    const rejected = this.cache.getRejected(hash, nowMs);
+    if (rejected) {
+      this.metrics.rejectedHit.inc();
+      throw new InvalidCredentialError(rejected);
+    }
+
+    let issuerLabel = 'unknown';
+    try {
+      const parts = parseToken(token);
+      const iss = parts.payload.iss;
+      const issuer = typeof iss === 'string' ? this.byIssuer.get(iss) : undefined;
+      if (!issuer) throw new InvalidCredentialError('jwt_issuer_unknown');
+      issuerLabel = issuer.policy.issuer;
+
+      checkHeader(issuer.policy, parts);
+      const identity = checkClaims(issuer.policy, parts.payload, nowMs);
+      const key = await issuer.jwks.keyFor(parts.kid, parts.alg);
+
+      let verified: Awaited<ReturnType<typeof compactVerify>>;
+      try {
+        verified = await compactVerify(token, key.key, { algorithms: [key.alg] });
+      } catch (e) {
+        throw new InvalidCredentialError(e instanceof joseErrors.JWSSignatureVerificationFailed ? 'jwt_signature_invalid' : 'jwt_malformed');
+      }
+      if (!parts.payloadBytes.equals(verified.payload)) throw new InvalidCredentialError('jwt_malformed');
+
+      // Time may have passed while a key was fetched: the cache bound uses the original clock,
+      // which is the earlier (more conservative) one for the ttl and exact for exp.
+      this.cache.setVerified(hash, identity, key, (k) => issuer.jwks.isLive(k), nowMs);
+      this.metrics.verification(issuerLabel, 'valid');
+      return identity;
+    } catch (e) {
+      if (e instanceof InvalidCredentialError) {
+        this.metrics.verification(issuerLabel, e.reason);
+        if (!NOT_CACHED.has(e.reason)) this.cache.setRejected(hash, e.reason, nowMs);
+      } else if (e instanceof DependencyUnavailableError) {
+        this.metrics.verification(issuerLabel, e.reason);
+      } else {
+        this.metrics.verification(issuerLabel, 'internal_error');
+      }
+      throw e;
+    }
+  }
+}
