@@ -1,26 +1,40 @@
 // The gRPC listener: Authorization/Check and grpc.health.v1.Health.
-import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { App } from '../runtime/app.ts';
 import { AUTHZ_SERVICE, authorizationService } from './protos.ts';
 import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from './check-adapter.ts';
+import { ReloadingTlsCredentials, type TlsFiles } from './tls-credentials.ts';
 
 export interface GrpcListener {
   server: grpc.Server;
   port: number;
   health: HealthImplementation;
   setServing(serving: boolean): void;
+  /** Ends every Health.Watch stream (after NOT_SERVING was sent), so a graceful shutdown can finish. */
+  endWatches(): void;
 }
 
-export function grpcCredentials(tls: { cert_file: string; key_file: string; client_ca_file?: string } | undefined): grpc.ServerCredentials {
+/**
+ * Plaintext (h2c) without `tls`; otherwise TLS, or mTLS with client_ca_file, whose certificate files
+ * can be reloaded without a restart (`ReloadingTlsCredentials.reload()`). Relative paths resolve
+ * against `dir` (the config file's folder).
+ */
+export function grpcCredentials(
+  tls: TlsFiles | undefined,
+  opts: { dir?: string; log?: Logger; registry?: Registry } = {},
+): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const ca = tls.client_ca_file ? readFileSync(tls.client_ca_file) : null;
-  return grpc.ServerCredentials.createSsl(
-    ca,
-    [{ cert_chain: readFileSync(tls.cert_file), private_key: readFileSync(tls.key_file) }],
-    ca !== null,
-  );
+  const abs = (f: string) => resolve(opts.dir ?? '.', f);
+  const files: TlsFiles = { cert_file: abs(tls.cert_file), key_file: abs(tls.key_file), ...(tls.client_ca_file ? { client_ca_file: abs(tls.client_ca_file) } : {}) };
+  try {
+    return new ReloadingTlsCredentials(files, opts.log, opts.registry);
+  } catch (e) {
+    throw new Error(`server.grpc.tls: cannot use ${files.cert_file} / ${files.key_file}: ${(e as Error).message}`);
+  }
 }
 
 export async function startGrpcServer(app: App, address: string, credentials: grpc.ServerCredentials, maxReceive = 4 * 1024 * 1024): Promise<GrpcListener> {
@@ -35,7 +49,21 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
     },
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHZ_SERVICE]: 'NOT_SERVING' });
-  health.addToServer(server);
+  // Health.Watch streams never end by themselves, and a graceful shutdown waits for every open
+  // call: track them so a drain can close them once they have been told NOT_SERVING.
+  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  health.addToServer({
+    addService: (svc, impl) =>
+      server.addService(svc as grpc.ServiceDefinition, {
+        ...impl,
+        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          watches.add(call);
+          call.on('close', () => watches.delete(call));
+          call.on('cancelled', () => watches.delete(call));
+          (impl.watch as (c: unknown) => void)(call);
+        },
+      } as grpc.UntypedServiceImplementation),
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address} (server.grpc.address): ${err.message}`)) : resolve(p))),
   );
@@ -44,5 +72,9 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
     health.setStatus('', s);
     health.setStatus(AUTHZ_SERVICE, s);
   };
-  return { server, port, health, setServing };
+  const endWatches = () => {
+    for (const w of watches) w.end();
+    watches.clear();
+  };
+  return { server, port, health, setServing, endWatches };
 }

@@ -2,6 +2,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from 'pino';
 import { grpcCredentials, startGrpcServer, type GrpcListener } from '../envoy/grpc-server.ts';
+import { ReloadingTlsCredentials } from '../envoy/tls-credentials.ts';
 import { startOpsServer, type OpsListener } from '../http/ops-server.ts';
 import { forwardAuthHandler } from '../http/forward-auth.ts';
 import { loadConfigFile } from '../policy/load.ts';
@@ -35,7 +36,10 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const app = await App.create({ loaded, log, metrics });
   const cfg = loaded.config.server;
   const grpcAddress = opts.grpcAddress ?? cfg.grpc.address;
-  const grpc = await startGrpcServer(app, grpcAddress, grpcCredentials(cfg.grpc.tls), cfg.grpc.max_receive_message_bytes);
+  // TLS certificate files are re-read on SIGHUP and when they change (TLS on/off needs a restart).
+  const creds = grpcCredentials(cfg.grpc.tls, { dir: loaded.dir, log, registry: metrics.registry });
+  const tlsCreds = creds instanceof ReloadingTlsCredentials ? creds : undefined;
+  const grpc = await startGrpcServer(app, grpcAddress, creds, cfg.grpc.max_receive_message_bytes);
   const ops = await startOpsServer(app, opts.httpAddress ?? cfg.http.address);
   // Forward-auth (nginx, Traefik: the prefix itself; Envoy http_service: prefix + original path).
   // Always mounted: it answers 404 while forward_auth.enabled is false, so a reload can turn it on.
@@ -61,6 +65,7 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   readinessTimer.unref();
 
   const watchMs = opts.watchIntervalMs ?? 2000;
+  tlsCreds?.watch(watchMs);
   if (watchMs > 0) {
     watchFile(loaded.file, { interval: watchMs, persistent: false }, (cur, prev) => {
       if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) void app.reload().then(syncReadiness);
@@ -75,7 +80,9 @@ export async function serve(opts: ServeOptions): Promise<Service> {
       app.startDraining();
       clearInterval(readinessTimer);
       grpc.setServing(false);
+      grpc.endWatches();
       unwatchFile(loaded.file);
+      tlsCreds?.unwatch();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn({ in_flight: app.inFlightChecks }, 'grace period over; closing remaining calls');
@@ -98,7 +105,10 @@ export async function serve(opts: ServeOptions): Promise<Service> {
     const onTerm = () => void stop().then(() => process.exit(0));
     process.once('SIGTERM', onTerm);
     process.once('SIGINT', onTerm);
-    process.on('SIGHUP', () => void app.reload().then(syncReadiness));
+    process.on('SIGHUP', () => {
+      tlsCreds?.reload();
+      void app.reload().then(syncReadiness);
+    });
   }
   log.info({ config: loaded.file, grpc: grpcAddress, grpc_port: grpc.port, http_port: ops.port, routes: loaded.config.routes.length }, 'portcullis started');
   return { app, grpc, ops, stop };
