@@ -1,7 +1,8 @@
 // Opaque tokens end to end: the real oidc-provider issues, introspects and revokes; Portcullis runs
 // as a real gRPC server; test/support/envoy.ts applies its answers the way Envoy does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type TestService } from '../support/service.ts';
+import { writeFileSync } from 'node:fs';
+import { startService, waitFor, type TestService } from '../support/service.ts';
 import { INTROSPECTION_CLIENT, startIdp, type TestIdp } from '../support/idp.ts';
 
 const INTROSPECT = '/token/introspection';
@@ -127,6 +128,24 @@ describe('opaque tokens through the gRPC service', () => {
     expect((await get(fresh)).status).toBe(200);
   });
 
+  it('a config reload during an outage keeps the cached answers (when nothing that shaped them changed)', async () => {
+    const cached = await idp.opaqueAccessToken('orders:read');
+    expect((await get(cached)).status).toBe(200);
+    const reloads = () => svc.logs.filter((l) => l.includes('config reloaded')).length;
+    const before = reloads();
+    await idp.stop();
+    try {
+      writeFileSync(svc.configFile, config(idp).replace('retry_after_seconds: 3', 'retry_after_seconds: 4'));
+      await waitFor(() => reloads() > before, 5000, 20);
+      expect((await get(cached)).status).toBe(200);
+      const fresh = await get('never-seen-' + 'y'.repeat(30));
+      expect(fresh.status).toBe(503);
+      expect(fresh.clientHeaders['retry-after']).toBe('4');
+    } finally {
+      await idp.start();
+    }
+  });
+
   it('a flood of random tokens becomes a bounded number of introspection calls; a cached token keeps passing', async () => {
     await sleep(1100); // refill the rate bucket after earlier tests
     const good = await idp.opaqueAccessToken('orders:read');
@@ -141,10 +160,11 @@ describe('opaque tokens through the gRPC service', () => {
       reasons[k] = (reasons[k] ?? 0) + 1;
     }
     const n = (k: string) => reasons[k] ?? 0;
-    // Admitted calls end as an answer (401) or a timeout (503, Retry-After 3): everything here
+    // Admitted calls end as an answer (401) or a timeout (503): everything here
     // shares one event loop with 400 Checks in flight, so some miss the 150 ms timeout. All the
     // others are refused at once (503, Retry-After 1) and never reach the server.
-    const admitted = n('401 token_inactive -') + n('503 introspection_timeout 3');
+    const timeouts = Object.entries(reasons).filter(([k]) => k.startsWith('503 introspection_timeout ')).reduce((a, [, v]) => a + v, 0);
+    const admitted = n('401 token_inactive -') + timeouts;
     const refused = n('503 introspection_rate_limit 1') + n('503 introspection_concurrency_limit 1');
     const detail = JSON.stringify({ made, reasons });
     expect(admitted + refused, detail).toBe(N);

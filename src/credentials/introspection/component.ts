@@ -15,9 +15,19 @@ export interface IntrospectionComponent {
   close(): void;
 }
 
+// The cache outlives a config reload when nothing that shaped its answers changed, so a reload
+// during an authorization-server outage does not turn every cached token into a 503.
+// One cache per config folder: a reload replaces the entry, so old caches are not kept.
+const caches = new Map<string, { fingerprint: string; cache: IntrospectionCache }>();
+
+function answerFingerprint(cfg: IntrospectionConfig): string {
+  const { endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
+  return JSON.stringify({ endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache });
+}
+
 export function createIntrospection(
   cfg: IntrospectionConfig,
-  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string },
+  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string; cacheScope?: string },
 ): IntrospectionComponent {
   const where = 'credentials.introspection';
   let ca: string | undefined;
@@ -47,15 +57,7 @@ export function createIntrospection(
       accessTokenTypes: new Set(cfg.access_token_types.map((t) => t.toLowerCase())),
       clockSkewSeconds: cfg.clock_skew_seconds,
     },
-    cache: new IntrospectionCache(
-      {
-        maxEntries: cfg.cache.max_entries,
-        negativeMaxEntries: cfg.cache.negative_max_entries,
-        maxTtlSeconds: cfg.cache.max_ttl_seconds,
-        negativeTtlSeconds: cfg.cache.negative_ttl_seconds,
-      },
-      opts.now,
-    ),
+    cache: cacheFor(cfg, opts.now, opts.cacheScope),
     admission: new Admission(cfg.max_concurrency, cfg.max_per_second, opts.now),
     retryAfterSeconds: cfg.retry_after_seconds,
     now: opts.now,
@@ -68,4 +70,21 @@ export function createIntrospection(
     'introspection configured for opaque tokens',
   );
   return { introspect: (t) => introspector.introspect(t), close: () => client.close() };
+}
+
+function cacheFor(cfg: IntrospectionConfig, now: () => number, scope: string | undefined): IntrospectionCache {
+  const fingerprint = answerFingerprint(cfg);
+  const prior = scope === undefined ? undefined : caches.get(scope);
+  if (prior && prior.fingerprint === fingerprint) return prior.cache;
+  const cache = new IntrospectionCache(
+    {
+      maxEntries: cfg.cache.max_entries,
+      negativeMaxEntries: cfg.cache.negative_max_entries,
+      maxTtlSeconds: cfg.cache.max_ttl_seconds,
+      negativeTtlSeconds: cfg.cache.negative_ttl_seconds,
+    },
+    now,
+  );
+  if (scope !== undefined) caches.set(scope, { fingerprint, cache });
+  return cache;
 }
