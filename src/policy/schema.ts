@@ -15,7 +15,9 @@ export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 
 const tls = z
   .object({
-    cert_file: z.string().describe('PEM certificate chain served by the gRPC listener'),
+    cert_file: z
+      .string()
+      .describe('PEM certificate chain served by the gRPC listener (relative to the config file); re-read on change or SIGHUP, no restart'),
     key_file: z.string().describe('PEM private key for cert_file'),
     client_ca_file: z
       .string()
