@@ -74,6 +74,9 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   ratioToFloor: number;
+  /** Server CPU time per Check (user + system), robust to a busy machine; and its ratio floor/this. */
+  cpuUsPerCheck: number;
+  cpuRatioToFloor: number;
   peakRssMB: number;
   targetRatio?: number;
   met?: boolean;
@@ -111,11 +114,17 @@ async function main(): Promise<number> {
 
     const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
     const floorPort = await freePort();
-    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort)], { logFile: join(dir, 'floor.log') });
+    const profileDir = join(REPO_ROOT, 'bench', 'results', 'profiles', startedAt.toISOString().replace(/[:.]/g, '-'));
+    if (opt.profile) {
+      mkdirSync(join(profileDir, 'floor'), { recursive: true });
+      say(`profiles (node --cpu-prof) go to ${profileDir}/{portcullis,floor}; summarize with: node --import tsx bench/profile-summary.ts <file>`);
+    }
+    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort)], {
+      logFile: join(dir, 'floor.log'),
+      nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'floor')}`] : [],
+    });
     procs.push(floor);
-    const profileDir = join(REPO_ROOT, 'bench', 'results', 'profiles');
-    if (opt.profile) mkdirSync(profileDir, { recursive: true });
-    const portcullis = startPortcullis(ws, ws.configFile, 'portcullis', opt.profile ? profileDir : undefined);
+    const portcullis = startPortcullis(ws, ws.configFile, 'portcullis', opt.profile ? join(profileDir, 'portcullis') : undefined);
     procs.push(portcullis);
     await waitReady(portcullis, ws.httpPort);
     await waitFloor(floor, floorPort);
@@ -166,18 +175,18 @@ async function main(): Promise<number> {
       const floorFile = payloadFile(h2Scenarios[0]);
       say('floor (h2load)…');
       rssF.reset();
-      floorRuns.push(await h2(floorPort, floorFile));
+      floorRuns.push(await withCpu(floor, WARMUP, () => h2(floorPort, floorFile)));
       const results: Array<[Scenario, LoadResult, number, number | undefined]> = [];
       for (const s of h2Scenarios) {
         say(`${s.id} (h2load)…`);
         const before = await decisionCounts(ws.httpPort);
         rssP.reset();
-        const r = await h2(ws.grpcPort, payloadFile(s));
+        const r = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, payloadFile(s)));
         const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
         results.push([s, r, rssP.peak(), share]);
       }
       say('floor (h2load) again…');
-      floorRuns.push(await h2(floorPort, floorFile));
+      floorRuns.push(await withCpu(floor, WARMUP, () => h2(floorPort, floorFile)));
       floorPeak = rssF.peak();
       floorH2 = avg(floorRuns);
       rows.push(row('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorH2, floorH2, floorPeak));
@@ -191,7 +200,7 @@ async function main(): Promise<number> {
       say('floor (generator)…');
       const floorFrames = await genScenarios[0].frames!(5000);
       rssF.reset();
-      const floorGen = await runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: floorFrames });
+      const floorGen = await withCpu(floor, WARMUP, () => runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: floorFrames }));
       rows.push(row('floor-generator', 'gRPC floor, distinct payloads', 'generator', floorGen, floorGen, rssF.peak()));
       for (const s of genScenarios) {
         // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis were
@@ -202,13 +211,13 @@ async function main(): Promise<number> {
         say(`${s.id} (generator)…`);
         const before = await decisionCounts(ws.httpPort);
         rssP.reset();
-        const r = await runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames });
+        const r = await withCpu(portcullis, WARMUP, () => runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames }));
         if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
         const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
         rows.push(row(s.id, s.title + (r.exhausted ? ' (pool ran out early)' : ''), 'generator', r, floorGen, rssP.peak(), s.targetRatio, share));
       }
     }
-    for (const s of all.filter((x) => x.skip)) rows.push({ scenario: s.id, title: s.title, driver: s.driver, checksPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, ratioToFloor: NaN, peakRssMB: NaN, skipped: s.skip });
+    for (const s of all.filter((x) => x.skip)) rows.push({ scenario: s.id, title: s.title, driver: s.driver, checksPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, ratioToFloor: NaN, cpuUsPerCheck: NaN, cpuRatioToFloor: NaN, peakRssMB: NaN, skipped: s.skip });
 
     // Latency at a fixed, moderate rate: what Envoy's callers feel when the service is not saturated.
     let fixedRate: Record<string, unknown> | undefined;
@@ -313,6 +322,16 @@ function mismatch(expect: Expectation, grpcStatus: number, res: { status?: { cod
   return n === expect.status ? undefined : `expected deny ${expect.status}, got ${String(code)}`;
 }
 
+/** Runs a load and measures the server's CPU time per Check over the measured period (after warm-up). */
+async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, run: () => Promise<R>): Promise<R & { cpuUsPerCheck: number }> {
+  let startCpu = NaN;
+  const t = setTimeout(() => (startCpu = proc.cpuSeconds()), warmupSeconds * 1000);
+  const r = await run();
+  clearTimeout(t);
+  const used = proc.cpuSeconds() - startCpu;
+  return { ...r, cpuUsPerCheck: r.requests ? (used * 1e6) / r.requests : NaN };
+}
+
 function avg(rs: LoadResult[]): LoadResult {
   return {
     requests: rs.reduce((s, r) => s + r.requests, 0),
@@ -321,6 +340,7 @@ function avg(rs: LoadResult[]): LoadResult {
     p50Ms: mean(rs.map((r) => r.p50Ms)),
     p99Ms: mean(rs.map((r) => r.p99Ms)),
     failed: rs.reduce((s, r) => s + r.failed, 0),
+    cpuUsPerCheck: mean(rs.map((r) => r.cpuUsPerCheck ?? NaN)),
   };
 }
 
@@ -335,6 +355,8 @@ function row(id: string, title: string, driver: string, r: LoadResult, floor: Lo
     p50Ms: +r.p50Ms.toFixed(3),
     p99Ms: +r.p99Ms.toFixed(3),
     ratioToFloor: +ratio.toFixed(3),
+    cpuUsPerCheck: +(r.cpuUsPerCheck ?? NaN).toFixed(1),
+    cpuRatioToFloor: +((floor.cpuUsPerCheck ?? NaN) / (r.cpuUsPerCheck ?? NaN)).toFixed(3),
     peakRssMB: MB(peakRss),
     targetRatio,
     met: targetRatio === undefined ? undefined : ratio >= targetRatio,
@@ -384,10 +406,10 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(`h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1, ${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; floor runs ${JSON.stringify(r.settings.floorRunsCps)} Checks/s\n`);
-  const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'peak RSS', 'expected'];
+  const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
   const body = r.rows.map((x) =>
     x.skipped
-      ? [x.scenario, x.driver, 'skipped', '', '', '', '', '', '']
+      ? [x.scenario, x.driver, 'skipped', '', '', '', '', '', '', '', '']
       : [
           x.scenario,
           x.driver,
@@ -396,6 +418,8 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
           x.p99Ms.toFixed(2),
           x.ratioToFloor.toFixed(2),
           x.targetRatio === undefined ? '' : `≥ ${x.targetRatio} ${x.met ? 'ok' : 'MISSED'}`,
+          x.cpuUsPerCheck.toFixed(0),
+          x.cpuRatioToFloor.toFixed(2),
           `${x.peakRssMB} MB`,
           x.expectedShare === undefined ? '' : `${(x.expectedShare * 100).toFixed(1)}%`,
         ],

@@ -13,6 +13,8 @@ export interface LoadResult {
   p99Ms: number;
   /** Requests h2load counted as failed or errored (HTTP level; gRPC errors are checked via metrics). */
   failed: number;
+  /** Server CPU µs per Check, when measured (bench/run.ts withCpu). */
+  cpuUsPerCheck?: number;
 }
 
 export const H2LOAD_INSTALL_HINT =

@@ -23,6 +23,7 @@ export interface Proc {
   pid: number;
   /** Resident memory of the process and its descendants (cluster workers), in bytes. */
   rss(): number;
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -42,6 +43,7 @@ export function startNode(name: string, script: string, args: string[], opts: { 
     child,
     pid: child.pid!,
     rss: () => treeRss(child.pid!),
+    cpuSeconds: () => treeCpuSeconds(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -73,6 +75,24 @@ function childrenOf(pid: number): number[] {
   }
   return out;
 }
+
+/** CPU seconds (user + system) used so far by a process and its live descendants. */
+export function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total = (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+  for (const c of childrenOf(pid)) total += treeCpuSeconds(c);
+  return total;
+}
+
+// USER_HZ: 100 on every Linux architecture Node runs on.
+const CLOCK_TICKS = 100;
 
 export function treeRss(pid: number): number {
   let total = statusField(pid, 'VmRSS');

@@ -5,7 +5,7 @@ import { denyBody } from '../core/decision-table.ts';
 import type { AuthzRequest, Decision, HeaderSet } from '../core/types.ts';
 
 // Decoded with LOADER_OPTIONS (keepCase, defaults: false): absent fields are undefined.
-interface HeaderValueMsg {
+export interface HeaderValueMsg {
   key?: string;
   value?: string;
   raw_value?: Buffer;
@@ -26,8 +26,8 @@ export interface CheckRequestMsg {
   };
 }
 
-const GRPC_OK = 0;
-const GRPC_CODE_FOR_STATUS: Record<number, number> = {
+export const GRPC_OK = 0;
+export const GRPC_CODE_FOR_STATUS: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
   401: 16, // UNAUTHENTICATED
   403: 7, // PERMISSION_DENIED
@@ -38,9 +38,23 @@ const GRPC_CODE_FOR_STATUS: Record<number, number> = {
 export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
   const attrs = msg?.attributes;
   const http = attrs?.request?.http;
+  return buildAuthzRequest(
+    http?.method,
+    http?.host,
+    http?.path,
+    headersFrom(http?.header_map?.headers, http?.headers),
+    attrs?.source?.address?.socket_address?.address,
+    attrs?.context_extensions,
+  );
+}
+
+/**
+ * Header lines to the normalized map. Shared by both decoders (proto-loader objects here, the lean
+ * decoder in check-request-decoder.ts) so they cannot disagree.
+ */
+export function headersFrom(raw: readonly HeaderValueMsg[] | undefined, map: Record<string, string> | undefined): Record<string, string> {
   // Null-prototype maps: a header named "constructor" or "__proto__" is just a header.
   const headers: Record<string, string> = Object.create(null);
-  const raw = http?.header_map?.headers;
   if (raw && raw.length > 0) {
     // encode_raw_headers: one entry per header line, unmerged; merge like the map form does.
     for (const h of raw) {
@@ -49,21 +63,32 @@ export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
       const v = h.raw_value && h.raw_value.length ? h.raw_value.toString('utf8') : (h.value ?? '');
       headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
     }
-  } else if (http?.headers) {
-    for (const k of Object.keys(http.headers)) {
+  } else if (map) {
+    for (const k of Object.keys(map)) {
       const lk = k.toLowerCase();
-      const v = String(http.headers[k]);
+      const v = String(map[k]);
       headers[lk] = headers[lk] === undefined ? v : `${headers[lk]},${v}`;
     }
   }
+  return headers;
+}
+
+export function buildAuthzRequest(
+  method: string | undefined,
+  host: string | undefined,
+  path: string | undefined,
+  headers: Record<string, string>,
+  sourceIp: string | undefined,
+  contextExtensions: Record<string, string> | undefined,
+): AuthzRequest {
   const ext: Record<string, string> = Object.create(null);
-  if (attrs?.context_extensions) for (const k of Object.keys(attrs.context_extensions)) ext[k] = String(attrs.context_extensions[k]);
+  if (contextExtensions) for (const k of Object.keys(contextExtensions)) ext[k] = String(contextExtensions[k]);
   return {
-    method: http?.method || headers[':method'] || '',
-    host: http?.host || headers[':authority'] || headers['host'] || '',
-    rawPath: http?.path || headers[':path'] || '',
+    method: method || headers[':method'] || '',
+    host: host || headers[':authority'] || headers['host'] || '',
+    rawPath: path || headers[':path'] || '',
     headers,
-    sourceIp: attrs?.source?.address?.socket_address?.address ?? '',
+    sourceIp: sourceIp ?? '',
     contextExtensions: ext,
     requestId: headers['x-request-id'],
   };
@@ -75,21 +100,34 @@ function headerOptions(hs: readonly HeaderSet[]) {
   return hs.map((h) => ({ header: { key: h.name, value: h.value }, append: { value: false } }));
 }
 
-function metadata(d: Decision) {
-  const fields: Record<string, { stringValue: string }> = {
-    decision: { stringValue: d.allowed ? 'allow' : 'deny' },
-    reason: { stringValue: d.reason },
-  };
-  if (d.route) fields.route = { stringValue: d.route };
+/**
+ * Dynamic metadata for Envoy's access log, as ordered [key, value] pairs. Shared by the object
+ * form below and the lean encoder (check-response-encoder.ts).
+ */
+export function metadataEntries(d: Decision): Array<[string, string]> {
+  const out: Array<[string, string]> = [
+    ['decision', d.allowed ? 'allow' : 'deny'],
+    ['reason', d.reason],
+  ];
+  if (d.route) out.push(['route', d.route]);
   const id = d.identity;
   const method = id?.method ?? (d.allowed ? undefined : d.credential);
-  if (method) fields.method = { stringValue: method };
-  if (id?.clientId) fields.client_id = { stringValue: id.clientId };
-  if (id?.subject) fields.subject = { stringValue: id.subject };
-  if (id?.keyId) fields.key_id = { stringValue: id.keyId };
+  if (method) out.push(['method', method]);
+  if (id?.clientId) out.push(['client_id', id.clientId]);
+  if (id?.subject) out.push(['subject', id.subject]);
+  if (id?.keyId) out.push(['key_id', id.keyId]);
+  return out;
+}
+
+function metadata(d: Decision) {
+  const fields: Record<string, { stringValue: string }> = {};
+  for (const [k, v] of metadataEntries(d)) fields[k] = { stringValue: v };
   // google.protobuf.Struct: camelCase value keys even with keepCase (reference §0).
   return { fields };
 }
+
+/** Headers on every deny's local reply, before the decision's own. */
+export const DENY_CONTENT_TYPE: HeaderSet = { name: 'content-type', value: 'application/json' };
 
 export function toCheckResponse(d: Decision) {
   if (d.allowed) {
@@ -105,7 +143,7 @@ export function toCheckResponse(d: Decision) {
     denied_response: {
       // Always set: Envoy answers 403 for an unset status, whatever the gRPC code.
       status: { code: d.status },
-      headers: headerOptions([{ name: 'content-type', value: 'application/json' }, ...d.responseHeaders]),
+      headers: headerOptions([DENY_CONTENT_TYPE, ...d.responseHeaders]),
       body: denyBody(d),
     },
     dynamic_metadata: metadata(d),

@@ -5,8 +5,8 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { App } from '../runtime/app.ts';
-import { AUTHZ_SERVICE, authorizationService } from './protos.ts';
-import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from './check-adapter.ts';
+import { AUTHZ_SERVICE } from './protos.ts';
+import { checkHandler, leanAuthorizationService } from './check-service.ts';
 import { ReloadingTlsCredentials, type TlsFiles } from './tls-credentials.ts';
 
 export interface GrpcListener {
@@ -39,15 +39,8 @@ export function grpcCredentials(
 
 export async function startGrpcServer(app: App, address: string, credentials: grpc.ServerCredentials, maxReceive = 4 * 1024 * 1024): Promise<GrpcListener> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': maxReceive });
-  server.addService(authorizationService(), {
-    Check(call: grpc.ServerUnaryCall<CheckRequestMsg, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      app.check(toAuthzRequest(call.request)).then(
-        (d) => callback(null, toCheckResponse(d)),
-        // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
-        (e) => callback({ code: grpc.status.INTERNAL, details: 'internal error' } as grpc.ServiceError, null),
-      );
-    },
-  });
+  // Lean codec (check-service.ts): same bytes as the proto-loader path, less work per Check.
+  server.addService(leanAuthorizationService(), { Check: checkHandler(app) });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHZ_SERVICE]: 'NOT_SERVING' });
   // Health.Watch streams never end by themselves, and a graceful shutdown waits for every open
   // call: track them so a drain can close them once they have been told NOT_SERVING.

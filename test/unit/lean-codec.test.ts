@@ -1,0 +1,185 @@
+// The lean Check codec (src/envoy/check-request-decoder.ts, check-response-encoder.ts) against the
+// proto-loader path it replaces: the same AuthzRequest from the same bytes, and byte-identical
+// CheckResponses for the same Decision, over a broad set of requests and decisions.
+import type * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../src/core/decide.ts';
+import { deny } from '../../src/core/decision-table.ts';
+import type { Decision, Identity } from '../../src/core/types.ts';
+import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../../src/envoy/check-adapter.ts';
+import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
+import { encodeCheckResponse } from '../../src/envoy/check-response-encoder.ts';
+import { AUTHZ_SERVICE, loadAuthzPackageDefinition } from '../../src/envoy/protos.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { parseConfig } from '../../src/policy/load.ts';
+import { MemoryKeyStore } from '../../src/stores/memory-keystore.ts';
+import { MemoryRateLimiter } from '../../src/stores/ratelimit.ts';
+import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { envoyCheckRequest, type EnvoyRequestInit } from '../support/envoy.ts';
+
+const check = (loadAuthzPackageDefinition()[AUTHZ_SERVICE] as grpc.ServiceDefinition).Check;
+const viaProtoLoader = (bytes: Buffer) => toAuthzRequest(check.requestDeserialize(bytes) as CheckRequestMsg);
+const serialize = (obj: unknown) => check.requestSerialize(obj);
+
+function expectSameRequest(bytes: Buffer) {
+  const lean = decodeCheckRequest(bytes);
+  const reference = viaProtoLoader(bytes);
+  expect(lean).toEqual(reference);
+  // Same key order too (logs and header joins depend on it), and null-prototype maps.
+  expect(Object.keys(lean.headers)).toEqual(Object.keys(reference.headers));
+  expect(Object.getPrototypeOf(lean.headers)).toBeNull();
+  expect(Object.getPrototypeOf(lean.contextExtensions)).toBeNull();
+}
+
+describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
+  const inits: Array<[string, EnvoyRequestInit]> = [
+    ['minimal', {}],
+    ['api key and query', { path: '/v1/orders/7?page=2&x=%2F', headers: { 'X-API-Key': 'pcl_abc', 'x-user-id': 'admin' } }],
+    ['bearer', { method: 'POST', path: '/v1/orders', headers: { authorization: 'Bearer eyJ.a.b' } }],
+    ['repeated header lines join with ","', { headers: [['X-Forwarded-For', '1.1.1.1'], ['x-forwarded-for', '2.2.2.2'], ['Cookie', 'a=1'], ['cookie', 'b=2']] }],
+    ['raw header_map', { rawHeaders: true, headers: [['Authorization', 'Bearer t'], ['X-Dup', 'a'], ['x-dup', 'b'], ['x-empty', '']] }],
+    ['unicode and empty values', { path: '/caf%C3%A9', headers: { 'x-name': 'Zoë ☃ 𝄞', 'x-empty': '', 'x-long': 'v'.repeat(5000) } }],
+    ['prototype-looking names', { headers: { constructor: 'c', __proto__: 'p', tostring: 't', hasownproperty: 'h' } as Record<string, string> }],
+    ['numeric-looking names keep object order', { headers: { '123': 'n', 'x-a': 'a', '7': 's' } }],
+    ['context extensions', { contextExtensions: { 'portcullis.route': 'orders-read', 'portcullis.scopes': 'a b', '': 'empty-key' } }],
+    ['ipv6 source', { sourceIp: '2001:db8::1' }],
+    ['host and method as sent', { host: 'API.Example.COM:8443', method: 'PATCH', scheme: 'http' }],
+    ['no source ip', { sourceIp: '' }],
+  ];
+  for (const [name, init] of inits) {
+    it(name, () => expectSameRequest(serialize(envoyCheckRequest(init))));
+  }
+
+  it('empty message, empty attributes, request without http', () => {
+    expectSameRequest(serialize({}));
+    expectSameRequest(serialize({ attributes: {} }));
+    expectSameRequest(serialize({ attributes: { request: {} } }));
+    expectSameRequest(serialize({ attributes: { request: { http: {} }, source: {} } }));
+    expectSameRequest(serialize({ attributes: { source: { address: { socket_address: {} } } } }));
+    expectSameRequest(serialize({ attributes: { source: { address: { pipe: { path: '/tmp/s' } } } } }));
+  });
+
+  it('pseudo-headers stand in for method, path and host when the http fields are absent', () => {
+    expectSameRequest(serialize({ attributes: { request: { http: { headers: { ':method': 'DELETE', ':path': '/x?y', ':authority': 'h.example', 'x-request-id': 'r1' } } } } }));
+    expectSameRequest(serialize({ attributes: { request: { http: { headers: { host: 'only-host.example' } } } } }));
+  });
+
+  it('header_map with an empty list falls back to the headers map; raw_value wins over value', () => {
+    expectSameRequest(serialize({ attributes: { request: { http: { header_map: { headers: [] }, headers: { a: '1' } } } } }));
+    expectSameRequest(
+      serialize({ attributes: { request: { http: { header_map: { headers: [{ key: 'A', value: 'v', raw_value: Buffer.from('raw') }, { key: 'b', value: 'only-value' }, { value: 'no-key' }] } } } } }),
+    );
+  });
+
+  it('wire oddities are read the way protobufjs reads them', () => {
+    const attrs = (http: Record<string, unknown>, ip: string) => serialize({ attributes: { request: { http }, source: { address: { socket_address: { address: ip } } } } });
+    const a = attrs({ method: 'GET', path: '/a', headers: { x: '1', Y: '2' } }, '10.0.0.1');
+    const b = attrs({ method: 'PUT', headers: { y: '3' } }, '10.0.0.2');
+    // A repeated sub-message field replaces the earlier one; a repeated map key: the last wins.
+    expectSameRequest(Buffer.concat([a, b]));
+    const dupKey = serialize({ attributes: { request: { http: { headers: { k: 'first' } } } } });
+    const dupKey2 = serialize({ attributes: { request: { http: { headers: { k: 'second' } } } } });
+    expectSameRequest(Buffer.concat([dupKey, dupKey2]));
+    // Unknown fields (a newer Envoy) are skipped.
+    const unknown = protobuf.Writer.create().uint32((99 << 3) | 2).string('future').uint32((98 << 3) | 0).uint64(7).finish();
+    expectSameRequest(Buffer.concat([a, Buffer.from(unknown)]));
+  });
+
+  it('fields Portcullis ignores (time, destination, body, metadata) do not change the result', () => {
+    const base = envoyCheckRequest({ path: '/p', headers: { 'x-api-key': 'k' } });
+    const full = {
+      ...base,
+      attributes: {
+        ...base.attributes,
+        request: { ...base.attributes.request, http: { ...base.attributes.request.http, body: 'payload', raw_body: Buffer.from([0, 1, 2]), size: '7', query: 'q', fragment: 'f' } },
+        metadata_context: { filter_metadata: { f: { fields: { a: { stringValue: 'b' } } } } },
+        tls_session: { sni: 'api.example.com' },
+      },
+    };
+    expectSameRequest(serialize(full));
+    expect(decodeCheckRequest(serialize(full))).toEqual(decodeCheckRequest(serialize(base)));
+  });
+
+  it('truncated bytes throw (grpc-js then fails the call) rather than decode to something', () => {
+    const bytes = serialize(envoyCheckRequest({ headers: { 'x-api-key': 'k' } }));
+    expect(() => decodeCheckRequest(bytes.subarray(0, bytes.length - 3))).toThrow();
+    expect(() => viaProtoLoader(bytes.subarray(0, bytes.length - 3))).toThrow();
+  });
+});
+
+describe('lean CheckResponse encoder = proto-loader serialization of toCheckResponse', () => {
+  const expectSameBytes = (d: Decision) => {
+    const reference = check.responseSerialize(toCheckResponse(d));
+    const lean = Buffer.from(encodeCheckResponse(d));
+    expect(lean.toString('hex')).toBe(reference.toString('hex'));
+  };
+
+  const identity: Identity = { method: 'jwt', subject: 'user-1', clientId: 'web', scopes: ['a', 'b'], issuer: 'https://idp' };
+
+  it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
+    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public' });
+    expectSameBytes({
+      allowed: true,
+      status: 200,
+      set: [
+        { name: 'x-user-id', value: 'Zoë ☃' },
+        { name: 'x-empty', value: '' },
+      ],
+      remove: ['x-api-key', 'x-auth-foo'],
+      removeQuery: ['api_key'],
+      responseHeaders: [{ name: 'ratelimit', value: '"p";r=1;t=60' }],
+      reason: 'allowed',
+      route: 'r',
+      identity: { ...identity, keyId: 'key_1' },
+    });
+    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', identity: { method: 'api-key', scopes: [] } });
+    for (const error of ['missing_credentials', 'invalid_request', 'invalid_token', 'insufficient_scope', 'forbidden', 'rate_limited', 'temporarily_unavailable'] as const) {
+      expectSameBytes(deny(error, 'api.example.com', { reason: `r_${error}` }));
+      expectSameBytes(deny(error, 'réalm', { reason: 'x', route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
+    }
+    expectSameBytes(deny('forbidden', 'r', { reason: 'x', description: 'custom ✓ description' }));
+  });
+
+  it('decisions from decide() over a real policy and key store', async () => {
+    const config = parseConfig(`
+realm: api.example.com
+credentials:
+  api_key: { headers: [x-api-key], query_param: api_key, store: { type: memory } }
+rate_limits:
+  - { name: tight, key: client_id, limit: 1, window_seconds: 60 }
+routes:
+  - { name: public, match: { path_prefix: /public }, public: true }
+  - { name: orders, match: { path_prefix: /v1/orders }, auth: [api-key], scopes: [orders:read] }
+  - { name: limited, match: { path_prefix: /v1/limited }, auth: [api-key], rate_limit: tight }
+`);
+    const policy = compilePolicy(config);
+    const keyStore = new MemoryKeyStore();
+    const { key } = await createKey(keyStore, 'pcl', { clientId: 'partner', scopes: ['orders:read'] });
+    const { key: noScope } = await createKey(keyStore, 'pcl', { clientId: 'other', scopes: [] });
+    const deps = { now: Date.now, keyStore, rateLimiter: new MemoryRateLimiter() };
+    const inits: EnvoyRequestInit[] = [
+      { path: '/public/x', headers: { 'x-user-id': 'spoof', 'x-auth-anything': '1' } },
+      { path: '/v1/orders/1', headers: { 'x-api-key': key, 'x-scopes': 'admin' } },
+      { path: `/v1/orders/1?api_key=${key}` },
+      { path: '/v1/orders/1', headers: { 'x-api-key': noScope } },
+      { path: '/v1/orders/1' },
+      { path: '/v1/orders/1', headers: { 'x-api-key': 'pcl_bad' } },
+      { path: '/v1/orders/1', headers: { authorization: 'Bearer a.b.c' } },
+      { path: '/v1/orders/%2e%2e/admin' },
+      { path: '/nowhere' },
+      { path: '/v1/orders', headers: { 'x-http-method-override': 'DELETE' } },
+      { path: '/v1/limited/a', headers: { 'x-api-key': key } },
+      { path: '/v1/limited/a', headers: { 'x-api-key': key } },
+    ];
+    const reasons = new Set<string>();
+    for (const init of inits) {
+      const bytes = serialize(envoyCheckRequest(init));
+      const d = await decide(decodeCheckRequest(bytes), policy, deps);
+      reasons.add(`${d.status}:${d.reason}`);
+      expectSameBytes(d);
+    }
+    // The set above really covers allows and the main deny kinds.
+    expect([...reasons].map((r) => r.split(':')[0]).sort()).toEqual(expect.arrayContaining(['200', '400', '401', '403', '429']));
+  });
+});
