@@ -1,6 +1,7 @@
 // The real thing end to end: oidc-provider issues RFC 9068 JWT access tokens with
 // client_credentials; Portcullis finds its keys by OIDC discovery and verifies them through the
 // real gRPC server. Key rotation while traffic flows; the provider stopped after warm-up.
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, waitFor, type TestService } from '../support/service.ts';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from '../support/idp.ts';
@@ -181,6 +182,14 @@ describe('provider outage after warm-up', () => {
     expect(svc.logs.some((l) => l.includes('JWKS refresh failed: the last good keys keep serving'))).toBe(true);
     // Ready stays 200: last good keys serve.
     expect((await fetch(`${svc.httpBase}/readyz`)).status).toBe(200);
+
+    // A config reload during the outage starts a new verifier from the last good keys, not from nothing.
+    const reloads = svc.logs.filter((l) => l.includes('config reloaded')).length;
+    writeFileSync(svc.configFile, config(idp.issuer, '      clock_skew_seconds: 30'));
+    await waitFor(() => svc.logs.filter((l) => l.includes('config reloaded')).length > reloads, 5000, 50);
+    expect((await fetch(`${svc.httpBase}/readyz`)).status).toBe(200);
+    const unseenAfterReload = await ask(unseen);
+    expect({ status: unseenAfterReload.status, reason: unseenAfterReload.reason }).toEqual({ status: 200, reason: 'allowed' });
 
     await idp.start();
     await waitFor(async () => metricValue(await metrics(), `portcullis_jwks_stale{issuer="${idp.issuer}"}`) === 0, 8000, 100);

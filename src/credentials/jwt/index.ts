@@ -5,11 +5,14 @@ import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
 import type { JwtCacheConfig, JwtIssuerConfig } from '../../policy/schema.ts';
 import { compileIssuerPolicy } from './issuer-policy.ts';
-import { JwksManager } from './jwks-manager.ts';
+import { JwksManager, type CarriedKeys } from './jwks-manager.ts';
 import { createJwksSource } from './jwks-source.ts';
 import { JwtMetrics } from './metrics.ts';
 import { TokenCache } from './token-cache.ts';
 import { JwtVerifier } from './verifier.ts';
+
+/** Last good keys per service (registry), so a config reload never starts from nothing. */
+const carriedByRegistry = new WeakMap<Registry, Map<string, CarriedKeys>>();
 
 /** How long start() waits for the first JWKS loads, so a reload usually swaps in a ready verifier. */
 const START_WAIT_MS = 2000;
@@ -36,9 +39,11 @@ export function createJwtComponent(opts: JwtComponentOptions): JwtComponent {
   const now = opts.now ?? Date.now;
   const metrics = JwtMetrics.for(opts.registry);
   const log = opts.log.child({ component: 'jwt' });
+  let carried = carriedByRegistry.get(opts.registry);
+  if (!carried) carriedByRegistry.set(opts.registry, (carried = new Map()));
   const issuers = opts.issuers.map((cfg, i) => ({
     policy: compileIssuerPolicy(cfg, i),
-    jwks: new JwksManager(cfg, i, createJwksSource(cfg, i, opts.resolvePath), metrics, log, now),
+    jwks: new JwksManager(cfg, i, createJwksSource(cfg, i, opts.resolvePath), metrics, log, now, carried),
   }));
   const cache = new TokenCache({
     maxEntries: opts.cache.max_entries,

@@ -13,6 +13,13 @@ import type { JwksGaugeSource, JwtMetrics } from './metrics.ts';
 
 type Trigger = 'start' | 'refresh' | 'unknown_kid';
 
+/** Keys carried from one config generation to the next (a reload during an issuer outage keeps serving). */
+export interface CarriedKeys {
+  keys: KeySet;
+  loadedAt: number;
+  stale: boolean;
+}
+
 const MAX_RETRY_MS = 60_000;
 const FIRST_RETRY_MS = 1_000;
 
@@ -41,6 +48,8 @@ export class JwksManager implements JwksGaugeSource {
     private readonly metrics: JwtMetrics,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Shared across generations of one service; keyed so only an identical source and algorithm list reuse keys. */
+    private readonly carried?: Map<string, CarriedKeys>,
   ) {
     this.issuer = cfg.issuer;
     this.algorithms = new Set(cfg.algorithms);
@@ -48,11 +57,20 @@ export class JwksManager implements JwksGaugeSource {
     this.cooldownMs = cfg.jwks_cooldown_seconds * 1000;
     this.waitMs = cfg.unknown_kid_wait_ms;
     this.where = `credentials.jwt[${index}]`;
+    this.carryKey = `${cfg.issuer}\u0000${source.description}\u0000${[...this.algorithms].join(',')}`;
   }
+
+  private readonly carryKey: string;
 
   /** Starts loading; resolves after the first attempt (success or failure), not necessarily ready. */
   start(): Promise<void> {
     this.metrics.sources.add(this);
+    const previous = this.carried?.get(this.carryKey);
+    if (previous && !this.keys) {
+      this.keys = previous.keys;
+      this.loadedAt = previous.loadedAt;
+      this.failedSinceLoad = previous.stale;
+    }
     this.firstAttempt ??= this.refresh('start');
     return this.firstAttempt;
   }
@@ -157,6 +175,7 @@ export class JwksManager implements JwksGaugeSource {
       this.failedSinceLoad = false;
       this.consecutiveFailures = 0;
       this.metrics.jwksFetches.inc({ issuer: this.issuer, trigger, result: 'success' });
+      this.carried?.set(this.carryKey, { keys: next, loadedAt: this.loadedAt, stale: false });
       const fields = { issuer: this.issuer, source: this.source.description, trigger, kids: next.kids, keys: next.size };
       if (next.skipped.length) this.log.warn({ ...fields, skipped: next.skipped }, 'JWKS loaded; some keys are unusable and ignored');
       if (recovered) this.log.info(fields, 'JWKS loaded: tokens from this issuer can be verified');
@@ -176,6 +195,7 @@ export class JwksManager implements JwksGaugeSource {
           );
         }
         this.failedSinceLoad = true;
+        this.carried?.set(this.carryKey, { keys: this.keys, loadedAt: this.loadedAt!, stale: true });
       } else if (firstFailure || this.consecutiveFailures % 10 === 0) {
         this.log.error(
           { issuer: this.issuer, source: this.source.description, error: message, attempts: this.consecutiveFailures },
