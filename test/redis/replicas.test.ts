@@ -2,6 +2,11 @@
 // both, a revocation through one replica's config is denied by the other within 2 s, and a
 // client's rate limit is one budget across both, exact under concurrent load.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { parseConfig } from '../../src/policy/load.ts';
+import { RedisConnection } from '../../src/stores/redis/connection.ts';
+import { RedisKeyStore } from '../../src/stores/redis/keystore.ts';
 import { runCli } from '../support/cli.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
 import { startService, waitFor, type TestService } from '../support/service.ts';
@@ -22,14 +27,19 @@ routes:
 let redis: TestRedis;
 let a: TestService;
 let b: TestService;
+/** In-process admin store: the CLI is exercised by the first tests; the rest only need keys quickly. */
+let admin: RedisKeyStore;
 
 beforeAll(async () => {
   redis = await startRedis();
   [a, b] = await Promise.all([startService(config(redis.url)), startService(config(redis.url))]);
   await waitFor(async () => a.service.app.isReady() && b.service.app.isReady(), 10_000);
+  const silent = pino({ level: 'silent' });
+  admin = new RedisKeyStore(new RedisConnection(parseConfig(config(redis.url)).redis!, silent), { resyncSeconds: 30, log: silent, ownsConnection: true });
 });
 
 afterAll(async () => {
+  await admin?.close();
   await Promise.all([a?.stop(), b?.stop()]);
   await redis?.stop();
 });
@@ -79,7 +89,7 @@ describe('two replicas on one Redis', () => {
   });
 
   it(`one client's limit is one budget across both replicas: exactly ${LIMIT} allowed, then 429 with Retry-After and RateLimit headers`, async () => {
-    const { key } = await cli(a, 'keys', 'create', '--client-id', 'limited');
+    const { key } = await createKey(admin, 'pcl', { clientId: 'limited' });
     await waitFor(async () => (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403, 2000, 20);
 
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => call(i % 2 ? a : b, key, '/v1/reports')));
@@ -109,12 +119,12 @@ describe('two replicas on one Redis', () => {
     }
 
     // Another client is not affected.
-    const other = await cli(b, 'keys', 'create', '--client-id', 'unlimited-neighbour');
+    const other = await createKey(admin, 'pcl', { clientId: 'unlimited-neighbour' });
     await waitFor(async () => (await call(a, other.key, '/v1/reports')).allowed, 2000, 20);
   });
 
   it('in waves of concurrent requests on both replicas, both allow until the shared budget is spent, then both refuse', async () => {
-    const { key } = await cli(b, 'keys', 'create', '--client-id', 'waves');
+    const { key } = await createKey(admin, 'pcl', { clientId: 'waves' });
     await waitFor(async () => (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403, 2000, 20);
     const byReplica = { a: 0, b: 0 };
     let total = 0;

@@ -3,7 +3,9 @@
 // on the same port.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { tempDir } from './service.ts';
 
@@ -31,10 +33,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
+function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?: string): Promise<ChildProcess> {
   const child = spawn(
     REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb', '--protected-mode', 'no', '--loglevel', 'warning'],
+    [
+      ...(configFile ? [configFile] : []),
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb', '--protected-mode', 'no', '--loglevel', 'warning',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
@@ -67,15 +73,17 @@ function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** extra: more redis-server arguments; configFile: a config file to start from (sentinel needs one). */
+export async function startRedis(opts: { extra?: string[]; configFile?: (dir: string) => string } = {}): Promise<TestRedis> {
   const dir = tempDir('portcullis-redis-');
+  const configFile = opts.configFile?.(dir);
   let port = 0;
   let child: ChildProcess | undefined;
   // Another process may take the free port between probe and bind: try a few.
   for (let attempt = 0; !child; attempt++) {
     port = await freePort();
     try {
-      child = await spawnRedis(port, dir);
+      child = await spawnRedis(port, dir, opts.extra, configFile);
     } catch (e) {
       if (attempt >= 4) throw e;
     }
@@ -102,11 +110,49 @@ export async function startRedis(): Promise<TestRedis> {
     kill,
     async restart() {
       await kill();
-      child = await spawnRedis(port, dir);
+      child = await spawnRedis(port, dir, opts.extra, configFile);
     },
     async stop() {
       for (const c of clients) c.disconnect();
       await kill();
     },
   };
+}
+
+/** Three masters sharing the 16384 slots: a real Redis Cluster, built without redis-cli. */
+export async function startRedisCluster(): Promise<{ nodes: TestRedis[]; seeds: string[]; stop(): Promise<void> }> {
+  const nodes = await Promise.all([0, 1, 2].map(() => startRedis({ extra: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] })));
+  const ranges = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ];
+  await Promise.all(nodes.map((n, i) => n.client().call('CLUSTER', 'ADDSLOTSRANGE', String(ranges[i][0]), String(ranges[i][1]))));
+  for (const n of nodes.slice(1)) await nodes[0].client().call('CLUSTER', 'MEET', '127.0.0.1', String(n.port));
+  const deadline = Date.now() + 15_000;
+  for (const n of nodes) {
+    for (;;) {
+      const info = String(await n.client().call('CLUSTER', 'INFO'));
+      if (info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3')) break;
+      if (Date.now() > deadline) throw new Error(`redis cluster did not form:\n${info}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    nodes,
+    seeds: nodes.map((n) => `127.0.0.1:${n.port}`),
+    stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))),
+  };
+}
+
+/** A Sentinel watching `master` as group "mymaster" (quorum 1). */
+export async function startRedisSentinel(master: TestRedis): Promise<TestRedis> {
+  return startRedis({
+    extra: ['--sentinel'],
+    configFile: (dir) => {
+      const file = join(dir, 'sentinel.conf');
+      writeFileSync(file, `sentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 5000\n`);
+      return file;
+    },
+  });
 }
