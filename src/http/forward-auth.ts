@@ -74,13 +74,14 @@ function writeDecision(res: ServerResponse, d: Decision, nginxMode: boolean): vo
       // Never lists a header it also sets (decide guarantees it): Envoy would drop the trusted value.
       if (d.remove.length) res.setHeader(HEADERS_TO_REMOVE, d.remove.join(', '));
       setHeaders(res, d.responseHeaders);
-      res.writeHead(200);
+      res.writeHead(200, { 'content-length': '0' });
       res.end();
       return;
     }
     const body = denyBody(d);
     setHeaders(res, d.responseHeaders);
     res.setHeader('content-type', 'application/json');
+    res.setHeader('content-length', Buffer.byteLength(body));
     res.writeHead(nginxMode ? nginxStatus(d, res, body) : d.status);
     res.end(body);
   } catch {

@@ -7,7 +7,7 @@ import { createKey } from '../../src/credentials/apikey-admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, type TestService } from '../support/service.ts';
 import { freePort, httpRequest, seenHeader, startEcho, type EchoSeen } from './support/http.ts';
-import { startNginx, type RunningNginx } from './support/nginx.ts';
+import { nginxConfigTest, startNginx, type RunningNginx } from './support/nginx.ts';
 
 let svc: TestService;
 let nginx: RunningNginx;
@@ -226,5 +226,13 @@ describe('Portcullis unreachable', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('deploy/nginx/nginx.conf (the complete example)', () => {
+  it('passes nginx -t with the two included files beside it', () => {
+    const r = nginxConfigTest();
+    expect(r.output).toContain('syntax is ok');
+    expect(r.status).toBe(0);
   });
 });

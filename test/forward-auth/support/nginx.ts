@@ -12,6 +12,14 @@ import { freePort } from './http.ts';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHIPPED = ['portcullis-auth.conf', 'portcullis-protect.conf'].map((f) => join(REPO, 'deploy/nginx', f));
 
+/** `nginx -t` on the shipped example nginx.conf, copied with its includes to a temp folder. */
+export function nginxConfigTest(): { status: number | null; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-nginx-t-'));
+  for (const f of ['nginx.conf', 'portcullis-auth.conf', 'portcullis-protect.conf']) copyFileSync(join(REPO, 'deploy/nginx', f), join(dir, f));
+  const r = spawnSync(nginxBinary(), ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
 export function nginxBinary(): string {
   for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) if (existsSync(p)) return p;
   const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
