@@ -14,7 +14,7 @@ const KNOWN_EXTENSIONS = new Set(['portcullis.route', 'portcullis.scopes']);
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 // Portcullis configs deployed behind these Envoy configs.
-const PORTCULLIS_CONFIGS = ['examples/portcullis.yaml', 'deploy/compose/portcullis.yaml', 'deploy/kubernetes/base/portcullis.yaml']
+const PORTCULLIS_CONFIGS = ['examples/portcullis.yaml', 'deploy/compose/portcullis.yaml', 'deploy/kubernetes/base/portcullis.yaml', 'deploy/kubernetes/overlays/sidecar/portcullis.yaml']
   .map((f) => `${REPO}${f}`)
   .filter((f) => existsSync(f));
 
@@ -51,7 +51,7 @@ function disagreements(routes: EnvoyRoute[], config: Config): string[] {
 
 describe.each(ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slice(REPO.length), p.slice(REPO.length)])))('%s with %s', (envoyFile, portcullisFile) => {
   const envoy = parse(readFileSync(`${REPO}${envoyFile}`, 'utf8')) as Json;
-  const { config } = loadConfigFile(`${REPO}${portcullisFile}`);
+  const { config } = loadConfigFile(`${REPO}${portcullisFile}`, { ...process.env, INTROSPECTION_CLIENT_SECRET: 'x', PORTCULLIS_DEV_INTROSPECTION_SECRET: 'x' });
 
   it('agree on every route, context extension and public path', () => {
     const routes = envoyRoutes(envoy);
