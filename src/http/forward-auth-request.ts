@@ -108,6 +108,9 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
     return { ok: false, reason: 'forward_auth_target_invalid' };
   }
   if (rawPath[0] !== '/') return { ok: false, reason: 'forward_auth_uri_invalid' };
+  // Every proxy always states the host; without it a host-bound route could fall through to a
+  // broader one.
+  if (!authority) return { ok: false, reason: 'forward_auth_host_missing' };
 
   headers[':authority'] = authority;
   headers[':method'] = method;

@@ -25,7 +25,7 @@ describe('parseForwardAuthCall', () => {
   });
 
   it('Envoy style: the root path is the prefix plus "/"', () => {
-    const p = parse(call({ url: '/authz/' }));
+    const p = parse(call({ url: '/authz/', h: [['Host', 'h']] }));
     expect(p.ok && p.request.rawPath).toBe('/');
   });
 
@@ -54,7 +54,7 @@ describe('parseForwardAuthCall', () => {
   });
 
   it('client address: unusable values fall back to the peer (IPv4-mapped peers unmapped)', () => {
-    const nginx = (ip: string) => call({ peerIp: '::ffff:10.0.0.9', h: [['X-Original-Method', 'GET'], ['X-Original-URI', '/'], ['X-Real-IP', ip]] });
+    const nginx = (ip: string) => call({ peerIp: '::ffff:10.0.0.9', h: [['Host', 'h'], ['X-Original-Method', 'GET'], ['X-Original-URI', '/'], ['X-Real-IP', ip]] });
     expect(parse(nginx('not-an-ip')).ok && (parse(nginx('not-an-ip')) as { request: { sourceIp: string } }).request.sourceIp).toBe('10.0.0.9');
     expect((parse(nginx('2001:db8::1')) as { request: { sourceIp: string } }).request.sourceIp).toBe('2001:db8::1');
     // Traefik never reads X-Real-IP: a client could have sent it.
@@ -73,7 +73,10 @@ describe('parseForwardAuthCall', () => {
     ['not under the prefix', call({ url: '/x/../authz/y' })],
     ['absolute-form', call({ url: 'http://h/authz/y' })],
     ['a longer name sharing the prefix', call({ url: '/authzz/y' })],
-    ['URI not starting with /', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '*']] })],
+    ['URI not starting with /', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '*'], ['Host', 'h']] })],
+    ['Traefik without host', call({ h: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/'], ['Host', 'portcullis']] })],
+    ['nginx without host', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '/']] })],
+    ['Envoy without host', call({ url: '/authz/x' })],
   ];
   for (const [name, c] of bad) {
     it(`rejects: ${name}`, () => {
