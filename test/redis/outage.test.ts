@@ -1,6 +1,7 @@
 // Redis killed and restarted under traffic: keys in the local copy keep passing, what needs Redis
 // and has nothing cached is 503, rate limits follow on_redis_error, nothing crashes, /readyz
 // reports it, and the service recovers by itself once Redis is back.
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
@@ -123,6 +124,23 @@ describe('Redis outage under traffic', () => {
     expect(svc.logs.some((l) => l.includes('redis reconnected'))).toBe(true);
     // Nothing secret in the logs.
     expect(svc.logs.join('\n')).not.toContain(key);
+  });
+
+  it('a config reload while Redis is down keeps serving the keys the previous config knew', async () => {
+    const { key } = await createKey(admin, 'pcl', { clientId: 'reloaded' });
+    await waitFor(async () => (await call(key)).allowed, 2000, 20);
+    await redis.client().save();
+    await redis.kill();
+    await waitFor(async () => (await metrics()).includes('portcullis_redis_up 0'), 3000, 20);
+    const reloadsBefore = svc.logs.filter((l) => l.includes('config reloaded')).length;
+    writeFileSync(svc.configFile, config(redis.url).replace('routes:', 'realm: reloaded\nroutes:'));
+    await waitFor(() => svc.logs.filter((l) => l.includes('config reloaded')).length > reloadsBefore, 5000, 20);
+    const after = await call(key);
+    expect(after.status).toBe(200);
+    expect((await call(generateApiKey('pcl'))).status).toBe(503);
+    await redis.restart();
+    await waitFor(async () => (await call(generateApiKey('pcl'))).status === 401, 5000, 50);
+    expect((await call(key)).status).toBe(200);
   });
 
   it('Redis down at start: not ready (readyz names Redis) until it comes up, then ready without a restart', async () => {

@@ -46,9 +46,18 @@ export function createRedisKeyStore(ctx: ComponentContext, store: RedisStoreConf
   });
 }
 
+// One in-memory limiter per process, shared by every config generation: a reload must not hand
+// every client a fresh budget. (Redis-backed counts live in Redis and survive anyway.)
+let processMemoryLimiter: MemoryRateLimiter | undefined;
+
 /** Redis-backed when the config has a redis section, in memory otherwise; counted either way. */
 export function createRateLimiter(ctx: ComponentContext, conn?: RedisConnection): RateLimiter {
-  const inner = conn ? new RedisRateLimiter(conn) : new MemoryRateLimiter();
+  let inner: RateLimiter;
+  if (conn) inner = new RedisRateLimiter(conn);
+  else {
+    const memory = (processMemoryLimiter ??= new MemoryRateLimiter());
+    inner = { hit: (policy, key, nowMs) => memory.hit(policy, key, nowMs), close: async () => {} };
+  }
   return new CountingRateLimiter(inner, rateLimitMetrics(ctx.metrics.registry));
 }
 

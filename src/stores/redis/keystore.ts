@@ -60,6 +60,13 @@ export function parseStoredRecord(id: string, json: string): { record?: KeyRecor
   return { record: r };
 }
 
+/**
+ * The latest local copy per (Redis target, prefix) in this process. A config reload builds a new
+ * store; it starts from the copy the previous one had, so a reload (even while Redis is down)
+ * never turns known keys into 503s while the new store connects and reloads.
+ */
+const latestCopies = new Map<string, { store: RedisKeyStore }>();
+
 export class RedisKeyStore extends MemoryKeyStore {
   readonly hashKey: string;
   readonly versionKey: string;
@@ -101,6 +108,13 @@ export class RedisKeyStore extends MemoryKeyStore {
   override async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    const prior = latestCopies.get(this.copyId)?.store;
+    if (prior && prior !== this && prior.loaded) {
+      this.replaceAll([...prior.byId.values()]);
+      this.version = prior.version;
+      this.loaded = true; // serves the previous copy; needFull makes the first sync reload it
+    }
+    latestCopies.set(this.copyId, { store: this });
     const sub = this.conn.subscriber();
     sub.on('message', this.onMessage);
     sub.on('ready', this.onSubscriberReady);
@@ -111,7 +125,19 @@ export class RedisKeyStore extends MemoryKeyStore {
     });
     this.timer = setInterval(() => void this.sync(), VERSION_POLL_MS);
     this.timer.unref();
-    void this.sync();
+    // Wait briefly for the first load, so a process (or reload) with Redis up is ready at once;
+    // with Redis down, start anyway: readiness waits, and ioredis keeps reconnecting.
+    if (this.loaded) void this.sync();
+    else await Promise.race([this.firstLoad(), new Promise((r) => setTimeout(r, this.conn.config.connect_timeout_ms).unref())]);
+  }
+
+  private async firstLoad(): Promise<void> {
+    await this.conn.waitUntilReady(this.conn.config.connect_timeout_ms).catch(() => {});
+    await this.sync();
+  }
+
+  private get copyId(): string {
+    return `${this.conn.target}\0${this.conn.prefix}`;
   }
 
   override isReady(): boolean {
@@ -150,6 +176,7 @@ export class RedisKeyStore extends MemoryKeyStore {
   }
 
   override async close(): Promise<void> {
+    if (latestCopies.get(this.copyId)?.store === this) latestCopies.delete(this.copyId);
     if (this.timer) clearInterval(this.timer);
     this.offReady?.();
     if (this.started) {
