@@ -9,7 +9,7 @@ import { createKey } from '../../src/credentials/apikey-admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 import { envoyHttpCheck, envoyHttpSettings } from './support/envoy-http.ts';
-import { freePort, httpRequest, type HttpResult } from './support/http.ts';
+import { httpRequest, startResettingServer, type HttpResult } from './support/http.ts';
 
 // The test's "proxy" connects from 127.0.0.2 (all of 127/8 is loopback on Linux); 127.0.0.1 is
 // the untrusted stranger.
@@ -21,7 +21,7 @@ let port: number;
 let key: string;
 let writerKey: string;
 let cidrKey: string;
-let deadPort: number;
+let down: Awaited<ReturnType<typeof startResettingServer>>;
 
 const config = (forwardAuth: string) => `
 realm: api.example.com
@@ -29,7 +29,7 @@ forward_auth: ${forwardAuth}
 credentials:
   api_key: { headers: [x-api-key], store: { type: file, path: keys.yaml } }
   introspection:
-    endpoint: http://127.0.0.1:${deadPort}/introspect
+    endpoint: http://127.0.0.1:${down.port}/introspect
     allow_http: true
     client_id: gateway
     client_secret: not-a-real-secret
@@ -47,7 +47,7 @@ routes:
 const TRUSTED = '{ enabled: true, trusted_proxies: [127.0.0.2/32, "::1/128"] }';
 
 beforeAll(async () => {
-  deadPort = await freePort();
+  down = await startResettingServer();
   const dir = tempDir();
   const store = new FileKeyStore(join(dir, 'keys.yaml'));
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
@@ -56,7 +56,10 @@ beforeAll(async () => {
   svc = await startService(config(TRUSTED), { dir });
   port = svc.service.ops.port;
 });
-afterAll(async () => svc?.stop());
+afterAll(async () => {
+  await svc?.stop();
+  await down?.close();
+});
 
 const fromProxy = (o: Parameters<typeof httpRequest>[1]) => httpRequest(port, { localAddress: PROXY, ...o });
 const traefik = (method: string, uri: string, headers: Array<[string, string]> = [], host = 'api.example.com') =>

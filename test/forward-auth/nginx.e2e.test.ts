@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createKey } from '../../src/credentials/apikey-admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, type TestService } from '../support/service.ts';
-import { freePort, httpRequest, seenHeader, startEcho, type EchoSeen } from './support/http.ts';
+import { httpRequest, seenHeader, startEcho, startResettingServer, type EchoSeen } from './support/http.ts';
 import { nginxConfigTest, startNginx, type RunningNginx } from './support/nginx.ts';
 
 let svc: TestService;
@@ -14,10 +14,10 @@ let nginx: RunningNginx;
 let echo: Awaited<ReturnType<typeof startEcho>>;
 let key: string;
 let writerKey: string;
+let down: Awaited<ReturnType<typeof startResettingServer>>;
 
-async function config(): Promise<string> {
-  // Nothing listens here: opaque tokens need introspection, which is then down (503).
-  const deadPort = await freePort();
+function config(deadPort: number): string {
+  // Opaque tokens need introspection, and its endpoint is down (503).
   return `
 realm: api.example.com
 forward_auth: { enabled: true }
@@ -45,7 +45,8 @@ beforeAll(async () => {
   const store = new FileKeyStore(join(dir, 'keys.yaml'));
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
   writerKey = (await createKey(store, 'pcl', { clientId: 'partner-w', scopes: ['orders:write'] })).key;
-  svc = await startService(await config(), { dir });
+  down = await startResettingServer();
+  svc = await startService(config(down.port), { dir });
   echo = await startEcho();
   nginx = await startNginx({ portcullisPort: svc.service.ops.port, upstreamPort: echo.port });
 });
@@ -54,6 +55,7 @@ afterAll(async () => {
   await nginx?.stop();
   await echo?.close();
   await svc?.stop();
+  await down?.close();
 });
 
 const call = (path: string, headers: Array<[string, string]> = [], method = 'GET') => httpRequest(nginx.port, { method, path, headers });
@@ -215,8 +217,7 @@ describe('nginx auth_request in front of an echo upstream', () => {
 describe('Portcullis unreachable', () => {
   it('nginx answers 503 temporarily_unavailable (fail closed), not 500 and not an allow', async () => {
     const before = echo.seen.length;
-    const deadPort = await freePort();
-    const other = await startNginx({ portcullisPort: deadPort, upstreamPort: echo.port });
+    const other = await startNginx({ portcullisPort: down.port, upstreamPort: echo.port });
     try {
       const r = await httpRequest(other.port, { path: '/v1/orders', headers: [['X-Api-Key', key]] });
       expect(r.status).toBe(503);

@@ -1,7 +1,7 @@
 // Small real-HTTP helpers for the forward-auth tests: a client that sends header lines exactly as
 // given (repeats and case kept), an echo upstream that reports what it received, a free port.
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 
 export interface HttpResult {
   status: number;
@@ -82,4 +82,17 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/**
+ * A dependency that is down: it accepts connections and resets them at once. Unlike a port that
+ * was merely free a moment ago, nothing else can start answering on it during the test.
+ */
+export async function startResettingServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createNetServer((socket) => socket.resetAndDestroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
