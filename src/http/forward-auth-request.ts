@@ -29,7 +29,7 @@ const FORWARDING_HEADERS = new Set([
 
 export type ParsedForwardAuth =
   | { ok: true; style: ProxyStyle; request: AuthzRequest; nginxMode: boolean }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; nginxMode: boolean };
 
 export interface ForwardAuthCall {
   method: string;
@@ -65,8 +65,11 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
       headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
     }
   }
-  if (repeatedForwarding) return { ok: false, reason: 'forward_auth_header_repeated' };
-  if (hostLines > 1) return { ok: false, reason: 'forward_auth_host_repeated' };
+  // Even a malformed nginx call is answered in the shape nginx can pass on.
+  const nginxMode = forwarding[NGINX_MODE_HEADER]?.toLowerCase() === 'nginx';
+  const fail = (reason: string): ParsedForwardAuth => ({ ok: false, reason, nginxMode });
+  if (repeatedForwarding) return fail('forward_auth_header_repeated');
+  if (hostLines > 1) return fail('forward_auth_host_repeated');
 
   const target = call.url;
   const q = target.indexOf('?');
@@ -79,7 +82,7 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
   let rawPath: string;
   let authority: string;
   if (targetPath === prefix) {
-    if (nginxUri !== undefined && traefikUri !== undefined) return { ok: false, reason: 'forward_auth_style_ambiguous' };
+    if (nginxUri !== undefined && traefikUri !== undefined) return fail('forward_auth_style_ambiguous');
     if (nginxUri !== undefined) {
       style = 'nginx';
       method = forwarding['x-original-method'] ?? '';
@@ -91,26 +94,26 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
       rawPath = traefikUri;
       authority = forwarding['x-forwarded-host'] ?? '';
     } else {
-      return { ok: false, reason: 'forward_auth_original_request_missing' };
+      return fail('forward_auth_original_request_missing');
     }
-    if (!method) return { ok: false, reason: 'forward_auth_method_missing' };
+    if (!method) return fail('forward_auth_method_missing');
   } else if (target.startsWith(prefix + '/')) {
     // Envoy's http_service with path_prefix: the original :path (with its query) follows the prefix.
     // A call that also names an original URI is a proxy configured for another style (e.g. Traefik
     // pointed at "<prefix>/"): deciding on the wrong path would be worse than refusing.
-    if (nginxUri !== undefined || traefikUri !== undefined) return { ok: false, reason: 'forward_auth_style_ambiguous' };
+    if (nginxUri !== undefined || traefikUri !== undefined) return fail('forward_auth_style_ambiguous');
     style = 'envoy';
     method = call.method;
     rawPath = target.slice(prefix.length);
     authority = host;
   } else {
     // e.g. "/x/../authz/y": routed here after URL normalization, but not what a proxy sends.
-    return { ok: false, reason: 'forward_auth_target_invalid' };
+    return fail('forward_auth_target_invalid');
   }
-  if (rawPath[0] !== '/') return { ok: false, reason: 'forward_auth_uri_invalid' };
+  if (rawPath[0] !== '/') return fail('forward_auth_uri_invalid');
   // Every proxy always states the host; without it a host-bound route could fall through to a
   // broader one.
-  if (!authority) return { ok: false, reason: 'forward_auth_host_missing' };
+  if (!authority) return fail('forward_auth_host_missing');
 
   headers[':authority'] = authority;
   headers[':method'] = method;
@@ -118,7 +121,7 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
   return {
     ok: true,
     style,
-    nginxMode: forwarding[NGINX_MODE_HEADER]?.toLowerCase() === 'nginx',
+    nginxMode,
     request: {
       method,
       host: authority,

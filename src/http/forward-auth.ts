@@ -55,7 +55,7 @@ export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
       app.metrics.countDecision(d, 0);
       // Which header was wrong, never its value: the request may carry credentials.
       app.log.info({ peer, reason: parsed.reason }, 'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)');
-      return writeDecision(res, d, false);
+      return writeDecision(res, d, parsed.nginxMode);
     }
     const decision = await app.check(parsed.request);
     writeDecision(res, decision, parsed.nginxMode);

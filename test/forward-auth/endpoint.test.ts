@@ -301,6 +301,13 @@ describe('nginx auth_request style (X-Original-Method/-URI; X-Portcullis-Proxy: 
     expect(bad.headers['x-portcullis-status']).toBe('400');
   });
 
+  it('a malformed nginx-mode call is mapped too (400 travels in X-Portcullis-Status, not as a 400 nginx would turn into 500)', async () => {
+    const r = await fromProxy({ path: '/authz', headers: [['X-Original-URI', '/v1/orders'], ['X-Portcullis-Proxy', 'nginx']] });
+    expect(r.status).toBe(403);
+    expect(r.headers['x-portcullis-status']).toBe('400');
+    expect(JSON.parse(r.headers['x-portcullis-body'] as string).error).toBe('invalid_request');
+  });
+
   it('source CIDRs use X-Real-IP, which the shipped config sets from $remote_addr', async () => {
     const r = await fromProxy({ path: '/authz', headers: [['X-Original-Method', 'GET'], ['X-Original-URI', '/v1/orders'], ['X-Real-IP', '198.51.100.3'], ['x-api-key', cidrKey]] });
     expect(r.status).toBe(200);
