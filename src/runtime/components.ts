@@ -101,7 +101,7 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
   const introspection = ctx.config.credentials.introspection;
   if (introspection) {
     const shared = { log: ctx.log.child({ component: 'introspection' }), registry: ctx.metrics.registry, now: () => deps.now(), resolvePath: (p: string) => resolvePath(ctx.dir, p) };
-    const introspector = createIntrospection(introspection, { ...shared, cacheScope: ctx.dir });
+    const introspector = createIntrospection(introspection, { ...shared, cacheScope: ctx.dir, redis });
     deps.introspect = (token) => introspector.introspect(token);
     closers.push(async () => introspector.close());
     if (introspection.phantom_token?.enabled) {

@@ -22,6 +22,7 @@ credentials:
   introspection:
     endpoint: ${idp.introspectionEndpoint}
     allow_http: true
+    timeout_ms: 1000
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
     issuer: ${idp.issuer}

@@ -7,7 +7,10 @@ import type { IntrospectionConfig } from '../../policy/schema.ts';
 import { Admission } from './admission.ts';
 import { IntrospectionCache } from './cache.ts';
 import { IntrospectionClient } from './client.ts';
-import { Introspector } from './introspector.ts';
+import { Introspector, type RemoteAnswers } from './introspector.ts';
+import type { RedisConnection } from '../../stores/redis/connection.ts';
+import { RedisSharedCache } from '../../stores/redis/cache.ts';
+import type { CachedAnswer } from './cache.ts';
 import { introspectionMetrics } from './metrics.ts';
 
 export interface IntrospectionComponent {
@@ -27,7 +30,7 @@ function answerFingerprint(cfg: IntrospectionConfig): string {
 
 export function createIntrospection(
   cfg: IntrospectionConfig,
-  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string; cacheScope?: string },
+  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string; cacheScope?: string; redis?: RedisConnection },
 ): IntrospectionComponent {
   const where = 'credentials.introspection';
   let ca: string | undefined;
@@ -50,6 +53,7 @@ export function createIntrospection(
   });
   const introspector = new Introspector({
     call: (t) => client.introspect(t),
+    remote: opts.redis ? redisAnswers(opts.redis) : undefined,
     rules: {
       issuer: cfg.issuer,
       audiences: cfg.audiences,
@@ -87,4 +91,47 @@ function cacheFor(cfg: IntrospectionConfig, now: () => number, scope: string | u
   );
   if (scope !== undefined) caches.set(scope, { fingerprint, cache });
   return cache;
+}
+
+/** A shared answer may cost at most this much of the Check's 200 ms before it counts as a miss. */
+const REMOTE_BUDGET_MS = 25;
+
+interface SharedAnswer {
+  a: 0 | 1;
+  /** rejected: the reason */
+  r?: string;
+  /** active: subject, client_id, scopes, issuer, exp */
+  s?: string;
+  c?: string;
+  sc?: string[];
+  i?: string;
+  x?: number;
+}
+
+const optString = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
+
+/** Replicas share answers through Redis (namespace "introspection"), keyed by the token's SHA-256. */
+function redisAnswers(redis: RedisConnection): RemoteAnswers {
+  const remote = new RedisSharedCache<SharedAnswer>(redis, 'introspection');
+  return {
+    async get(key) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), REMOTE_BUDGET_MS)));
+      const entry = await Promise.race([remote.getEntry(key), late]);
+      clearTimeout(timer);
+      if (!entry) return undefined;
+      const v = entry.v;
+      if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
+      if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
+      if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
+      const identity = Object.freeze({ method: 'oauth2' as const, subject: v.s, clientId: v.c, scopes: Object.freeze([...v.sc]), issuer: v.i, expiresAt: v.x });
+      return { active: true, identity, until: entry.e } satisfies CachedAnswer;
+    },
+    set(key, answer) {
+      const v: SharedAnswer = answer.active
+        ? { a: 1, s: answer.identity.subject, c: answer.identity.clientId, sc: [...answer.identity.scopes], i: answer.identity.issuer, x: answer.identity.expiresAt }
+        : { a: 0, r: answer.reason };
+      void remote.setEntry(key, { e: answer.until, v });
+    },
+  };
 }

@@ -7,12 +7,19 @@ import { DependencyUnavailableError, InvalidCredentialError } from '../../core/e
 import type { Identity } from '../../core/types.ts';
 import { Admission } from './admission.ts';
 import { readAnswer, type AnswerRules } from './answer.ts';
-import { IntrospectionCache, tokenKey } from './cache.ts';
+import { IntrospectionCache, tokenKey, type CachedAnswer } from './cache.ts';
 import { IntrospectionTransportError, type RawAnswer } from './client.ts';
 import type { IntrospectionMetrics } from './metrics.ts';
 
+/** Answers shared by replicas (Redis), behind the local cache. Never throws; a failure is a miss. */
+export interface RemoteAnswers {
+  get(key: string): Promise<CachedAnswer | undefined>;
+  set(key: string, answer: CachedAnswer): void;
+}
+
 export interface IntrospectorOptions {
   call(token: string): Promise<RawAnswer>;
+  remote?: RemoteAnswers;
   rules: AnswerRules;
   cache: IntrospectionCache;
   admission: Admission;
@@ -52,6 +59,20 @@ export class Introspector {
   }
 
   private async fly(key: string, token: string): Promise<Identity> {
+    // Another replica may have asked already. Before admission, so a token another replica knows
+    // still passes while this one is refusing calls.
+    if (this.o.remote) {
+      const shared = await this.o.remote.get(key);
+      if (shared && shared.until > this.o.now()) {
+        this.o.metrics.cacheHits.inc({ type: shared.active ? 'shared_positive' : 'shared_negative' });
+        if (shared.active) {
+          this.o.cache.putActive(key, shared.identity, shared.until / 1000);
+          return shared.identity;
+        }
+        this.o.cache.putRejected(key, shared.reason);
+        throw new InvalidCredentialError(shared.reason);
+      }
+    }
     const refused = this.o.admission.tryAcquire();
     if (refused) {
       this.o.metrics.refused.inc({ limit: refused });
@@ -77,10 +98,12 @@ export class Introspector {
         case 'active':
           result = 'active';
           this.o.cache.putActive(key, answer.identity, answer.exp);
+          this.share(key);
           return answer.identity;
         case 'rejected':
           result = answer.reason === 'token_inactive' ? 'inactive' : 'rejected';
           this.o.cache.putRejected(key, answer.reason);
+          this.share(key);
           throw new InvalidCredentialError(answer.reason);
         case 'unusable':
           result = 'error';
@@ -94,6 +117,13 @@ export class Introspector {
       this.o.metrics.calls.inc({ result });
       this.o.metrics.duration.observe({ result }, Number(process.hrtime.bigint() - start) / 1e9);
     }
+  }
+
+  /** Publishes what the local cache now holds (same expiry: never past the token's exp). */
+  private share(key: string): void {
+    if (!this.o.remote) return;
+    const entry = this.o.cache.get(key);
+    if (entry) this.o.remote.set(key, entry);
   }
 
   private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
