@@ -96,6 +96,9 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
           // another party's keys could be trusted for this issuer.
           if (doc.issuer !== cfg.issuer) throw new Error(`${url}: "issuer" is ${JSON.stringify(doc.issuer)}, expected ${JSON.stringify(cfg.issuer)}`);
           if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error(`${url}: no http(s) "jwks_uri"`);
+          if (doc.jwks_uri.startsWith('http:') && !cfg.allow_http) {
+            throw new Error(`${url}: "jwks_uri" ${doc.jwks_uri} is plain http (set ${where}.allow_http: true only for local development)`);
+          }
           jwksUri = doc.jwks_uri;
         } catch (e) {
           // A known jwks_uri keeps working while discovery itself is down.
