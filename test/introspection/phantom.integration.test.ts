@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, waitFor, type TestService } from '../support/service.ts';
+import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { FileKeyStore } from '../../src/stores/file-keystore.ts';
+import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 import { INTROSPECTION_CLIENT, startIdp, type TestIdp } from '../support/idp.ts';
 
 const ISS = 'https://portcullis.test';
@@ -144,6 +146,34 @@ describe('phantom tokens', () => {
     await waitFor(() => svc.logs.some((l) => l.includes('config reload rejected') && l.includes('kid \\"bad\\"')), 10_000);
     const t = await phantomFor(svc, await idp.opaqueAccessToken('orders:read'));
     expect(decodeProtectedHeader(t).kid).toBe('k2');
+  });
+
+  it('API keys get a phantom token only with for_api_keys: true', async () => {
+    const dir = tempDir();
+    const { key } = await createKey(new FileKeyStore(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
+    const yaml = (forKeys: boolean) =>
+      config(`      for_api_keys: ${forKeys}`)
+        .replace('credentials:\n', 'credentials:\n  api_key: { headers: [x-api-key], store: { type: file, path: keys.yaml } }\n')
+        .replace('auth: [oauth2]', 'auth: [oauth2, api-key]');
+    const s = await startService(yaml(false), { dir });
+    try {
+      const off = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { 'x-api-key': key } });
+      expect(off.status).toBe(200);
+      expect(off.upstreamHeaders.authorization).toBeUndefined();
+      expect(off.upstreamHeaders['x-api-key']).toBeUndefined();
+
+      writeFileSync(s.configFile, yaml(true));
+      await waitFor(() => s.logs.some((l) => l.includes('config reloaded')), 10_000);
+      const on = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { 'x-api-key': key } });
+      expect(on.status).toBe(200);
+      expect(on.upstreamHeaders['x-api-key']).toBeUndefined();
+      const jwt = on.upstreamHeaders.authorization.slice('Bearer '.length);
+      const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), { issuer: ISS, audience: AUD });
+      expect(payload).toMatchObject({ client_id: 'partner-a', scope: 'orders:read', auth_method: 'api-key' });
+      expect(JSON.stringify(payload)).not.toContain(key);
+    } finally {
+      await s.stop();
+    }
   });
 
   it('without configured keys: a generated key, a logged warning, and tokens that verify', async () => {
