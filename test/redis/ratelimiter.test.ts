@@ -74,6 +74,23 @@ describe('Redis rate limiter', () => {
     expect(keys[0]).not.toContain('alice');
   });
 
+  it('Redis slow (clients paused): a hit gives up after command_timeout_ms, counted as a timeout', async () => {
+    const registry = new Registry();
+    const conn = await connect('rls:', registry);
+    const limiter = new RedisRateLimiter(conn);
+    const policy = { name: 'slow', limit: 5, windowSeconds: 60 };
+    expect((await limiter.hit(policy, 'k', Date.now())).allowed).toBe(true);
+    await redis.client().call('CLIENT', 'PAUSE', '600', 'ALL');
+    const t0 = Date.now();
+    await expect(limiter.hit(policy, 'k', Date.now())).rejects.toBeInstanceOf(DependencyUnavailableError);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(90);
+    expect(took).toBeLessThan(400);
+    expect(await registry.metrics()).toMatch(/portcullis_redis_command_errors_total\{op="ratelimit",kind="timeout"\} 1/);
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await limiter.hit(policy, 'k', Date.now())).allowed).toBe(true);
+  });
+
   it('Redis down: fails fast with DependencyUnavailableError, counted; works again after a restart', async () => {
     const registry = new Registry();
     const conn = await connect('rld:', registry);

@@ -182,18 +182,28 @@ export class RedisConnection {
     return this.subscriberClient;
   }
 
+  private readonly timers = new Map<string, { observe(v: number): void }>();
+  private lastCommandErrorLog = 0;
+
   /** Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError. */
   async run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
-    const end = this.metrics?.commandDuration.startTimer({ op });
+    // Label children cached per op: the rate limiter runs this on every Check.
+    let timer = this.timers.get(op);
+    if (!timer && this.metrics) this.timers.set(op, (timer = this.metrics.commandDuration.labels(op)));
+    const start = timer ? performance.now() : 0;
     try {
       return await fn(this.client);
     } catch (e) {
       const kind = errorKind(e);
       this.metrics?.commandErrors.inc({ op, kind });
-      if (kind === 'error') this.log.error({ redis: this.target, op, err: (e as Error).message }, 'redis command failed');
+      const now = Date.now();
+      if (kind === 'error' && now - this.lastCommandErrorLog > 10_000) {
+        this.lastCommandErrorLog = now;
+        this.log.error({ redis: this.target, op, err: (e as Error).message }, 'redis command failed (Redis answered an error; logged at most every 10 s)');
+      }
       throw new DependencyUnavailableError(`redis_${kind}`, REDIS_RETRY_AFTER_SECONDS);
     } finally {
-      end?.();
+      timer?.observe((performance.now() - start) / 1000);
     }
   }
 
