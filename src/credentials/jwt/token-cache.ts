@@ -11,12 +11,17 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-export interface VerifiedEntry {
+/** Whoever knows whether a key is still published (the issuer's JwksManager). */
+export interface KeyLiveness {
+  isLive(key: VerificationKey): boolean;
+}
+
+interface VerifiedEntry {
   identity: Identity;
   /** ms since epoch. */
   expiresAt: number;
   key: VerificationKey;
-  isLive(key: VerificationKey): boolean;
+  keys: KeyLiveness;
 }
 
 interface RejectedEntry {
@@ -43,19 +48,19 @@ export class TokenCache {
   getVerified(hash: string, nowMs: number): Identity | undefined {
     const e = this.verified?.get(hash);
     if (!e) return undefined;
-    if (e.expiresAt <= nowMs || !e.isLive(e.key)) {
+    if (e.expiresAt <= nowMs || !e.keys.isLive(e.key)) {
       this.verified!.delete(hash);
       return undefined;
     }
     return e.identity;
   }
 
-  setVerified(hash: string, identity: Identity, key: VerificationKey, isLive: (k: VerificationKey) => boolean, nowMs: number): void {
+  setVerified(hash: string, identity: Identity, key: VerificationKey, keys: KeyLiveness, nowMs: number): void {
     if (!this.verified) return;
     // No cached decision outlives the token's exp (DESIGN "Tokens").
     const expiresAt = Math.min((identity.expiresAt ?? 0) * 1000, nowMs + this.opts.ttlSeconds * 1000);
     if (expiresAt <= nowMs) return;
-    this.verified.set(hash, { identity, expiresAt, key, isLive });
+    this.verified.set(hash, { identity, expiresAt, key, keys });
   }
 
   getRejected(hash: string, nowMs: number): string | undefined {

@@ -20,7 +20,7 @@ export interface IssuerRuntime {
 }
 
 /** Rejections whose answer can change with time or a key refresh: never remembered. */
-const NOT_CACHED = new Set(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch']);
+const NOT_CACHED = new Set(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch', 'jwt_kid_missing']);
 
 export class JwtVerifier {
   private readonly byIssuer: Map<string, IssuerRuntime>;
@@ -71,7 +71,7 @@ export class JwtVerifier {
 
       // Time may have passed while a key was fetched: the cache bound uses the original clock,
       // which is the earlier (more conservative) one for the ttl and exact for exp.
-      this.cache.setVerified(hash, identity, key, (k) => issuer.jwks.isLive(k), nowMs);
+      this.cache.setVerified(hash, identity, key, issuer.jwks, nowMs);
       this.metrics.verification(issuerLabel, 'valid');
       return identity;
     } catch (e) {
