@@ -24,6 +24,7 @@ credentials:
       jwks_cooldown_seconds: 1
       jwks_refresh_seconds: 1
       fetch_timeout_ms: 500
+      unknown_kid_wait_ms: 150
 ${extra}
 routes:
   - name: orders-read
