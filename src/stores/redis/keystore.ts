@@ -104,7 +104,7 @@ export class RedisKeyStore extends MemoryKeyStore {
     this.putScript = defineScript(conn.client, 'portcullisKeyPut', 2, PUT_LUA);
   }
 
-  /** Server side: subscribe, load, and keep the local copy current. Returns without waiting for Redis. */
+  /** Server side: subscribe, load, and keep the local copy current. Waits for Redis at most connect_timeout_ms. */
   override async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
@@ -142,12 +142,6 @@ export class RedisKeyStore extends MemoryKeyStore {
 
   override isReady(): boolean {
     return this.loaded;
-  }
-
-  /** For /readyz: why lookups are not being served yet. */
-  describeState(): string | undefined {
-    if (this.loaded) return undefined;
-    return `loading API keys from Redis at ${this.conn.target}`;
   }
 
   override async findByHash(hash: string): Promise<KeyRecord | undefined> {
