@@ -35,6 +35,7 @@ export class JwksManager implements JwksGaugeSource {
   private timer?: NodeJS.Timeout;
   private closed = false;
   private firstAttempt?: Promise<void>;
+  private lastSkipped = '[]';
   private readonly algorithms: ReadonlySet<string>;
   private readonly refreshMs: number;
   private readonly cooldownMs: number;
@@ -177,7 +178,12 @@ export class JwksManager implements JwksGaugeSource {
       this.metrics.jwksFetches.inc({ issuer: this.issuer, trigger, result: 'success' });
       this.carried?.set(this.carryKey, { keys: next, loadedAt: this.loadedAt, stale: false });
       const fields = { issuer: this.issuer, source: this.source.description, trigger, kids: next.kids, keys: next.size };
-      if (next.skipped.length) this.log.warn({ ...fields, skipped: next.skipped }, 'JWKS loaded; some keys are unusable and ignored');
+      // Said once per distinct JWKS, not at every refresh (many issuers publish encryption keys too).
+      const skipped = JSON.stringify(next.skipped);
+      if (next.skipped.length && skipped !== this.lastSkipped) {
+        this.log.warn({ ...fields, skipped: next.skipped }, 'JWKS loaded; some keys are unusable and ignored');
+      }
+      this.lastSkipped = skipped;
       if (recovered) this.log.info(fields, 'JWKS loaded: tokens from this issuer can be verified');
       else if (previousKids !== next.kids.join(',')) this.log.info(fields, 'JWKS changed');
     } catch (e) {
