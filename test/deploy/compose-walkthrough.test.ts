@@ -28,7 +28,7 @@ async function curl(method: string, path: string, headers: Record<string, string
   const kept = Object.fromEntries(Object.entries(headers).filter(([k]) => !stripped.includes(k.toLowerCase())));
   const route = envoySelect(routes, method, path.split('?')[0]);
   if (!route) throw new Error(`no Envoy route for ${method} ${path}: the catch-all is missing`);
-  if (route.disabled) return { allowed: true, status: 200, upstreamHeaders: kept, clientHeaders: {}, body: undefined };
+  if (route.disabled) return { allowed: true, status: 200, upstreamHeaders: kept, clientHeaders: {} as Record<string, string>, body: undefined as string | undefined };
   return svc.envoy({ method, path, headers: kept, contextExtensions: route.contextExtensions });
 }
 
