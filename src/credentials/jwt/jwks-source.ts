@@ -19,6 +19,7 @@ export function describeFetchError(e: unknown): string {
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'timed out';
   const cause = err?.cause;
   if (cause?.code) return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
+  if (cause?.message) return cause.message;
   return err?.message ?? String(e);
 }
 
