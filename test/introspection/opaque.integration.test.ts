@@ -72,6 +72,16 @@ describe('opaque tokens through the gRPC service', () => {
     expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
   });
 
+  it('a JWT-shaped token (a real one from the provider) is never introspected: no fallback', async () => {
+    const jwt = await idp.jwtAccessToken('orders:read');
+    const before = idp.requestCount(INTROSPECT);
+    const out = await get(jwt);
+    expect(out.status).toBe(401);
+    expect(out.clientHeaders['www-authenticate']).toBe('Bearer realm="api.example.com", error="invalid_token"');
+    expect(out.response.dynamic_metadata?.fields?.reason?.stringValue).toBe('credential_kind_not_accepted');
+    expect(idp.requestCount(INTROSPECT)).toBe(before);
+  });
+
   it('a revoked token is denied once the cache TTL (max_ttl_seconds: 2) has passed', async () => {
     const token = await idp.opaqueAccessToken('orders:read');
     expect((await get(token)).status).toBe(200);
