@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { ConfigError, loadConfigFile } from '../policy/load.ts';
+import cluster from 'node:cluster';
+import { parseWorkers, serveWithWorkers } from '../runtime/cluster.ts';
 import { serve } from '../runtime/serve.ts';
 import { runCheck } from './check.ts';
 import { keysCommand } from './keys.ts';
@@ -17,9 +19,24 @@ program
   .command('serve')
   .description('run the gRPC ext_authz server and the ops HTTP listener')
   .addOption(configOption())
-  .action(async (opts: { config: string }) => {
-    await serve({ configFile: opts.config, handleSignals: true });
+  .addOption(
+    new Option('-w, --workers <n>', 'worker processes sharing the listeners (node:cluster); "auto": one per CPU. See docs/performance.md')
+      .env('PORTCULLIS_WORKERS')
+      .argParser(workersArg)
+      .default(1),
+  )
+  .action(async (opts: { config: string; workers: number }) => {
+    if (opts.workers > 1 || cluster.isWorker) await serveWithWorkers({ configFile: opts.config, workers: opts.workers });
+    else await serve({ configFile: opts.config, handleSignals: true });
   });
+
+function workersArg(value: string): number {
+  try {
+    return parseWorkers(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 function collect(value: string, prev: string[]): string[] {
   return [...prev, value];
