@@ -135,3 +135,17 @@ describe('the checker rejects broken configs', () => {
     expect(errors).toMatch(/disabled: must be true/);
   });
 });
+
+describe('docs/deployment.md', () => {
+  it('the TLS transport socket snippet for the portcullis cluster is valid Envoy config', () => {
+    const doc = readFileSync(ENVOY_CONFIGS[0].replace('envoy/envoy.yaml', 'docs/deployment.md'), 'utf8');
+    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.trimStart().startsWith('transport_socket:'));
+    expect(block).toBeDefined();
+    const c = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8')) as Json;
+    const cluster = c.static_resources.clusters.find((x: Json) => x.name === 'portcullis');
+    Object.assign(cluster, parse(block!));
+    const { errors, types } = checkEnvoyBootstrap(c);
+    expect(errors).toEqual([]);
+    expect(types).toContain('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+  });
+});

@@ -66,3 +66,26 @@ describe('Grafana dashboard', () => {
     expect(missing, 'add a panel for each new metric to deploy/grafana/portcullis-dashboard.json').toEqual([]);
   });
 });
+
+describe('docs/operations.md alert rules', () => {
+  const doc = readFileSync(`${REPO}docs/operations.md`, 'utf8');
+  const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('groups:'))!;
+
+  it('are well-formed rules on metrics that exist', async () => {
+    const { parse } = await import('yaml');
+    const rules = (parse(block) as Json).groups.flatMap((g: Json) => g.rules) as Json[];
+    expect(rules.length).toBeGreaterThanOrEqual(10);
+    const known = new Set([...definedMetrics(), ...new Metrics().registry.getMetricsAsArray().map((m) => m.name)]);
+    const unknown: string[] = [];
+    for (const r of rules) {
+      expect(r.alert, JSON.stringify(r)).toMatch(/^Portcullis[A-Za-z]+$/);
+      expect(['page', 'ticket', 'info']).toContain(r.labels.severity);
+      expect(r.annotations.summary).toBeTruthy();
+      for (const [o, c] of ['()', '{}', '[]']) expect(r.expr.split(o).length, r.alert).toBe(r.expr.split(c).length);
+      for (const m of String(r.expr).matchAll(/\b(portcullis_[a-z0-9_]+)/g)) {
+        if (!known.has(m[1]) && !known.has(m[1].replace(HISTOGRAM_SUFFIX, ''))) unknown.push(`${r.alert}: ${m[1]}`);
+      }
+    }
+    expect(unknown).toEqual([]);
+  });
+});
