@@ -1,0 +1,3 @@
+// The shortened Redis fault run for every CI build (FAULT_SECONDS defaults to 3);
+// `npm run test:hardening` runs the long one.
+import '../hardening/faults-redis.test.ts';
