@@ -71,6 +71,18 @@ describe.each(ENVOY_CONFIGS)('%s', (file) => {
     }
   });
 
+  it('uses only access-log commands Envoy knows', () => {
+    const fmt = JSON.stringify(findHcm(config).access_log[0].typed_config.log_format);
+    const commands = [...fmt.matchAll(/%([A-Z_]+)(\([^)]*\))?%/g)].map((m) => m[1]);
+    const known = ['START_TIME', 'REQ', 'RESPONSE_CODE', 'RESPONSE_FLAGS', 'RESPONSE_CODE_DETAILS', 'DURATION', 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT', 'DYNAMIC_METADATA'];
+    expect(commands.length).toBeGreaterThan(5);
+    expect(commands.filter((c) => !known.includes(c))).toEqual([]);
+    // Every %…% is a whole command (an unbalanced one is a startup error in Envoy).
+    for (const v of Object.values(findHcm(config).access_log[0].typed_config.log_format.json_format as Record<string, string>)) {
+      expect(v, v).toMatch(/^%[A-Z_]+(\([^)]*\))?%$/);
+    }
+  });
+
   it('ends with a catch-all route on which ext_authz runs', () => {
     const routes = findHcm(config).route_config.virtual_hosts[0].routes;
     const last = routes[routes.length - 1];
@@ -122,6 +134,12 @@ describe('the checker rejects broken configs', () => {
     const errors = checkEnvoyBootstrap(c).errors.join('\n');
     expect(errors).toMatch(/health_checks\[0\]\.interval: required field "interval" of envoy\.config\.core\.v3\.HealthCheck is missing/);
     expect(errors).toMatch(/oneof "override" of envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuthzPerRoute requires one of: disabled, check_settings/);
+  });
+
+  it('a deprecated field (the cluster-level http2_protocol_options)', () => {
+    const c = clone(good);
+    c.static_resources.clusters[0].http2_protocol_options = {};
+    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(/field "http2_protocol_options" of envoy\.config\.cluster\.v3\.Cluster is deprecated/);
   });
 
   it('a wrong value type, a bad duration and a violated bound', () => {
