@@ -108,6 +108,10 @@ describe('mTLS (client_ca_file set)', () => {
     const fresh = clients(addr, mtlsCreds());
     expect((await fresh.check('/public/x')).status?.code ?? 0).toBe(0);
     expect((await kept.check('/public/x')).status?.code ?? 0).toBe(0);
+    // The new context still requires a client certificate.
+    const noCert = clients(addr, grpc.credentials.createSsl(read('ca.crt')));
+    await expect(noCert.check('/public/x', {}, 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    noCert.close();
     expect(p.proc.exitCode).toBeNull();
     fresh.close();
     kept.close();
