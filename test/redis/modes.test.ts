@@ -64,7 +64,7 @@ describe('Redis Cluster (mode: cluster)', () => {
   });
 
   it('key store, rate limiter and cache work across three masters', async () => {
-    await exercise(`{ mode: cluster, nodes: ${JSON.stringify(cluster.seeds)}, key_prefix: "cl:", connect_timeout_ms: 1000 }`);
+    await exercise(`{ mode: cluster, nodes: ${JSON.stringify(cluster.seeds)}, key_prefix: "cl:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`);
     // The key store's two keys share one slot (hash tag), on whichever master owns it.
     let found = 0;
     for (const n of cluster.nodes) {
@@ -88,7 +88,7 @@ describe('Redis Sentinel (mode: sentinel)', () => {
   });
 
   it('finds the master through the Sentinel; key store, rate limiter and cache work', async () => {
-    await exercise(`{ mode: sentinel, sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinel_name: mymaster, key_prefix: "se:", connect_timeout_ms: 1000 }`);
+    await exercise(`{ mode: sentinel, sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinel_name: mymaster, key_prefix: "se:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`);
     expect(await master.client().hlen('se:{apikeys}')).toBe(1);
   });
 });

@@ -14,7 +14,7 @@ import { startService, waitFor, type TestService } from '../support/service.ts';
 const LIMIT = 15;
 
 const config = (redisUrl: string) => `
-redis: { url: "${redisUrl}", key_prefix: "replicas:", connect_timeout_ms: 500 }
+redis: { url: "${redisUrl}", key_prefix: "replicas:", connect_timeout_ms: 500, command_timeout_ms: 1000 }
 credentials:
   api_key: { headers: [x-api-key], store: { type: redis } }
 rate_limits:
