@@ -80,5 +80,8 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (e) {
     throw new ConfigError(abs, [`cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
+  // An empty file is valid YAML for "all defaults" (no routes: deny everything). As a reload it is
+  // almost always a file caught mid-write or truncated by mistake, so it is refused, not served.
+  if (text.trim() === '') throw new ConfigError(abs, ['the file is empty (caught mid-write?); write the whole config, then reload']);
   return { config: parseConfig(text, abs, env), file: abs, dir: dirname(abs) };
 }
