@@ -42,7 +42,7 @@ describe('identity-provider faults under traffic', () => {
     });
     // The fault must have bitten: never-seen opaque tokens cannot be checked without the IdP.
     expect(oracle.perProbe.get('opaque-fresh')!.denied).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it('JWKS endpoint answering 500, then slow, then garbage: last good keys keep serving; a new kid denies until the endpoint heals', async () => {
     const p = await idpProbes(w, poolSeconds);
@@ -74,7 +74,7 @@ describe('identity-provider faults under traffic', () => {
       heal: async () => w.jwksFront.set({ kind: 'pass' }),
     });
     expect(oracle.perProbe.get('jwt-new-kid')!.denied).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it('introspection endpoint hanging past the timeout (then 500, then resets): cached answers keep serving, the service answers 503 itself, then recovers', async () => {
     const p = await idpProbes(w, poolSeconds);
@@ -98,5 +98,5 @@ describe('identity-provider faults under traffic', () => {
     expect(oracle.perProbe.get('opaque-fresh')!.denied).toBeGreaterThan(0);
     // Portcullis answered the denies itself (503 within its timeout), not Envoy's deadline.
     expect([...oracle.deniedDuringFault.keys()].filter((k) => k.startsWith('rpc:'))).toEqual([]);
-  });
+  }, 300_000);
 });

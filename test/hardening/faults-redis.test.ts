@@ -135,7 +135,7 @@ describe('Redis faults under traffic', () => {
     });
     expect(oracle.perProbe.get('api-key-unknown')!.denied).toBeGreaterThan(0);
     expect(oracle.perProbe.get('limit-fail-closed')!.denied).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it('Redis blackholed (connections open, nothing answers): same guarantees, answers within command_timeout_ms, then recovers', async () => {
     const { probes, fresh } = await redisProbes('hole');
@@ -151,5 +151,5 @@ describe('Redis faults under traffic', () => {
     });
     expect(oracle.perProbe.get('limit-fail-closed')!.denied).toBeGreaterThan(0);
     expect([...oracle.deniedDuringFault.keys()].filter((k) => k.startsWith('rpc:'))).toEqual([]);
-  });
+  }, 300_000);
 });

@@ -377,6 +377,8 @@ export interface Traffic {
   /** Switch where Checks go (a restarted process listens elsewhere). */
   target: CheckTarget;
   sent: number;
+  /** Checks sent and not answered yet. */
+  inFlight: number;
   stop(): Promise<Oracle>;
 }
 
@@ -384,7 +386,16 @@ export interface Traffic {
  * Closed-loop traffic: `concurrency` workers take probes round robin, at most `ratePerSecond`
  * in total. A request whose send or answer falls in a non-steady phase is judged leniently.
  */
-export function drive(opts: { target: CheckTarget; probes: Probe[]; concurrency?: number; ratePerSecond?: number; deadlineMs?: number; oracle?: Oracle }): Traffic {
+export function drive(opts: {
+  target: CheckTarget;
+  probes: Probe[];
+  concurrency?: number;
+  ratePerSecond?: number;
+  deadlineMs?: number;
+  oracle?: Oracle;
+  /** Judge by the phase at send only (a Check sent in steady phase must be answered correctly, even if a fault starts meanwhile). */
+  judgeBySendPhase?: boolean;
+}): Traffic {
   const oracle = opts.oracle ?? new Oracle();
   const concurrency = opts.concurrency ?? 8;
   const interval = opts.ratePerSecond ? (1000 * concurrency) / opts.ratePerSecond : 0;
@@ -396,6 +407,7 @@ export function drive(opts: { target: CheckTarget; probes: Probe[]; concurrency?
     phase: 'steady',
     target: opts.target,
     sent: 0,
+    inFlight: 0,
     async stop() {
       stopped = true;
       await Promise.all(workers);
@@ -419,10 +431,13 @@ export function drive(opts: { target: CheckTarget; probes: Probe[]; concurrency?
       const phaseAtSend = t.phase;
       const req = envoyCheckRequest(init);
       t.sent++;
+      t.inFlight++;
+      const judged = () => (phaseAtSend === 'steady' && !opts.judgeBySendPhase ? t.phase : phaseAtSend);
       try {
         const res = await t.target.check(req, deadlineMs);
+        t.inFlight--;
         const out = applyEnvoy(req, res);
-        const phase = phaseAtSend === 'steady' ? t.phase : phaseAtSend;
+        const phase = judged();
         oracle.record(probe.name, exp, phase, {
           allowed: out.allowed,
           status: out.status,
@@ -430,7 +445,8 @@ export function drive(opts: { target: CheckTarget; probes: Probe[]; concurrency?
           clientId: out.upstreamHeaders['x-client-id'],
         }, res.dynamic_metadata?.fields?.reason?.stringValue ?? '');
       } catch (e) {
-        const phase = phaseAtSend === 'steady' ? t.phase : phaseAtSend;
+        t.inFlight--;
+        const phase = judged();
         const code = (e as grpc.ServiceError).code;
         oracle.record(probe.name, exp, phase, { rpcError: code === undefined ? String(e) : grpc.status[code] });
       }
@@ -443,17 +459,25 @@ export function drive(opts: { target: CheckTarget; probes: Probe[]; concurrency?
   return t;
 }
 
-/** A probe that sends each token of a pool once (a never-seen credential each time), paced. */
+/**
+ * A probe that sends each token of a pool once (a never-seen credential each time), paced. When
+ * the pool runs dry it cycles through the tokens already sent (no longer fresh, still checked).
+ */
 export function freshTokenProbe(name: string, pool: string[], everyMs: number, exp: Expected, path = '/v1/orders/7'): Probe & { remaining(): number } {
   let last = 0;
+  const used: string[] = [];
+  let i = 0;
   return {
     name,
     remaining: () => pool.length,
     build() {
       const now = Date.now();
-      if (now - last < everyMs || pool.length === 0) return undefined;
+      if (now - last < everyMs || (pool.length === 0 && used.length === 0)) return undefined;
       last = now;
-      return { path, headers: { authorization: `Bearer ${pool.shift()!}` } };
+      let token: string;
+      if (pool.length) used.push((token = pool.shift()!));
+      else token = used[i++ % used.length];
+      return { path, headers: { authorization: `Bearer ${token}` } };
     },
     expect: () => exp,
   };
