@@ -45,3 +45,23 @@ console.log(`busy ${(total / 1e6).toFixed(2)} s\n\nself time by package/file:`);
 for (const [k, t] of [...pkg].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${pct(t)}  ${k}`);
 console.log('\nself time by function:');
 for (const [k, t] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);
+
+// Inclusive time of Portcullis's own functions (async continuations included: V8 reports a
+// resumed async function under its own name), counted once per sample even when nested.
+const parent = new Map<number, number>();
+for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map<string, number>();
+for (let i = 0; i < prof.samples.length; i++) {
+  if (idleIds.has(prof.samples[i])) continue;
+  const seen = new Set<string>();
+  for (let id: number | undefined = prof.samples[i]; id !== undefined; id = parent.get(id)) {
+    const n = byId.get(id)!;
+    if (!/\/src\//.test(n.callFrame.url)) continue;
+    const name = `${n.callFrame.functionName || '(anonymous)'}  ${group(n.callFrame.url)}`;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    inclusive.set(name, (inclusive.get(name) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  }
+}
+console.log('\ninclusive time, src/ functions:');
+for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);

@@ -12,7 +12,7 @@ import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
-import { mean } from './lib/stats.ts';
+import { mean, median } from './lib/stats.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -20,6 +20,7 @@ const { values: opt } = parseArgs({
     json: { type: 'boolean', default: false },
     scenarios: { type: 'string' },
     duration: { type: 'string' },
+    rounds: { type: 'string' },
     warmup: { type: 'string' },
     clients: { type: 'string', default: '4' },
     streams: { type: 'string', default: '32' },
@@ -42,8 +43,9 @@ if (opt.help) {
   --json               print the results as JSON (stdout) instead of the table
   --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-rs256-new, jwt-es256-new,
                        opaque-cached, deny-no-credential, rate-limited)
-  --duration S         measured seconds per run (default 10; quick 2)
-  --warmup S           warm-up seconds before each run (default 2; quick 1)
+  --duration S         measured seconds per run (default 5; quick 2)
+  --warmup S           warm-up seconds before each run (default 1)
+  --rounds N           floor/Portcullis run pairs per scenario; the median pair is reported (default 3; quick 1)
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
@@ -54,8 +56,9 @@ if (opt.help) {
 }
 
 const quick = opt.quick!;
-const DURATION = Number(opt.duration ?? (quick ? 2 : 10));
-const WARMUP = Number(opt.warmup ?? (quick ? 1 : 2));
+const DURATION = Number(opt.duration ?? (quick ? 2 : 5));
+const WARMUP = Number(opt.warmup ?? (quick ? 1 : 1));
+const ROUNDS = Number(opt.rounds ?? (quick ? 1 : 3));
 const CLIENTS = Number(opt.clients);
 const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
@@ -80,8 +83,11 @@ interface Row {
   peakRssMB: number;
   targetRatio?: number;
   met?: boolean;
-  /** Share of decisions under load that were the expected one (from Portcullis's metrics). */
+  /** Lowest share, over the runs, of decisions under load that were the expected one (Portcullis's metrics). */
   expectedShare?: number;
+  /** Checks/s of each run, and of the floor run paired with it. */
+  runs?: number[];
+  floorRuns?: number[];
   skipped?: string;
 }
 
@@ -166,57 +172,60 @@ async function main(): Promise<number> {
       return f;
     };
 
-    // h2load scenarios, bracketed by two floor runs (the machine's load drifts; the mean is used).
-    const h2Scenarios = all.filter((s) => s.driver === 'h2load' && !s.skip);
-    let floorH2: LoadResult | undefined;
-    let floorPeak = 0;
-    const floorRuns: LoadResult[] = [];
-    if (h2Scenarios.length) {
-      const floorFile = payloadFile(h2Scenarios[0]);
-      say('floor (h2load)…');
-      rssF.reset();
-      floorRuns.push(await withCpu(floor, WARMUP, () => h2(floorPort, floorFile)));
-      const results: Array<[Scenario, LoadResult, number, number | undefined]> = [];
-      for (const s of h2Scenarios) {
-        say(`${s.id} (h2load)…`);
+    // Each scenario run is paired with a floor run just before it, and the pairs repeat for
+    // --rounds: on a shared machine the load drifts within seconds, so ratios are taken per pair
+    // and the median pair is reported.
+    const floorRuns: Measured[] = [];
+    const genFloorRuns: Measured[] = [];
+    const measured: Array<{ s: Scenario; pairs: Array<[Measured, Measured]>; peak: number; shares: number[]; exhausted: boolean }> = [];
+    const gen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: WARMUP, durationSeconds: DURATION, threads: Number(opt['gen-threads']) };
+    const runnable = all.filter((s) => !s.skip);
+    let genFloorFrames: Buffer[] | undefined;
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const s of runnable) {
+        const tag = `[${round}/${ROUNDS}] ${s.id}`;
+        let floorRun: Measured;
+        let run: Measured;
+        let exhausted = false;
         const before = await decisionCounts(ws.httpPort);
-        rssP.reset();
-        const r = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, payloadFile(s)));
+        if (s.driver === 'h2load') {
+          const file = payloadFile(s);
+          say(`${tag}: floor, then Portcullis (h2load)…`);
+          floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
+          floorRuns.push(floorRun);
+          rssP.reset();
+          run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
+        } else {
+          genFloorFrames ??= await s.frames!(5000);
+          say(`${tag}: floor (generator)…`);
+          floorRun = await withCpu(floor, WARMUP, () => runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: genFloorFrames! }));
+          genFloorRuns.push(floorRun);
+          // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis
+          // were faster, the run ends early and the rate is taken over the time it ran.
+          const count = Math.min(200_000, Math.ceil(floorRun.rps * (DURATION + WARMUP) * 1.05));
+          say(`${tag}: signing ${count} never-seen tokens…`);
+          const frames = await s.frames!(count);
+          say(`${tag}: Portcullis (generator)…`);
+          rssP.reset();
+          const r = await withCpu(portcullis, WARMUP, () => runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames }));
+          if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
+          exhausted = r.exhausted;
+          run = r;
+        }
         const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
-        results.push([s, r, rssP.peak(), share]);
-      }
-      say('floor (h2load) again…');
-      floorRuns.push(await withCpu(floor, WARMUP, () => h2(floorPort, floorFile)));
-      floorPeak = rssF.peak();
-      floorH2 = avg(floorRuns);
-      rows.push(row('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorH2, floorH2, floorPeak));
-      for (const [s, r, peak, share] of results) rows.push(row(s.id, s.title, 'h2load', r, floorH2, peak, s.targetRatio, share));
-    }
-
-    // Generator scenarios: distinct payload per request, measured against the floor with the same generator.
-    const genScenarios = all.filter((s) => s.driver === 'generator' && !s.skip);
-    if (genScenarios.length) {
-      const gen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: WARMUP, durationSeconds: DURATION, threads: Number(opt['gen-threads']) };
-      say('floor (generator)…');
-      const floorFrames = await genScenarios[0].frames!(5000);
-      rssF.reset();
-      const floorGen = await withCpu(floor, WARMUP, () => runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: floorFrames }));
-      rows.push(row('floor-generator', 'gRPC floor, distinct payloads', 'generator', floorGen, floorGen, rssF.peak()));
-      for (const s of genScenarios) {
-        // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis were
-        // faster than that, the run ends early and the rate is taken over the time it ran.
-        const count = Math.min(200_000, Math.ceil(floorGen.rps * (DURATION + WARMUP) * 1.05));
-        say(`${s.id}: signing ${count} distinct tokens…`);
-        const frames = await s.frames!(count);
-        say(`${s.id} (generator)…`);
-        const before = await decisionCounts(ws.httpPort);
-        rssP.reset();
-        const r = await withCpu(portcullis, WARMUP, () => runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames }));
-        if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
-        const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
-        rows.push(row(s.id, s.title + (r.exhausted ? ' (pool ran out early)' : ''), 'generator', r, floorGen, rssP.peak(), s.targetRatio, share));
+        let m = measured.find((x) => x.s === s);
+        if (!m) measured.push((m = { s, pairs: [], peak: 0, shares: [], exhausted: false }));
+        m.pairs.push([floorRun, run]);
+        m.peak = Math.max(m.peak, rssP.peak());
+        m.shares.push(share);
+        m.exhausted ||= exhausted;
+        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×)`);
       }
     }
+    const floorPeak = rssF.peak();
+    if (floorRuns.length) rows.push(floorRow('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorRuns, floorPeak));
+    if (genFloorRuns.length) rows.push(floorRow('floor-generator', 'gRPC floor, distinct payloads', 'generator', genFloorRuns, floorPeak));
+    for (const m of measured) rows.push(row(m.s, m.pairs, m.peak, Math.min(...m.shares), m.exhausted));
     for (const s of all.filter((x) => x.skip)) rows.push({ scenario: s.id, title: s.title, driver: s.driver, checksPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, ratioToFloor: NaN, cpuUsPerCheck: NaN, cpuRatioToFloor: NaN, peakRssMB: NaN, skipped: s.skip });
 
     // Latency at a fixed, moderate rate: what Envoy's callers feel when the service is not saturated.
@@ -273,7 +282,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)) },
-      settings: { quick, durationSeconds: DURATION, warmupSeconds: WARMUP, clients: CLIENTS, streams: STREAMS, floorRunsCps: floorRuns.map((r) => Math.round(r.rps)) },
+      settings: { quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       rows,
       fixedRate,
       workers,
@@ -332,35 +341,45 @@ async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, 
   return { ...r, cpuUsPerCheck: r.requests ? (used * 1e6) / r.requests : NaN };
 }
 
-function avg(rs: LoadResult[]): LoadResult {
-  return {
-    requests: rs.reduce((s, r) => s + r.requests, 0),
-    seconds: rs.reduce((s, r) => s + r.seconds, 0),
-    rps: mean(rs.map((r) => r.rps)),
-    p50Ms: mean(rs.map((r) => r.p50Ms)),
-    p99Ms: mean(rs.map((r) => r.p99Ms)),
-    failed: rs.reduce((s, r) => s + r.failed, 0),
-    cpuUsPerCheck: mean(rs.map((r) => r.cpuUsPerCheck ?? NaN)),
-  };
-}
+type Measured = LoadResult & { cpuUsPerCheck: number };
 
-function row(id: string, title: string, driver: string, r: LoadResult, floor: LoadResult, peakRss: number, targetRatio?: number, expectedShare?: number): Row {
-  const ratio = r.rps / floor.rps;
-  if (r.failed > 0) say(`  ${id}: ${r.failed} requests failed at the HTTP/2 level`);
+function floorRow(id: string, title: string, driver: string, runs: Measured[], peakRss: number): Row {
   return {
     scenario: id,
     title,
     driver,
-    checksPerSecond: Math.round(r.rps),
-    p50Ms: +r.p50Ms.toFixed(3),
-    p99Ms: +r.p99Ms.toFixed(3),
-    ratioToFloor: +ratio.toFixed(3),
-    cpuUsPerCheck: +(r.cpuUsPerCheck ?? NaN).toFixed(1),
-    cpuRatioToFloor: +((floor.cpuUsPerCheck ?? NaN) / (r.cpuUsPerCheck ?? NaN)).toFixed(3),
+    checksPerSecond: Math.round(median(runs.map((r) => r.rps))),
+    p50Ms: +median(runs.map((r) => r.p50Ms)).toFixed(3),
+    p99Ms: +median(runs.map((r) => r.p99Ms)).toFixed(3),
+    ratioToFloor: 1,
+    cpuUsPerCheck: +median(runs.map((r) => r.cpuUsPerCheck)).toFixed(1),
+    cpuRatioToFloor: 1,
     peakRssMB: MB(peakRss),
-    targetRatio,
-    met: targetRatio === undefined ? undefined : ratio >= targetRatio,
-    expectedShare: expectedShare === undefined ? undefined : +expectedShare.toFixed(4),
+    runs: runs.map((r) => Math.round(r.rps)),
+  };
+}
+
+function row(s: Scenario, pairs: Array<[Measured, Measured]>, peakRss: number, expectedShare: number, exhausted: boolean): Row {
+  const runs = pairs.map(([, r]) => r);
+  const failed = runs.reduce((n, r) => n + r.failed, 0);
+  if (failed > 0) say(`  ${s.id}: ${failed} requests failed at the HTTP/2 level`);
+  const ratio = median(pairs.map(([f, r]) => r.rps / f.rps));
+  return {
+    scenario: s.id,
+    title: s.title + (exhausted ? ' (token pool ran out before the end of a run)' : ''),
+    driver: s.driver,
+    checksPerSecond: Math.round(median(runs.map((r) => r.rps))),
+    p50Ms: +median(runs.map((r) => r.p50Ms)).toFixed(3),
+    p99Ms: +median(runs.map((r) => r.p99Ms)).toFixed(3),
+    ratioToFloor: +ratio.toFixed(3),
+    cpuUsPerCheck: +median(runs.map((r) => r.cpuUsPerCheck)).toFixed(1),
+    cpuRatioToFloor: +median(pairs.map(([f, r]) => f.cpuUsPerCheck / r.cpuUsPerCheck)).toFixed(3),
+    peakRssMB: MB(peakRss),
+    targetRatio: s.targetRatio,
+    met: s.targetRatio === undefined ? undefined : ratio >= s.targetRatio,
+    expectedShare: +expectedShare.toFixed(4),
+    runs: runs.map((r) => Math.round(r.rps)),
+    floorRuns: pairs.map(([f]) => Math.round(f.rps)),
   };
 }
 
@@ -405,7 +424,10 @@ async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: nu
 function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
-  console.log(`h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1, ${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; floor runs ${JSON.stringify(r.settings.floorRunsCps)} Checks/s\n`);
+  console.log(
+    `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run) per scenario, ` +
+      `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios\n`,
+  );
   const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
   const body = r.rows.map((x) =>
     x.skipped

@@ -1,5 +1,5 @@
 // Runs the distinct-payload generator (generator-worker.ts) in worker threads and merges results.
-import { Worker } from 'node:worker_threads';
+import { tsWorker } from './ts-worker.ts';
 import type { GeneratorJob, GeneratorResult } from './generator-worker.ts';
 import type { LoadResult } from './h2load.ts';
 import { percentiles } from './stats.ts';
@@ -11,7 +11,7 @@ export interface GeneratorOptions extends Omit<GeneratorJob, 'frames'> {
 
 function runOne(job: GeneratorJob): Promise<GeneratorResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./generator-worker.ts', import.meta.url), { workerData: job });
+    const w = tsWorker(new URL('./generator-worker.ts', import.meta.url), job);
     w.once('message', (m: GeneratorResult) => {
       resolve(m);
       void w.terminate();

@@ -71,6 +71,7 @@ ${
   intro
     ? `  introspection:
     endpoint: ${intro.endpoint}
+    allow_http: true
     client_id: ${intro.clientId}
     client_secret: ${intro.clientSecret}
     issuer: ${intro.issuer}

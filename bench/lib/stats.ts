@@ -11,3 +11,10 @@ export function percentiles(samples: Float64Array | number[], ps: number[]): num
 export function mean(xs: number[]): number {
   return xs.reduce((s, x) => s + x, 0) / xs.length;
 }
+
+export function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  if (!a.length) return NaN;
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}

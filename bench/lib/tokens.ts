@@ -1,7 +1,7 @@
 // The bench's own token issuer: RS256 and ES256 keys it generates, their JWKS file, and RFC 9068
 // access tokens signed with node:crypto (fast enough to pre-sign tens of thousands).
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { tsWorker } from './ts-worker.ts';
 
 export const ISSUER = 'https://idp.bench.example';
 export const AUDIENCE = 'https://api.example.com';
@@ -73,7 +73,7 @@ export async function signPool(key: SigningKey, count: number, prefix: string, t
       (_, i) =>
         new Promise<string[]>((resolve, reject) => {
           const n = Math.max(0, Math.min(per, count - i * per));
-          const w = new Worker(new URL('./sign-worker.ts', import.meta.url), { workerData: { key, from: i * per, count: n, prefix } });
+          const w = tsWorker(new URL('./sign-worker.ts', import.meta.url), { key, from: i * per, count: n, prefix });
           w.once('message', (m: string[]) => {
             resolve(m);
             void w.terminate();

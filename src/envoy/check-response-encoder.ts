@@ -1,13 +1,13 @@
-// The lean CheckResponse encoder: writes the wire bytes for a Decision directly (protobufjs
-// Writer), with the constant sub-messages encoded once at startup, instead of building the object
+// The lean CheckResponse encoder: writes the wire bytes for a Decision directly, in one pass from
+// the end (reverse-writer.ts), with the constant fields pre-encoded, instead of building the object
 // form, converting it (fromObject) and encoding that (proto-loader). Byte-for-byte the same as
 // proto-loader's serialization of toCheckResponse(d): same fields, same order, same values.
 // Checked by test/unit/lean-codec.test.ts.
-import protobuf from 'protobufjs';
 import { denyBody } from '../core/decision-table.ts';
 import type { Decision, HeaderSet } from '../core/types.ts';
 import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } from './check-adapter.ts';
 import { tagOf } from './proto-root.ts';
+import { ReverseWriter, stringBound } from './reverse-writer.ts';
 
 const CR = 'envoy.service.auth.v3.CheckResponse';
 const T = {
@@ -37,51 +37,78 @@ const T = {
   mapValue: (2 << 3) | 2,
 };
 
-const encoded = (write: (w: protobuf.Writer) => void): Uint8Array => {
-  const w = protobuf.Writer.create();
-  write(w);
-  return w.finish();
-};
-
-// Constant sub-messages, encoded once.
-const OK_STATUS = encoded((w) => w.uint32(T.statusCode).int32(GRPC_OK));
-const APPEND_FALSE = encoded((w) => w.uint32(T.boolValue).bool(false));
-
-function headerOption(w: protobuf.Writer, tag: number, h: HeaderSet): void {
-  w.uint32(tag).fork();
-  w.uint32(T.hvoHeader).fork().uint32(T.hvKey).string(h.name).uint32(T.hvValue).string(h.value).ldelim();
-  w.uint32(T.hvoAppend).bytes(APPEND_FALSE);
-  w.ldelim();
+for (const [name, tag] of Object.entries(T)) {
+  // Every tag here fits one byte (field numbers < 16); ReverseWriter.byte relies on it.
+  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/check-response-encoder.ts`);
 }
 
-function metadata(w: protobuf.Writer, d: Decision): void {
-  w.uint32(T.metadata).fork();
-  for (const [k, v] of metadataEntries(d)) {
-    w.uint32(T.structFields).fork().uint32(T.mapKey).string(k).uint32(T.mapValue).fork().uint32(T.stringValue).string(v).ldelim().ldelim();
-  }
-  w.ldelim();
+// Constant fields, encoded once: `status: {code: 0}` and `append: {value: false}`, tag and length
+// included, as protobufjs writes them (it writes explicitly set zero values).
+const OK_STATUS_FIELD = Uint8Array.of(T.status, 2, T.statusCode, GRPC_OK);
+const APPEND_FALSE_FIELD = Uint8Array.of(T.hvoAppend, 2, T.boolValue, 0);
+
+const w = new ReverseWriter();
+
+/** HeaderValueOption {header {key, value}, append {value: false}}, written last-first. */
+function headerOption(tag: number, h: HeaderSet): void {
+  const option = w.mark();
+  w.raw(APPEND_FALSE_FIELD);
+  const header = w.mark();
+  w.string(T.hvValue, h.value).string(T.hvKey, h.name).close(T.hvoHeader, header);
+  w.close(tag, option);
 }
 
-export function encodeCheckResponse(d: Decision): Uint8Array {
-  const w = protobuf.Writer.create();
+function headerOptions(tag: number, hs: readonly HeaderSet[]): void {
+  for (let i = hs.length - 1; i >= 0; i--) headerOption(tag, hs[i]);
+}
+
+function boundOf(hs: readonly HeaderSet[]): number {
+  let n = 0;
+  for (const h of hs) n += stringBound(h.name) + stringBound(h.value) + 24;
+  return n;
+}
+
+export function encodeCheckResponse(d: Decision): Buffer {
+  const meta = metadataEntries(d);
+  const body = d.allowed ? '' : denyBody(d);
+  let bound = 256 + stringBound(body) + boundOf(d.responseHeaders);
+  for (const [k, v] of meta) bound += stringBound(k) + stringBound(v) + 16;
   if (d.allowed) {
-    w.uint32(T.status).bytes(OK_STATUS);
-    w.uint32(T.ok).fork();
-    for (const h of d.set) headerOption(w, T.okHeaders, h);
-    for (const name of d.remove) w.uint32(T.okRemove).string(name);
-    for (const h of d.responseHeaders) headerOption(w, T.okResponseHeaders, h);
-    for (const q of d.removeQuery) w.uint32(T.okRemoveQuery).string(q);
-    w.ldelim();
-  } else {
-    w.uint32(T.status).fork().uint32(T.statusCode).int32(GRPC_CODE_FOR_STATUS[d.status] ?? 7).uint32(T.statusMessage).string(d.error).ldelim();
-    w.uint32(T.denied).fork();
-    // Always set: Envoy answers 403 for an unset status, whatever the gRPC code.
-    w.uint32(T.deniedStatus).fork().uint32(T.httpStatusCode).int32(d.status).ldelim();
-    headerOption(w, T.deniedHeaders, DENY_CONTENT_TYPE);
-    for (const h of d.responseHeaders) headerOption(w, T.deniedHeaders, h);
-    w.uint32(T.deniedBody).string(denyBody(d));
-    w.ldelim();
+    bound += boundOf(d.set);
+    for (const r of d.remove) bound += stringBound(r);
+    for (const q of d.removeQuery) bound += stringBound(q);
+  } else bound += stringBound(d.error);
+  w.reset(bound);
+
+  // Fields last-first: dynamic_metadata (4), ok_response (3) or denied_response (2), status (1).
+  const struct = w.mark();
+  for (let i = meta.length - 1; i >= 0; i--) {
+    const entry = w.mark();
+    const value = w.mark();
+    w.string(T.stringValue, meta[i][1]).close(T.mapValue, value);
+    w.string(T.mapKey, meta[i][0]).close(T.structFields, entry);
   }
-  metadata(w, d);
+  w.close(T.metadata, struct);
+
+  if (d.allowed) {
+    const ok = w.mark();
+    for (let i = d.removeQuery.length - 1; i >= 0; i--) w.string(T.okRemoveQuery, d.removeQuery[i]);
+    headerOptions(T.okResponseHeaders, d.responseHeaders);
+    for (let i = d.remove.length - 1; i >= 0; i--) w.string(T.okRemove, d.remove[i]);
+    headerOptions(T.okHeaders, d.set);
+    w.close(T.ok, ok);
+    w.raw(OK_STATUS_FIELD);
+  } else {
+    const denied = w.mark();
+    w.string(T.deniedBody, body);
+    headerOptions(T.deniedHeaders, d.responseHeaders);
+    // Always set: Envoy answers 403 for an unset status, whatever the gRPC code.
+    headerOption(T.deniedHeaders, DENY_CONTENT_TYPE);
+    const httpStatus = w.mark();
+    w.varint(d.status).byte(T.httpStatusCode).close(T.deniedStatus, httpStatus);
+    w.close(T.denied, denied);
+    const status = w.mark();
+    w.string(T.statusMessage, d.error).varint(GRPC_CODE_FOR_STATUS[d.status] ?? 7).byte(T.statusCode).close(T.status, status);
+  }
   return w.finish();
 }

@@ -141,6 +141,17 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
     expectSameBytes(deny('forbidden', 'r', { reason: 'x', description: 'custom ✓ description' }));
   });
 
+  it('strings at the edges: lone surrogates (short and long), multi-byte, and a response larger than the scratch buffer', () => {
+    const allow = (set: Array<{ name: string; value: string }>, subject = 'u') =>
+      expectSameBytes({ allowed: true, status: 200, set, remove: ['x-a'], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'r', identity: { method: 'jwt', subject, scopes: [] } });
+    allow([{ name: 'x-user-id', value: 'a\ud800b' }], '\udc00');
+    allow([{ name: 'x-user-id', value: 'lone surrogate in a long value: \ud800 and more text here' }], `${'x'.repeat(50)}\ud83d`);
+    allow([{ name: 'x-user-id', value: '𝄞'.repeat(20) + 'é'.repeat(39) }]);
+    allow([{ name: 'x-big', value: '€'.repeat(40_000) }, { name: 'x-after', value: 'small' }], 's'.repeat(200));
+    // The scratch buffer grew; a small response after it is still right.
+    allow([{ name: 'x-user-id', value: 'v' }]);
+  });
+
   it('decisions from decide() over a real policy and key store', async () => {
     const config = parseConfig(`
 realm: api.example.com
