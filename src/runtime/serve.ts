@@ -64,11 +64,21 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const readinessTimer = setInterval(syncReadiness, 250);
   readinessTimer.unref();
 
+  // Listener settings are bound once: a reload that changes them applies everything else and says so.
+  const listeners = (c: typeof cfg) => JSON.stringify({ grpc: c.grpc, http: c.http });
+  const listenerSettings = listeners(cfg);
+  const reloadConfig = () =>
+    app.reload().then((ok) => {
+      if (ok && listeners(app.config.server) !== listenerSettings) {
+        log.warn({ config: loaded.file }, 'server.grpc / server.http changed (addresses, TLS on/off or file paths): restart to apply them; the rest of the new config is in use');
+      }
+      syncReadiness();
+    });
   const watchMs = opts.watchIntervalMs ?? 2000;
   tlsCreds?.watch(watchMs);
   if (watchMs > 0) {
     watchFile(loaded.file, { interval: watchMs, persistent: false }, (cur, prev) => {
-      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) void app.reload().then(syncReadiness);
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) void reloadConfig();
     });
   }
 
@@ -107,7 +117,7 @@ export async function serve(opts: ServeOptions): Promise<Service> {
     process.once('SIGINT', onTerm);
     process.on('SIGHUP', () => {
       tlsCreds?.reload();
-      void app.reload().then(syncReadiness);
+      void reloadConfig();
     });
   }
   log.info({ config: loaded.file, grpc: grpcAddress, grpc_port: grpc.port, http_port: ops.port, routes: loaded.config.routes.length }, 'portcullis started');
