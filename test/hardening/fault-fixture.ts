@@ -94,11 +94,11 @@ export async function startIdpWorld(): Promise<IdpWorld> {
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 /** A JWT with the right iss/aud/kid/claims, signed by a key the IdP never had. */
-export async function forgedJwt(idp: TestIdp, scope = 'orders:read'): Promise<string> {
-  const { privateKey } = await generateKeyPair('RS256');
+export async function forgedJwt(idp: TestIdp, scope = 'orders:read', key?: CryptoKey): Promise<string> {
+  const privateKey = key ?? (await generateKeyPair('RS256')).privateKey;
   const kid = idp.publicJwks().keys[0].kid!;
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ scope, client_id: CLIENT })
+  return new SignJWT({ scope, client_id: CLIENT, jti: Math.random().toString(36).slice(2) })
     .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid })
     .setIssuer(idp.issuer)
     .setAudience(DEFAULT_RESOURCE)
