@@ -33,6 +33,11 @@ function mediaType(contentType: string | undefined): string {
 export function readAnswer(status: number, contentType: string | undefined, body: string, rules: AnswerRules, nowSeconds: number): Answer {
   // 4xx here means the server refused *us* (bad client credentials, wrong auth method):
   // a configuration problem, not a verdict on the caller's token.
+  // Except RFC 7009's `unsupported_token_type` (oidc-provider answers it for anything that parses as
+  // a JWT): a verdict on the token — not an access token this server issued — so invalid, not 503.
+  if (status === 400 && mediaType(contentType) === 'application/json' && /"error"\s*:\s*"unsupported_token_type"/.test(body)) {
+    return { kind: 'rejected', reason: 'token_type_unsupported' };
+  }
   if (status !== 200) return { kind: 'unusable', reason: status >= 500 ? 'introspection_http_5xx' : 'introspection_http_status' };
   if (mediaType(contentType) !== 'application/json') return { kind: 'unusable', reason: 'introspection_not_json' };
   let json: unknown;
