@@ -164,3 +164,143 @@ function build(g: Gen, validKey: string, lines: Array<[string, string | Buffer]>
     carriesKey,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mutated credentials: JWTs, opaque tokens and API keys, broken at the string level. The oracle
+// (credentialEarned) says when a mutated value may still be allowed: only when it is the same
+// credential (the exact string, or a JWT whose signed part is identical and whose signature
+// decodes to the same bytes).
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function b64json(v: unknown): string {
+  return Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+}
+
+/** One string-level mutation of a token. */
+export function mutateToken(g: Gen, token: string): string {
+  const parts = token.split('.');
+  switch (g.int(18)) {
+    case 0: {
+      // flip one base64url character
+      const i = g.int(token.length);
+      return token.slice(0, i) + g.pick(B64URL.split('')) + token.slice(i + 1);
+    }
+    case 1:
+      return token.slice(0, g.int(token.length));
+    case 2:
+      return token + g.pick(['.', '..', '=', '==', 'A', '.e30', ' ', '\t']);
+    case 3:
+      return parts.length >= 3 ? `${parts[0]}.${parts[1]}.` : token + '.';
+    case 4:
+      return parts.length >= 3 ? `${parts[0]}.${parts[1]}` : token;
+    case 5:
+      return parts.length >= 3 ? `${parts[1]}.${parts[0]}.${parts[2]}` : token.split('').reverse().join('');
+    case 6:
+      return parts.length >= 3 ? `${parts[0]}.${parts[1]}.${parts[2]}.${parts[2]}` : `${token}.${token}`;
+    case 7:
+      // standard base64 alphabet and padding instead of base64url
+      return token.replace(/-/g, '+').replace(/_/g, '/') + (g.chance(0.5) ? '=' : '');
+    case 8:
+      return g.chance(0.5) ? token.toUpperCase() : token.toLowerCase();
+    case 9: {
+      const i = g.int(token.length);
+      return token.slice(0, i) + g.pick(['\u0000', '%00', '\u00e9', '\ud83d\ude00', ' ', ',', '"', '\\']) + token.slice(i);
+    }
+    case 10:
+      return token + g.ascii(g.int(64), B64URL);
+    case 11:
+      return token.repeat(2 + g.int(3));
+    case 12:
+      return parts.length >= 3 ? `${parts[0]}.${parts[1]}.${parts[2].slice(0, -1 - g.int(8))}` : token.slice(1);
+    case 13: {
+      // a header swapped for another (alg none / HMAC / other families), the rest kept
+      const header = g.pick([
+        { alg: 'none', typ: 'at+jwt' },
+        { alg: 'HS256', typ: 'at+jwt' },
+        { alg: 'RS512', typ: 'at+jwt' },
+        { alg: 'ES256', typ: 'at+jwt' },
+        { alg: 'EdDSA', typ: 'at+jwt' },
+        { alg: 'PS256', typ: 'at+jwt' },
+        { alg: 'RS256', typ: 'at+jwt', kid: '../../../../etc/passwd' },
+        { alg: 'RS256', typ: 'at+jwt', kid: "' OR 1=1 --" },
+        { alg: 'RS256', typ: 'at+jwt', kid: 'k'.repeat(5000) },
+        { alg: 'RS256', typ: 'at+jwt', jku: 'http://127.0.0.1:1/jwks' },
+        { alg: 'RS256', typ: 'at+jwt', x5u: 'http://127.0.0.1:1/cert' },
+        { alg: 'RS256', typ: 'at+jwt', crit: ['exp'] },
+        { alg: 'RS256', typ: 'at+jwt', b64: false, crit: ['b64'] },
+        { alg: 'RS256', typ: 'JWT' },
+        { alg: 'RS256' },
+        { alg: ['RS256'], typ: 'at+jwt' },
+        { alg: null },
+        '{"alg":"RS256","alg":"none","typ":"at+jwt"}',
+        'not json',
+        '[]',
+        '1e999',
+      ]);
+      return [b64json(header), ...parts.slice(1)].join('.');
+    }
+    case 14: {
+      // payload edited (scope escalation, another subject, longer life, other aud/iss), signature kept
+      if (parts.length < 3) return token;
+      let payload: Record<string, unknown> = {};
+      try {
+        payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString()) as Record<string, unknown>;
+      } catch {
+        /* not a JWT: edit an empty payload */
+      }
+      const edit = g.pick<(p: Record<string, unknown>) => unknown>([
+        (p) => ({ ...p, scope: 'orders:read orders:write admin' }),
+        (p) => ({ ...p, sub: 'admin', client_id: 'admin' }),
+        (p) => ({ ...p, exp: Number(p.exp ?? 0) + 365 * 86400 }),
+        (p) => ({ ...p, aud: 'https://evil.example' }),
+        (p) => ({ ...p, iss: `${String(p.iss)}/` }),
+        (p) => ({ ...p, scope: ['orders:read'] }),
+        (p) => `${JSON.stringify(p)} `,
+        () => 'null',
+        () => '[1,2,3]',
+      ]);
+      const edited = edit(payload);
+      return [parts[0], b64json(typeof edited === 'string' ? edited : edited), parts[2]].join('.');
+    }
+    case 15:
+      // the payload re-encoded with a stray non-canonical character: same JSON, different signed bytes
+      return parts.length >= 3 ? [parts[0], parts[1] + g.pick(['A', '_', '-']), parts[2]].join('.') : token;
+    case 16:
+      return g.ascii(g.int(40), B64URL + '.');
+    default:
+      return ' '.repeat(g.int(3)) + token + ' '.repeat(g.int(3));
+  }
+}
+
+/** A valid credential the fuzz starts from, and the identity it carries. */
+export interface ValidCredential {
+  value: string;
+  kind: 'jwt' | 'opaque' | 'api-key';
+  clientId: string;
+}
+
+/** How a credential is placed in the request: the placements all carry the same value. */
+export function placeCredential(g: Gen, kind: ValidCredential['kind'], value: string): Record<string, string> {
+  if (kind === 'api-key') {
+    return g.chance(0.7) ? { 'x-api-key': value } : { authorization: `${g.pick(['ApiKey', 'apikey', 'APIKEY'])} ${value}` };
+  }
+  return { authorization: `${g.pick(['Bearer', 'bearer', 'BEARER', 'Bearer'])} ${value}` };
+}
+
+/**
+ * May an answer that allowed `sent` be right? Only if it is one of the valid credentials (exactly,
+ * or for a JWT: the same signed bytes and a signature decoding to the same bytes). Returns the
+ * client the allow must carry, or undefined when no allow is earned.
+ */
+export function credentialEarned(sent: string, valid: ValidCredential[]): ValidCredential | undefined {
+  const trimmed = sent.trim();
+  for (const v of valid) {
+    if (trimmed === v.value) return v;
+    if (v.kind !== 'jwt') continue;
+    const a = trimmed.split('.');
+    const b = v.value.split('.');
+    if (a.length === 3 && a[0] === b[0] && a[1] === b[1] && /^[A-Za-z0-9_-]*$/.test(a[2]) && Buffer.from(a[2], 'base64url').equals(Buffer.from(b[2], 'base64url'))) return v;
+  }
+  return undefined;
+}
