@@ -202,7 +202,8 @@ async function main(): Promise<number> {
           genFloorRuns.push(floorRun);
           // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis
           // were faster, the run ends early and the rate is taken over the time it ran.
-          const count = Math.min(200_000, Math.ceil(floorRun.rps * (DURATION + WARMUP) * 1.05));
+          // (At least 3,000/s: a slow floor run must not starve a faster Portcullis run.)
+          const count = Math.min(200_000, Math.ceil(Math.max(3000, floorRun.rps) * (DURATION + WARMUP) * 1.1));
           say(`${tag}: signing ${count} never-seen tokens…`);
           const frames = await s.frames!(count);
           say(`${tag}: Portcullis (generator)…`);

@@ -1,0 +1,46 @@
+// `npm run bench -- --quick` end to end for one scenario: the bench starts Portcullis and the floor,
+// checks the payload's decision, drives both with h2load and reports sane numbers as JSON.
+// Skipped when h2load (Debian's nghttp2-client) is not installed; .ci/run installs it.
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const hasH2load = (() => {
+  try {
+    execFileSync('h2load', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe.skipIf(!hasH2load)('bench --quick (one scenario)', () => {
+  it('measures the API-key scenario against the floor and reports it as JSON', async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('api-key: ok'); // the preflight decision check ran
+    const result = JSON.parse(stdout) as { rows: Array<Record<string, number | string>> };
+    const floor = result.rows.find((r) => r.scenario === 'floor')!;
+    const apiKey = result.rows.find((r) => r.scenario === 'api-key')!;
+    expect(floor.checksPerSecond).toBeGreaterThan(100);
+    expect(apiKey.checksPerSecond).toBeGreaterThan(100);
+    expect(apiKey.ratioToFloor).toBeCloseTo((apiKey.runs as unknown as number[])[0] / (apiKey.floorRuns as unknown as number[])[0], 2);
+    expect(apiKey.p99Ms).toBeGreaterThanOrEqual(apiKey.p50Ms as number);
+    // Every decision Portcullis made under load was the expected allow (its own metrics say so).
+    expect(apiKey.expectedShare).toBe(1);
+    expect(apiKey.peakRssMB).toBeGreaterThan(20);
+  }, 60_000);
+});
