@@ -108,7 +108,7 @@ export class App {
 
   /** The one entry point for every adapter: decide, count, log. Never throws. */
   async check(req: AuthzRequest): Promise<Decision> {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     const gen = this.gen;
     this.inFlight++;
     let d: Decision;
@@ -121,7 +121,7 @@ export class App {
     } finally {
       this.inFlight--;
     }
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const seconds = (performance.now() - start) / 1000;
     this.metrics.countDecision(d, seconds);
     if (!d.allowed) this.logDeny(req, d);
     else if (this.decisionLog.isLevelEnabled('debug')) this.decisionLog.debug(this.decisionFields(req, d), 'allowed');
