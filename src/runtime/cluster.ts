@@ -4,7 +4,6 @@
 // Each worker is a complete `serve` (own config generation, caches, key store copy, JWKS).
 // docs/performance.md "Workers or replicas" says when to use this rather than more replicas.
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { loadConfigFile } from '../policy/load.ts';
 import { createLogger } from './logger.ts';
@@ -16,13 +15,7 @@ const METRICS_RES = 'portcullis:cluster-metrics-res';
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-/** Parses --workers: a positive integer, or "auto" for one per available CPU. */
-export function parseWorkers(value: string): number {
-  if (value === 'auto') return availableParallelism();
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers must be a positive integer or "auto", not "${value}"`);
-  return n;
-}
+export { parseWorkers } from './workers-option.ts';
 
 export async function serveWithWorkers(opts: { configFile: string; workers: number }): Promise<void> {
   if (cluster.isWorker) return runWorker(opts.configFile);
