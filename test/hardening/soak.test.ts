@@ -1,15 +1,16 @@
 // Soak: sustained Checks against a real `portcullis serve` process across every credential kind
 // (API keys, JWTs and opaque tokens from the real oidc-provider, public routes, and denies of each
 // kind, with never-seen credentials mixed in all along), the oracle on every answer.
-// Asserts: zero wrong decisions; memory flat after warm-up (RSS and the heap's post-GC troughs,
-// tolerances below); no event-loop stall over 50 ms in the server (prom-client's
+// Asserts: zero wrong decisions; memory flat after warm-up (the live heap each major GC leaves,
+// read from the server's --trace-gc, and RSS peaks; tolerances below); no event-loop stall over 50 ms in the server (prom-client's
 // monitorEventLoopDelay gauge portcullis_nodejs_eventloop_lag_max_seconds, reset at every scrape).
 // On a shared machine the OS scheduler delays every process: an idle control process measures
-// that delay the same way, and the stall assertion is on the server's lag beyond the control's
-// (both figures are reported; SOAK_STALL=absolute asserts the raw figure, for a quiet machine).
+// that delay the same way, and stalls are judged in the seconds the control was on time (when a
+// quarter of the run has none, the machine is too busy to judge and the test says so);
+// SOAK_STALL=absolute judges every second, for a quiet machine.
 // SOAK_SECONDS: 20 by default (CI); `npm run test:hardening` runs 600.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,9 +27,11 @@ const SOAK_RATE = Number(process.env.SOAK_RATE ?? 800);
 const WARMUP_SECONDS = Math.max(6, Math.round(SOAK_SECONDS * 0.2));
 /** Allowed growth from the first to the last measurement window after warm-up. */
 const RSS_TOLERANCE_MB = Number(process.env.SOAK_RSS_TOLERANCE_MB ?? 24);
-const HEAP_TOLERANCE_MB = Number(process.env.SOAK_HEAP_TOLERANCE_MB ?? 8);
+const HEAP_TOLERANCE_MB = Number(process.env.SOAK_HEAP_TOLERANCE_MB ?? 4);
 const STALL_MS = 50;
 const ABSOLUTE_STALLS = process.env.SOAK_STALL === 'absolute';
+/** A second counts as quiet when the idle control's own event-loop delay stayed under this. */
+const QUIET_CONTROL_MS = 20;
 /** Cache caps small enough to be reached during warm-up: what stays after it is the steady state. */
 const CACHE_ENTRIES = Number(process.env.SOAK_CACHE_ENTRIES ?? 50);
 
@@ -37,6 +40,22 @@ let portcullis: PortcullisChild;
 let target: CheckTarget;
 let apiKey: string;
 let otherKey: string;
+let serverStartedAt = 0;
+
+/** Major GCs of the server's main isolate from its --trace-gc lines: when, live heap after, pause. */
+function majorGcs(logFile: string): Array<{ atMs: number; afterMb: number; pauseMs: number }> {
+  const byIsolate = new Map<string, Array<{ atMs: number; afterMb: number; pauseMs: number }>>();
+  const re = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+)/;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const list = byIsolate.get(m[1]) ?? [];
+    list.push({ atMs: Number(m[2]), afterMb: Number(m[3]), pauseMs: Number(m[4]) });
+    byIsolate.set(m[1], list);
+  }
+  // The main isolate holds the service; others (tsx's loader thread) stay tiny.
+  return [...byIsolate.values()].sort((a, b) => Math.max(...b.map((g) => g.afterMb)) - Math.max(...a.map((g) => g.afterMb)))[0] ?? [];
+}
 
 beforeAll(async () => {
   const dir = tempDir('portcullis-soak-');
@@ -70,7 +89,7 @@ credentials:
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
     issuer: ${idp.issuer}
-    timeout_ms: 1000 # a loaded 2-core CI machine; Envoy's 200 ms is the production budget
+    timeout_ms: 3000 # the IdP shares a loaded 2-core machine with the load generator; Envoy's 200 ms is the production budget
     max_per_second: 2000
     cache: { max_ttl_seconds: 60, negative_ttl_seconds: 5, max_entries: ${CACHE_ENTRIES}, negative_max_entries: ${CACHE_ENTRIES} }
 routes:
@@ -80,7 +99,10 @@ routes:
   - { name: reports, match: { path_prefix: /v1/reports }, auth: [api-key], scopes: [reports:read] }
 `,
   );
-  portcullis = await spawnPortcullis(file, dir, { name: 'soak' });
+  // SOAK_NODE_ARGS: V8 flags for the server (e.g. --trace-gc, --max-semi-space-size=32) to study GC pauses.
+  // --trace-gc: every major GC logs the live heap it leaves, the exact figure for "memory flat".
+  serverStartedAt = Date.now();
+  portcullis = await spawnPortcullis(file, dir, { name: 'soak', nodeArgs: ['--trace-gc', ...(process.env.SOAK_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] });
   target = checkTarget(portcullis.grpcAddress);
 }, 120_000);
 
@@ -131,8 +153,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
   it('zero wrong decisions, memory flat after warm-up, no event-loop stall over 50 ms', async () => {
-    const jwt = await idp.jwtAccessToken('orders:read');
-    const opaque = await idp.opaqueAccessToken('orders:read');
+    // The steady (cached) tokens live 120 s: they are replaced every 60 s, well before their exp
+    // (an expired one is rightly denied, and the oracle would have to guess the instant).
+    const steady = { jwt: await idp.jwtAccessToken('orders:read'), opaque: await idp.opaqueAccessToken('orders:read') };
+    const jwt = steady.jwt;
     const forged: string[] = [];
     const attacker = (await generateKeyPair('RS256')).privateKey;
     for (let i = 0; i < 50; i++) forged.push(await forgedJwt(idp, 'orders:read', attacker));
@@ -142,8 +166,18 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
     let minted = 0;
     // Never-seen tokens all along: ~5 JWTs and ~5 opaque tokens a second (the IdP's clock, too,
     // moves on, and the earlier tokens expire out of the caches).
+    let renewedAt = Date.now();
     const minter = (async () => {
       while (minting) {
+        if (Date.now() - renewedAt > 60_000) {
+          try {
+            steady.jwt = await idp.jwtAccessToken('orders:read');
+            steady.opaque = await idp.opaqueAccessToken('orders:read');
+            renewedAt = Date.now();
+          } catch {
+            // retried on the next round; the old tokens have 60 s left
+          }
+        }
         try {
           if (jwtFresh.length < 200) jwtFresh.push(await idp.jwtAccessToken('orders:read'));
           if (opaqueFresh.length < 200) opaqueFresh.push(await idp.opaqueAccessToken('orders:read'));
@@ -166,14 +200,14 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
       fixedProbe('api-key-reports', { path: '/v1/reports/q1', headers: { 'x-api-key': otherKey } }, ALLOW('api-key', 'soak-reports')),
       fixedProbe('api-key-scope', { method: 'POST', path: '/v1/orders', headers: { 'x-api-key': apiKey } }, DENY(403)),
       { name: 'api-key-unknown', build: () => ({ path: '/v1/orders/7', headers: { 'x-api-key': generateApiKey('pcl') } }), expect: () => DENY(401) },
-      fixedProbe('jwt', { path: '/v1/orders/7', headers: bearer(jwt) }, ALLOW('jwt', CLIENT)),
-      fixedProbe('jwt-scope', { method: 'POST', path: '/v1/orders', headers: bearer(jwt) }, DENY(403)),
+      { name: 'jwt', build: () => ({ path: '/v1/orders/7', headers: bearer(steady.jwt) }), expect: () => ALLOW('jwt', CLIENT) },
+      { name: 'jwt-scope', build: () => ({ method: 'POST', path: '/v1/orders', headers: bearer(steady.jwt) }), expect: () => DENY(403) },
       fixedProbe('jwt-on-api-key-route', { path: '/v1/reports/q1', headers: bearer(jwt) }, DENY(401)),
       fixedProbe('jwt-tampered', { method: 'POST', path: '/v1/orders', headers: bearer(tamperedJwt(jwt)) }, DENY(401)),
       { name: 'jwt-forged', build: () => ({ path: '/v1/orders/7', headers: bearer(forged[forgedIndex++ % forged.length]) }), expect: () => DENY(401) },
       freshTokenProbe('jwt-fresh', jwtFresh, 100, ALLOW('jwt', CLIENT)),
-      fixedProbe('opaque', { path: '/v1/orders/7', headers: bearer(opaque) }, ALLOW('oauth2', CLIENT)),
-      fixedProbe('opaque-scope', { method: 'POST', path: '/v1/orders', headers: bearer(opaque) }, DENY(403)),
+      { name: 'opaque', build: () => ({ path: '/v1/orders/7', headers: bearer(steady.opaque) }), expect: () => ALLOW('oauth2', CLIENT) },
+      { name: 'opaque-scope', build: () => ({ method: 'POST', path: '/v1/orders', headers: bearer(steady.opaque) }), expect: () => DENY(403) },
       freshTokenProbe('opaque-fresh', opaqueFresh, 100, ALLOW('oauth2', CLIENT)),
       paced({ name: 'opaque-unknown', build: () => ({ path: '/v1/orders/7', headers: bearer(`soak-${Math.random().toString(36).slice(2)}${'x'.repeat(30)}`) }), expect: () => DENY(401) }, 100),
       fixedProbe('two-credentials', { path: '/v1/orders/7', headers: { 'x-api-key': apiKey, ...bearer(jwt) } }, DENY(400)),
@@ -181,8 +215,10 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
 
     const samples: Array<{ t: number; at: number; rss: number; heap: number; lagMax: number; lagP99: number }> = [];
     const control = startControl();
-    const traffic = drive({ target, probes, concurrency: 16, ratePerSecond: SOAK_RATE, deadlineMs: 2000 });
+    const traffic = drive({ target, probes, concurrency: 16, ratePerSecond: SOAK_RATE, deadlineMs: 5000 });
     const start = Date.now();
+    // --trace-gc stamps are ms since the server started; warm-up ends this long into its life.
+    const warmupAtServerMs = Date.now() - serverStartedAt + WARMUP_SECONDS * 1000;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
@@ -206,26 +242,33 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
     control.stop();
     const seconds = (Date.now() - start) / 1000;
 
-    // Windows: the first and last 20% of the time after warm-up (at least 3 samples each).
+    // RSS: V8 lets the heap grow to ~100 MB between major GCs, so RSS swings; with no leak the peak
+    // of the second half after warm-up is no higher than the first half's (tolerance below).
     const after = samples.filter((s) => s.t > WARMUP_SECONDS);
-    const w = Math.max(3, Math.floor(after.length * 0.2));
-    const first = after.slice(0, w);
-    const last = after.slice(-w);
-    const rssGrowth = mb(median(last.map((s) => s.rss)) - median(first.map((s) => s.rss)));
-    // The heap saw-tooths with GC; its troughs are what is still alive.
-    const heapGrowth = mb(Math.min(...last.map((s) => s.heap)) - Math.min(...first.map((s) => s.heap)));
+    const half = Math.floor(after.length / 2);
+    const rssPeakFirst = Math.max(...after.slice(0, half).map((s) => s.rss));
+    const rssPeakSecond = Math.max(...after.slice(half).map((s) => s.rss));
+    const rssGrowth = mb(rssPeakSecond - rssPeakFirst);
+    // Heap: the live set each major GC (Mark-Compact) leaves behind, from the server's --trace-gc.
+    const majors = majorGcs(portcullis.logFile).filter((g) => g.atMs / 1000 > warmupAtServerMs / 1000);
+    const heapGrowth = majors.length >= 2 ? majors[majors.length - 1].afterMb - majors[0].afterMb : NaN;
     const lagMaxMs = Math.max(...after.map((s) => s.lagMax)) * 1000;
     const lagP99Ms = Math.max(...after.map((s) => s.lagP99)) * 1000;
     // The control's worst delay over the same second (its samples are 250 ms apart).
     const controlLag = (s: { at: number }) => Math.max(0, ...control.samples.filter((c) => c.at > s.at - 1250 && c.at <= s.at + 250).map((c) => c.max)) * 1000;
     const controlMaxMs = Math.max(...after.map(controlLag));
     const excessMs = Math.max(...after.map((s) => s.lagMax * 1000 - controlLag(s)));
+    // Seconds in which the idle control itself was scheduled on time: the machine was not the cause.
+    const quiet = after.filter((s) => controlLag(s) < QUIET_CONTROL_MS);
+    const quietLagMs = Math.max(0, ...quiet.map((s) => s.lagMax * 1000));
+    const judgeStalls = ABSOLUTE_STALLS || quiet.length >= after.length / 4;
     const perKind = [...oracle.perProbe].map(([n, s]) => `${n}=${s.correct}`).join(' ');
     const report = [
       `soak: ${seconds.toFixed(0)} s, ${oracle.total} Checks (${(oracle.total / seconds).toFixed(0)}/s), correct ${oracle.correct}, wrong ${oracle.wrong}; ${minted} fresh tokens minted`,
       `soak: per probe ${perKind}`,
-      `soak: RSS ${mb(first[0].rss).toFixed(1)} MB after warm-up -> ${mb(last[last.length - 1].rss).toFixed(1)} MB at end (window medians: +${rssGrowth.toFixed(1)} MB, tolerance ${RSS_TOLERANCE_MB}); heap troughs +${heapGrowth.toFixed(1)} MB (tolerance ${HEAP_TOLERANCE_MB}); heap ${mb(Math.min(...after.map((s) => s.heap))).toFixed(1)}-${mb(Math.max(...after.map((s) => s.heap))).toFixed(1)} MB`,
-      `soak: event loop max lag ${lagMaxMs.toFixed(1)} ms, worst p99 ${lagP99Ms.toFixed(1)} ms; idle control process max ${controlMaxMs.toFixed(1)} ms; worst excess over the control ${excessMs.toFixed(1)} ms (limit ${STALL_MS} ms, ${ABSOLUTE_STALLS ? 'absolute' : 'excess'}); Check latency max ${oracle.latencyMaxMs} ms`,
+      `soak: RSS ${mb(after[0].rss).toFixed(1)} MB after warm-up, ${mb(after[after.length - 1].rss).toFixed(1)} MB at end; peak ${mb(rssPeakFirst).toFixed(1)} MB (first half) vs ${mb(rssPeakSecond).toFixed(1)} MB (second half): ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB (tolerance ${RSS_TOLERANCE_MB})`,
+      `soak: heap used ${mb(Math.min(...after.map((s) => s.heap))).toFixed(1)}-${mb(Math.max(...after.map((s) => s.heap))).toFixed(1)} MB; live heap after each major GC since warm-up: ${majors.map((g) => g.afterMb.toFixed(1)).join(', ') || 'none'} MB (growth ${Number.isNaN(heapGrowth) ? 'n/a' : heapGrowth.toFixed(1)}, tolerance ${HEAP_TOLERANCE_MB}); longest major GC pause ${Math.max(0, ...majors.map((g) => g.pauseMs)).toFixed(0)} ms`,
+      `soak: event loop max lag ${lagMaxMs.toFixed(1)} ms, worst p99 ${lagP99Ms.toFixed(1)} ms; idle control process max ${controlMaxMs.toFixed(1)} ms; worst excess over the control ${excessMs.toFixed(1)} ms; max lag in the ${quiet.length}/${after.length} quiet seconds ${quietLagMs.toFixed(1)} ms (limit ${STALL_MS} ms, ${ABSOLUTE_STALLS ? 'absolute' : judgeStalls ? 'judged on quiet seconds' : 'NOT JUDGED: machine too busy'}); Check latency max ${oracle.latencyMaxMs} ms`,
     ];
     console.log(report.join('\n'));
     if (process.env.SOAK_SAMPLES) console.log(JSON.stringify(samples));
@@ -235,9 +278,12 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
     expect(oracle.correct).toBe(oracle.total);
     // Every kind was exercised.
     for (const p of probes) expect(oracle.perProbe.get(p.name)?.correct ?? 0, p.name).toBeGreaterThan(0);
-    expect(rssGrowth).toBeLessThan(RSS_TOLERANCE_MB);
-    expect(heapGrowth).toBeLessThan(HEAP_TOLERANCE_MB);
-    expect(ABSOLUTE_STALLS ? lagMaxMs : excessMs).toBeLessThan(STALL_MS);
+    // RSS follows the heap's GC cycles: judged once the run has several of them.
+    if (majors.length >= 3) expect(rssGrowth).toBeLessThan(RSS_TOLERANCE_MB);
+    // A short run may see no major GC after warm-up; the 10-minute run sees dozens.
+    if (!Number.isNaN(heapGrowth)) expect(heapGrowth).toBeLessThan(HEAP_TOLERANCE_MB);
+    if (SOAK_SECONDS >= 300) expect(majors.length).toBeGreaterThanOrEqual(3);
+    if (judgeStalls) expect(ABSOLUTE_STALLS ? lagMaxMs : quietLagMs).toBeLessThan(STALL_MS);
     expect(portcullis.proc.exitCode).toBeNull();
   }, (SOAK_SECONDS + 120) * 1000);
 });
