@@ -461,9 +461,11 @@ export function drive(opts: {
 
 /**
  * A probe that sends each token of a pool once (a never-seen credential each time), paced. When
- * the pool runs dry it cycles through the tokens already sent (no longer fresh, still checked).
+ * the pool runs dry it cycles through the tokens already sent (no longer fresh, still checked),
+ * unless recycle is false (long runs, where the old tokens expire).
  */
-export function freshTokenProbe(name: string, pool: string[], everyMs: number, exp: Expected, path = '/v1/orders/7'): Probe & { remaining(): number } {
+export function freshTokenProbe(name: string, pool: string[], everyMs: number, exp: Expected, path = '/v1/orders/7', opts: { recycle?: boolean } = {}): Probe & { remaining(): number } {
+  const recycle = opts.recycle ?? true;
   let last = 0;
   const used: string[] = [];
   let i = 0;
@@ -472,7 +474,7 @@ export function freshTokenProbe(name: string, pool: string[], everyMs: number, e
     remaining: () => pool.length,
     build() {
       const now = Date.now();
-      if (now - last < everyMs || (pool.length === 0 && used.length === 0)) return undefined;
+      if (now - last < everyMs || (pool.length === 0 && (used.length === 0 || !recycle))) return undefined;
       last = now;
       let token: string;
       if (pool.length) used.push((token = pool.shift()!));
