@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, waitUntil } from '../support/faults.ts';
 import { NEEDS_NO_IDP, idpProbes, kidOf, startIdpWorld, type IdpWorld } from './fault-fixture.ts';
-import { FAULT_MS, RECOVERY_TIMEOUT_MS, STEADY_MS, runFault } from './fault-run.ts';
+import { FAULT_MS, STEADY_MS, runFault } from './fault-run.ts';
 
 let w: IdpWorld;
 // Fresh-token pools last the whole run plus a recovery allowance.
