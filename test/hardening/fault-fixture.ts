@@ -49,7 +49,7 @@ credentials:
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
     issuer: ${idp.issuer}
-    timeout_ms: 800 # a loaded 2-core CI machine; Envoy's 200 ms is the production budget
+    timeout_ms: 1200 # a loaded 2-core CI machine; Envoy's 200 ms is the production budget
     max_per_second: 2000
     max_concurrency: 256
     cache: { max_ttl_seconds: 60, negative_ttl_seconds: 2 }

@@ -33,7 +33,7 @@ export async function runFault(
     concurrency?: number;
   },
 ): Promise<FaultResult> {
-  const traffic = drive({ target: opts.target, probes: opts.probes, concurrency: opts.concurrency ?? 8, ratePerSecond: FAULT_RATE });
+  const traffic = drive({ target: opts.target, probes: opts.probes, concurrency: opts.concurrency ?? 8, ratePerSecond: FAULT_RATE, deadlineMs: 3000 });
   for (const s of opts.steadfast ?? []) traffic.oracle.steadfast.add(s);
   let recoveryMs = -1;
   try {
