@@ -12,12 +12,14 @@ import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
+import { markdownTable } from './lib/markdown.ts';
 import { mean, median } from './lib/stats.ts';
 
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    markdown: { type: 'string' },
     scenarios: { type: 'string' },
     duration: { type: 'string' },
     rounds: { type: 'string' },
@@ -51,7 +53,8 @@ if (opt.help) {
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
   --profile            run Portcullis under node --cpu-prof; the profile is written to bench/results/
-  --out FILE           also write the JSON results to FILE`);
+  --out FILE           also write the JSON results to FILE
+  --markdown FILE      also write the table as Markdown to FILE`);
   process.exit(0);
 }
 
@@ -320,6 +323,7 @@ async function main(): Promise<number> {
       soak,
     };
     if (opt.out) writeFileSync(opt.out, JSON.stringify(result, null, 2));
+    if (opt.markdown) writeFileSync(opt.markdown, markdownTable(rows));
     if (opt.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else printReport(result);
     const failed = rows.filter((r) => r.met === false).length + (fixedRate && fixedRate.met === false ? 1 : 0) + (soak && soak.flat === false ? 1 : 0);
