@@ -73,6 +73,8 @@ export function headersFrom(raw: readonly HeaderValueMsg[] | undefined, map: Rec
   return headers;
 }
 
+const NO_CONTEXT_EXTENSIONS: Record<string, string> = Object.freeze(Object.create(null));
+
 export function buildAuthzRequest(
   method: string | undefined,
   host: string | undefined,
@@ -81,8 +83,14 @@ export function buildAuthzRequest(
   sourceIp: string | undefined,
   contextExtensions: Record<string, string> | undefined,
 ): AuthzRequest {
-  const ext: Record<string, string> = Object.create(null);
-  if (contextExtensions) for (const k of Object.keys(contextExtensions)) ext[k] = String(contextExtensions[k]);
+  // Most routes send none: share one frozen empty map rather than allocate one per Check.
+  let ext = NO_CONTEXT_EXTENSIONS;
+  if (contextExtensions) {
+    for (const k of Object.keys(contextExtensions)) {
+      if (ext === NO_CONTEXT_EXTENSIONS) ext = Object.create(null);
+      ext[k] = String(contextExtensions[k]);
+    }
+  }
   return {
     method: method || headers[':method'] || '',
     host: host || headers[':authority'] || headers['host'] || '',
