@@ -33,6 +33,7 @@ const { values: opt } = parseArgs({
     'soak-minutes': { type: 'string' },
     workers: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'floor-channelz-off': { type: 'boolean', default: false },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -52,7 +53,8 @@ if (opt.help) {
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
-  --profile            run Portcullis under node --cpu-prof; the profile is written to bench/results/
+  --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
+  --floor-channelz-off the floor with grpc-js channelz off, as Portcullis runs (default: grpc-js defaults)
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
   process.exit(0);
@@ -128,7 +130,7 @@ async function main(): Promise<number> {
       mkdirSync(join(profileDir, 'floor'), { recursive: true });
       say(`profiles (node --cpu-prof) go to ${profileDir}/{portcullis,floor}; summarize with: node --import tsx bench/profile-summary.ts <file>`);
     }
-    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort)], {
+    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], {
       logFile: join(dir, 'floor.log'),
       nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'floor')}`] : [],
     });
@@ -316,7 +318,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)) },
-      settings: { quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      settings: { floorChannelz: !opt['floor-channelz-off'], quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       rows,
       fixedRate,
       workers,
