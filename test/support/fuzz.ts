@@ -245,7 +245,9 @@ export function mutateToken(g: Gen, token: string): string {
       if (parts.length < 3) return token;
       let payload: Record<string, unknown> = {};
       try {
-        payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString()) as Record<string, unknown>;
+        const parsed: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString());
+        // An earlier mutation may have left null, an array or a number there.
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) payload = parsed as Record<string, unknown>;
       } catch {
         /* not a JWT: edit an empty payload */
       }
