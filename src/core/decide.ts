@@ -33,41 +33,40 @@ const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-m
 
 export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
-  const no = (error: Parameters<typeof deny>[0], d: DenyDetails) => deny(error, realm, d);
 
   for (const h of METHOD_OVERRIDE_HEADERS) {
-    if (req.headers[h] !== undefined) return no('invalid_request', { reason: 'method_override_header' });
+    if (req.headers[h] !== undefined) return deny('invalid_request', realm, { reason: 'method_override_header' });
   }
-  if (!req.method || !/^[A-Z]+$/.test(req.method)) return no('invalid_request', { reason: 'method_invalid' });
+  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('invalid_request', realm, { reason: 'method_invalid' });
   const path = normalizePath(req.rawPath);
-  if (!path.ok) return no('invalid_request', { reason: path.reason });
+  if (!path.ok) return deny('invalid_request', realm, { reason: path.reason });
 
   const routeName = req.contextExtensions['portcullis.route'];
   const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, req.host, path.path);
-  if (!route) return no('forbidden', { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
+  if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
 
   if (route.public) return allow(req, policy, route, undefined, [], []);
 
   const cred = extractCredential(req.headers, req.rawPath, policy.extract);
-  if (cred.kind === 'none') return no('missing_credentials', { reason: 'missing_credentials', route: route.name });
-  if (cred.kind === 'malformed') return no('invalid_request', { reason: cred.reason, route: route.name });
+  if (cred.kind === 'none') return deny('missing_credentials', realm, { reason: 'missing_credentials', route: route.name });
+  if (cred.kind === 'malformed') return deny('invalid_request', realm, { reason: cred.reason, route: route.name });
   const kind: CredentialKind = cred.kind;
   const base = { route: route.name, credential: kind };
-  if (cred.value.length > policy.maxCredentialBytes) return no('invalid_token', { ...base, reason: 'credential_too_large' });
-  if (!route.auth.has(kind)) return no('invalid_token', { ...base, reason: 'credential_kind_not_accepted' });
+  if (cred.value.length > policy.maxCredentialBytes) return deny('invalid_token', realm, { ...base, reason: 'credential_too_large' });
+  if (!route.auth.has(kind)) return deny('invalid_token', realm, { ...base, reason: 'credential_kind_not_accepted' });
 
   const sourceIp = clientIp(req, policy);
   let identity: Identity;
   try {
     identity = await verify(kind, cred.value, route, sourceIp, policy, deps);
   } catch (e) {
-    return verificationDeny(e, base, no);
+    return verificationDeny(e, base, realm);
   }
 
   const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
-      return no('insufficient_scope', { ...base, identity, reason: 'scope_missing', scope: required });
+      return deny('insufficient_scope', realm, { ...base, identity, reason: 'scope_missing', scope: required });
     }
   }
 
@@ -75,7 +74,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
-    if (limited) return no(limited.error, { ...base, identity, ...limited.details });
+    if (limited) return deny(limited.error, realm, { ...base, identity, ...limited.details });
   }
 
   let phantom: string | undefined;
@@ -83,7 +82,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     try {
       phantom = await deps.phantomToken(identity, route.name);
     } catch (e) {
-      return verificationDeny(e, { ...base, identity }, no);
+      return verificationDeny(e, { ...base, identity }, realm);
     }
   }
 
@@ -91,7 +90,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   try {
     return allow(req, policy, route, identity, removeQuery, responseHeaders, phantom);
   } catch (e) {
-    if (e instanceof UnsafeHeaderValueError) return no('invalid_token', { ...base, reason: 'identity_value_unsafe' });
+    if (e instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: 'identity_value_unsafe' });
     throw e;
   }
 }
@@ -110,17 +109,17 @@ async function verify(kind: CredentialKind, value: string, route: Route, sourceI
   }
 }
 
-function verificationDeny(e: unknown, base: DenyDetails | Omit<DenyDetails, 'reason'>, no: (error: Parameters<typeof deny>[0], d: DenyDetails) => Decision): Decision {
-  if (e instanceof InvalidCredentialError) return no('invalid_token', { ...base, reason: e.reason });
+function verificationDeny(e: unknown, base: Omit<DenyDetails, 'reason'>, realm: string): Decision {
+  if (e instanceof InvalidCredentialError) return deny('invalid_token', realm, { ...base, reason: e.reason });
   if (e instanceof ForbiddenCredentialError) {
-    return no('forbidden', { ...base, reason: e.reason, identity: (e as { identity?: Identity }).identity });
+    return deny('forbidden', realm, { ...base, reason: e.reason, identity: (e as { identity?: Identity }).identity });
   }
   if (e instanceof DependencyUnavailableError) {
-    return no('temporarily_unavailable', { ...base, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds });
+    return deny('temporarily_unavailable', realm, { ...base, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds });
   }
   // A bug or an unexpected library error: still a deny, and one that says "try again", not "your
   // credential is bad". The runtime logs it at error level.
-  return no('temporarily_unavailable', {
+  return deny('temporarily_unavailable', realm, {
     ...base,
     reason: 'internal_error',
     retryAfterSeconds: 1,

@@ -1,7 +1,7 @@
 // API key format: `<prefix>_<32 random base62><6 base62 CRC-32>`.
 // The prefix makes keys recognizable (secret scanners, logs review); the checksum lets a typo or a
 // random guess be rejected without a store lookup. The store keeps only SHA-256(key).
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -55,7 +55,8 @@ export function isWellFormedApiKey(value: string, prefix: string): boolean {
 }
 
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  // One-shot hash: no Hash object per Check.
+  return hash('sha256', key, 'hex');
 }
 
 export function newKeyId(): string {

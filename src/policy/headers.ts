@@ -24,12 +24,20 @@ export class HeaderPolicy {
     this.forwardCredentials = cfg.forward_credentials;
   }
 
+  // Header names repeat from request to request: remember each name's answer (bounded, so a
+  // client sending random names cannot grow it without limit).
+  private readonly strippedCache = new Map<string, boolean>();
+
   /** Is this client header one that must never reach the upstream? ("_" counts as "-".) */
   isStripped(name: string): boolean {
-    const n = normalizeName(name);
-    if (this.strip.has(n)) return true;
-    for (const p of this.prefixes) if (n.startsWith(p)) return true;
-    return false;
+    let answer = this.strippedCache.get(name);
+    if (answer === undefined) {
+      const n = normalizeName(name);
+      answer = this.strip.has(n) || this.prefixes.some((p) => n.startsWith(p));
+      if (this.strippedCache.size >= 4096) this.strippedCache.clear();
+      this.strippedCache.set(name, answer);
+    }
+    return answer;
   }
 
   /** Trusted identity headers for an allowed request; throws if a value could not be sent safely. */
