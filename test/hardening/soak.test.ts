@@ -263,14 +263,15 @@ describe(`soak (${SOAK_SECONDS} s at up to ${SOAK_RATE} Checks/s)`, () => {
     // Seconds in which the idle control itself was scheduled on time: the machine was not the cause.
     const quiet = after.filter((s) => controlLag(s) < QUIET_CONTROL_MS);
     const quietLagMs = Math.max(0, ...quiet.map((s) => s.lagMax * 1000));
-    const judgeStalls = ABSOLUTE_STALLS || quiet.length >= after.length / 4;
+    // The CI run (20 s, beside other suites on shared cores) reports stalls; the 10-minute soak judges them.
+    const judgeStalls = (SOAK_SECONDS >= 300 || ABSOLUTE_STALLS) && (ABSOLUTE_STALLS || quiet.length >= after.length / 4);
     const perKind = [...oracle.perProbe].map(([n, s]) => `${n}=${s.correct}`).join(' ');
     const report = [
       `soak: ${seconds.toFixed(0)} s, ${oracle.total} Checks (${(oracle.total / seconds).toFixed(0)}/s), correct ${oracle.correct}, wrong ${oracle.wrong}; ${minted} fresh tokens minted`,
       `soak: per probe ${perKind}`,
       `soak: RSS ${mb(after[0].rss).toFixed(1)} MB after warm-up, ${mb(after[after.length - 1].rss).toFixed(1)} MB at end (range ${mb(Math.min(...after.map((s) => s.rss))).toFixed(1)}-${mb(Math.max(...after.map((s) => s.rss))).toFixed(1)}); RSS outside the V8 heap ${mb(offHeap(after.slice(0, w))).toFixed(1)} -> ${mb(offHeap(after.slice(-w))).toFixed(1)} MB: ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB (tolerance ${RSS_TOLERANCE_MB})`,
       `soak: heap used ${mb(Math.min(...after.map((s) => s.heap))).toFixed(1)}-${mb(Math.max(...after.map((s) => s.heap))).toFixed(1)} MB; live heap after each major GC since warm-up: ${majors.map((g) => g.afterMb.toFixed(1)).join(', ') || 'none'} MB (growth ${Number.isNaN(heapGrowth) ? 'n/a' : heapGrowth.toFixed(1)}, tolerance ${HEAP_TOLERANCE_MB}); longest major GC pause ${Math.max(0, ...majors.map((g) => g.pauseMs)).toFixed(0)} ms`,
-      `soak: event loop max lag ${lagMaxMs.toFixed(1)} ms, worst p99 ${lagP99Ms.toFixed(1)} ms; idle control process max ${controlMaxMs.toFixed(1)} ms; worst excess over the control ${excessMs.toFixed(1)} ms; max lag in the ${quiet.length}/${after.length} quiet seconds ${quietLagMs.toFixed(1)} ms (limit ${STALL_MS} ms, ${ABSOLUTE_STALLS ? 'absolute' : judgeStalls ? 'judged on quiet seconds' : 'NOT JUDGED: machine too busy'}); Check latency max ${oracle.latencyMaxMs} ms`,
+      `soak: event loop max lag ${lagMaxMs.toFixed(1)} ms, worst p99 ${lagP99Ms.toFixed(1)} ms; idle control process max ${controlMaxMs.toFixed(1)} ms; worst excess over the control ${excessMs.toFixed(1)} ms; max lag in the ${quiet.length}/${after.length} quiet seconds ${quietLagMs.toFixed(1)} ms (limit ${STALL_MS} ms, ${ABSOLUTE_STALLS ? 'absolute' : judgeStalls ? 'judged on quiet seconds' : SOAK_SECONDS < 300 ? 'reported only: short run' : 'NOT JUDGED: machine too busy'}); Check latency max ${oracle.latencyMaxMs} ms`,
     ];
     console.log(report.join('\n'));
     if (process.env.SOAK_SAMPLES) console.log(JSON.stringify(samples));
