@@ -164,7 +164,11 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
           expect(out.upstreamHeaders['x-client-id'], `${where}: identity`).toBe(earned!.clientId);
           expect(out.upstreamHeaders.authorization, `${where}: credential forwarded`).toBeUndefined();
         } else {
-          expect([400, 401, 403], `${where}: status ${out.status} ${out.body ?? ''}`).toContain(out.status);
+          // One 503 is a correct answer here: a token naming an unknown kid waits at most
+          // unknown_kid_wait_ms for the JWKS refetch, and a loaded machine can outlast that
+          // (docs/jwt.md). It still denies; every other 5xx is a bug.
+          const allowed503 = out.status === 503 && reason === 'jwks_refresh_pending';
+          if (!allowed503) expect([400, 401, 403], `${where}: status ${out.status} ${out.body ?? ''}`).toContain(out.status);
           counts.denied[out.status] = (counts.denied[out.status] ?? 0) + 1;
         }
       });
