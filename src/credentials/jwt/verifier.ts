@@ -1,11 +1,9 @@
 // JWT access token verification for decide(): cache, issuer selection by the unverified `iss`,
-// header and claim checks, key resolution, signature (jose), identity.
+// header and claim checks, key resolution, signature (node:crypto, signature.ts), identity.
 //
 // Order matters for cost, not for safety: everything before the signature only ever rejects.
-// A token is accepted only after jose verified its signature with a key of the issuer the token
-// names, for the algorithm that key is allowed, and the payload those checks read is byte-for-byte
-// the payload the signature covers.
-import { compactVerify, errors as joseErrors } from 'jose';
+// A token is accepted only after its signature verified with a key of the issuer the token
+// names, for the algorithm that key is allowed, over the very bytes the checks read.
 import { DependencyUnavailableError, InvalidCredentialError } from '../../core/errors.ts';
 import type { Identity } from '../../core/types.ts';
 import { checkClaims, checkHeader, type IssuerPolicy } from './issuer-policy.ts';
@@ -13,6 +11,7 @@ import type { JwksManager } from './jwks-manager.ts';
 import type { JwtMetrics } from './metrics.ts';
 import { TokenCache, tokenHash } from './token-cache.ts';
 import { parseToken } from './token-parts.ts';
+import { signatureValid } from './signature.ts';
 
 export interface IssuerRuntime {
   policy: IssuerPolicy;
@@ -61,13 +60,9 @@ export class JwtVerifier {
       const identity = checkClaims(issuer.policy, parts.payload, nowMs);
       const key = await issuer.jwks.keyFor(parts.kid, parts.alg);
 
-      let verified: Awaited<ReturnType<typeof compactVerify>>;
-      try {
-        verified = await compactVerify(token, key.key, { algorithms: [key.alg] });
-      } catch (e) {
-        throw new InvalidCredentialError(e instanceof joseErrors.JWSSignatureVerificationFailed ? 'jwt_signature_invalid' : 'jwt_malformed');
-      }
-      if (!parts.payloadBytes.equals(verified.payload)) throw new InvalidCredentialError('jwt_malformed');
+      // The signing input is this token's own `header.payload` text, the same segments the
+      // header and claim checks above decoded: what was checked is what was signed.
+      if (!signatureValid(token, key)) throw new InvalidCredentialError('jwt_signature_invalid');
 
       // Time may have passed while a key was fetched: the cache bound uses the original clock,
       // which is the earlier (more conservative) one for the ttl and exact for exp.

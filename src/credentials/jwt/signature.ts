@@ -1,0 +1,56 @@
+// JWS signature check with node:crypto's synchronous verify. Same verdicts as jose's compactVerify
+// (the hostile-token suite runs against this), at about half its CPU: jose goes through WebCrypto,
+// whose async machinery costs more than the RSA or ECDSA operation itself on the never-seen-token
+// path (docs/performance.md). Everything before this point has already been checked; this only
+// answers "did this key sign exactly these bytes".
+import { constants, KeyObject, verify, type VerifyKeyObjectInput } from 'node:crypto';
+import type { VerificationKey } from './key-set.ts';
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+interface AlgParams {
+  hash: string | null;
+  options: Omit<VerifyKeyObjectInput, 'key'>;
+}
+
+const RSA: Omit<VerifyKeyObjectInput, 'key'> = { padding: constants.RSA_PKCS1_PADDING };
+// RFC 7518 §3.5: the salt is as long as the hash; AUTO would accept any salt length.
+const PSS: Omit<VerifyKeyObjectInput, 'key'> = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
+// JWS carries ECDSA signatures as r || s (RFC 7518 §3.4), not DER.
+const ECDSA: Omit<VerifyKeyObjectInput, 'key'> = { dsaEncoding: 'ieee-p1363' };
+
+const PARAMS: Record<string, AlgParams> = {
+  RS256: { hash: 'sha256', options: RSA },
+  RS384: { hash: 'sha384', options: RSA },
+  RS512: { hash: 'sha512', options: RSA },
+  PS256: { hash: 'sha256', options: PSS },
+  PS384: { hash: 'sha384', options: PSS },
+  PS512: { hash: 'sha512', options: PSS },
+  ES256: { hash: 'sha256', options: ECDSA },
+  ES384: { hash: 'sha384', options: ECDSA },
+  ES512: { hash: 'sha512', options: ECDSA },
+  EdDSA: { hash: null, options: {} },
+};
+
+const keyObjects = new WeakMap<VerificationKey, KeyObject>();
+
+function keyObjectOf(vk: VerificationKey): KeyObject {
+  let ko = keyObjects.get(vk);
+  if (!ko) keyObjects.set(vk, (ko = KeyObject.from(vk.key)));
+  return ko;
+}
+
+/** True only if `vk` signed the token's `header.payload` with the key's own algorithm. */
+export function signatureValid(token: string, vk: VerificationKey): boolean {
+  const params = PARAMS[vk.alg];
+  if (!params) return false;
+  const dot = token.lastIndexOf('.');
+  const sig = token.slice(dot + 1);
+  if (dot <= 0 || !BASE64URL.test(sig)) return false;
+  try {
+    return verify(params.hash, Buffer.from(token.slice(0, dot), 'ascii'), { key: keyObjectOf(vk), ...params.options }, Buffer.from(sig, 'base64url'));
+  } catch {
+    // A signature of the wrong length or shape for the key: not valid, never an error.
+    return false;
+  }
+}
