@@ -12,7 +12,7 @@ import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
-import { markdownTable } from './lib/markdown.ts';
+import { markdownTable, type BenchRow } from './lib/markdown.ts';
 import { mean, median } from './lib/stats.ts';
 
 const { values: opt } = parseArgs({
@@ -68,32 +68,18 @@ const CLIENTS = Number(opt.clients);
 const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
 const FIXED_RATE = Number(opt['fixed-rate']);
-const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number);
+// Worker counts below 2 are one process, already measured: `--workers 0` (or 1) skips the scaling run.
+const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n >= 2);
 const only = opt.scenarios?.split(',').map((s) => s.trim());
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 const MB = (b: number) => Math.round(b / 1024 / 1024);
 
-interface Row {
-  scenario: string;
+interface Row extends BenchRow {
   title: string;
-  driver: string;
-  checksPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  ratioToFloor: number;
-  /** Server CPU time per Check (user + system), robust to a busy machine; and its ratio floor/this. */
-  cpuUsPerCheck: number;
-  cpuRatioToFloor: number;
-  peakRssMB: number;
-  targetRatio?: number;
-  met?: boolean;
-  /** Lowest share, over the runs, of decisions under load that were the expected one (Portcullis's metrics). */
-  expectedShare?: number;
   /** Checks/s of each run, and of the floor run paired with it. */
   runs?: number[];
   floorRuns?: number[];
-  skipped?: string;
 }
 
 async function main(): Promise<number> {

@@ -1,21 +1,24 @@
 // The results as a Markdown table, for docs/performance.md and the README (`--markdown FILE`).
-interface Row {
+/** One scenario's results; bench/run.ts adds its per-run details. */
+export interface BenchRow {
   scenario: string;
   driver: string;
   checksPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   ratioToFloor: number;
+  /** Server CPU time per Check (user + system), robust to a busy machine; and its ratio floor/this. */
   cpuUsPerCheck: number;
   cpuRatioToFloor: number;
   peakRssMB: number;
   targetRatio?: number;
   met?: boolean;
+  /** Lowest share, over the runs, of decisions under load that were the expected one (Portcullis's metrics). */
   expectedShare?: number;
   skipped?: string;
 }
 
-export function markdownTable(rows: Row[]): string {
+export function markdownTable(rows: BenchRow[]): string {
   const out = [
     '| scenario | driver | Checks/s | p50 ms | p99 ms | × floor | target | CPU µs/Check | CPU × floor | peak RSS | expected |',
     '|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|',
