@@ -1,7 +1,7 @@
 // In-process cost of one Check without the network: lean decode -> App.check (decide, metrics,
 // logs) -> encode, per scenario, in µs. Shows what Portcullis adds on top of grpc-js's own work.
 // Usage: node --import tsx bench/micro.ts [iterations=50000]
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';

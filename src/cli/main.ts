@@ -83,8 +83,6 @@ program
     }
   });
 
-export { InvalidArgumentError };
-
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) console.error(e.message);
   else console.error(`portcullis: ${(e as Error).message}`);

@@ -53,7 +53,7 @@ interface Row {
 
 const SAFE = 2 ** 53 - 1;
 
-function rows(s: JsonSchema, path: string, out: Map<string, Row>, required = true): void {
+function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
   const variants = s.anyOf ?? s.oneOf;
   if (variants && variants.every((v) => v.type === 'object')) {
     variants.forEach((v) => rows(v, path, out));
