@@ -48,7 +48,7 @@ if (opt.help) {
                        opaque-cached, deny-no-credential, rate-limited)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
-  --rounds N           floor/Portcullis run pairs per scenario; the median pair is reported (default 3; quick 1)
+  --rounds N           floor/Portcullis run pairs per scenario, order alternating; the median pair is reported (default 4; quick 1)
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
@@ -63,7 +63,7 @@ if (opt.help) {
 const quick = opt.quick!;
 const DURATION = Number(opt.duration ?? (quick ? 2 : 5));
 const WARMUP = Number(opt.warmup ?? (quick ? 1 : 1));
-const ROUNDS = Number(opt.rounds ?? (quick ? 1 : 3));
+const ROUNDS = Number(opt.rounds ?? (quick ? 1 : 4));
 const CLIENTS = Number(opt.clients);
 const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
@@ -163,15 +163,14 @@ async function main(): Promise<number> {
       return f;
     };
 
-    // Each scenario run is paired with a floor run just before it, and the pairs repeat for
-    // --rounds: on a shared machine the load drifts within seconds, so ratios are taken per pair
-    // and the median pair is reported.
+    // Each scenario run is paired with a floor run next to it, and the pairs repeat for --rounds:
+    // on a shared machine the load drifts within seconds, so ratios are taken per pair and the
+    // median pair is reported. Within a pair the order alternates from round to round.
     const floorRuns: Measured[] = [];
     const genFloorRuns: Measured[] = [];
     const measured: Array<{ s: Scenario; pairs: Array<[Measured, Measured]>; peak: number; shares: number[]; exhausted: boolean }> = [];
     const gen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: WARMUP, durationSeconds: DURATION, threads: Number(opt['gen-threads']) };
     const runnable = all.filter((s) => !s.skip);
-    let genFloorFrames: Buffer[] | undefined;
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of runnable) {
         const tag = `[${round}/${ROUNDS}] ${s.id}`;
@@ -181,28 +180,48 @@ async function main(): Promise<number> {
         const before = await decisionCounts(ws.httpPort);
         if (s.driver === 'h2load') {
           const file = payloadFile(s);
-          say(`${tag}: floor, then Portcullis (h2load)…`);
-          floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
+          // The order alternates from round to round, so an order effect cannot favour either
+          // server (one 8-pair run read 0.81x with the floor first, 0.99x with Portcullis first;
+          // docs/performance.md).
+          const floorFirst = round % 2 === 1;
+          say(`${tag}: ${floorFirst ? 'floor, then Portcullis' : 'Portcullis, then floor'} (h2load)…`);
+          if (floorFirst) {
+            floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
+            rssP.reset();
+            run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
+          } else {
+            rssP.reset();
+            run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
+            floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
+          }
           floorRuns.push(floorRun);
-          rssP.reset();
-          run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
         } else {
-          genFloorFrames ??= await s.frames!(5000);
-          say(`${tag}: floor (generator)…`);
-          floorRun = await withCpu(floor, WARMUP, () => runGenerator({ ...gen, port: floorPort, mode: 'cycle', frames: genFloorFrames! }));
-          genFloorRuns.push(floorRun);
-          // Enough never-seen tokens for the floor's rate over warm-up + duration; if Portcullis
-          // were faster, the run ends early and the rate is taken over the time it ran.
-          // (At least 3,000/s: a slow floor run must not starve a faster Portcullis run.)
-          const count = Math.min(200_000, Math.ceil(Math.max(3000, floorRun.rps) * (DURATION + WARMUP) * 1.1));
+          // Run the same way against both: one pool of never-seen tokens per round, each frame sent
+          // once to the floor and once to Portcullis (the floor ignores tokens). The pool is sized
+          // for the faster of the two; a run that exhausts it ends early and its rate is taken over
+          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one.)
+          const expectRate = genFloorRuns.length ? Math.max(3000, ...genFloorRuns.map((r) => r.rps)) : 25_000;
+          const count = Math.min(200_000, Math.ceil(expectRate * (DURATION + WARMUP) * 1.2));
           say(`${tag}: signing ${count} never-seen tokens…`);
           const frames = await s.frames!(count);
-          say(`${tag}: Portcullis (generator)…`);
-          rssP.reset();
-          const r = await withCpu(portcullis, WARMUP, () => runGenerator({ ...gen, port: ws.grpcPort, mode: 'once', frames }));
-          if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
-          exhausted = r.exhausted;
-          run = r;
+          const drive = async (p: Proc, port: number) => {
+            const r = await withCpu(p, WARMUP, () => runGenerator({ ...gen, port, frames }));
+            if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
+            exhausted ||= p === portcullis && r.exhausted;
+            return r;
+          };
+          const floorFirst = round % 2 === 1;
+          say(`${tag}: ${floorFirst ? 'floor, then Portcullis' : 'Portcullis, then floor'} (generator)…`);
+          if (floorFirst) {
+            floorRun = await drive(floor, floorPort);
+            rssP.reset();
+            run = await drive(portcullis, ws.grpcPort);
+          } else {
+            rssP.reset();
+            run = await drive(portcullis, ws.grpcPort);
+            floorRun = await drive(floor, floorPort);
+          }
+          genFloorRuns.push(floorRun);
         }
         const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
         let m = measured.find((x) => x.s === s);
@@ -235,9 +254,11 @@ async function main(): Promise<number> {
       const fs: LoadResult[] = [];
       const ps: LoadResult[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
-        say(`[${round}/${ROUNDS}] fixed rate ${FIXED_RATE}/s: floor, then api-key…`);
-        fs.push(await h2(floorPort, file, opts));
+        const floorFirst = round % 2 === 1;
+        say(`[${round}/${ROUNDS}] fixed rate ${FIXED_RATE}/s: ${floorFirst ? 'floor, then api-key' : 'api-key, then floor'}…`);
+        if (floorFirst) fs.push(await h2(floorPort, file, opts));
         ps.push(await h2(ws.grpcPort, file, opts));
+        if (!floorFirst) fs.push(await h2(floorPort, file, opts));
         say(`  p50 ${fs.at(-1)!.p50Ms.toFixed(3)} vs ${ps.at(-1)!.p50Ms.toFixed(3)} ms, p99 ${fs.at(-1)!.p99Ms.toFixed(3)} vs ${ps.at(-1)!.p99Ms.toFixed(3)} ms`);
       }
       const med = (rs: LoadResult[]) => ({ rps: median(rs.map((r) => r.rps)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)) });
@@ -448,7 +469,7 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
-    `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run) per scenario, ` +
+    `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run, order alternating) per scenario, ` +
       `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios\n`,
   );
   const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];

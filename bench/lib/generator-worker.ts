@@ -11,8 +11,6 @@ export interface GeneratorJob {
   streams: number;
   warmupSeconds: number;
   durationSeconds: number;
-  /** 'once': stop when every frame was sent once (tokens never repeat); 'cycle': wrap around. */
-  mode: 'once' | 'cycle';
   frames: Uint8Array[];
 }
 
@@ -40,13 +38,11 @@ let nonOk = 0;
 const latencies = new Float64Array(Math.ceil(60_000 * job.durationSeconds));
 let inFlight = 0;
 
+/** Each frame is sent once: a token never repeats. */
 function take(): Uint8Array | undefined {
   if (next >= job.frames.length) {
-    if (job.mode === 'once') {
-      exhausted = true;
-      return undefined;
-    }
-    next = 0;
+    exhausted = true;
+    return undefined;
   }
   return job.frames[next++];
 }

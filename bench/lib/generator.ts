@@ -25,7 +25,7 @@ function runOne(job: GeneratorJob): Promise<GeneratorResult> {
 
 export async function runGenerator(opts: GeneratorOptions): Promise<LoadResult & { exhausted: boolean; nonOk: number }> {
   const { threads, frames, ...rest } = opts;
-  // Each thread gets its own slice, so no frame is sent twice in 'once' mode.
+  // Each thread gets its own slice, so no frame is sent twice.
   const per = Math.ceil(frames.length / threads);
   const results = await Promise.all(
     Array.from({ length: threads }, (_, i) => runOne({ ...rest, frames: frames.slice(i * per, (i + 1) * per) })),

@@ -1,4 +1,4 @@
-// `npm run bench -- --quick` end to end for one scenario: the bench starts Portcullis and the floor,
+// `npm run bench -- --quick` end to end: the bench starts Portcullis and the floor,
 // checks the payload's decision, drives both with h2load and reports sane numbers as JSON.
 // Skipped when h2load (Debian's nghttp2-client) is not installed; .ci/run installs it.
 import { execFileSync, spawn } from 'node:child_process';
@@ -27,7 +27,7 @@ function runBench(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-describe.skipIf(!hasH2load)('bench --quick (one scenario)', () => {
+describe.skipIf(!hasH2load)('bench --quick', () => {
   it('measures the API-key scenario against the floor and reports it as JSON', async () => {
     const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
     expect(code, stderr).toBe(0);
@@ -43,4 +43,21 @@ describe.skipIf(!hasH2load)('bench --quick (one scenario)', () => {
     expect(apiKey.expectedShare).toBe(1);
     expect(apiKey.peakRssMB).toBeGreaterThan(20);
   }, 60_000);
+
+  it('never-seen tokens: both servers get the same pool, and the order alternates between rounds', async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--rounds', '2', '--scenarios', 'jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('[1/2] jwt-es256-new: floor, then Portcullis (generator)');
+    expect(stderr).toContain('[2/2] jwt-es256-new: Portcullis, then floor (generator)');
+    const result = JSON.parse(stdout) as { rows: Array<Record<string, unknown>> };
+    const floor = result.rows.find((r) => r.scenario === 'floor-generator')!;
+    const row = result.rows.find((r) => r.scenario === 'jwt-es256-new')!;
+    const runs = row.runs as number[];
+    const floorRuns = row.floorRuns as number[];
+    expect(runs).toHaveLength(2);
+    expect(floor.runs as number[]).toEqual(floorRuns);
+    // × floor is the median of the per-pair ratios (two pairs: their mean).
+    expect(row.ratioToFloor as number).toBeCloseTo((runs[0] / floorRuns[0] + runs[1] / floorRuns[1]) / 2, 2);
+    expect(row.expectedShare).toBe(1);
+  }, 120_000);
 });
