@@ -38,7 +38,10 @@ interface Http {
   method?: string;
   path?: string;
   host?: string;
+  /** Null-prototype, read straight off the wire (see readHeaderEntry). */
   headers?: Record<string, string>;
+  /** A header name in `headers` has an upper-case letter (Envoy sends none). */
+  mixedCase?: boolean;
   headerList?: HeaderValueMsg[];
 }
 interface Attributes {
@@ -56,7 +59,10 @@ export function decodeCheckRequest(buf: Uint8Array): AuthzRequest {
     else r.skipType(tag & 7);
   }
   const http = attrs?.http;
-  return buildAuthzRequest(http?.method, http?.host, http?.path, headersFrom(http?.headerList, http?.headers), attrs?.sourceIp, attrs?.ctx);
+  // Envoy's lower-case headers map is already the normalized map; headersFrom lowercases and merges
+  // the rest (raw header_map lines, names in mixed case) exactly as on the proto-loader path.
+  const headers = http?.headers && !http.mixedCase && !http.headerList?.length ? http.headers : headersFrom(http?.headerList, http?.headers);
+  return buildAuthzRequest(http?.method, http?.host, http?.path, headers, attrs?.sourceIp, attrs?.ctx);
 }
 
 function readAttributes(r: protobuf.Reader, end: number): Attributes {
@@ -119,7 +125,7 @@ function readHttp(r: protobuf.Reader, end: number): Http {
   const h: Http = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === T.headers) readMapEntry(r, r.uint32() + r.pos, (h.headers ??= {}));
+    if (tag === T.headers) readHeaderEntry(r, r.uint32() + r.pos, h);
     else if (tag === T.method) h.method = r.string();
     else if (tag === T.path) h.path = r.string();
     else if (tag === T.host) h.host = r.string();
@@ -143,7 +149,7 @@ function readHeaderValue(r: protobuf.Reader, end: number): HeaderValueMsg {
   const hv: HeaderValueMsg = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === T.hvKey) hv.key = r.string();
+    if (tag === T.hvKey) hv.key = readName(r);
     else if (tag === T.hvValue) hv.value = r.string();
     else if (tag === T.hvRawValue) hv.raw_value = r.bytes() as Buffer;
     else r.skipType(tag & 7);
@@ -160,9 +166,87 @@ function readMapEntry(r: protobuf.Reader, end: number, into: Record<string, stri
   let value = '';
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === T.mapKey) key = r.string();
+    if (tag === T.mapKey) key = readName(r);
     else if (tag === T.mapValue) value = r.string();
     else r.skipType(tag & 7);
   }
   into[key] = value;
+}
+
+/**
+ * One entry of the headers map into a null-prototype object, with the same outcome as a plain
+ * object (readMapEntry): the last value of a repeated name wins, and a "__proto__" entry is lost,
+ * as assigning it to a plain object does.
+ */
+function readHeaderEntry(r: protobuf.Reader, end: number, h: Http): void {
+  let key = '';
+  let value = '';
+  let upper = false;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === T.mapKey) {
+      key = readName(r);
+      upper = nameHasUpper;
+    } else if (tag === T.mapValue) value = r.string();
+    else r.skipType(tag & 7);
+  }
+  if (key === '__proto__') return;
+  (h.headers ??= Object.create(null) as Record<string, string>)[key] = value;
+  if (upper) h.mixedCase = true;
+}
+
+// Header names (and context-extension keys) repeat from Check to Check: an ASCII name is looked up
+// by its bytes and the string decoded the first time is reused, instead of decoding and allocating
+// it again. Values are always decoded. Bounded: a client sending random names only refills it.
+const NAMES_MAX = 1024;
+const NAME_MAX_BYTES = 64;
+const names = new Map<number, string>();
+/** Whether the name readName returned last has an upper-case letter. */
+let nameHasUpper = false;
+
+/** Same result as `r.string()` (protobufjs: the bytes up to the length or the end, as UTF-8). */
+function readName(r: protobuf.Reader): string {
+  const len = r.uint32();
+  const start = r.pos;
+  const end = Math.min(start + len, r.len);
+  const buf = r.buf;
+  if (end - start <= NAME_MAX_BYTES) {
+    // FNV-1a over the bytes; any byte >= 0x80 (UTF-8, where bytes and UTF-16 units differ) skips the cache.
+    let h = 0x811c9dc5;
+    let ascii = true;
+    let upper = false;
+    for (let i = start; i < end; i++) {
+      const b = buf[i];
+      if (b >= 0x80) {
+        ascii = false;
+        break;
+      }
+      if (b >= 65 && b <= 90) upper = true;
+      h = Math.imul(h ^ b, 0x01000193);
+    }
+    if (ascii) {
+      nameHasUpper = upper;
+      const cached = names.get(h);
+      r.pos = end;
+      if (cached !== undefined && sameAscii(cached, buf, start, end)) return cached;
+      const s = utf8(buf, start, end);
+      if (names.size >= NAMES_MAX) names.clear();
+      names.set(h, s);
+      return s;
+    }
+  }
+  r.pos = end;
+  const s = utf8(buf, start, end);
+  nameHasUpper = s !== s.toLowerCase();
+  return s;
+}
+
+function sameAscii(s: string, buf: Uint8Array, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
+}
+
+function utf8(buf: Uint8Array, start: number, end: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', start, end);
 }

@@ -51,6 +51,34 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
     it(name, () => expectSameRequest(serialize(envoyCheckRequest(init))));
   }
 
+  it('header names: decoded once and reused, yet always the bytes that arrived', () => {
+    // Names repeat across Checks and come back from a bounded cache keyed by a hash of their bytes:
+    // a name must never come back as another one, past the bound, with case, UTF-8 or length.
+    const rnd = (n: number) => Array.from({ length: n }, (_, i) => `x-${((i * 2654435761) >>> 0).toString(36)}-${i}`);
+    // envoyCheckRequest lowercases names as Envoy does; `direct` sends them exactly as given.
+    const direct = (headers: Record<string, string>) => serialize({ attributes: { request: { http: { method: 'GET', path: '/', headers } } } });
+    const many = rnd(3000);
+    for (let i = 0; i < many.length; i += 100) {
+      const names = many.slice(i, i + 100);
+      expectSameRequest(serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n) => [n, n.toUpperCase()])) })));
+      // The same names again, now from the cache, with other values; then in upper case.
+      expectSameRequest(serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n, j) => [n, String(j)])) })));
+      expectSameRequest(direct(Object.fromEntries(names.map((n, j) => [j % 2 ? n.toUpperCase() : n, String(j)]))));
+    }
+    const odd = { 'x-zoë': 'utf8', 'X-ZOË': 'utf8 upper', 'X-Mixed-Case': 'm', 'x-mixed-case': 'lower', ['x-' + 'l'.repeat(80)]: 'long', ['X-' + 'L'.repeat(80)]: 'LONG', 'x-l': 'short', '': 'empty name' };
+    expectSameRequest(direct(odd));
+    expectSameRequest(direct(odd));
+    expectSameRequest(serialize(envoyCheckRequest({ rawHeaders: true, headers: Object.entries(odd) })));
+    // Two names with the same 32-bit FNV-1a hash (found by search): the second is not the first.
+    expectSameRequest(direct({ 'x-fiuehmts': '1' }));
+    expectSameRequest(direct({ 'x-jdceoihu': '2' }));
+    expect(Object.keys(decodeCheckRequest(direct({ 'x-fiuehmts': '1', 'x-jdceoihu': '2' })).headers)).toEqual(['x-fiuehmts', 'x-jdceoihu']);
+    // A name first seen in lower case, then in mixed case: each decodes as sent, and merges as before.
+    expectSameRequest(direct({ 'x-seen': 'a' }));
+    expectSameRequest(direct({ 'X-Seen': 'b', 'x-seen': 'c' }));
+    expect(decodeCheckRequest(direct({ 'X-Seen': 'b', 'x-seen': 'c' })).headers['x-seen']).toBe('b,c');
+  });
+
   it('empty message, empty attributes, request without http', () => {
     expectSameRequest(serialize({}));
     expectSameRequest(serialize({ attributes: {} }));
