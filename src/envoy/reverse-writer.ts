@@ -58,6 +58,24 @@ export class ReverseWriter {
 
   /** A length-delimited string field. */
   string(tag: number, s: string): this {
+    const n = s.length;
+    if (n < 40) {
+      // ASCII (header names, most values): bytes = UTF-16 units, written in the same pass that
+      // checks them. On the first other unit, the general path below rewrites the whole field
+      // (its UTF-8 length is at least n, so it covers what was written here).
+      const buf = this.buf;
+      const start = this.pos - n;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === n) {
+        this.pos = start;
+        return this.varint(n).byte(tag);
+      }
+    }
     const len = byteLength(s);
     this.pos -= len;
     if (len) {
