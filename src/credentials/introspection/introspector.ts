@@ -10,6 +10,7 @@ import { readAnswer, type AnswerRules } from './answer.ts';
 import { IntrospectionCache, tokenKey, type CachedAnswer } from './cache.ts';
 import { IntrospectionTransportError, type RawAnswer } from './client.ts';
 import type { IntrospectionMetrics } from './metrics.ts';
+import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
 
 /** Answers shared by replicas (Redis), behind the local cache. Never throws; a failure is a miss. */
 export interface RemoteAnswers {
@@ -38,13 +39,13 @@ export class Introspector {
   private readonly flights = new Map<string, Promise<Identity>>();
   private lastLogged = new Map<string, number>();
 
-  // Label children bound once: the cached path runs on every Check.
-  private readonly hitPositive;
-  private readonly hitNegative;
+  // The cached path runs on every Check: one addition per hit (counter-child.ts).
+  private readonly hitPositive: CounterChild;
+  private readonly hitNegative: CounterChild;
 
   constructor(private readonly o: IntrospectorOptions) {
-    this.hitPositive = o.metrics.cacheHits.labels('positive');
-    this.hitNegative = o.metrics.cacheHits.labels('negative');
+    this.hitPositive = counterChild(o.metrics.cacheHits, { type: 'positive' });
+    this.hitNegative = counterChild(o.metrics.cacheHits, { type: 'negative' });
   }
 
   async introspect(token: string): Promise<Identity> {

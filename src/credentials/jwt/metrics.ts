@@ -1,6 +1,7 @@
 // JWT and JWKS metrics, registered once per registry (config reloads build new verifiers that
 // share them). Label values are bounded: configured issuers (or "unknown"), reasons from code.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
 
 /** What a JWKS gauge reads from a live issuer. */
 export interface JwksGaugeSource {
@@ -17,10 +18,10 @@ export class JwtMetrics {
   readonly cacheLookups: Counter<'cache' | 'result'>;
   readonly jwksFetches: Counter<'issuer' | 'trigger' | 'result'>;
   readonly sources = new Set<JwksGaugeSource>();
-  private readonly verificationChildren = new Map<string, { inc(): void }>();
-  readonly verifiedHit: { inc(): void };
-  readonly verifiedMiss: { inc(): void };
-  readonly rejectedHit: { inc(): void };
+  private readonly verificationChildren = new Map<string, CounterChild>();
+  readonly verifiedHit: CounterChild;
+  readonly verifiedMiss: CounterChild;
+  readonly rejectedHit: CounterChild;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -76,18 +77,18 @@ export class JwtMetrics {
         for (const s of sources) this.set({ issuer: s.issuer }, s.stale() ? 1 : 0);
       },
     });
-    this.verifiedHit = this.cacheLookups.labels('verified', 'hit');
-    this.verifiedMiss = this.cacheLookups.labels('verified', 'miss');
-    this.rejectedHit = this.cacheLookups.labels('rejected', 'hit');
+    this.verifiedHit = counterChild(this.cacheLookups, { cache: 'verified', result: 'hit' });
+    this.verifiedMiss = counterChild(this.cacheLookups, { cache: 'verified', result: 'miss' });
+    this.rejectedHit = counterChild(this.cacheLookups, { cache: 'rejected', result: 'hit' });
   }
 
-  /** Counts a verification; label children cached so the hot path does no label hashing. */
+  /** Counts a verification (counter-child.ts: one addition per call). Issuers and reasons are bounded. */
   verification(issuer: string, result: string): void {
     const key = `${issuer}\u0000${result}`;
     let c = this.verificationChildren.get(key);
     if (!c) {
-      c = this.verifications.labels(issuer, result);
-      if (this.verificationChildren.size < 10_000) this.verificationChildren.set(key, c);
+      if (this.verificationChildren.size >= 10_000) return this.verifications.inc({ issuer, result });
+      this.verificationChildren.set(key, (c = counterChild(this.verifications, { issuer, result })));
     }
     c.inc();
   }

@@ -1,14 +1,12 @@
 // Counts every rate-limit check by policy and result (portcullis_ratelimit_decisions_total),
 // whichever limiter (memory or Redis) does the counting.
-import type { Counter } from 'prom-client';
+import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
 import type { RateLimiter, RateLimitPolicy, RateLimitResult } from '../ratelimit.ts';
 import type { RateLimitMetrics } from './metrics.ts';
 
-type Child = ReturnType<Counter<'policy' | 'result'>['labels']>;
-
 export class CountingRateLimiter implements RateLimiter {
-  // Label children cached per policy: no label hashing on the hot path. Policies come from config.
-  private readonly children = new Map<string, { allowed: Child; limited: Child; error: Child }>();
+  // Counters per policy, one addition per Check (counter-child.ts). Policies come from config.
+  private readonly children = new Map<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>();
 
   constructor(
     readonly inner: RateLimiter,
@@ -19,7 +17,7 @@ export class CountingRateLimiter implements RateLimiter {
     let c = this.children.get(policy);
     if (!c) {
       const d = this.metrics.decisions;
-      c = { allowed: d.labels(policy, 'allowed'), limited: d.labels(policy, 'limited'), error: d.labels(policy, 'error') };
+      c = { allowed: counterChild(d, { policy, result: 'allowed' }), limited: counterChild(d, { policy, result: 'limited' }), error: counterChild(d, { policy, result: 'error' }) };
       this.children.set(policy, c);
     }
     return c;
