@@ -94,6 +94,34 @@ describe('Redis key store', () => {
     expect(text).toMatch(/portcullis_keystore_last_sync_timestamp_seconds \d/);
   });
 
+  it('a revoke that pub/sub applies while a full reload is in flight is not undone by the older snapshot', async () => {
+    const replica = await started('t3b:', 3600);
+    const admin = store('t3b:');
+    const { key, record } = await createKey(admin, 'pcl', { clientId: 'acme' });
+    const status = async () => (await replica.findByHash(hashApiKey(key)))?.status;
+    await waitFor(async () => (await status()) === 'active', 2000, 5);
+    // Hold the next full reload's snapshot (key still active) until the revoke has reached the
+    // replica through pub/sub; only then let the reload finish with that older snapshot.
+    const r = replica as unknown as { readAll(): Promise<unknown>; needFull: boolean };
+    const readAll = r.readAll.bind(replica);
+    let held = false;
+    r.readAll = async () => {
+      const snapshot = await readAll();
+      if (!held) {
+        held = true;
+        await revokeKey(admin, record.id);
+        await waitFor(async () => (await status()) === 'revoked', 2000, 5);
+      }
+      return snapshot;
+    };
+    for (let i = 0; i < 10 && !held; i++) {
+      r.needFull = true;
+      await replica.sync();
+    }
+    expect(held).toBe(true);
+    expect(await status()).toBe('revoked');
+  });
+
   it('ignores malformed records (the key is denied) and treats an unknown status as revoked', async () => {
     const raw = redis.client();
     const hash = 'a'.repeat(64);

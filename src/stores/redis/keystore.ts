@@ -217,7 +217,13 @@ export class RedisKeyStore extends MemoryKeyStore {
     const needFullBefore = this.needFull;
     this.needFull = false;
     try {
-      const { records, version } = await this.readAll();
+      const { records, version } = await this.readSnapshot();
+      if (records === undefined) {
+        // Changes kept landing while snapshots were in flight: keep the copy (it has them) and
+        // let the next version check, a second from now, load again.
+        this.needFull = true;
+        return;
+      }
       this.replaceAll(records);
       this.version = version;
       this.lastFullMs = Date.now();
@@ -228,6 +234,22 @@ export class RedisKeyStore extends MemoryKeyStore {
       this.needFull ||= needFullBefore;
       throw e;
     }
+  }
+
+  /**
+   * A snapshot newer than every change already applied. A change that pub/sub delivered while the
+   * snapshot was in flight (a key created or revoked just after Redis answered) is newer than the
+   * snapshot: replacing the copy with it would undo that change until the next version check.
+   * So such a snapshot is read again (at most 3 times). A snapshot older than the copy with no
+   * change applied meanwhile is Redis going back (a restart without its data), and it is taken.
+   */
+  private async readSnapshot(): Promise<{ records?: KeyRecord[]; version: number }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const applied = this.version;
+      const snapshot = await this.readAll();
+      if (this.version === applied || snapshot.version >= this.version) return snapshot;
+    }
+    return { version: this.version };
   }
 
   /** The whole hash and its version, read atomically. */
