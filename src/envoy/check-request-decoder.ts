@@ -248,5 +248,7 @@ function sameAscii(s: string, buf: Uint8Array, start: number, end: number): bool
 }
 
 function utf8(buf: Uint8Array, start: number, end: number): string {
-  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', start, end);
+  // grpc-js hands the decoder a Buffer; a plain Uint8Array (tests) gets a view, no copy.
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return b.toString('utf8', start, end);
 }
