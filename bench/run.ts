@@ -183,44 +183,36 @@ async function main(): Promise<number> {
           // The order alternates from round to round, so an order effect cannot favour either
           // server (one 8-pair run read 0.81x with the floor first, 0.99x with Portcullis first;
           // docs/performance.md).
-          const floorFirst = round % 2 === 1;
-          say(`${tag}: ${floorFirst ? 'floor, then Portcullis' : 'Portcullis, then floor'} (h2load)…`);
-          if (floorFirst) {
-            floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
-            rssP.reset();
-            run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
-          } else {
-            rssP.reset();
-            run = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file));
-            floorRun = await withCpu(floor, WARMUP, () => h2(floorPort, file));
-          }
+          say(`${tag}: ${orderLabel(round)} (h2load)…`);
+          [floorRun, run] = await inPairOrder(
+            round,
+            () => withCpu(floor, WARMUP, () => h2(floorPort, file)),
+            () => (rssP.reset(), withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file))),
+          );
           floorRuns.push(floorRun);
         } else {
           // Run the same way against both: one pool of never-seen tokens per round, each frame sent
           // once to the floor and once to Portcullis (the floor ignores tokens). The pool is sized
           // for the faster of the two; a run that exhausts it ends early and its rate is taken over
-          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one.)
-          const expectRate = genFloorRuns.length ? Math.max(3000, ...genFloorRuns.map((r) => r.rps)) : 25_000;
+          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one; 40,000/s
+          // before any floor run, above what one generator thread drives.)
+          const expectRate = genFloorRuns.length ? Math.max(3000, ...genFloorRuns.map((r) => r.rps)) : 40_000;
           const count = Math.min(200_000, Math.ceil(expectRate * (DURATION + WARMUP) * 1.2));
           say(`${tag}: signing ${count} never-seen tokens…`);
           const frames = await s.frames!(count);
           const drive = async (p: Proc, port: number) => {
             const r = await withCpu(p, WARMUP, () => runGenerator({ ...gen, port, frames }));
-            if (r.seconds < 1) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
+            // Zero seconds: the pool ran out before the warm-up ended, so nothing was measured.
+            if (r.seconds <= 0) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
             exhausted ||= p === portcullis && r.exhausted;
             return r;
           };
-          const floorFirst = round % 2 === 1;
-          say(`${tag}: ${floorFirst ? 'floor, then Portcullis' : 'Portcullis, then floor'} (generator)…`);
-          if (floorFirst) {
-            floorRun = await drive(floor, floorPort);
-            rssP.reset();
-            run = await drive(portcullis, ws.grpcPort);
-          } else {
-            rssP.reset();
-            run = await drive(portcullis, ws.grpcPort);
-            floorRun = await drive(floor, floorPort);
-          }
+          say(`${tag}: ${orderLabel(round)} (generator)…`);
+          [floorRun, run] = await inPairOrder(
+            round,
+            () => drive(floor, floorPort),
+            () => (rssP.reset(), drive(portcullis, ws.grpcPort)),
+          );
           genFloorRuns.push(floorRun);
         }
         const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
@@ -254,11 +246,10 @@ async function main(): Promise<number> {
       const fs: LoadResult[] = [];
       const ps: LoadResult[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
-        const floorFirst = round % 2 === 1;
-        say(`[${round}/${ROUNDS}] fixed rate ${FIXED_RATE}/s: ${floorFirst ? 'floor, then api-key' : 'api-key, then floor'}…`);
-        if (floorFirst) fs.push(await h2(floorPort, file, opts));
-        ps.push(await h2(ws.grpcPort, file, opts));
-        if (!floorFirst) fs.push(await h2(floorPort, file, opts));
+        say(`[${round}/${ROUNDS}] fixed rate ${FIXED_RATE}/s, api-key: ${orderLabel(round)}…`);
+        const [f, p] = await inPairOrder(round, () => h2(floorPort, file, opts), () => h2(ws.grpcPort, file, opts));
+        fs.push(f);
+        ps.push(p);
         say(`  p50 ${fs.at(-1)!.p50Ms.toFixed(3)} vs ${ps.at(-1)!.p50Ms.toFixed(3)} ms, p99 ${fs.at(-1)!.p99Ms.toFixed(3)} vs ${ps.at(-1)!.p99Ms.toFixed(3)} ms`);
       }
       const med = (rs: LoadResult[]) => ({ rps: median(rs.map((r) => r.rps)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)) });
@@ -344,6 +335,18 @@ async function main(): Promise<number> {
     else say(`kept ${dir}`);
   }
 }
+
+/** A floor/Portcullis pair: the floor runs first in odd rounds, Portcullis in even ones. */
+async function inPairOrder<T>(round: number, runFloor: () => Promise<T>, runPortcullis: () => Promise<T>): Promise<[T, T]> {
+  if (round % 2 === 1) {
+    const f = await runFloor();
+    return [f, await runPortcullis()];
+  }
+  const p = await runPortcullis();
+  return [await runFloor(), p];
+}
+
+const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis' : 'Portcullis, then floor');
 
 function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number): Proc {
   return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
