@@ -34,6 +34,7 @@ const { values: opt } = parseArgs({
     workers: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'floor-channelz-off': { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -55,6 +56,8 @@ if (opt.help) {
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
   --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
   --floor-channelz-off the floor with grpc-js channelz off, as Portcullis runs (default: grpc-js defaults)
+  --node-args "…"      extra node flags for Portcullis, e.g. "--trace-gc" (output in its log; with --keep)
+  --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
   process.exit(0);
@@ -68,6 +71,7 @@ const CLIENTS = Number(opt.clients);
 const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
 const FIXED_RATE = Number(opt['fixed-rate']);
+const NODE_ARGS = opt['node-args']!.split(/\s+/).filter(Boolean);
 // Worker counts below 2 are one process, already measured: `--workers 0` (or 1) skips the scaling run.
 const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n >= 2);
 const only = opt.scenarios?.split(',').map((s) => s.trim());
@@ -222,7 +226,7 @@ async function main(): Promise<number> {
         m.peak = Math.max(m.peak, rssP.peak());
         m.shares.push(share);
         m.exhausted ||= exhausted;
-        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×)`);
+        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×); CPU ${floorRun.cpuUsPerCheck.toFixed(0)} vs ${run.cpuUsPerCheck.toFixed(0)} µs/Check`);
       }
     }
     const floorPeak = rssF.peak();
@@ -351,7 +355,7 @@ const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis
 function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number): Proc {
   return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
     logFile: join(ws.dir, `${name}.log`),
-    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
   });
 }
 
