@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Decision } from '../core/types.ts';
 import { counterChild, type CounterChild } from './counter-child.ts';
+import { histogramChild, type HistogramChild } from './histogram-child.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -11,10 +12,10 @@ export class Metrics {
   readonly ready: Gauge;
   readonly keyStoreKeys: Gauge;
   readonly internalErrors: Counter;
-  // Histogram children, resolved once: no labels object per Check. (prom-client 15 still validates
-  // and hashes a child's labels on every observe: ~0.2 µs, measured.)
-  private readonly allowDuration: { observe(v: number): void };
-  private readonly denyDuration: { observe(v: number): void };
+  // Hot-path histogram children (histogram-child.ts): prom-client's own validate and hash their
+  // labels on every observe.
+  private readonly allowDuration: HistogramChild;
+  private readonly denyDuration: HistogramChild;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -32,17 +33,22 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
       registers,
     });
-    this.allowDuration = this.checkDuration.labels('allow');
-    this.denyDuration = this.checkDuration.labels('deny');
+    this.allowDuration = histogramChild(this.checkDuration, { decision: 'allow' });
+    this.denyDuration = histogramChild(this.checkDuration, { decision: 'deny' });
     this.configReloads = new Counter({ name: 'portcullis_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
     this.ready = new Gauge({ name: 'portcullis_ready', help: '1 when every dependency the config names is ready', registers });
     this.keyStoreKeys = new Gauge({ name: 'portcullis_keystore_keys', help: 'API key records in the local copy of the key store', registers });
     this.internalErrors = new Counter({ name: 'portcullis_internal_errors_total', help: 'Unexpected errors (each denied with 503); see the error log', registers });
   }
 
-  private readonly children = new Map<string, CounterChild>();
+  // Children found level by level with the decision's own strings (status, then reason, route,
+  // credential): those are the same string objects from Check to Check (code constants, config), so
+  // no lookup hashes anything new. A joined key string was built and hashed on every Check.
+  // (Status also tells allow from deny: an allow is always 200, a deny never.)
+  private readonly children = new Map<number, Map<string, Map<string, Map<string, CounterChild>>>>();
+  private childCount = 0;
 
-  /** Counts a decision: one addition on the hot path (counter-child.ts), summed into prom-client at scrape. */
+  /** Counts a decision: plain additions on the hot path (counter-child.ts, histogram-child.ts), folded into prom-client at scrape. */
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
@@ -51,14 +57,20 @@ export class Metrics {
   private decisionCounter(d: Decision): CounterChild {
     const credential = d.identity?.method ?? (d.allowed ? 'none' : (d.credential ?? 'none'));
     const route = d.route ?? '';
-    const key = `${d.allowed ? 1 : 0}|${d.status}|${d.reason}|${route}|${credential}`;
-    let c = this.children.get(key);
+    let c = this.children.get(d.status)?.get(d.reason)?.get(route)?.get(credential);
     if (!c) {
       const labels = { decision: d.allowed ? 'allow' : 'deny', status: String(d.status), reason: d.reason, route, credential };
       // Reasons and routes are bounded by code and config; the cap guards against a bug.
-      if (this.children.size >= 10_000) return { inc: () => this.decisions.inc(labels) };
-      this.children.set(key, (c = counterChild(this.decisions, labels)));
+      if (this.childCount >= 10_000) return { inc: () => this.decisions.inc(labels) };
+      level(level(level(this.children, d.status), d.reason), route).set(credential, (c = counterChild(this.decisions, labels)));
+      this.childCount++;
     }
     return c;
   }
+}
+
+function level<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V> {
+  let next = m.get(k);
+  if (!next) m.set(k, (next = new Map()));
+  return next;
 }
