@@ -45,13 +45,40 @@ export function looksLikeApiKey(value: string, prefix: string): boolean {
 /** Shape and checksum. A false here is answered without touching the store. */
 export function isWellFormedApiKey(value: string, prefix: string): boolean {
   if (!looksLikeApiKey(value, prefix)) return false;
-  const body = value.slice(prefix.length + 1);
-  for (let i = 0; i < body.length; i++) {
-    const c = body.charCodeAt(i);
+  for (let i = prefix.length + 1; i < value.length; i++) {
+    const c = value.charCodeAt(i);
     const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
     if (!ok) return false;
   }
-  return body.slice(RANDOM_LEN) === checksum(prefix, body.slice(0, RANDOM_LEN));
+  return checksumMatches(value);
+}
+
+// CRC-32 (IEEE, as node:zlib's crc32) by table, over char codes: on every Check this runs on a
+// string already checked to be ASCII, and a JS loop over ~40 chars costs less than zlib's native
+// call with its string conversion, the slices and the base62 string it replaced. Generation still
+// uses zlib (checksum above); test/unit/apikey-format.test.ts checks the two agree.
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/** Whether the last CHECK_LEN chars are the base62 CRC-32 of the rest (ASCII only). */
+function checksumMatches(value: string): boolean {
+  const end = value.length - CHECK_LEN;
+  let c = -1;
+  for (let i = 0; i < end; i++) c = CRC_TABLE[(c ^ value.charCodeAt(i)) & 0xff] ^ (c >>> 8);
+  let n = (c ^ -1) >>> 0;
+  // base62 digits, least significant last (as base62() writes them).
+  for (let i = value.length - 1; i >= end; i--) {
+    if (value.charCodeAt(i) !== ALPHABET.charCodeAt(n % 62)) return false;
+    n = Math.floor(n / 62);
+  }
+  return true;
 }
 
 export function hashApiKey(key: string): string {
