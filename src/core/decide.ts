@@ -189,15 +189,19 @@ function allow(
   // credentials are not the upstream's business.
   const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
   const remove = policy.headers.removals(req.headers, set, credentialHeaders);
+  // Field order as in deny() (decision-table.ts): one object shape for every Decision.
   return {
     allowed: true,
     status: 200,
-    set,
-    remove,
-    removeQuery,
-    responseHeaders,
     reason: identity ? 'allowed' : 'public_route',
     route: route.name,
     identity,
+    credential: undefined,
+    responseHeaders,
+    set,
+    remove,
+    removeQuery,
+    error: undefined,
+    description: undefined,
   };
 }

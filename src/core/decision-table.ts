@@ -45,16 +45,20 @@ export function deny(error: DenyError, realm: string, d: DenyDetails): Deny {
   if (wwwAuthenticate) responseHeaders.push({ name: 'www-authenticate', value: wwwAuthenticate });
   if (d.retryAfterSeconds !== undefined) responseHeaders.push({ name: 'retry-after', value: String(d.retryAfterSeconds) });
   if (d.extraHeaders) responseHeaders.push(...d.extraHeaders);
+  // Field order as in allow() (decide.ts): one object shape for every Decision.
   return {
     allowed: false,
     status: row.status,
-    error,
-    description: d.description ?? row.description,
     reason: d.reason,
-    responseHeaders,
     route: d.route,
     identity: d.identity,
     credential: d.credential,
+    responseHeaders,
+    set: undefined,
+    remove: undefined,
+    removeQuery: undefined,
+    error,
+    description: d.description ?? row.description,
   };
 }
 

@@ -18,18 +18,16 @@ export interface AuthzRequest {
   requestId?: string;
 }
 
-/** Who the caller is, once a credential has been verified. */
+/** Who the caller is, once a credential has been verified. Built only by newIdentity (identity.ts). */
 export interface Identity {
-  method: CredentialKind;
-  subject?: string;
-  clientId?: string;
-  scopes: readonly string[];
-  keyId?: string;
-  issuer?: string;
+  readonly method: CredentialKind;
+  readonly subject?: string;
+  readonly clientId?: string;
+  readonly scopes: readonly string[];
+  readonly keyId?: string;
+  readonly issuer?: string;
   /** Seconds since epoch; bounds how long anything derived may be cached. */
-  expiresAt?: number;
-  /** Extra claims an issuer mapping chose to expose (string values only). */
-  claims?: Record<string, string>;
+  readonly expiresAt?: number;
 }
 
 export type DenyError =
@@ -46,6 +44,11 @@ export interface HeaderSet {
   value: string;
 }
 
+// Allow and Deny carry the same fields at run time (the other kind's as undefined), built by
+// allow() in decide.ts and deny() in decision-table.ts in the same order: every function that reads
+// a Decision (metrics, logs, the encoder) then sees one object shape, and V8 keeps those reads
+// monomorphic. With two shapes, the first deny after a run of allows deoptimized the allow path
+// and left it polymorphic (docs/performance.md, "One shape per object").
 export interface Allow {
   allowed: true;
   status: 200;
@@ -60,6 +63,9 @@ export interface Allow {
   reason: string;
   route?: string;
   identity?: Identity;
+  credential?: undefined;
+  error?: undefined;
+  description?: undefined;
 }
 
 export interface Deny {
@@ -76,6 +82,9 @@ export interface Deny {
   identity?: Identity;
   /** Credential kind that was presented, if any (for metrics). */
   credential?: CredentialKind;
+  set?: undefined;
+  remove?: undefined;
+  removeQuery?: undefined;
 }
 
 export type Decision = Allow | Deny;

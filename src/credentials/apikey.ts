@@ -4,6 +4,7 @@ import { hashApiKey, isWellFormedApiKey } from './apikey-format.ts';
 import { isExpired, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
 import { ForbiddenCredentialError, InvalidCredentialError } from '../core/errors.ts';
 import type { Identity } from '../core/types.ts';
+import { newIdentity } from '../core/identity.ts';
 
 const blockLists = new WeakMap<KeyRecord, BlockList>();
 
@@ -39,6 +40,26 @@ export function ipAllowed(record: KeyRecord, ip: string): boolean {
  * valid, ForbiddenCredentialError (403) for a valid key used on the wrong route or from the
  * wrong address, DependencyUnavailableError (503) from the store.
  */
+// One Identity per key record, made the first time the record is used. Stores replace a record
+// when it changes (revoke, rotate, reload), never edit it (KeyRecord), so the identity is always
+// the one of the record the store holds now; the record's going lets its identity go.
+const identities = new WeakMap<KeyRecord, Identity>();
+
+function identityOf(record: KeyRecord): Identity {
+  let id = identities.get(record);
+  if (!id) {
+    id = newIdentity('api-key', {
+      subject: record.client_id,
+      clientId: record.client_id,
+      scopes: record.scopes,
+      keyId: record.id,
+      expiresAt: record.expires_at ? Math.floor(Date.parse(record.expires_at) / 1000) : undefined,
+    });
+    identities.set(record, id);
+  }
+  return id;
+}
+
 export async function verifyApiKey(
   key: string,
   prefix: string,
@@ -52,14 +73,7 @@ export async function verifyApiKey(
   if (!record) throw new InvalidCredentialError('api_key_unknown', 'The API key is invalid');
   if (record.status !== 'active') throw new InvalidCredentialError('api_key_revoked', 'The API key is invalid');
   if (isExpired(record, nowMs)) throw new InvalidCredentialError('api_key_expired', 'The API key is invalid');
-  const identity: Identity = {
-    method: 'api-key',
-    subject: record.client_id,
-    clientId: record.client_id,
-    scopes: record.scopes,
-    keyId: record.id,
-    ...(record.expires_at ? { expiresAt: Math.floor(Date.parse(record.expires_at) / 1000) } : {}),
-  };
+  const identity = identityOf(record);
   if (record.routes?.length && !record.routes.includes(routeName)) {
     throw Object.assign(new ForbiddenCredentialError('api_key_route_not_allowed'), { identity });
   }

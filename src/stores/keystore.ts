@@ -3,6 +3,7 @@
 
 export type KeyStatus = 'active' | 'revoked';
 
+/** Once a store serves a record, it is replaced when it changes, never edited in place (apikey.ts keeps one Identity per record object). */
 export interface KeyRecord {
   id: string;
   /** hex SHA-256 of the whole key; the key itself is never stored. */

@@ -6,6 +6,7 @@
 // scope/client_id/sub are strings, and the token is an access token (a refresh token sent as
 // a bearer token is invalid).
 import type { Identity } from '../../core/types.ts';
+import { newIdentity } from '../../core/identity.ts';
 
 export interface AnswerRules {
   issuer?: string;
@@ -98,11 +99,10 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
 
   // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
   const scopes = a.scope === undefined ? [] : [...new Set((a.scope as string).split(' ').filter(Boolean))];
-  const identity: Identity = Object.freeze({
-    method: 'oauth2',
+  const identity = newIdentity('oauth2', {
     subject: a.sub as string | undefined,
     clientId: a.client_id as string | undefined,
-    scopes: Object.freeze(scopes),
+    scopes,
     issuer: a.iss as string | undefined,
     expiresAt: exp,
   });

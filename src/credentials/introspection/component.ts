@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
+import { newIdentity } from '../../core/identity.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
 import { Admission } from './admission.ts';
 import { IntrospectionCache } from './cache.ts';
@@ -124,7 +125,7 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
-      const identity = Object.freeze({ method: 'oauth2' as const, subject: v.s, clientId: v.c, scopes: Object.freeze([...v.sc]), issuer: v.i, expiresAt: v.x });
+      const identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: [...v.sc], issuer: v.i, expiresAt: v.x });
       return { active: true, identity, until: entry.e } satisfies CachedAnswer;
     },
     set(key, answer) {

@@ -7,6 +7,7 @@
 // allow-list, ID tokens are refused, and the scope claim has exactly the configured type.
 import { InvalidCredentialError } from '../../core/errors.ts';
 import type { Identity } from '../../core/types.ts';
+import { newIdentity } from '../../core/identity.ts';
 import type { JwtIssuerConfig } from '../../policy/schema.ts';
 import { normalizeTyp, type TokenParts } from './token-parts.ts';
 
@@ -134,12 +135,5 @@ export function checkClaims(policy: IssuerPolicy, payload: Record<string, unknow
     clientId = optionalString(payload, c);
     if (clientId !== undefined) break;
   }
-  return {
-    method: 'jwt',
-    subject,
-    clientId,
-    scopes: scopesOf(payload, policy.scopeClaim),
-    issuer: policy.issuer,
-    expiresAt: exp,
-  };
+  return newIdentity('jwt', { subject, clientId, scopes: scopesOf(payload, policy.scopeClaim), issuer: policy.issuer, expiresAt: exp });
 }
