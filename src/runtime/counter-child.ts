@@ -19,21 +19,19 @@ interface Pending {
 const pendingOf = new WeakMap<Counter<string>, Map<string, Pending>>();
 
 export function counterChild<T extends string>(counter: Counter<T>, labels: LabelValues<T>): CounterChild {
-  const c = counter as unknown as Counter<string> & { collect?: (this: Counter<string>) => unknown };
+  const c = counter as unknown as Counter<string>;
   let pending = pendingOf.get(c);
   if (!pending) {
     const all = (pending = new Map<string, Pending>());
     pendingOf.set(c, all);
-    const own = c.collect;
-    c.collect = function (this: Counter<string>) {
+    foldBeforeCollect(c, () => {
       for (const e of all.values()) {
         if (e.n > 0) {
-          this.inc(e.labels, e.n);
+          c.inc(e.labels, e.n);
           e.n = 0;
         }
       }
-      return own?.call(this);
-    };
+    });
   }
   const key = JSON.stringify(labels);
   let entry = pending.get(key);
@@ -43,5 +41,15 @@ export function counterChild<T extends string>(counter: Counter<T>, labels: Labe
     inc: () => {
       e.n++;
     },
+  };
+}
+
+/** Runs `fold` first whenever prom-client reads the metric (its `collect` hook), then the metric's own hook. */
+export function foldBeforeCollect(metric: object, fold: () => void): void {
+  const m = metric as { collect?: (this: unknown) => unknown };
+  const own = m.collect;
+  m.collect = function (this: unknown) {
+    fold();
+    return own?.call(this);
   };
 }

@@ -10,6 +10,7 @@
 // prom-client histogram fed the same values, so a prom-client change that moves this shows there.
 // For bounded label sets only, like counterChild.
 import type { Histogram, LabelValues } from 'prom-client';
+import { foldBeforeCollect } from './counter-child.ts';
 
 export interface HistogramChild {
   observe(seconds: number): void;
@@ -25,7 +26,6 @@ interface Entry {
 interface Internals {
   hashMap: Record<string, Entry>;
   upperBounds: number[];
-  collect?: (this: Histogram<string>) => unknown;
 }
 
 interface Pending {
@@ -45,11 +45,9 @@ export function histogramChild<T extends string>(histogram: Histogram<T>, labels
   if (!pending) {
     const all = (pending = new Map<string, Pending>());
     pendingOf.set(h, all);
-    const own = h.collect;
-    h.collect = function (this: Histogram<string>) {
+    foldBeforeCollect(h, () => {
       for (const p of all.values()) if (p.count > 0) fold(h, p);
-      return own?.call(this);
-    };
+    });
   }
   const key = JSON.stringify(labels);
   let entry = pending.get(key);
