@@ -46,9 +46,9 @@ export interface HeaderSet {
 
 // Allow and Deny carry the same fields at run time (the other kind's as undefined), built by
 // allow() in decide.ts and deny() in decision-table.ts in the same order: every function that reads
-// a Decision (metrics, logs, the encoder) then sees one object shape, and V8 keeps those reads
-// monomorphic. With two shapes, the first deny after a run of allows deoptimized the allow path
-// and left it polymorphic (docs/performance.md, "One shape per object").
+// a Decision (metrics, logs, the encoder) then sees one object shape. With two, `node --trace-deopt`
+// showed the first denies after a run of allows deoptimizing check, metadataEntries and
+// countDecision ("wrong map"); see docs/performance.md, "The full mix".
 export interface Allow {
   allowed: true;
   status: 200;

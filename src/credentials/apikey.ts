@@ -35,11 +35,6 @@ export function ipAllowed(record: KeyRecord, ip: string): boolean {
   return blockListOf(record).check(addr, type);
 }
 
-/**
- * Returns the key's identity, or throws: InvalidCredentialError (401) for a key that is not
- * valid, ForbiddenCredentialError (403) for a valid key used on the wrong route or from the
- * wrong address, DependencyUnavailableError (503) from the store.
- */
 // One Identity per key record, made the first time the record is used. Stores replace a record
 // when it changes (revoke, rotate, reload), never edit it (KeyRecord), so the identity is always
 // the one of the record the store holds now; the record's going lets its identity go.
@@ -60,6 +55,11 @@ function identityOf(record: KeyRecord): Identity {
   return id;
 }
 
+/**
+ * Returns the key's identity, or throws: InvalidCredentialError (401) for a key that is not
+ * valid, ForbiddenCredentialError (403) for a valid key used on the wrong route or from the
+ * wrong address, DependencyUnavailableError (503) from the store.
+ */
 export async function verifyApiKey(
   key: string,
   prefix: string,
