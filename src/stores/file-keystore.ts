@@ -73,7 +73,9 @@ export class FileKeyStore extends MemoryKeyStore {
         throw new Error(`${this.path}: keys[${i}] needs id, client_id and a 64-hex-digit hash`);
       }
       if (!Array.isArray(k.scopes)) k.scopes = [];
-      if (k.status !== 'revoked') k.status = 'active';
+      // Anything but an explicit "active" is revoked (as in the Redis store): a typo or an unknown
+      // status ("disabled", "Active") must not grant.
+      if (k.status !== 'active') k.status = 'revoked';
     });
     return keys as KeyRecord[];
   }

@@ -39,7 +39,12 @@ export interface KeyStore {
 }
 
 export function isExpired(record: KeyRecord, nowMs: number): boolean {
-  return record.expires_at !== undefined && Date.parse(record.expires_at) <= nowMs;
+  if (record.expires_at === undefined || record.expires_at === null) return false;
+  // An expiry that is not a timestamp string, or does not parse (NaN compares false with
+  // everything), counts as expired: a key whose end cannot be read must not live forever.
+  if (typeof record.expires_at !== 'string') return true;
+  const t = Date.parse(record.expires_at);
+  return !(t > nowMs);
 }
 
 export function isActive(record: KeyRecord, nowMs: number): boolean {
