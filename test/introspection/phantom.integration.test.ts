@@ -4,7 +4,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/credentials/apikey-admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
@@ -150,7 +150,8 @@ describe('phantom tokens', () => {
 
   it('API keys get a phantom token only with for_api_keys: true', async () => {
     const dir = tempDir();
-    const { key } = await createKey(new FileKeyStore(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
+    const keyStore = new FileKeyStore(join(dir, 'keys.yaml'));
+    const { key, record } = await createKey(keyStore, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
     const yaml = (forKeys: boolean) =>
       config(`      for_api_keys: ${forKeys}`)
         .replace('credentials:\n', 'credentials:\n  api_key: { headers: [x-api-key], store: { type: file, path: keys.yaml } }\n')
@@ -171,6 +172,16 @@ describe('phantom tokens', () => {
       const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), { issuer: ISS, audience: AUD });
       expect(payload).toMatchObject({ client_id: 'partner-a', scope: 'orders:read', auth_method: 'api-key' });
       expect(JSON.stringify(payload)).not.toContain(key);
+
+      // One identity per key record: the next Check reuses the token. A changed record (here the
+      // file edited, as `portcullis keys` would) is a new identity, and gets a new token.
+      const again = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { 'x-api-key': key } });
+      expect(again.upstreamHeaders.authorization).toBe(on.upstreamHeaders.authorization);
+      await keyStore.put({ ...record, scopes: ['orders:read', 'orders:write'] });
+      await waitFor(async () => {
+        const r = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { 'x-api-key': key } });
+        return r.status === 200 && decodeJwt(r.upstreamHeaders.authorization.slice('Bearer '.length)).scope === 'orders:read orders:write';
+      }, 10_000);
     } finally {
       await s.stop();
     }
