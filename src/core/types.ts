@@ -63,9 +63,9 @@ export interface Allow {
   reason: string;
   route?: string;
   identity?: Identity;
-  credential?: undefined;
-  error?: undefined;
-  description?: undefined;
+  credential: undefined;
+  error: undefined;
+  description: undefined;
 }
 
 export interface Deny {
@@ -82,9 +82,9 @@ export interface Deny {
   identity?: Identity;
   /** Credential kind that was presented, if any (for metrics). */
   credential?: CredentialKind;
-  set?: undefined;
-  remove?: undefined;
-  removeQuery?: undefined;
+  set: undefined;
+  remove: undefined;
+  removeQuery: undefined;
 }
 
 export type Decision = Allow | Deny;

@@ -8,7 +8,9 @@
 // observe() itself writes (`hashMap[…]`: bucketValues by upper bound, sum, count; created by the
 // public zero()). test/unit/histogram-child.test.ts compares the exposition text with a plain
 // prom-client histogram fed the same values, so a prom-client change that moves this shows there.
-// For bounded label sets only, like counterChild.
+// For bounded label sets only, like counterChild. Unlike prom-client's own children, observations
+// not yet folded survive a histogram.reset() (nothing in src resets it; after one, the entry is made
+// again at the next scrape).
 import type { Histogram, LabelValues } from 'prom-client';
 import { foldBeforeCollect } from './counter-child.ts';
 

@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/decide.ts';
 import { deny } from '../../src/core/decision-table.ts';
-import type { Decision, Identity } from '../../src/core/types.ts';
+import type { Allow, Decision, Identity } from '../../src/core/types.ts';
 import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../../src/envoy/check-adapter.ts';
 import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
 import { encodeCheckResponse } from '../../src/envoy/check-response-encoder.ts';
@@ -137,7 +137,10 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
 });
 
 describe('lean CheckResponse encoder = proto-loader serialization of toCheckResponse', () => {
-  const expectSameBytes = (d: Decision) => {
+  // Hand-built allows name only their own fields; a Decision carries the deny-only ones as undefined.
+  type AllowFields = Omit<Allow, 'credential' | 'error' | 'description'>;
+  const expectSameBytes = (input: Decision | AllowFields) => {
+    const d: Decision = input.allowed ? { credential: undefined, error: undefined, description: undefined, ...input } : input;
     const reference = check.responseSerialize(toCheckResponse(d));
     const lean = Buffer.from(encodeCheckResponse(d));
     expect(lean.toString('hex')).toBe(reference.toString('hex'));
