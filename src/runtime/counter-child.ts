@@ -16,27 +16,19 @@ interface Pending {
   n: number;
 }
 
-const pendingOf = new WeakMap<Counter<string>, Map<string, Pending>>();
-
 export function counterChild<T extends string>(counter: Counter<T>, labels: LabelValues<T>): CounterChild {
   const c = counter as unknown as Counter<string>;
-  let pending = pendingOf.get(c);
-  if (!pending) {
-    const all = (pending = new Map<string, Pending>());
-    pendingOf.set(c, all);
-    foldBeforeCollect(c, () => {
-      for (const e of all.values()) {
-        if (e.n > 0) {
-          c.inc(e.labels, e.n);
-          e.n = 0;
-        }
+  const e = pendingFor(
+    c,
+    labels,
+    (): Pending => ({ labels, n: 0 }),
+    (p) => {
+      if (p.n > 0) {
+        c.inc(p.labels, p.n);
+        p.n = 0;
       }
-    });
-  }
-  const key = JSON.stringify(labels);
-  let entry = pending.get(key);
-  if (!entry) pending.set(key, (entry = { labels, n: 0 }));
-  const e = entry;
+    },
+  );
   return {
     inc: () => {
       e.n++;
@@ -44,12 +36,27 @@ export function counterChild<T extends string>(counter: Counter<T>, labels: Labe
   };
 }
 
-/** Runs `fold` first whenever prom-client reads the metric (its `collect` hook), then the metric's own hook. */
-export function foldBeforeCollect(metric: object, fold: () => void): void {
-  const m = metric as { collect?: (this: unknown) => unknown };
-  const own = m.collect;
-  m.collect = function (this: unknown) {
-    fold();
-    return own?.call(this);
-  };
+const pendingOf = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * The pending entry of one label set of `metric` (made by `make` the first time; the same labels
+ * share it). Before every read of the metric (its `collect` hook, ahead of the metric's own),
+ * `fold` runs for each of its entries. Shared by the counter and histogram children.
+ */
+export function pendingFor<P>(metric: object, labels: LabelValues<string>, make: () => P, fold: (p: P) => void): P {
+  let all = pendingOf.get(metric) as Map<string, P> | undefined;
+  if (!all) {
+    const entries = (all = new Map<string, P>());
+    pendingOf.set(metric, entries);
+    const m = metric as { collect?: (this: unknown) => unknown };
+    const own = m.collect;
+    m.collect = function (this: unknown) {
+      for (const p of entries.values()) fold(p);
+      return own?.call(this);
+    };
+  }
+  const key = JSON.stringify(labels);
+  let p = all.get(key);
+  if (p === undefined) all.set(key, (p = make()));
+  return p;
 }

@@ -1,6 +1,6 @@
 // Histograms for the hot path, as counter-child.ts does for counters. A prom-client 15 label child
-// (`histogram.labels(...)`) validates and hashes its labels on every observe(): ~2 µs of a Check on
-// the 2-core bench machine, in the profile. These children find the bucket and add to plain
+// (`histogram.labels(...)`) validates and hashes its labels on every observe(): 0.40 µs per call,
+// measured in-process (0.01 µs here). These children find the bucket and add to plain
 // numbers instead; the histogram's `collect` hook, which prom-client runs before every read of the
 // metric (text scrape and the cluster's JSON alike), adds them to prom-client's own entry for the
 // label set. So a scrape always sees every observation made before it.
@@ -12,7 +12,7 @@
 // not yet folded survive a histogram.reset() (nothing in src resets it; after one, the entry is made
 // again at the next scrape).
 import type { Histogram, LabelValues } from 'prom-client';
-import { foldBeforeCollect } from './counter-child.ts';
+import { pendingFor } from './counter-child.ts';
 
 export interface HistogramChild {
   observe(seconds: number): void;
@@ -38,23 +38,17 @@ interface Pending {
   count: number;
 }
 
-const pendingOf = new WeakMap<Histogram<string>, Map<string, Pending>>();
-
 export function histogramChild<T extends string>(histogram: Histogram<T>, labels: LabelValues<T>): HistogramChild {
   const h = histogram as unknown as Histogram<string> & Internals;
   const bounds = h.upperBounds;
-  let pending = pendingOf.get(h);
-  if (!pending) {
-    const all = (pending = new Map<string, Pending>());
-    pendingOf.set(h, all);
-    foldBeforeCollect(h, () => {
-      for (const p of all.values()) if (p.count > 0) fold(h, p);
-    });
-  }
-  const key = JSON.stringify(labels);
-  let entry = pending.get(key);
-  if (!entry) pending.set(key, (entry = { labels, buckets: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 }));
-  const p = entry;
+  const p = pendingFor(
+    h,
+    labels,
+    (): Pending => ({ labels, buckets: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 }),
+    (p) => {
+      if (p.count > 0) fold(h, p);
+    },
+  );
   const n = bounds.length;
   return {
     observe: (v: number) => {
