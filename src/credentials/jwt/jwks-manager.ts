@@ -104,6 +104,15 @@ export class JwksManager implements JwksGaugeSource {
   }
 
   /**
+   * The key for (kid, alg) when the loaded keys hold exactly it: the common case, answered without
+   * a promise. Undefined means ask keyFor, which waits, refetches or gives the precise rejection.
+   */
+  loadedKey(kid: string | undefined, alg: string): VerificationKey | undefined {
+    const found = this.keys?.lookup(kid, alg);
+    return found?.status === 'found' ? found.key : undefined;
+  }
+
+  /**
    * The key that must have signed a token with this kid and alg. Throws InvalidCredentialError
    * (401) when no such key exists, DependencyUnavailableError (503) when that cannot be known yet.
    */

@@ -32,12 +32,17 @@ const PARAMS: Record<string, AlgParams> = {
   EdDSA: { hash: null, options: {} },
 };
 
-const keyObjects = new WeakMap<VerificationKey, KeyObject>();
+/** Per key, built once: node:crypto's KeyObject with its algorithm's verify options. */
+const verifyInputs = new WeakMap<VerificationKey, { params: AlgParams; input: VerifyKeyObjectInput }>();
 
-function keyObjectOf(vk: VerificationKey): KeyObject {
-  let ko = keyObjects.get(vk);
-  if (!ko) keyObjects.set(vk, (ko = KeyObject.from(vk.key)));
-  return ko;
+function verifyInputOf(vk: VerificationKey, params: AlgParams): VerifyKeyObjectInput {
+  const known = verifyInputs.get(vk);
+  // Keyed by the key and checked against its algorithm's parameters: options are never reused
+  // for another algorithm.
+  if (known?.params === params) return known.input;
+  const input: VerifyKeyObjectInput = { key: KeyObject.from(vk.key), ...params.options };
+  verifyInputs.set(vk, { params, input });
+  return input;
 }
 
 /** True only if `vk` signed the token's `header.payload` with the key's own algorithm. */
@@ -48,7 +53,7 @@ export function signatureValid(token: string, vk: VerificationKey): boolean {
   const sig = token.slice(dot + 1);
   if (dot <= 0 || !BASE64URL.test(sig)) return false;
   try {
-    return verify(params.hash, Buffer.from(token.slice(0, dot), 'ascii'), { key: keyObjectOf(vk), ...params.options }, Buffer.from(sig, 'base64url'));
+    return verify(params.hash, Buffer.from(token.slice(0, dot), 'ascii'), verifyInputOf(vk, params), Buffer.from(sig, 'base64url'));
   } catch {
     // A signature of the wrong length or shape for the key: not valid, never an error.
     return false;

@@ -14,12 +14,33 @@ export interface JoseHeader {
 }
 
 export interface TokenParts {
-  header: JoseHeader;
-  /** Raw bytes of the payload segment, decoded once; compared with what the signature covered. */
-  payloadBytes: Buffer;
+  /** Frozen: shared by every token with the same header segment (see headerMemo). */
+  header: Readonly<JoseHeader>;
   payload: Record<string, unknown>;
   alg: string;
   kid?: string;
+}
+
+interface AcceptedHeader {
+  header: Readonly<JoseHeader>;
+  alg: string;
+  kid?: string;
+}
+
+/**
+ * Header segments that already passed the rules below. An issuer's tokens share a handful of
+ * header segments (one per key and `typ`), so for a never-seen token the base64 and JSON work of
+ * its header is done once per segment, not per token. Only accepted headers are kept, and only
+ * short ones; when full it starts over, so a flood of made-up headers costs the flood its own
+ * parsing and nothing else.
+ */
+const headerMemo = new Map<string, AcceptedHeader>();
+export const HEADER_MEMO_MAX = 256;
+const HEADER_MEMO_MAX_LENGTH = 512;
+
+/** Header segments remembered now (tests: the memo stays bounded). */
+export function headerMemoSize(): number {
+  return headerMemo.size;
 }
 
 /** Header parameters that name or carry a key: a token never chooses the key that verifies it. */
@@ -29,17 +50,16 @@ function invalid(reason: string): never {
   throw new InvalidCredentialError(reason);
 }
 
-function decodeJsonObject(segment: string, reason: string): { value: Record<string, unknown>; bytes: Buffer } {
+function decodeJsonObject(segment: string, reason: string): Record<string, unknown> {
   if (segment.length === 0) invalid(reason);
-  const bytes = Buffer.from(segment, 'base64url');
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
   } catch {
     invalid(reason);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(reason);
-  return { value: value as Record<string, unknown>, bytes };
+  return value as Record<string, unknown>;
 }
 
 /** `typ` / token_types values compared as RFC 8725 §3.11 / RFC 9068 §4 say: case-insensitive, `application/` optional. */
@@ -60,8 +80,26 @@ export function parseToken(token: string): TokenParts {
     // Five segments: a JWE. Encrypted access tokens are not accepted (and never decrypted here).
     invalid('jwt_encrypted_unsupported');
   }
-  const { value: header } = decodeJsonObject(token.slice(0, first), 'jwt_header_malformed');
-  const h = header as JoseHeader;
+  const segment = token.slice(0, first);
+  let accepted = headerMemo.get(segment);
+  if (accepted === undefined) {
+    accepted = judgeHeader(segment);
+    if (segment.length <= HEADER_MEMO_MAX_LENGTH) {
+      if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
+      // A copy: `segment` is a slice of the token, and V8 would keep the whole token (a bearer
+      // credential) alive for as long as the memo holds its slice.
+      headerMemo.set(Buffer.from(segment, 'latin1').toString('latin1'), accepted);
+    }
+  }
+
+  const payload = decodeJsonObject(token.slice(first + 1, second), 'jwt_payload_malformed');
+  if (second + 1 === token.length) invalid('jwt_signature_missing');
+  return { header: accepted.header, payload, alg: accepted.alg, kid: accepted.kid };
+}
+
+/** The issuer-independent header rules (DESIGN "Never"); throws the precise reason. */
+function judgeHeader(segment: string): AcceptedHeader {
+  const h = decodeJsonObject(segment, 'jwt_header_malformed') as JoseHeader;
 
   const alg = h.alg;
   if (typeof alg !== 'string' || alg.length === 0) invalid('jwt_alg_missing');
@@ -77,8 +115,5 @@ export function parseToken(token: string): TokenParts {
   if ('cty' in h) invalid('jwt_nested_unsupported');
   if (h.kid !== undefined && (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > 256)) invalid('jwt_kid_invalid');
   if (h.typ !== undefined && typeof h.typ !== 'string') invalid('jwt_typ_invalid');
-
-  const { value: payload, bytes: payloadBytes } = decodeJsonObject(token.slice(first + 1, second), 'jwt_payload_malformed');
-  if (second + 1 === token.length) invalid('jwt_signature_missing');
-  return { header: h, payload, payloadBytes, alg, kid: h.kid as string | undefined };
+  return { header: Object.freeze(h), alg, kid: h.kid as string | undefined };
 }

@@ -58,7 +58,7 @@ export class JwtVerifier {
 
       checkHeader(issuer.policy, parts);
       const identity = checkClaims(issuer.policy, parts.payload, nowMs);
-      const key = await issuer.jwks.keyFor(parts.kid, parts.alg);
+      const key = issuer.jwks.loadedKey(parts.kid, parts.alg) ?? (await issuer.jwks.keyFor(parts.kid, parts.alg));
 
       // The signing input is this token's own `header.payload` text, the same segments the
       // header and claim checks above decoded: what was checked is what was signed.
