@@ -205,7 +205,7 @@ async function main(): Promise<number> {
           say(`${tag}: signing ${count} never-seen tokens…`);
           const frames = await s.frames!(count);
           const drive = async (p: Proc, port: number) => {
-            const r = await withCpu(p, WARMUP, () => runGenerator({ ...gen, port, frames }));
+            const r = await withGeneratorCpu(p, (hooks) => runGenerator({ ...gen, port, frames, ...hooks }));
             // Zero seconds: the pool ran out before the warm-up ended, so nothing was measured.
             if (r.seconds <= 0) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
             exhausted ||= p === portcullis && r.exhausted;
@@ -390,6 +390,17 @@ async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, 
   clearTimeout(t);
   const used = proc.cpuSeconds() - startCpu;
   return { ...r, cpuUsPerCheck: r.requests ? (used * 1e6) / r.requests : NaN };
+}
+
+/**
+ * The same for the generator, whose threads take a moment to start: the server's CPU is read when
+ * the generator starts and stops measuring, so it covers exactly the requests counted.
+ */
+async function withGeneratorCpu<R extends LoadResult>(proc: Proc, run: (hooks: { onMeasuring(): void; onStopped(): void }) => Promise<R>): Promise<R & { cpuUsPerCheck: number }> {
+  let startCpu = NaN;
+  let endCpu = NaN;
+  const r = await run({ onMeasuring: () => (startCpu = proc.cpuSeconds()), onStopped: () => (endCpu = proc.cpuSeconds()) });
+  return { ...r, cpuUsPerCheck: r.requests ? ((endCpu - startCpu) * 1e6) / r.requests : NaN };
 }
 
 type Measured = LoadResult & { cpuUsPerCheck: number };

@@ -14,6 +14,9 @@ export interface GeneratorJob {
   frames: Uint8Array[];
 }
 
+/** Sent when the measured period starts and ends, so the caller can read server CPU over exactly it. */
+export type GeneratorEvent = { event: 'measuring' } | { event: 'stopped' };
+
 export interface GeneratorResult {
   requests: number;
   seconds: number;
@@ -83,6 +86,7 @@ function finishSoon(): void {
   stopped = true;
   measuredEnd = performance.now();
   measuring = false;
+  parentPort!.postMessage({ event: 'stopped' } satisfies GeneratorEvent);
   if (!measuredStart) count = 0;
   const wait = () => (inFlight > 0 ? setTimeout(wait, 5) : done());
   wait();
@@ -119,6 +123,7 @@ function start(): void {
   setTimeout(() => {
     measuring = true;
     measuredStart = performance.now();
+    parentPort!.postMessage({ event: 'measuring' } satisfies GeneratorEvent);
     setTimeout(finishSoon, job.durationSeconds * 1000);
   }, job.warmupSeconds * 1000);
   for (const s of sessions) for (let j = 0; j < job.streams; j++) fire(s);
