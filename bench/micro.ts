@@ -36,6 +36,7 @@ await new Promise((r) => setTimeout(r, 200));
 const check = (loadAuthzPackageDefinition()[AUTHZ_SERVICE] as grpc.ServiceDefinition).Check;
 const cases: Array<[string, Buffer]> = [
   ['api-key', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items', headers: { 'x-api-key': ws.apiKey } }))],
+  ['jwt-cached', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items', headers: { authorization: `Bearer ${signToken(ws.rs256, { sub: 'user-cached', client_id: 'bench-web', scope: 'orders:read profile', jti: 'cached-1' })}` } }))],
   ['deny-no-credential', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items' }))],
   ['rate-limited', serializeCheckRequest(checkRequestObject({ path: '/v1/limited/x', headers: { 'x-api-key': ws.limitedApiKey } }))],
 ];
