@@ -22,6 +22,23 @@ export const REDACT_PATHS = [
   '*.headers["x-api-key"]',
 ];
 
+let isoMs = -1;
+let isoField = '';
+
+/**
+ * pino's `stdTimeFunctions.isoTime`, formatted once per millisecond. Every deny writes a line, so
+ * under a flood of denied Checks many lines share a millisecond, and `toISOString` was ~0.8 µs of
+ * each line (docs/performance.md).
+ */
+export function isoTimeField(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoField = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return isoField;
+}
+
 export function createLogger(level = 'info', destination?: NodeJS.WritableStream): Logger {
   return pino(
     {
@@ -29,7 +46,7 @@ export function createLogger(level = 'info', destination?: NodeJS.WritableStream
       level: process.env.PORTCULLIS_LOG_LEVEL ?? level,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeField,
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
