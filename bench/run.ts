@@ -10,6 +10,7 @@ import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load, type LoadResult } from '
 import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import { pinThisProcess, planPinning, tasksetAvailable, type CpuPinning } from './lib/cpu-pinning.ts';
 import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
 import { markdownTable, type BenchRow } from './lib/markdown.ts';
@@ -35,6 +36,7 @@ const { values: opt } = parseArgs({
     profile: { type: 'boolean', default: false },
     'floor-channelz-off': { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
+    'pin-server': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -57,6 +59,8 @@ if (opt.help) {
   --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
   --floor-channelz-off the floor with grpc-js channelz off, as Portcullis runs (default: grpc-js defaults)
   --node-args "…"      extra node flags for Portcullis, e.g. "--trace-gc" (output in its log; with --keep)
+  --pin-server CPUS    servers on these CPUs (taskset list: 0, 0-1), the bench and its load generators on
+                       the others, so the load does not take CPU from the server it drives
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
@@ -72,6 +76,7 @@ const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
 const FIXED_RATE = Number(opt['fixed-rate']);
 const NODE_ARGS = opt['node-args']!.split(/\s+/).filter(Boolean);
+let PIN: CpuPinning | undefined;
 // Worker counts below 2 are one process, already measured: `--workers 0` (or 1) skips the scaling run.
 const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n >= 2);
 const only = opt.scenarios?.split(',').map((s) => s.trim());
@@ -91,6 +96,17 @@ async function main(): Promise<number> {
   if (!h2load) {
     say(H2LOAD_INSTALL_HINT);
     return 3;
+  }
+  if (opt['pin-server'] !== undefined) {
+    if (!tasksetAvailable()) {
+      say('--pin-server needs taskset (util-linux: apt-get install -y util-linux)');
+      return 3;
+    }
+    PIN = planPinning(opt['pin-server']);
+    // Before anything is started: h2load, the generator's threads and the identity provider
+    // inherit this process's CPUs; the servers get theirs explicitly.
+    pinThisProcess(PIN.load);
+    say(`pinned: servers on CPU ${PIN.server}, the bench and its load on CPU ${PIN.load}`);
   }
   const startedAt = new Date();
   const dir = newWorkdir();
@@ -123,6 +139,7 @@ async function main(): Promise<number> {
     const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], {
       logFile: join(dir, 'floor.log'),
       nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'floor')}`] : [],
+      cpus: PIN?.server,
     });
     procs.push(floor);
     const portcullis = startPortcullis(ws, ws.configFile, 'portcullis', opt.profile ? join(profileDir, 'portcullis') : undefined);
@@ -273,6 +290,10 @@ async function main(): Promise<number> {
     const workers: Array<Record<string, unknown>> = [];
     const single = rows.find((r) => r.scenario === 'api-key');
     if (WORKERS.length && apiKey && !apiKey.skip && single) {
+      const pinnedCpus = PIN ? PIN.server.split(',').length : undefined;
+      if (pinnedCpus !== undefined && pinnedCpus < Math.max(...WORKERS)) {
+        say(`note: the workers run on the ${pinnedCpus} pinned CPU(s) (${PIN!.server}): their figure is what those CPUs give, not the machine`);
+      }
       for (const n of WORKERS) {
         const ports = { grpc: await freePort(), http: await freePort() };
         const file = join(dir, `portcullis-workers-${n}.yaml`);
@@ -320,7 +341,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)) },
-      settings: { floorChannelz: !opt['floor-channelz-off'], quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       rows,
       fixedRate,
       workers,
@@ -356,6 +377,7 @@ function startPortcullis(ws: Workspace, configFile: string, name: string, profil
   return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
     logFile: join(ws.dir, `${name}.log`),
     nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
+    cpus: PIN?.server,
   });
 }
 
@@ -488,7 +510,9 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
     `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run, order alternating) per scenario, ` +
-      `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios\n`,
+      `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios` +
+      (r.settings.pinning ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}` : '') +
+      '\n',
   );
   const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
   const body = r.rows.map((x) =>
