@@ -10,11 +10,12 @@ import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load, type LoadResult } from '
 import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
-import { pinThisProcess, planPinning, tasksetAvailable, type CpuPinning } from './lib/cpu-pinning.ts';
+import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
 import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
 import { markdownTable, type BenchRow } from './lib/markdown.ts';
 import { mean, median } from './lib/stats.ts';
+import { readCpuTimes, stealShare } from './lib/steal.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -60,7 +61,9 @@ if (opt.help) {
   --floor-channelz-off the floor with grpc-js channelz off, as Portcullis runs (default: grpc-js defaults)
   --node-args "…"      extra node flags for Portcullis, e.g. "--trace-gc" (output in its log; with --keep)
   --pin-server CPUS    servers on these CPUs (taskset list: 0, 0-1), the bench and its load generators on
-                       the others, so the load does not take CPU from the server it drives
+                       the others, so the load does not take CPU from the server it drives (default 0
+                       where taskset and two CPUs exist; the --workers runs are always unpinned)
+  --pin-server none    servers and load share every CPU (the method before 2026-12-01 14:00 UTC)
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
@@ -89,6 +92,8 @@ interface Row extends BenchRow {
   /** Checks/s of each run, and of the floor run paired with it. */
   runs?: number[];
   floorRuns?: number[];
+  /** Generator rows: the highest share of its CPUs the generator used in a floor run. */
+  floorGeneratorCpuShare?: number;
 }
 
 async function main(): Promise<number> {
@@ -97,18 +102,22 @@ async function main(): Promise<number> {
     say(H2LOAD_INSTALL_HINT);
     return 3;
   }
-  if (opt['pin-server'] !== undefined) {
-    if (!tasksetAvailable()) {
-      say('--pin-server needs taskset (util-linux: apt-get install -y util-linux)');
-      return 3;
-    }
-    PIN = planPinning(opt['pin-server']);
+  try {
+    PIN = pinningFor(opt['pin-server']);
+  } catch (e) {
+    say((e as Error).message);
+    return 3;
+  }
+  if (PIN) {
     // Before anything is started: h2load, the generator's threads and the identity provider
     // inherit this process's CPUs; the servers get theirs explicitly.
-    pinThisProcess(PIN.load);
-    say(`pinned: servers on CPU ${PIN.server}, the bench and its load on CPU ${PIN.load}`);
+    pinProcess(PIN.load);
+    say(`pinned: servers on CPU ${PIN.server}, the bench and its load on CPU ${PIN.load} (--pin-server none to share every CPU)`);
+  } else {
+    say(`not pinned: the servers and the load share every CPU${opt['pin-server'] === 'none' ? '' : ' (pinning needs taskset and two CPUs or more)'}`);
   }
   const startedAt = new Date();
+  const cpuAtStart = readCpuTimes();
   const dir = newWorkdir();
   const procs: Proc[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -199,6 +208,7 @@ async function main(): Promise<number> {
         let run: Measured;
         let exhausted = false;
         const before = await decisionCounts(ws.httpPort);
+        const cpuBefore = readCpuTimes();
         if (s.driver === 'h2load') {
           const file = payloadFile(s);
           // The order alternates from round to round, so an order effect cannot favour either
@@ -243,7 +253,7 @@ async function main(): Promise<number> {
         m.peak = Math.max(m.peak, rssP.peak());
         m.shares.push(share);
         m.exhausted ||= exhausted;
-        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×); CPU ${floorRun.cpuUsPerCheck.toFixed(0)} vs ${run.cpuUsPerCheck.toFixed(0)} µs/Check`);
+        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×); CPU ${floorRun.cpuUsPerCheck.toFixed(0)} vs ${run.cpuUsPerCheck.toFixed(0)} µs/Check${generatorNote(floorRun, run)}${stealNote(stealShare(cpuBefore, readCpuTimes()))}`);
       }
     }
     const floorPeak = rssF.peak();
@@ -290,42 +300,51 @@ async function main(): Promise<number> {
     const workers: Array<Record<string, unknown>> = [];
     const single = rows.find((r) => r.scenario === 'api-key');
     if (WORKERS.length && apiKey && !apiKey.skip && single) {
-      const pinnedCpus = PIN ? PIN.server.split(',').length : undefined;
-      if (pinnedCpus !== undefined && pinnedCpus < Math.max(...WORKERS)) {
-        say(`note: the workers run on the ${pinnedCpus} pinned CPU(s) (${PIN!.server}): their figure is what those CPUs give, not the machine`);
+      // Scaling is about using more CPUs, so this part runs unpinned, whatever the rest did: the
+      // workers, the single process they are compared with and h2load all share every CPU.
+      if (PIN) {
+        say(`workers: unpinned for the scaling runs (every CPU, ${allCpus()}, shared with the load)`);
+        pinProcess(allCpus());
+        pinProcess(allCpus(), portcullis.pid);
       }
-      for (const n of WORKERS) {
-        const ports = { grpc: await freePort(), http: await freePort() };
-        const file = join(dir, `portcullis-workers-${n}.yaml`);
-        const { readFileSync } = await import('node:fs');
-        writeFileSync(file, readFileSync(ws.configFile, 'utf8').replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${ports.grpc}`).replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${ports.http}`));
-        const p = startPortcullis(ws, file, `portcullis-workers-${n}`, undefined, n);
-        procs.push(p);
-        await waitReady(p, ports.http);
-        // /readyz answers from whichever worker took the connection: wait for all of them
-        // (the aggregated portcullis_ready counts ready workers).
-        await waitUntil(`all ${n} workers to be ready`, async () => new RegExp(`^portcullis_ready ${n}$`, 'm').test(await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text()), 60_000, p);
-        const rss = new RssSampler(p);
-        say(`api-key with --workers ${n}…`);
-        // Right after a single-process run, so both see the same machine load.
-        say(`api-key, one process, for comparison…`);
-        const one = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n) }));
-        say(`api-key with --workers ${n}…`);
-        // A longer warm-up: every worker compiles and JITs the hot path on its own.
-        const r = await withCpu(p, WARMUP + 3, () => h2(ports.grpc, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n), warmupSeconds: WARMUP + 3 }));
-        workers.push({
-          workers: n,
-          checksPerSecond: Math.round(r.rps),
-          singleProcessChecksPerSecond: Math.round(one.rps),
-          scaling: +(r.rps / one.rps).toFixed(2),
-          p50Ms: r.p50Ms,
-          p99Ms: r.p99Ms,
-          cpuUsPerCheck: +r.cpuUsPerCheck.toFixed(1),
-          singleProcessCpuUsPerCheck: +one.cpuUsPerCheck.toFixed(1),
-          peakRssMB: MB(rss.peak()),
-        });
-        rss.stop();
-        await p.stop();
+      try {
+        for (const n of WORKERS) {
+          const ports = { grpc: await freePort(), http: await freePort() };
+          const file = join(dir, `portcullis-workers-${n}.yaml`);
+          const { readFileSync } = await import('node:fs');
+          writeFileSync(file, readFileSync(ws.configFile, 'utf8').replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${ports.grpc}`).replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${ports.http}`));
+          const p = startPortcullis(ws, file, `portcullis-workers-${n}`, undefined, n, null);
+          procs.push(p);
+          await waitReady(p, ports.http);
+          // /readyz answers from whichever worker took the connection: wait for all of them
+          // (the aggregated portcullis_ready counts ready workers).
+          await waitUntil(`all ${n} workers to be ready`, async () => new RegExp(`^portcullis_ready ${n}$`, 'm').test(await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text()), 60_000, p);
+          const rss = new RssSampler(p);
+          // Right after a single-process run, so both see the same machine load.
+          say(`api-key, one process, for comparison…`);
+          const one = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n) }));
+          say(`api-key with --workers ${n}…`);
+          // A longer warm-up: every worker compiles and JITs the hot path on its own.
+          const r = await withCpu(p, WARMUP + 3, () => h2(ports.grpc, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n), warmupSeconds: WARMUP + 3 }));
+          workers.push({
+            workers: n,
+            checksPerSecond: Math.round(r.rps),
+            singleProcessChecksPerSecond: Math.round(one.rps),
+            scaling: +(r.rps / one.rps).toFixed(2),
+            p50Ms: r.p50Ms,
+            p99Ms: r.p99Ms,
+            cpuUsPerCheck: +r.cpuUsPerCheck.toFixed(1),
+            singleProcessCpuUsPerCheck: +one.cpuUsPerCheck.toFixed(1),
+            peakRssMB: MB(rss.peak()),
+          });
+          rss.stop();
+          await p.stop();
+        }
+      } finally {
+        if (PIN) {
+          pinProcess(PIN.load);
+          pinProcess(PIN.server, portcullis.pid);
+        }
       }
     }
 
@@ -340,7 +359,7 @@ async function main(): Promise<number> {
     const result = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)) },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
       settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       rows,
       fixedRate,
@@ -371,13 +390,23 @@ async function inPairOrder<T>(round: number, runFloor: () => Promise<T>, runPort
   return [await runFloor(), p];
 }
 
+/** The generator's own CPU share in each run of a pair, for the log. */
+const generatorNote = (f: Measured, p: Measured) =>
+  f.generatorCpuShare === undefined ? '' : `; generator at ${pct(f.generatorCpuShare)} vs ${pct(p.generatorCpuShare!)} of its CPUs`;
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+
+/** Hypervisor steal over a stretch of the run, for the log: empty where there is none to report. */
+const stealNote = (share: number) => (share >= 0.005 ? `; hypervisor steal ${(share * 100).toFixed(0)}%` : '');
+const roundShare = (share: number) => (Number.isFinite(share) ? +share.toFixed(3) : null);
+
 const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis' : 'Portcullis, then floor');
 
-function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number): Proc {
+/** `cpus`: a taskset list, null for every CPU; by default the servers' CPUs when pinned. */
+function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number, cpus: string | null = PIN?.server ?? null): Proc {
   return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
     logFile: join(ws.dir, `${name}.log`),
     nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
-    cpus: PIN?.server,
+    cpus: cpus ?? undefined,
   });
 }
 
@@ -416,16 +445,39 @@ async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, 
 
 /**
  * The same for the generator, whose threads take a moment to start: the server's CPU is read when
- * the generator starts and stops measuring, so it covers exactly the requests counted.
+ * the generator starts and stops measuring, so it covers exactly the requests counted. Over the
+ * same window it reads this process's own CPU (the generator threads are in it) as a share of the
+ * CPUs the load has: when pinned, a share near 1 means the generator, not the server, set the pace.
  */
-async function withGeneratorCpu<R extends LoadResult>(proc: Proc, run: (hooks: { onMeasuring(): void; onStopped(): void }) => Promise<R>): Promise<R & { cpuUsPerCheck: number }> {
+async function withGeneratorCpu<R extends LoadResult>(proc: Proc, run: (hooks: { onMeasuring(): void; onStopped(): void }) => Promise<R>): Promise<R & { cpuUsPerCheck: number; generatorCpuShare: number }> {
   let startCpu = NaN;
   let endCpu = NaN;
-  const r = await run({ onMeasuring: () => (startCpu = proc.cpuSeconds()), onStopped: () => (endCpu = proc.cpuSeconds()) });
-  return { ...r, cpuUsPerCheck: r.requests ? ((endCpu - startCpu) * 1e6) / r.requests : NaN };
+  let own0 = process.cpuUsage();
+  let t0 = 0;
+  let generatorCpuShare = NaN;
+  const r = await run({
+    onMeasuring: () => {
+      startCpu = proc.cpuSeconds();
+      own0 = process.cpuUsage();
+      t0 = performance.now();
+    },
+    onStopped: () => {
+      endCpu = proc.cpuSeconds();
+      const own = process.cpuUsage(own0);
+      const wallUs = (performance.now() - t0) * 1000;
+      generatorCpuShare = (own.user + own.system) / (wallUs * loadCpuCount());
+    },
+  });
+  return { ...r, cpuUsPerCheck: r.requests ? ((endCpu - startCpu) * 1e6) / r.requests : NaN, generatorCpuShare };
 }
 
-type Measured = LoadResult & { cpuUsPerCheck: number };
+/** At or above this share of its CPUs, the generator is taken to have set the floor's pace. */
+const GENERATOR_BUSY = 0.95;
+
+/** CPUs the bench and its load run on. */
+const loadCpuCount = () => (PIN ? PIN.load.split(',').length : cpus().length);
+
+type Measured = LoadResult & { cpuUsPerCheck: number; generatorCpuShare?: number };
 
 function floorRow(id: string, title: string, driver: string, runs: Measured[], peakRss: number): Row {
   return {
@@ -464,6 +516,7 @@ function row(s: Scenario, pairs: Array<[Measured, Measured]>, peakRss: number, e
     expectedShare: +expectedShare.toFixed(4),
     runs: runs.map((r) => Math.round(r.rps)),
     floorRuns: pairs.map(([f]) => Math.round(f.rps)),
+    ...(s.driver === 'generator' ? { floorGeneratorCpuShare: +Math.max(...pairs.map(([f]) => f.generatorCpuShare ?? NaN)).toFixed(3) } : {}),
   };
 }
 
@@ -512,6 +565,7 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
     `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run, order alternating) per scenario, ` +
       `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios` +
       (r.settings.pinning ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}` : '') +
+      (typeof m.stealShare === 'number' ? `; hypervisor steal ${(m.stealShare * 100).toFixed(1)}% of CPU time over the run` : '') +
       '\n',
   );
   const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
@@ -537,6 +591,11 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   console.log(line(head));
   for (const b of body) console.log(line(b));
   for (const x of r.rows.filter((y) => y.skipped)) console.log(`  ${x.scenario} skipped: ${x.skipped}`);
+  // Pinned, the generator has CPUs of its own; if it used them all, the floor ran at the
+  // generator's pace, not its own, and that row's ratio reads high.
+  for (const x of r.rows.filter((y) => r.settings.pinning && (y.floorGeneratorCpuShare ?? 0) >= GENERATOR_BUSY)) {
+    console.log(`  note: ${x.scenario}: the generator used ${pct(x.floorGeneratorCpuShare!)} of its CPUs in a floor run, so the floor may be generator-bound and the ratio read high (more CPUs for the load, or --gen-threads, would tell)`);
+  }
   const f = r.fixedRate as { rate: number; floor: { p50Ms: number; p99Ms: number }; apiKey: { p50Ms: number; p99Ms: number }; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;
   if (f) {
     console.log(

@@ -1,6 +1,7 @@
 // `--pin-server CPUS`: the servers under test on some CPUs, the bench and its load generators
 // (h2load, the generator's worker threads) on the others, with taskset (util-linux). On a shared
-// machine the load generator otherwise takes CPU from whichever server it is driving.
+// machine the load generator otherwise takes CPU from whichever server it is driving. It is the
+// default wherever it can be done (Linux, taskset, two CPUs or more): `--pin-server none` turns it off.
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
@@ -36,6 +37,24 @@ export function planPinning(list: string, available = cpus().length): CpuPinning
   return { server: server.join(','), load: load.join(',') };
 }
 
+/**
+ * What `--pin-server` means when it is not given: the servers on CPU 0 and the load on the rest
+ * where that is possible; undefined (unpinned) on one CPU or without taskset. "none" is unpinned.
+ */
+export function pinningFor(option: string | undefined, available = cpus().length, taskset = tasksetAvailable()): CpuPinning | undefined {
+  if (option === 'none') return undefined;
+  if (option !== undefined) {
+    if (!taskset) throw new Error('--pin-server needs taskset (util-linux: apt-get install -y util-linux), or --pin-server none');
+    return planPinning(option, available);
+  }
+  return taskset && available >= 2 ? planPinning('0', available) : undefined;
+}
+
+/** Every CPU of the machine as a taskset list. */
+export function allCpus(available = cpus().length): string {
+  return available > 1 ? `0-${available - 1}` : '0';
+}
+
 export function tasksetAvailable(): boolean {
   try {
     execFileSync('taskset', ['-V'], { stdio: 'ignore' });
@@ -45,7 +64,7 @@ export function tasksetAvailable(): boolean {
   }
 }
 
-/** Moves this process, all its threads, and so everything it starts later, onto `cpus`. */
-export function pinThisProcess(cpus: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+/** Moves a process and all its threads (and so everything it starts later) onto `cpus`. */
+export function pinProcess(cpus: string, pid = process.pid): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
