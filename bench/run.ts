@@ -63,7 +63,7 @@ if (opt.help) {
   --pin-server CPUS    servers on these CPUs (taskset list: 0, 0-1), the bench and its load generators on
                        the others, so the load does not take CPU from the server it drives (default 0
                        where taskset and two CPUs exist; the --workers runs are always unpinned)
-  --pin-server none    servers and load share every CPU (the method before 2026-12-01 14:00 UTC)
+  --pin-server none    servers and load share every CPU (the method before 2026-12-01 13:40 UTC)
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
