@@ -32,12 +32,14 @@ const { values: opt } = parseArgs({
     'gen-streams': { type: 'string', default: '32' },
     'gen-threads': { type: 'string', default: '1' },
     'fixed-rate': { type: 'string', default: '2000' },
+    'rate-connections': { type: 'string', default: '1' },
     'soak-minutes': { type: 'string' },
     workers: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'floor-channelz-off': { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
     'pin-server': { type: 'string' },
+    pairs: { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -52,9 +54,11 @@ if (opt.help) {
                        opaque-cached, deny-no-credential, rate-limited)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
-  --rounds N           floor/Portcullis run pairs per scenario, order alternating; the median pair is reported (default 4; quick 1)
+  --rounds N           floor/Portcullis run pairs per scenario; the median pair is reported (default 4; quick 1)
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
+  --rate-connections N h2load connections for it, one stream each, R/N per connection (default 1;
+                       the method before 2026-12-01 17:30 UTC used 4)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
   --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
@@ -64,6 +68,11 @@ if (opt.help) {
                        the others, so the load does not take CPU from the server it drives (default 0
                        where taskset and two CPUs exist; the --workers runs are always unpinned)
   --pin-server none    servers and load share every CPU (the method before 2026-12-01 13:40 UTC)
+  --pairs concurrent   each throughput pair runs the floor and Portcullis at the same time, each with
+                       its own load, on the same server CPU, so the host's drift hits both alike
+                       (default; docs/performance.md, "Concurrent pairs")
+  --pairs alternating  one after the other, the order alternating from round to round (the method
+                       before 2026-12-01 17:30 UTC)
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
@@ -78,8 +87,18 @@ const CLIENTS = Number(opt.clients);
 const STREAMS = Number(opt.streams);
 const SOAK_MINUTES = Number(opt['soak-minutes'] ?? (quick ? 0 : 10));
 const FIXED_RATE = Number(opt['fixed-rate']);
+const RATE_CONNECTIONS = Number(opt['rate-connections']);
+if (!Number.isInteger(RATE_CONNECTIONS) || RATE_CONNECTIONS < 1) {
+  console.error(`--rate-connections: "${opt['rate-connections']}" is not a whole number of connections (1 or more)`);
+  process.exit(3);
+}
 const NODE_ARGS = opt['node-args']!.split(/\s+/).filter(Boolean);
 let PIN: CpuPinning | undefined;
+const PAIRS = opt.pairs ?? 'concurrent';
+if (PAIRS !== 'concurrent' && PAIRS !== 'alternating') {
+  console.error(`--pairs: "${PAIRS}" is not a pairing; use concurrent or alternating`);
+  process.exit(3);
+}
 // Worker counts below 2 are one process, already measured: `--workers 0` (or 1) skips the scaling run.
 const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n >= 2);
 const only = opt.scenarios?.split(',').map((s) => s.trim());
@@ -215,10 +234,11 @@ async function main(): Promise<number> {
           // The order alternates from round to round, so an order effect cannot favour either
           // server (one 8-pair run read 0.81x with the floor first, 0.99x with Portcullis first;
           // docs/performance.md).
-          say(`${tag}: ${orderLabel(round)} (h2load)…`);
-          [floorRun, run] = await inPairOrder(
+          say(`${tag}: ${pairLabel(round)} (h2load)…`);
+          // Two h2load runs at once need their own request logs.
+          [floorRun, run] = await throughputPair(
             round,
-            () => withCpu(floor, WARMUP, () => h2(floorPort, file)),
+            () => withCpu(floor, WARMUP, () => h2(floorPort, file, { logFile: join(dir, 'h2load-floor.log') })),
             () => (rssP.reset(), withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file))),
           );
           floorRuns.push(floorRun);
@@ -240,8 +260,8 @@ async function main(): Promise<number> {
             exhausted ||= p === portcullis && r.exhausted;
             return r;
           };
-          say(`${tag}: ${orderLabel(round)} (generator)…`);
-          [floorRun, run] = await inPairOrder(
+          say(`${tag}: ${pairLabel(round)} (generator)…`);
+          [floorRun, run] = await throughputPair(
             round,
             () => drive(floor, floorPort),
             () => (rssP.reset(), drive(portcullis, ws.grpcPort)),
@@ -269,11 +289,13 @@ async function main(): Promise<number> {
     const apiKey = all.find((s) => s.id === 'api-key');
     if (FIXED_RATE > 0 && apiKey && !apiKey.skip) {
       const file = payloadFile(apiKey);
-      // h2load paces --rps with a timer of at least 10 ms, sending each tick's requests at once;
-      // with several in flight per connection those bursts would queue behind each other and the
-      // figure would measure h2load's burst size. One stream per connection (4 connections, like
-      // Envoy's worker threads) measures what a Check adds when it is not queued.
-      const clients = 4;
+      // One connection, one stream: each Check is sent when the one before it has been answered,
+      // paced by h2load's --rps timer, so nothing queues and the figure is what a Check adds.
+      // h2load's connections tick together: with N of them, N Checks land on the server at once
+      // and all but the first wait for the others, so the p50 grows with N for both servers
+      // (0.3 ms with 1, 1.0 ms with 4, 2.1 ms with 8 for the floor on the AMD VM) and the
+      // difference between them is multiplied too (docs/performance.md, "Latency at a fixed rate").
+      const clients = RATE_CONNECTIONS;
       const opts = { clients, streams: 1, rpsPerClient: Math.ceil(FIXED_RATE / clients) };
       // Paired and repeated like the throughput runs; the median of each figure is reported.
       const fs: LoadResult[] = [];
@@ -290,6 +312,7 @@ async function main(): Promise<number> {
       const p = med(ps);
       fixedRate = {
         rate: FIXED_RATE,
+        connections: clients,
         floor: { checksPerSecond: f.rps, p50Ms: f.p50Ms, p99Ms: f.p99Ms },
         apiKey: { checksPerSecond: p.rps, p50Ms: p.p50Ms, p99Ms: p.p99Ms },
         p50DeltaMs: p.p50Ms - f.p50Ms,
@@ -361,7 +384,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
-      settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       rows,
       fixedRate,
       workers,
@@ -380,6 +403,18 @@ async function main(): Promise<number> {
     else say(`kept ${dir}`);
   }
 }
+
+/**
+ * A throughput pair. Concurrent: both at once, each with its own load, on the same server CPU, so
+ * whatever the host does to that CPU in those seconds it does to both (docs/performance.md,
+ * "Concurrent pairs"). Alternating: one after the other, as inPairOrder.
+ */
+function throughputPair<T>(round: number, runFloor: () => Promise<T>, runPortcullis: () => Promise<T>): Promise<[T, T]> {
+  if (PAIRS === 'concurrent') return Promise.all([runFloor(), runPortcullis()]);
+  return inPairOrder(round, runFloor, runPortcullis);
+}
+
+const pairLabel = (round: number) => (PAIRS === 'concurrent' ? 'floor and Portcullis at once' : orderLabel(round));
 
 /** A floor/Portcullis pair: the floor runs first in odd rounds, Portcullis in even ones. */
 async function inPairOrder<T>(round: number, runFloor: () => Promise<T>, runPortcullis: () => Promise<T>): Promise<[T, T]> {
@@ -563,7 +598,7 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
-    `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (floor run, Portcullis run, order alternating) per scenario, ` +
+    `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (${r.settings.pairs === 'concurrent' ? 'floor and Portcullis at once' : 'floor run, Portcullis run, order alternating'}) per scenario, ` +
       `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios` +
       (r.settings.pinning ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}` : '') +
       (typeof m.stealShare === 'number' ? `; hypervisor steal ${(m.stealShare * 100).toFixed(1)}% of CPU time over the run` : '') +
@@ -598,15 +633,15 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
     console.log(`  note: ${x.scenario}: the generator used ${pct(x.floorGeneratorCpuShare!)} of its CPUs in a floor run, so the floor may be generator-bound and the ratio read high (more CPUs for the load, or --gen-threads, would tell)`);
   }
   type Side = { checksPerSecond: number; p50Ms: number; p99Ms: number };
-  const f = r.fixedRate as { rate: number; floor: Side; apiKey: Side; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;
+  const f = r.fixedRate as { rate: number; connections: number; floor: Side; apiKey: Side; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;
   if (f) {
     const delta = `${f.p50DeltaMs >= 0 ? '+' : '−'}${Math.abs(f.p50DeltaMs).toFixed(3)}`;
     console.log(
-      `\nAt ${f.rate} Checks/s (API key): p50 ${f.apiKey.p50Ms.toFixed(3)} ms vs floor ${f.floor.p50Ms.toFixed(3)} ms (${delta}, target ≤ +0.2); ` +
+      `\nAt ${f.rate} Checks/s (API key, ${f.connections} connection${f.connections === 1 ? '' : 's'} × 1 stream): p50 ${f.apiKey.p50Ms.toFixed(3)} ms vs floor ${f.floor.p50Ms.toFixed(3)} ms (${delta}, target ≤ +0.2); ` +
         `p99 ${f.apiKey.p99Ms.toFixed(3)} ms vs ${f.floor.p99Ms.toFixed(3)} ms (${f.p99Ratio.toFixed(2)}×, target ≤ 1.5×) ${f.met ? 'ok' : 'MISSED'}`,
     );
-    // One stream per connection: when a Check takes longer than 4 / rate on average, the rate is
-    // not reached and the latencies are those of a closed loop at a lower rate.
+    // One stream per connection: when a Check takes longer than connections / rate on average,
+    // the rate is not reached and the latencies are those of a closed loop at a lower rate.
     const short = ([['floor', f.floor], ['Portcullis', f.apiKey]] as const).filter(([, x]) => x.checksPerSecond < 0.95 * f.rate);
     if (short.length) {
       console.log(`  note: the fixed rate was not reached (${short.map(([n, x]) => `${n} ${Math.round(x.checksPerSecond)}/s`).join(', ')}): each connection waited for its previous Check, so read these latencies as measured at that rate`);
