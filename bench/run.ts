@@ -212,6 +212,27 @@ async function main(): Promise<number> {
       return f;
     };
 
+    // A/A: the floor against a second floor, paired the same way. Two identical servers should
+    // read 1.00; how far they stray is the method's own error on this machine in this run.
+    let calibration: { ratios: number[]; median: number; min: number; max: number } | undefined;
+    if (PAIRS === 'concurrent') {
+      const portB = await freePort();
+      const floorB = startNode('floor-b', 'bench/floor-server.ts', [String(portB), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], { logFile: join(dir, 'floor-b.log'), cpus: PIN?.server });
+      procs.push(floorB);
+      await waitFloor(floorB, portB);
+      const file = join(dir, 'calibration.bin');
+      writeFileSync(file, framedCheckRequest(all.find((s) => s.id === 'api-key')?.spec ?? { path: '/' }));
+      const ratios: number[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        say(`[${round}/${ROUNDS}] A/A: the floor and a second floor at once (h2load)…`);
+        const [a, b] = await throughputPair(round, () => h2(floorPort, file, { logFile: join(dir, 'h2load-floor.log') }), () => h2(portB, file));
+        ratios.push(b.rps / a.rps);
+        say(`  floor ${Math.round(a.rps)}/s, second floor ${Math.round(b.rps)}/s (${ratios.at(-1)!.toFixed(2)}×)`);
+      }
+      await floorB.stop();
+      calibration = { ratios: ratios.map((x) => +x.toFixed(3)), median: +median(ratios).toFixed(3), min: +Math.min(...ratios).toFixed(3), max: +Math.max(...ratios).toFixed(3) };
+    }
+
     // Each scenario run is paired with a floor run next to it, and the pairs repeat for --rounds:
     // on a shared machine the load drifts within seconds, so ratios are taken per pair and the
     // median pair is reported. Within a pair the order alternates from round to round.
@@ -385,6 +406,7 @@ async function main(): Promise<number> {
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
       settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      calibration,
       rows,
       fixedRate,
       workers,
@@ -594,7 +616,7 @@ async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: nu
   };
 }
 
-function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
+function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; calibration?: { median: number; min: number; max: number }; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
@@ -602,6 +624,7 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
       `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios` +
       (r.settings.pinning ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}` : '') +
       (typeof m.stealShare === 'number' ? `; hypervisor steal ${(m.stealShare * 100).toFixed(1)}% of CPU time over the run` : '') +
+      (r.calibration ? `\nA/A, the floor against a second floor paired the same way: ${r.calibration.median.toFixed(2)}× (pairs ${r.calibration.min.toFixed(2)}–${r.calibration.max.toFixed(2)})` : '') +
       '\n',
   );
   const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
