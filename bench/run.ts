@@ -58,7 +58,7 @@ if (opt.help) {
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --rate-connections N h2load connections for it, one stream each, R/N per connection (default 1;
-                       the method before 2026-12-01 17:30 UTC used 4)
+                       the method before 2026-12-01 16:48 UTC used 4)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
   --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
@@ -72,7 +72,7 @@ if (opt.help) {
                        its own load, on the same server CPU, so the host's drift hits both alike
                        (default; docs/performance.md, "Concurrent pairs")
   --pairs alternating  one after the other, the order alternating from round to round (the method
-                       before 2026-12-01 17:30 UTC)
+                       before 2026-12-01 16:48 UTC)
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
@@ -212,6 +212,17 @@ async function main(): Promise<number> {
       return f;
     };
 
+    const warmGen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: 1, durationSeconds: 1, threads: 1 };
+    // Warm-up, not measured: every scenario once against Portcullis alone, so that the first
+    // round does not measure V8 still compiling it. Concurrent pairs need this: their own warm-up
+    // second gives each server only half a CPU (one API-key pair read 0.66x cold, 0.8x after).
+    const runnableAtStart = all.filter((s) => !s.skip);
+    say('warm-up: each scenario against Portcullis alone, not measured');
+    for (const s of runnableAtStart) {
+      if (s.driver === 'h2load') await h2(ws.grpcPort, payloadFile(s), { durationSeconds: 2 });
+      else await runGenerator({ ...warmGen, port: ws.grpcPort, frames: await s.frames!(3000) });
+    }
+
     // A/A: the floor against a second floor, paired the same way. Two identical servers should
     // read 1.00; how far they stray is the method's own error on this machine in this run.
     let calibration: { ratios: number[]; median: number; min: number; max: number } | undefined;
@@ -222,6 +233,7 @@ async function main(): Promise<number> {
       await waitFloor(floorB, portB);
       const file = join(dir, 'calibration.bin');
       writeFileSync(file, framedCheckRequest(all.find((s) => s.id === 'api-key')?.spec ?? { path: '/' }));
+      for (const port of [floorPort, portB]) await h2(port, file, { durationSeconds: 2 });
       const ratios: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         say(`[${round}/${ROUNDS}] A/A: the floor and a second floor at once (h2load)…`);
@@ -396,7 +408,13 @@ async function main(): Promise<number> {
     // Soak: 50% of the API-key maximum, RSS sampled; flat means within ±10% of the first minute.
     let soak: Record<string, unknown> | undefined;
     if (SOAK_MINUTES > 0 && apiKey && !apiKey.skip && single) {
-      soak = await runSoak(ws, all, single.checksPerSecond * 0.5, SOAK_MINUTES, portcullis, dir);
+      // 50% of what Portcullis reaches alone on its CPU: a concurrent pair's rate is that of half a CPU.
+      let max = single.checksPerSecond;
+      if (PAIRS === 'concurrent') {
+        say('api-key, Portcullis alone, for the soak rate…');
+        max = (await h2(ws.grpcPort, payloadFile(apiKey))).rps;
+      }
+      soak = await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir);
     }
 
     rssP.stop();

@@ -44,8 +44,8 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     expect(apiKey.peakRssMB).toBeGreaterThan(20);
   }, 60_000);
 
-  it('never-seen tokens: both servers get the same pool, and the order alternates between rounds', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--rounds', '2', '--scenarios', 'jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
+  it('never-seen tokens, --pairs alternating: both servers get the same pool, and the order alternates between rounds', async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--pairs', 'alternating', '--rounds', '2', '--scenarios', 'jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('[1/2] jwt-es256-new: floor, then Portcullis (generator)');
     expect(stderr).toContain('[2/2] jwt-es256-new: Portcullis, then floor (generator)');
@@ -60,4 +60,27 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     expect(row.ratioToFloor as number).toBeCloseTo((runs[0] / floorRuns[0] + runs[1] / floorRuns[1]) / 2, 2);
     expect(row.expectedShare).toBe(1);
   }, 120_000);
+
+  it('by default runs each pair at once, calibrates with an A/A pair, and holds the fixed rate over one connection', async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '400', '--json']);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('[1/1] A/A: the floor and a second floor at once (h2load)');
+    expect(stderr).toContain('[1/1] api-key: floor and Portcullis at once (h2load)');
+    const result = JSON.parse(stdout) as {
+      settings: { pairs: string };
+      calibration: { ratios: number[]; median: number };
+      rows: Array<Record<string, unknown>>;
+      fixedRate: { connections: number; floor: { checksPerSecond: number }; apiKey: { checksPerSecond: number } };
+    };
+    expect(result.settings.pairs).toBe('concurrent');
+    // Two floors measured at once: one ratio per round, and a real one (both servers answered).
+    expect(result.calibration.ratios).toHaveLength(1);
+    expect(result.calibration.median).toBeGreaterThan(0.3);
+    expect(result.calibration.median).toBeLessThan(3);
+    const apiKey = result.rows.find((r) => r.scenario === 'api-key')!;
+    expect(apiKey.expectedShare).toBe(1);
+    expect(result.fixedRate.connections).toBe(1);
+    expect(result.fixedRate.floor.checksPerSecond).toBeGreaterThan(300);
+    expect(result.fixedRate.apiKey.checksPerSecond).toBeGreaterThan(300);
+  }, 90_000);
 });
