@@ -212,17 +212,6 @@ async function main(): Promise<number> {
       return f;
     };
 
-    const warmGen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: 1, durationSeconds: 1, threads: 1 };
-    // Warm-up, not measured: every scenario once against Portcullis alone, so that the first
-    // round does not measure V8 still compiling it. Concurrent pairs need this: their own warm-up
-    // second gives each server only half a CPU (one API-key pair read 0.66x cold, 0.8x after).
-    const runnableAtStart = all.filter((s) => !s.skip);
-    say('warm-up: each scenario against Portcullis alone, not measured');
-    for (const s of runnableAtStart) {
-      if (s.driver === 'h2load') await h2(ws.grpcPort, payloadFile(s), { durationSeconds: 2 });
-      else await runGenerator({ ...warmGen, port: ws.grpcPort, frames: await s.frames!(3000) });
-    }
-
     // A/A: the floor against a second floor, paired the same way. Two identical servers should
     // read 1.00; how far they stray is the method's own error on this machine in this run.
     let calibration: { ratios: number[]; median: number; min: number; max: number } | undefined;
@@ -245,9 +234,26 @@ async function main(): Promise<number> {
       calibration = { ratios: ratios.map((x) => +x.toFixed(3)), median: +median(ratios).toFixed(3), min: +Math.min(...ratios).toFixed(3), max: +Math.max(...ratios).toFixed(3) };
     }
 
-    // Each scenario run is paired with a floor run next to it, and the pairs repeat for --rounds:
-    // on a shared machine the load drifts within seconds, so ratios are taken per pair and the
-    // median pair is reported. Within a pair the order alternates from round to round.
+    // Warm-up, not measured, right before the rounds: every scenario once on both servers, paired
+    // the same way, so that the first round does not measure V8 compiling them or getting back up
+    // to speed after an idle spell (the first API-key pair read 0.66-0.74x, the later ones
+    // 0.81-0.89x, when Portcullis had idled through the A/A pairs; docs/performance.md, "Warm-up").
+    const warmGen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: 1, durationSeconds: 1, threads: 1 };
+    say('warm-up: each scenario on both servers, not measured');
+    for (const s of all.filter((x) => !x.skip)) {
+      if (s.driver === 'h2load') {
+        const file = payloadFile(s);
+        await throughputPair(1, () => h2(floorPort, file, { durationSeconds: 2, logFile: join(dir, 'h2load-floor.log') }), () => h2(ws.grpcPort, file, { durationSeconds: 2 }));
+      } else {
+        const frames = await s.frames!(3000);
+        await throughputPair(1, () => runGenerator({ ...warmGen, port: floorPort, frames }), () => runGenerator({ ...warmGen, port: ws.grpcPort, frames }));
+      }
+    }
+
+    // Each scenario run is paired with a floor run, and the pairs repeat for --rounds: on a shared
+    // machine the load drifts within seconds, so ratios are taken per pair and the median pair is
+    // reported. A pair runs both at once (--pairs concurrent) or one after the other, the order
+    // alternating from round to round (--pairs alternating).
     const floorRuns: Measured[] = [];
     const genFloorRuns: Measured[] = [];
     const measured: Array<{ s: Scenario; pairs: Array<[Measured, Measured]>; peak: number; shares: number[]; exhausted: boolean }> = [];
@@ -264,9 +270,9 @@ async function main(): Promise<number> {
         let cpuBefore = readCpuTimes();
         if (s.driver === 'h2load') {
           const file = payloadFile(s);
-          // The order alternates from round to round, so an order effect cannot favour either
-          // server (one 8-pair run read 0.81x with the floor first, 0.99x with Portcullis first;
-          // docs/performance.md).
+          // One after the other, the order alternates from round to round, so an order effect
+          // cannot favour either server (one 8-pair run read 0.81x with the floor first, 0.99x
+          // with Portcullis first; docs/performance.md).
           say(`${tag}: ${pairLabel(round)} (h2load)…`);
           // Two h2load runs at once need their own request logs.
           [floorRun, run] = await throughputPair(
