@@ -54,7 +54,7 @@ if (opt.help) {
                        opaque-cached, deny-no-credential, rate-limited)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
-  --rounds N           floor/Portcullis run pairs per scenario; the median pair is reported (default 4; quick 1)
+  --rounds N           floor/Portcullis run pairs per scenario, and A/A pairs; the median pair is reported (default 4; quick 1)
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --rate-connections N h2load connections for it, one stream each, R/N per connection (default 1;
@@ -69,10 +69,12 @@ if (opt.help) {
                        where taskset and two CPUs exist; the --workers runs are always unpinned)
   --pin-server none    servers and load share every CPU (the method before 2026-12-01 13:40 UTC)
   --pairs concurrent   each throughput pair runs the floor and Portcullis at the same time, each with
-                       its own load, on the same server CPU, so the host's drift hits both alike
+                       its own load, on the same server CPU, so the host's drift hits both alike;
+                       A/A pairs (the floor against a second floor) first give the method's own error
                        (default; docs/performance.md, "Concurrent pairs")
-  --pairs alternating  one after the other, the order alternating from round to round (the method
-                       before 2026-12-01 16:48 UTC)
+  --pairs alternating  one after the other, the order alternating from round to round (the pairing
+                       before 2026-12-01 16:48 UTC); no A/A pairs
+                       Either way, every scenario first runs once on both servers, unmeasured.
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
   --markdown FILE      also write the table as Markdown to FILE`);
@@ -270,7 +272,7 @@ async function main(): Promise<number> {
         let cpuBefore = readCpuTimes();
         if (s.driver === 'h2load') {
           const file = payloadFile(s);
-          // One after the other, the order alternates from round to round, so an order effect
+          // With --pairs alternating the order alternates from round to round, so an order effect
           // cannot favour either server (one 8-pair run read 0.81x with the floor first, 0.99x
           // with Portcullis first; docs/performance.md).
           say(`${tag}: ${pairLabel(round)} (h2load)…`);
@@ -285,9 +287,16 @@ async function main(): Promise<number> {
           // Run the same way against both: one pool of never-seen tokens per round, each frame sent
           // once to the floor and once to Portcullis (the floor ignores tokens). The pool is sized
           // for the faster of the two; a run that exhausts it ends early and its rate is taken over
-          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one; 40,000/s
-          // before any floor run, above what one generator thread drives.)
-          const expectRate = genFloorRuns.length ? Math.max(3000, ...genFloorRuns.map((r) => r.rps)) : 40_000;
+          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one. Before
+          // any generator floor run, twice the fastest h2load floor run, which the generator's floor
+          // stays below; 40,000/s, above what one generator thread drives, before any floor run at
+          // all. An oversized pool is not free: each generator thread holds a copy, and a first
+          // round signing 200,000 tokens read its floor ~20% below the later rounds'.)
+          const expectRate = genFloorRuns.length
+            ? Math.max(3000, ...genFloorRuns.map((r) => r.rps))
+            : floorRuns.length
+              ? Math.max(3000, 2 * Math.max(...floorRuns.map((r) => r.rps)))
+              : 40_000;
           const count = Math.min(200_000, Math.ceil(expectRate * (DURATION + WARMUP) * 1.2));
           say(`${tag}: signing ${count} never-seen tokens…`);
           const frames = await s.frames!(count);
@@ -336,7 +345,8 @@ async function main(): Promise<number> {
       // difference between them is multiplied too (docs/performance.md, "Latency at a fixed rate").
       const clients = RATE_CONNECTIONS;
       const opts = { clients, streams: 1, rpsPerClient: Math.ceil(FIXED_RATE / clients) };
-      // Paired and repeated like the throughput runs; the median of each figure is reported.
+      // Paired and repeated, but always one after the other, whatever --pairs says (two servers
+      // at once would queue behind each other); the median of each figure is reported.
       const fs: LoadResult[] = [];
       const ps: LoadResult[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
@@ -420,7 +430,7 @@ async function main(): Promise<number> {
         say('api-key, Portcullis alone, for the soak rate…');
         max = (await h2(ws.grpcPort, payloadFile(apiKey))).rps;
       }
-      soak = await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir);
+      soak = { ...(await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir)), maxChecksPerSecond: Math.round(max), maxFrom: PAIRS === 'concurrent' ? 'api-key, Portcullis alone' : 'api-key row' };
     }
 
     rssP.stop();
@@ -430,7 +440,7 @@ async function main(): Promise<number> {
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
       settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
-      calibration,
+      calibration: calibration ?? null,
       rows,
       fixedRate,
       workers,
@@ -473,8 +483,13 @@ async function inPairOrder<T>(round: number, runFloor: () => Promise<T>, runPort
 }
 
 /** The generator's own CPU share in each run of a pair, for the log. */
+// At once, both generators are threads of this process, so each side's share is their sum.
 const generatorNote = (f: Measured, p: Measured) =>
-  f.generatorCpuShare === undefined ? '' : `; generator at ${pct(f.generatorCpuShare)} vs ${pct(p.generatorCpuShare!)} of its CPUs`;
+  f.generatorCpuShare === undefined
+    ? ''
+    : PAIRS === 'concurrent'
+      ? `; the two generators at ${pct(Math.max(f.generatorCpuShare, p.generatorCpuShare!))} of the load CPUs`
+      : `; generator at ${pct(f.generatorCpuShare)} vs ${pct(p.generatorCpuShare!)} of its CPUs`;
 const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 
 /** Hypervisor steal over a stretch of the run, for the log: empty where there is none to report. */
@@ -640,7 +655,7 @@ async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: nu
   };
 }
 
-function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; calibration?: { median: number; min: number; max: number }; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
+function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; calibration: { median: number; min: number; max: number } | null; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
@@ -677,7 +692,11 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
   // Pinned, the generator has CPUs of its own; if it used them all, the floor ran at the
   // generator's pace, not its own, and that row's ratio reads high.
   for (const x of r.rows.filter((y) => r.settings.pinning && (y.floorGeneratorCpuShare ?? 0) >= GENERATOR_BUSY)) {
-    console.log(`  note: ${x.scenario}: the generator used ${pct(x.floorGeneratorCpuShare!)} of its CPUs in a floor run, so the floor may be generator-bound and the ratio read high (more CPUs for the load, or --gen-threads, would tell)`);
+    console.log(
+      r.settings.pairs === 'concurrent'
+        ? `  note: ${x.scenario}: the two generators used ${pct(x.floorGeneratorCpuShare!)} of the load CPUs in a pair, so the load may have set the pace rather than the servers (more CPUs for the load, or --gen-threads, would tell)`
+        : `  note: ${x.scenario}: the generator used ${pct(x.floorGeneratorCpuShare!)} of its CPUs in a floor run, so the floor may be generator-bound and the ratio read high (more CPUs for the load, or --gen-threads, would tell)`,
+    );
   }
   type Side = { checksPerSecond: number; p50Ms: number; p99Ms: number };
   const f = r.fixedRate as { rate: number; connections: number; floor: Side; apiKey: Side; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;

@@ -49,7 +49,10 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('[1/2] jwt-es256-new: floor, then Portcullis (generator)');
     expect(stderr).toContain('[2/2] jwt-es256-new: Portcullis, then floor (generator)');
-    const result = JSON.parse(stdout) as { rows: Array<Record<string, unknown>> };
+    expect(stderr).not.toContain('A/A');
+    const result = JSON.parse(stdout) as { settings: { pairs: string }; calibration: unknown; rows: Array<Record<string, unknown>> };
+    expect(result.settings.pairs).toBe('alternating');
+    expect(result.calibration).toBeNull();
     const floor = result.rows.find((r) => r.scenario === 'floor-generator')!;
     const row = result.rows.find((r) => r.scenario === 'jwt-es256-new')!;
     const runs = row.runs as number[];
@@ -62,10 +65,12 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
   }, 120_000);
 
   it('by default runs each pair at once, calibrates with an A/A pair, and holds the fixed rate over one connection', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '400', '--json']);
+    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key,jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '400', '--json']);
     expect(code, stderr).toBe(0);
+    expect(stderr).toContain('warm-up: each scenario on both servers, not measured');
     expect(stderr).toContain('[1/1] A/A: the floor and a second floor at once (h2load)');
     expect(stderr).toContain('[1/1] api-key: floor and Portcullis at once (h2load)');
+    expect(stderr).toContain('[1/1] jwt-es256-new: floor and Portcullis at once (generator)');
     const result = JSON.parse(stdout) as {
       settings: { pairs: string };
       calibration: { ratios: number[]; median: number };
@@ -79,8 +84,12 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     expect(result.calibration.median).toBeLessThan(3);
     const apiKey = result.rows.find((r) => r.scenario === 'api-key')!;
     expect(apiKey.expectedShare).toBe(1);
+    // The generator row at once: the same pool to both servers, every decision the expected allow.
+    const es = result.rows.find((r) => r.scenario === 'jwt-es256-new')!;
+    expect(es.expectedShare).toBe(1);
+    expect(result.rows.find((r) => r.scenario === 'floor-generator')!.runs).toEqual(es.floorRuns);
     expect(result.fixedRate.connections).toBe(1);
     expect(result.fixedRate.floor.checksPerSecond).toBeGreaterThan(300);
     expect(result.fixedRate.apiKey.checksPerSecond).toBeGreaterThan(300);
-  }, 90_000);
+  }, 120_000);
 });
