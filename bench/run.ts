@@ -206,8 +206,9 @@ async function main(): Promise<number> {
     floorSession.close();
 
     const rows: Row[] = [];
+    // One request log per port: the two runs of a concurrent pair never share one.
     const h2 = (port: number, file: string, extra: Partial<Parameters<typeof runH2load>[0]> = {}) =>
-      runH2load({ port, dataFile: file, clients: CLIENTS, streams: STREAMS, durationSeconds: DURATION, warmupSeconds: WARMUP, logFile: join(dir, 'h2load.log'), ...extra });
+      runH2load({ port, dataFile: file, clients: CLIENTS, streams: STREAMS, durationSeconds: DURATION, warmupSeconds: WARMUP, logFile: join(dir, `h2load-${port}.log`), ...extra });
     const payloadFile = (s: Scenario) => {
       const f = join(dir, `${s.id}.bin`);
       writeFileSync(f, framedCheckRequest(s.spec!));
@@ -228,7 +229,7 @@ async function main(): Promise<number> {
       const ratios: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         say(`[${round}/${ROUNDS}] A/A: the floor and a second floor at once (h2load)…`);
-        const [a, b] = await throughputPair(round, () => h2(floorPort, file, { logFile: join(dir, 'h2load-floor.log') }), () => h2(portB, file));
+        const [a, b] = await throughputPair(round, () => h2(floorPort, file), () => h2(portB, file));
         ratios.push(b.rps / a.rps);
         say(`  floor ${Math.round(a.rps)}/s, second floor ${Math.round(b.rps)}/s (${ratios.at(-1)!.toFixed(2)}×)`);
       }
@@ -245,7 +246,7 @@ async function main(): Promise<number> {
     for (const s of all.filter((x) => !x.skip)) {
       if (s.driver === 'h2load') {
         const file = payloadFile(s);
-        await throughputPair(1, () => h2(floorPort, file, { durationSeconds: 2, logFile: join(dir, 'h2load-floor.log') }), () => h2(ws.grpcPort, file, { durationSeconds: 2 }));
+        await throughputPair(1, () => h2(floorPort, file, { durationSeconds: 2 }), () => h2(ws.grpcPort, file, { durationSeconds: 2 }));
       } else {
         const frames = await s.frames!(3000);
         await throughputPair(1, () => runGenerator({ ...warmGen, port: floorPort, frames }), () => runGenerator({ ...warmGen, port: ws.grpcPort, frames }));
@@ -276,10 +277,9 @@ async function main(): Promise<number> {
           // cannot favour either server (one 8-pair run read 0.81x with the floor first, 0.99x
           // with Portcullis first; docs/performance.md).
           say(`${tag}: ${pairLabel(round)} (h2load)…`);
-          // Two h2load runs at once need their own request logs.
           [floorRun, run] = await throughputPair(
             round,
-            () => withCpu(floor, WARMUP, () => h2(floorPort, file, { logFile: join(dir, 'h2load-floor.log') })),
+            () => withCpu(floor, WARMUP, () => h2(floorPort, file)),
             () => (rssP.reset(), withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, file))),
           );
           floorRuns.push(floorRun);
@@ -431,7 +431,7 @@ async function main(): Promise<number> {
         say('api-key, Portcullis alone, for the soak rate…');
         max = (await h2(ws.grpcPort, payloadFile(apiKey))).rps;
       }
-      soak = { ...(await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir)), maxChecksPerSecond: Math.round(max), maxFrom: PAIRS === 'concurrent' ? 'api-key, Portcullis alone' : 'api-key row' };
+      soak = { ...(await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir)), maxChecksPerSecond: Math.round(max) };
     }
 
     rssP.stop();
