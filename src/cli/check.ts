@@ -1,5 +1,6 @@
 // `portcullis check`: one request through the same App the server runs, decision printed as JSON.
 import { pino } from 'pino';
+import { newHeaderMap } from '../core/header-map.ts';
 import type { AuthzRequest } from '../core/types.ts';
 import { App } from '../runtime/app.ts';
 import { Metrics } from '../runtime/metrics.ts';
@@ -16,7 +17,7 @@ export interface CheckOptions {
 }
 
 export async function runCheck(opts: CheckOptions): Promise<number> {
-  const headers: Record<string, string> = Object.create(null);
+  const headers = newHeaderMap();
   for (const h of opts.header) {
     const i = h.indexOf(':');
     if (i <= 0) throw new Error(`header "${h.slice(0, 40)}" must look like 'name: value'`);

@@ -2,6 +2,7 @@
 // what the answer means lives in core/; this file only knows Envoy's message shapes (DESIGN.md
 // "What Envoy does with the answer").
 import { denyBody } from '../core/decision-table.ts';
+import { newHeaderMap } from '../core/header-map.ts';
 import type { AuthzRequest, Decision, HeaderSet } from '../core/types.ts';
 
 // Decoded with LOADER_OPTIONS (keepCase, defaults: false): absent fields are undefined.
@@ -53,8 +54,8 @@ export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
  * decoder in check-request-decoder.ts) so they cannot disagree.
  */
 export function headersFrom(raw: readonly HeaderValueMsg[] | undefined, map: Record<string, string> | undefined): Record<string, string> {
-  // Null-prototype maps: a header named "constructor" or "__proto__" is just a header.
-  const headers: Record<string, string> = Object.create(null);
+  // A map that inherits nothing: a header named "constructor" or "__proto__" is just a header.
+  const headers = newHeaderMap();
   if (raw && raw.length > 0) {
     // encode_raw_headers: one entry per header line, unmerged; merge like the map form does.
     for (const h of raw) {

@@ -7,6 +7,7 @@
 // an unexpected wire type is skipped. Checked by test/unit/lean-codec.test.ts.
 import protobuf from 'protobufjs';
 import type { AuthzRequest } from '../core/types.ts';
+import { newHeaderMap } from '../core/header-map.ts';
 import { buildAuthzRequest, headersFrom, type HeaderValueMsg } from './check-adapter.ts';
 import { tagOf } from './proto-root.ts';
 
@@ -38,7 +39,7 @@ interface Http {
   method?: string;
   path?: string;
   host?: string;
-  /** Null-prototype, read straight off the wire (see readHeaderEntry). */
+  /** A HeaderMap (inherits nothing), read straight off the wire (see readHeaderEntry). */
   headers?: Record<string, string>;
   /** A header name in `headers` has an upper-case letter (Envoy sends none). */
   mixedCase?: boolean;
@@ -174,7 +175,7 @@ function readMapEntry(r: protobuf.Reader, end: number, into: Record<string, stri
 }
 
 /**
- * One entry of the headers map into a null-prototype object, with the same outcome as a plain
+ * One entry of the headers map into a HeaderMap (inherits nothing), with the same outcome as a plain
  * object (readMapEntry): the last value of a repeated name wins, and a "__proto__" entry is lost,
  * as assigning it to a plain object does.
  */
@@ -191,7 +192,7 @@ function readHeaderEntry(r: protobuf.Reader, end: number, h: Http): void {
     else r.skipType(tag & 7);
   }
   if (key === '__proto__') return;
-  (h.headers ??= Object.create(null) as Record<string, string>)[key] = value;
+  (h.headers ??= newHeaderMap())[key] = value;
   if (upper) h.mixedCase = true;
 }
 

@@ -5,6 +5,7 @@
 //   nginx auth_request   <any>    <prefix>   X-Original-Method, X-Original-URI (Host: original host)
 //   Traefik ForwardAuth  GET      <prefix>   X-Forwarded-Method, X-Forwarded-Uri, X-Forwarded-Host
 import { isIP } from 'node:net';
+import { newHeaderMap } from '../core/header-map.ts';
 import type { AuthzRequest } from '../core/types.ts';
 import { unmapIPv4 } from './trusted-proxies.ts';
 
@@ -42,8 +43,8 @@ export interface ForwardAuthCall {
 }
 
 export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): ParsedForwardAuth {
-  // Null-prototype maps: a header named "constructor" or "__proto__" is just a header.
-  const headers: Record<string, string> = Object.create(null);
+  // Maps that inherit nothing: a header named "constructor" or "__proto__" is just a header.
+  const headers = newHeaderMap();
   const forwarding: Record<string, string> = Object.create(null);
   let repeatedForwarding = false;
   let host = '';
