@@ -183,8 +183,9 @@ function allow(
   responseHeaders: HeaderSet[],
   phantom?: string,
 ): Allow {
-  const set = policy.headers.identityHeaders(identity, route.name);
-  if (phantom) set.push({ name: 'authorization', value: `Bearer ${phantom}` });
+  const identitySet = policy.headers.identityHeaders(identity, route.name);
+  // The identity's list is shared (HeaderPolicy.identityHeaders): a phantom token goes on a copy.
+  const set = phantom ? [...identitySet, { name: 'authorization', value: `Bearer ${phantom}` }] : identitySet;
   // Credential headers go too (unless forwarded), on public routes as well: unverified
   // credentials are not the upstream's business.
   const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);

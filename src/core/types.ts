@@ -52,8 +52,8 @@ export interface HeaderSet {
 export interface Allow {
   allowed: true;
   status: 200;
-  /** Headers to set on the upstream request (overwrite). */
-  set: HeaderSet[];
+  /** Headers to set on the upstream request (overwrite). Shared between Checks: never modified. */
+  set: readonly HeaderSet[];
   /** Headers to remove from the upstream request; never one that is also in `set`. */
   remove: string[];
   /** Query parameters to remove (an API key sent in the URL). */

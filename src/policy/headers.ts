@@ -40,16 +40,42 @@ export class HeaderPolicy {
     return answer;
   }
 
-  /** Trusted identity headers for an allowed request; throws if a value could not be sent safely. */
-  identityHeaders(identity: Identity | undefined, route: string): HeaderSet[] {
+  // Identities are frozen and shared by every request presenting the same credential (identity.ts),
+  // so their headers are too: the last route's list per identity, one list per route without one.
+  // The lists are frozen; a caller that adds to one makes its own copy.
+  private readonly byIdentity = new WeakMap<Identity, { route: string; set: readonly HeaderSet[] }>();
+  private readonly anonymous = new Map<string, readonly HeaderSet[]>();
+
+  /**
+   * Trusted identity headers for an allowed request (the same frozen list for the same identity and
+   * route); throws if a value could not be sent safely.
+   */
+  identityHeaders(identity: Identity | undefined, route: string): readonly HeaderSet[] {
+    if (!identity) {
+      let set = this.anonymous.get(route);
+      if (!set) {
+        set = this.buildIdentityHeaders(undefined, route);
+        // Route names come from the config (or a context extension naming a configured route).
+        if (this.anonymous.size < 4096) this.anonymous.set(route, set);
+      }
+      return set;
+    }
+    const last = this.byIdentity.get(identity);
+    if (last?.route === route) return last.set;
+    const set = this.buildIdentityHeaders(identity, route);
+    this.byIdentity.set(identity, { route, set });
+    return set;
+  }
+
+  private buildIdentityHeaders(identity: Identity | undefined, route: string): readonly HeaderSet[] {
     const out: HeaderSet[] = [];
     for (const [name, field] of this.setFields) {
       const value = fieldValue(identity, field, route);
       if (value === undefined || value === '') continue;
       if (UNSAFE_VALUE.test(value) || value.length > MAX_VALUE) throw new UnsafeHeaderValueError(name);
-      out.push({ name, value });
+      out.push(Object.freeze({ name, value }));
     }
-    return out;
+    return Object.freeze(out);
   }
 
   /**
