@@ -4,7 +4,7 @@
 // proto-loader's serialization of toCheckResponse(d): same fields, same order, same values.
 // Checked by test/unit/lean-codec.test.ts.
 import { denyBody } from '../core/decision-table.ts';
-import type { Decision, HeaderSet } from '../core/types.ts';
+import type { Decision, HeaderSet, Identity } from '../core/types.ts';
 import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } from './check-adapter.ts';
 import { tagOf } from './proto-root.ts';
 import { ReverseWriter, stringBound } from './reverse-writer.ts';
@@ -68,7 +68,40 @@ function boundOf(hs: readonly HeaderSet[]): number {
   return n;
 }
 
+// An allow's bytes are a function of its identity (frozen, shared by every Check presenting the
+// same credential), route, reason, identity headers (the identity's shared list, see
+// HeaderPolicy.identityHeaders), removals and response headers. A client repeating its request
+// gets the same bytes: the last allow is kept per identity and reused when all of those match.
+// Allows carrying response headers (rate-limit quota, which changes every Check) are not kept.
+// grpc-js copies the returned bytes into its frame and never writes to them.
+interface LastAllow {
+  route: string | undefined;
+  reason: string;
+  set: readonly HeaderSet[];
+  remove: readonly string[];
+  removeQuery: readonly string[];
+  bytes: Buffer;
+}
+const lastAllow = new WeakMap<Identity, LastAllow>();
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function encodeCheckResponse(d: Decision): Buffer {
+  if (!d.allowed || !d.identity || d.responseHeaders.length !== 0) return encode(d);
+  const last = lastAllow.get(d.identity);
+  if (last && last.set === d.set && last.route === d.route && last.reason === d.reason && sameStrings(last.remove, d.remove) && sameStrings(last.removeQuery, d.removeQuery)) {
+    return last.bytes;
+  }
+  const bytes = encode(d);
+  lastAllow.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes });
+  return bytes;
+}
+
+function encode(d: Decision): Buffer {
   const meta = metadataEntries(d);
   const body = d.allowed ? '' : denyBody(d);
   let bound = 256 + stringBound(body) + boundOf(d.responseHeaders);

@@ -185,6 +185,37 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
     allow([{ name: 'x-user-id', value: 'v' }]);
   });
 
+  it('repeated allows for one identity: the bytes follow every field that changes', () => {
+    // encodeCheckResponse reuses the last allow's bytes per identity when nothing changed.
+    const id: Identity = Object.freeze({ method: 'api-key', subject: 'c', clientId: 'c', scopes: Object.freeze(['s']), keyId: 'key_1' });
+    const set = Object.freeze([Object.freeze({ name: 'x-client-id', value: 'c' })]);
+    const base: AllowFields = { allowed: true, status: 200, set, remove: ['x-api-key'], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'orders', identity: id };
+    // Each variant differs from base in one field, and follows base.
+    const variants: AllowFields[] = [
+      base,
+      { ...base, remove: ['x-api-key'] },
+      { ...base, remove: ['x-api-key', 'x-user-id'] },
+      { ...base, remove: ['x-user-id', 'x-api-key'] },
+      { ...base, remove: [] },
+      { ...base, removeQuery: ['api_key'] },
+      { ...base, route: 'admin' },
+      { ...base, route: undefined },
+      { ...base, reason: 'public_route' },
+      { ...base, set: [{ name: 'x-client-id', value: 'c' }, { name: 'authorization', value: 'Bearer minted' }] },
+      { ...base, set: [{ name: 'x-client-id', value: 'other' }] },
+      { ...base, responseHeaders: [{ name: 'ratelimit', value: '"p";r=4;t=60' }] },
+      { ...base, responseHeaders: [{ name: 'ratelimit', value: '"p";r=3;t=60' }] },
+      { ...base, identity: Object.freeze({ ...id, clientId: 'other' }) },
+    ];
+    for (const v of variants) {
+      expectSameBytes(base);
+      expectSameBytes(v);
+    }
+    // A deny for the same identity is never an allow's bytes.
+    expectSameBytes(deny('forbidden', 'r', { reason: 'scope_missing', route: 'orders', credential: 'api-key', identity: id }));
+    expectSameBytes(base);
+  });
+
   it('decisions from decide() over a real policy and key store', async () => {
     const config = parseConfig(`
 realm: api.example.com
@@ -217,7 +248,8 @@ routes:
       { path: '/v1/limited/a', headers: { 'x-api-key': key } },
     ];
     const reasons = new Set<string>();
-    for (const init of inits) {
+    // Twice over: the second pass meets the identities' shared header lists and last allows.
+    for (const init of [...inits, ...inits.slice(0, -2)]) {
       const bytes = serialize(envoyCheckRequest(init));
       const d = await decide(decodeCheckRequest(bytes), policy, deps);
       reasons.add(`${d.status}:${d.reason}`);
