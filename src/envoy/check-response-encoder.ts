@@ -74,6 +74,11 @@ function boundOf(hs: readonly HeaderSet[]): number {
 // gets the same bytes: the last allow is kept per identity and reused when all of those match.
 // Allows carrying response headers (rate-limit quota, which changes every Check) are not kept.
 // grpc-js copies the returned bytes into its frame and never writes to them.
+// Bounded (cleared when full) and the kept bytes in memory of their own: never-seen tokens bring
+// an identity per Check, and an entry for each in a WeakMap, with a pooled slice (which holds its
+// whole 8 kB pool slab), grew the heap by ~200 MB and slowed every row of the full bench
+// (docs/performance.md, "A/B pairs").
+const IDENTITIES_KEPT = 4096;
 interface LastAllow {
   route: string | undefined;
   reason: string;
@@ -82,7 +87,7 @@ interface LastAllow {
   removeQuery: readonly string[];
   bytes: Buffer;
 }
-const lastAllow = new WeakMap<Identity, LastAllow>();
+const lastAllow = new Map<Identity, LastAllow>();
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -97,7 +102,10 @@ export function encodeCheckResponse(d: Decision): Buffer {
     return last.bytes;
   }
   const bytes = encode(d);
-  lastAllow.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes });
+  const kept = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(kept);
+  if (lastAllow.size >= IDENTITIES_KEPT) lastAllow.clear();
+  lastAllow.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes: kept });
   return bytes;
 }
 

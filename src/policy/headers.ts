@@ -5,6 +5,8 @@ import type { Config, IdentityField } from './schema.ts';
 
 const UNSAFE_VALUE = /[\0\r\n]/;
 const MAX_VALUE = 4096;
+/** Identities whose header lists are kept (repeat callers; see byIdentity). */
+const IDENTITIES_KEPT = 4096;
 
 function normalizeName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
@@ -43,7 +45,10 @@ export class HeaderPolicy {
   // Identities are frozen and shared by every request presenting the same credential (identity.ts),
   // so their headers are too: the last route's list per identity, one list per route without one.
   // The lists are frozen; a caller that adds to one makes its own copy.
-  private readonly byIdentity = new WeakMap<Identity, { route: string; set: readonly HeaderSet[] }>();
+  // A bounded Map, cleared when full: never-seen tokens make an identity per Check, and an entry
+  // for each (in a WeakMap, the first version) grew the heap and slowed every row of the full
+  // bench (docs/performance.md, "A/B pairs").
+  private readonly byIdentity = new Map<Identity, { route: string; set: readonly HeaderSet[] }>();
   private readonly anonymous = new Map<string, readonly HeaderSet[]>();
 
   /**
@@ -63,6 +68,7 @@ export class HeaderPolicy {
     const last = this.byIdentity.get(identity);
     if (last?.route === route) return last.set;
     const set = this.buildIdentityHeaders(identity, route);
+    if (this.byIdentity.size >= IDENTITIES_KEPT) this.byIdentity.clear();
     this.byIdentity.set(identity, { route, set });
     return set;
   }
