@@ -2,8 +2,10 @@
 // checks the payload's decision, drives both with h2load and reports sane numbers as JSON.
 // Skipped when h2load (Debian's nghttp2-client) is not installed; .ci/run installs it.
 import { execFileSync, spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { tasksetAvailable } from '../../bench/lib/cpu-pinning.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const hasH2load = (() => {
@@ -15,9 +17,9 @@ const hasH2load = (() => {
   }
 })();
 
-function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runBench(args: string[], script = 'bench/run.ts'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -91,5 +93,18 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     expect(result.fixedRate.connections).toBe(1);
     expect(result.fixedRate.floor.checksPerSecond).toBeGreaterThan(300);
     expect(result.fixedRate.apiKey.checksPerSecond).toBeGreaterThan(300);
+  }, 120_000);
+});
+
+describe.skipIf(!hasH2load || !tasksetAvailable() || cpus().length < 2)('bench:ab', () => {
+  it('pairs this build against itself, after priming both with never-seen tokens', async () => {
+    const { code, stdout, stderr } = await runBench(['--rounds', '2', '--duration', '1', '--prime', '40'], 'bench/ab.ts');
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('primed both with 40 never-seen RS256 tokens');
+    expect(stdout.match(/^\[\d\] A \d+\/s {2}B \d+\/s {2}B\/A \d\.\d{3}$/gm)).toHaveLength(2);
+    const ratio = Number(/^api-key: B\/A (\d+\.\d+) \(pairs/m.exec(stdout)?.[1]);
+    // Two copies of one build: the same order of magnitude whatever the machine does.
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(2);
   }, 120_000);
 });

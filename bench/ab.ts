@@ -1,0 +1,128 @@
+// `npm run bench:ab -- --b <checkout>`: this checkout's Portcullis (A) against another build (B),
+// both at once on the same pinned CPU, each driven by its own h2load, for one scenario.
+// Two identical builds read 1.00 ± ~0.015 here, where the floor pairs of `npm run bench` spread
+// ± 0.05 or more: the tool for measuring one change to the hot path. docs/performance.md, "A/B".
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { pinningFor, pinProcess } from './lib/cpu-pinning.ts';
+import { connect, h2Check } from './lib/h2call.ts';
+import { runGenerator } from './lib/generator.ts';
+import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load } from './lib/h2load.ts';
+import { framedCheckRequest } from './lib/payloads.ts';
+import { freePort, REPO_ROOT, waitUntil } from './lib/processes.ts';
+import { scenarios } from './lib/scenarios.ts';
+import { newWorkdir, prepareWorkspace } from './lib/setup.ts';
+import { median } from './lib/stats.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    b: { type: 'string' },
+    scenario: { type: 'string', default: 'api-key' },
+    rounds: { type: 'string', default: '6' },
+    duration: { type: 'string', default: '5' },
+    'b-env': { type: 'string', default: '' },
+    'b-node-args': { type: 'string', default: '' },
+    prime: { type: 'string', default: '0' },
+    pool: { type: 'string', default: '15000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (opt.help) {
+  console.log(`npm run bench:ab -- [options]
+  --b DIR              the other checkout (B) with its node_modules (default: this one, an A/A pair)
+  --scenario ID        a scenario of npm run bench (default api-key); never-seen-token ones run
+                       the bench's generator over a fresh pool per pair (--pool N tokens, default 15000)
+  --rounds N           A/B pairs (default 6)   --duration S   seconds per pair (default 5)
+  --b-env K=V,...      environment for B only   --b-node-args "..."   node flags for B only
+  --prime N            first N never-seen RS256 tokens to both servers, as the bench's never-seen
+                       rows fill the verified-token cache before the other rows run (default 0)
+Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
+  process.exit(0);
+}
+if (!h2loadVersion()) {
+  console.error(H2LOAD_INSTALL_HINT);
+  process.exit(2);
+}
+const pin = pinningFor(undefined);
+if (!pin) {
+  console.error('bench:ab needs taskset and two CPUs: the servers share one, the load generators the rest');
+  process.exit(2);
+}
+pinProcess(pin.load);
+
+const dirB = resolve(opt.b ?? REPO_ROOT);
+const dir = newWorkdir();
+const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() });
+const portsB = { grpc: await freePort(), http: await freePort() };
+const configB = join(dir, 'b.yaml');
+writeFileSync(
+  configB,
+  readFileSync(ws.configFile, 'utf8')
+    .replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${portsB.grpc}`)
+    .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${portsB.http}`),
+);
+const scenario = scenarios(ws, undefined).find((s) => s.id === opt.scenario && (s.spec || s.frames));
+if (!scenario) throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
+const payload = join(dir, 'payload.bin');
+if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
+
+/** Every frame once, 64 at a time over one connection. */
+async function sendAll(port: number, frames: Buffer[]): Promise<void> {
+  const session = await connect(port);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < frames.length) await h2Check(session, frames[next++]);
+    }),
+  );
+  session.close();
+}
+
+function start(name: string, cwd: string, config: string, env: NodeJS.ProcessEnv, nodeArgs: string[]): ChildProcess {
+  const log = openSync(join(dir, `${name}.log`), 'a');
+  return spawn('taskset', ['-c', pin!.server, process.execPath, ...nodeArgs, '--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', config], {
+    cwd,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...env },
+  });
+}
+const envB = Object.fromEntries(opt['b-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const servers = [start('a', REPO_ROOT, ws.configFile, {}, []), start('b', dirB, configB, envB, opt['b-node-args'].split(' ').filter(Boolean))];
+try {
+  for (const port of [ws.httpPort, portsB.http]) {
+    await waitUntil(`Portcullis on ${port} to be ready (logs in ${dir})`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000);
+  }
+  const h2 = (port: number, seconds: number) =>
+    runH2load({ port, dataFile: payload, clients: 4, streams: 32, durationSeconds: seconds, warmupSeconds: 1, logFile: join(dir, `h2load-${port}.log`) });
+  // h2load repeats one payload; never-seen-token scenarios get the bench's generator, both servers
+  // the same fresh pool each pair (signed before the pair, on the load CPUs).
+  const pool = Number(opt.pool);
+  const pair = async (seconds: number) => {
+    if (scenario.spec) return Promise.all([h2(ws.grpcPort, seconds), h2(portsB.grpc, seconds)]);
+    const frames = await scenario.frames!(pool);
+    const gen = (port: number) => runGenerator({ port, frames, threads: 1, connections: 4, streams: 32, warmupSeconds: 1, durationSeconds: seconds });
+    const [a, b] = await Promise.all([gen(ws.grpcPort), gen(portsB.grpc)]);
+    if (a.exhausted || b.exhausted) console.log(`  the pool of ${pool} tokens ran out during the pair: raise --pool`);
+    return [a, b];
+  };
+  const prime = Number(opt.prime);
+  if (prime > 0) {
+    const frames = await scenarios(ws, undefined).find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
+    await Promise.all([sendAll(ws.grpcPort, frames), sendAll(portsB.grpc, frames)]);
+    console.log(`primed both with ${prime} never-seen RS256 tokens`);
+  }
+  // Warm-up pair, not measured.
+  await pair(3);
+  const ratios: number[] = [];
+  for (let round = 1; round <= Number(opt.rounds); round++) {
+    const [a, b] = await pair(Number(opt.duration));
+    ratios.push(b.rps / a.rps);
+    console.log(`[${round}] A ${Math.round(a.rps)}/s  B ${Math.round(b.rps)}/s  B/A ${ratios.at(-1)!.toFixed(3)}`);
+  }
+  console.log(`${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`);
+} finally {
+  for (const s of servers) s.kill('SIGTERM');
+}
