@@ -25,6 +25,7 @@ const { values: opt } = parseArgs({
     'b-env': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
     prime: { type: 'string', default: '0' },
+    'prime-only': { type: 'string' },
     pool: { type: 'string', default: '15000' },
     help: { type: 'boolean', default: false },
   },
@@ -39,6 +40,7 @@ if (opt.help) {
   --b-env K=V,...      environment for B only   --b-node-args "..."   node flags for B only
   --prime N            first N never-seen RS256 tokens to both servers, as the bench's never-seen
                        rows fill the verified-token cache before the other rows run (default 0)
+  --prime-only a|b     prime only that one: what a full token cache costs the scenario
 Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
   process.exit(0);
 }
@@ -111,8 +113,10 @@ try {
   const prime = Number(opt.prime);
   if (prime > 0) {
     const frames = await scenarios(ws, undefined).find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
-    await Promise.all([sendAll(ws.grpcPort, frames), sendAll(portsB.grpc, frames)]);
-    console.log(`primed both with ${prime} never-seen RS256 tokens`);
+    const only = opt['prime-only'];
+    if (only !== undefined && only !== 'a' && only !== 'b') throw new Error(`--prime-only ${only}: a or b`);
+    await Promise.all([only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined, only !== 'a' ? sendAll(portsB.grpc, frames) : undefined]);
+    console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
   }
   // Warm-up pair, not measured.
   await pair(3);
