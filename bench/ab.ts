@@ -2,16 +2,15 @@
 // both at once on the same pinned CPU, each driven by its own h2load, for one scenario.
 // Two identical builds read 1.00 ± ~0.015 here, where the floor pairs of `npm run bench` spread
 // ± 0.05 or more: the tool for measuring one change to the hot path. docs/performance.md, "A/B".
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { pinningFor, pinProcess } from './lib/cpu-pinning.ts';
 import { connect, h2Check } from './lib/h2call.ts';
 import { runGenerator } from './lib/generator.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load } from './lib/h2load.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
-import { freePort, REPO_ROOT, waitUntil } from './lib/processes.ts';
+import { freePort, REPO_ROOT, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { scenarios } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace } from './lib/setup.ts';
 import { median } from './lib/stats.ts';
@@ -46,6 +45,10 @@ Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
 }
 if (!h2loadVersion()) {
   console.error(H2LOAD_INSTALL_HINT);
+  process.exit(2);
+}
+if (opt['prime-only'] !== undefined && opt['prime-only'] !== 'a' && opt['prime-only'] !== 'b') {
+  console.error(`--prime-only ${opt['prime-only']}: a or b`);
   process.exit(2);
 }
 const pin = pinningFor(undefined);
@@ -83,19 +86,13 @@ async function sendAll(port: number, frames: Buffer[]): Promise<void> {
   session.close();
 }
 
-function start(name: string, cwd: string, config: string, env: NodeJS.ProcessEnv, nodeArgs: string[]): ChildProcess {
-  const log = openSync(join(dir, `${name}.log`), 'a');
-  return spawn('taskset', ['-c', pin!.server, process.execPath, ...nodeArgs, '--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', config], {
-    cwd,
-    stdio: ['ignore', log, log],
-    env: { ...process.env, ...env },
-  });
-}
+const start = (name: string, cwd: string, config: string, env: NodeJS.ProcessEnv, nodeArgs: string[]): Proc =>
+  startNode(name, 'src/cli/main.ts', ['serve', '--config', config], { logFile: join(dir, `${name}.log`), nodeArgs, env, cpus: pin.server, cwd });
 const envB = Object.fromEntries(opt['b-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const servers = [start('a', REPO_ROOT, ws.configFile, {}, []), start('b', dirB, configB, envB, opt['b-node-args'].split(' ').filter(Boolean))];
 try {
-  for (const port of [ws.httpPort, portsB.http]) {
-    await waitUntil(`Portcullis on ${port} to be ready (logs in ${dir})`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000);
+  for (const [s, port] of [[servers[0], ws.httpPort], [servers[1], portsB.http]] as const) {
+    await waitUntil(`Portcullis ${s.name} to be ready (logs in ${dir})`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000, s);
   }
   const h2 = (port: number, seconds: number) =>
     runH2load({ port, dataFile: payload, clients: 4, streams: 32, durationSeconds: seconds, warmupSeconds: 1, logFile: join(dir, `h2load-${port}.log`) });
@@ -111,10 +108,9 @@ try {
     return [a, b];
   };
   const prime = Number(opt.prime);
+  const only = opt['prime-only'];
   if (prime > 0) {
     const frames = await scenarios(ws, undefined).find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
-    const only = opt['prime-only'];
-    if (only !== undefined && only !== 'a' && only !== 'b') throw new Error(`--prime-only ${only}: a or b`);
     await Promise.all([only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined, only !== 'a' ? sendAll(portsB.grpc, frames) : undefined]);
     console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
   }
@@ -128,5 +124,5 @@ try {
   }
   console.log(`${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`);
 } finally {
-  for (const s of servers) s.kill('SIGTERM');
+  await Promise.all(servers.map((s) => s.stop()));
 }

@@ -27,13 +27,16 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts `node --import tsx <script> ...args` from the repo root, output to logFile; under `taskset -c cpus` when given. */
-export function startNode(name: string, script: string, args: string[], opts: { logFile: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; cpus?: string }): Proc {
+/**
+ * Starts `node --import tsx <script> ...args` from the repo root (or `cwd`: another checkout),
+ * output to logFile; under `taskset -c cpus` when given.
+ */
+export function startNode(name: string, script: string, args: string[], opts: { logFile: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; cpus?: string; cwd?: string }): Proc {
   const out = createWriteStream(opts.logFile);
   const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args];
   // taskset execs node in place, so the pid (and /proc's CPU and memory figures) stay node's.
   const child = spawn(opts.cpus ? 'taskset' : process.execPath, opts.cpus ? ['-c', opts.cpus, process.execPath, ...argv] : argv, {
-    cwd: REPO_ROOT,
+    cwd: opts.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

@@ -5,7 +5,7 @@ import type { Config, IdentityField } from './schema.ts';
 
 const UNSAFE_VALUE = /[\0\r\n]/;
 const MAX_VALUE = 4096;
-/** Identities whose header lists are kept (repeat callers; see byIdentity). */
+/** Identities (and routes without one) whose header lists are kept; see byIdentity. */
 const IDENTITIES_KEPT = 4096;
 
 function normalizeName(name: string): string {
@@ -61,7 +61,7 @@ export class HeaderPolicy {
       if (!set) {
         set = this.buildIdentityHeaders(undefined, route);
         // Route names come from the config (or a context extension naming a configured route).
-        if (this.anonymous.size < 4096) this.anonymous.set(route, set);
+        if (this.anonymous.size < IDENTITIES_KEPT) this.anonymous.set(route, set);
       }
       return set;
     }
