@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider, { errors } from 'oidc-provider';
+import { restartablePort } from './ports.ts';
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
 
@@ -208,7 +209,20 @@ export async function startIdp(opts: IdpOptions = {}): Promise<TestIdp> {
         resolve((server.address() as AddressInfo).port);
       });
     });
-  const port = await listen(opts.port ?? 0);
+  // Outside the ephemeral range, so that the port is still free when start() follows stop().
+  // Another process may bind the probed port first: try a few.
+  const firstListen = async (): Promise<number> => {
+    if (opts.port !== undefined) return listen(opts.port);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await listen(await restartablePort());
+      } catch (e) {
+        if (attempt >= 4 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+        server = makeServer();
+      }
+    }
+  };
+  const port = await firstListen();
   const issuer = `http://127.0.0.1:${port}`;
   let running = true;
 

@@ -4,9 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { restartablePort } from './ports.ts';
 import { tempDir } from './service.ts';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -22,15 +22,6 @@ export interface TestRedis {
   /** Starts again on the same port (loading dump.rdb if SAVE wrote one). */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?: string): Promise<ChildProcess> {
@@ -79,9 +70,10 @@ export async function startRedis(opts: { extra?: string[]; configFile?: (dir: st
   const configFile = opts.configFile?.(dir);
   let port = 0;
   let child: ChildProcess | undefined;
-  // Another process may take the free port between probe and bind: try a few.
+  // Another process may take the free port between probe and bind: try a few. The port is
+  // outside the ephemeral range so that it is still free when restart() needs it again.
   for (let attempt = 0; !child; attempt++) {
-    port = await freePort();
+    port = await restartablePort();
     try {
       child = await spawnRedis(port, dir, opts.extra, configFile);
     } catch (e) {
