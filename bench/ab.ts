@@ -25,6 +25,8 @@ const { values: opt } = parseArgs({
     'b-node-args': { type: 'string', default: '' },
     prime: { type: 'string', default: '0' },
     'prime-only': { type: 'string' },
+    'prime-with': { type: 'string', default: '' },
+    'prime-seconds': { type: 'string', default: '10' },
     pool: { type: 'string', default: '15000' },
     help: { type: 'boolean', default: false },
   },
@@ -40,6 +42,9 @@ if (opt.help) {
   --prime N            first N never-seen RS256 tokens to both servers, as the bench's never-seen
                        rows fill the verified-token cache before the other rows run (default 0)
   --prime-only a|b     prime only that one: what a full token cache costs the scenario
+  --prime-with ID,...  before the pairs, also drive these h2load scenarios (deny-no-credential,
+                       rate-limited, ...) against the primed server(s), --prime-seconds S each
+                       (default 10): what a row of the full mix leaves behind for the next
 Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
   process.exit(0);
 }
@@ -73,6 +78,14 @@ const scenario = scenarios(ws, undefined).find((s) => s.id === opt.scenario && (
 if (!scenario) throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
 const payload = join(dir, 'payload.bin');
 if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
+// Checked before any server starts: a typo should not cost a minute of priming.
+const primeWith = opt['prime-with'].split(',').filter(Boolean).map((id) => {
+  const s = scenarios(ws, undefined).find((x) => x.id === id && x.spec);
+  if (!s) throw new Error(`--prime-with ${id}: not an h2load scenario of npm run bench (see npm run bench -- --help)`);
+  const file = join(dir, `prime-${id}.bin`);
+  writeFileSync(file, framedCheckRequest(s.spec!));
+  return { id, file };
+});
 
 /** Every frame once, 64 at a time over one connection. */
 async function sendAll(port: number, frames: Buffer[]): Promise<void> {
@@ -113,6 +126,18 @@ try {
     const frames = await scenarios(ws, undefined).find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
     await Promise.all([only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined, only !== 'a' ? sendAll(portsB.grpc, frames) : undefined]);
     console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
+  }
+  // With --prime-only the other side gets as many seconds of the measured scenario meanwhile: a
+  // server driven by anything first read 9-11% faster than one that was not (warm-up, whatever
+  // the priming rows were), which would hide what the rows leave behind.
+  for (const p of primeWith) {
+    const drive = (port: number, file: string) => runH2load({ port, dataFile: file, clients: 4, streams: 32, durationSeconds: Number(opt['prime-seconds']), warmupSeconds: 1, logFile: join(dir, `h2load-prime-${port}.log`) });
+    const other = scenario.spec ? payload : undefined;
+    await Promise.all([
+      only !== 'b' ? drive(ws.grpcPort, p.file) : other && drive(ws.grpcPort, other),
+      only !== 'a' ? drive(portsB.grpc, p.file) : other && drive(portsB.grpc, other),
+    ]);
+    console.log(`primed ${only ?? 'both'} with ${opt['prime-seconds']} s of ${p.id}${only && other ? `, the other with as long of ${opt.scenario}` : ''}`);
   }
   // Warm-up pair, not measured.
   await pair(3);
