@@ -41,7 +41,9 @@ if (opt.help) {
   --b-env K=V,...      environment for B only   --b-node-args "..."   node flags for B only
   --prime N            first N never-seen RS256 tokens to both servers, as the bench's never-seen
                        rows fill the verified-token cache before the other rows run (default 0)
-  --prime-only a|b     prime only that one: what a full token cache costs the scenario
+  --prime-only a|b     prime only that one. With --prime the other side idles meanwhile, and a
+                       server driven by anything first reads ~10% faster (warm-up); --prime-with
+                       warms the other side as long on the measured scenario
   --prime-with ID,...  before the pairs, also drive these h2load scenarios (deny-no-credential,
                        rate-limited, ...) against the primed server(s), --prime-seconds S each
                        (default 10): what a row of the full mix leaves behind for the next

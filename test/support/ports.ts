@@ -29,7 +29,7 @@ function bindable(port: number): Promise<boolean> {
 
 /**
  * A free port below the ephemeral range, not handed out before in this process. Other test
- * processes pick at random from some 10,000 ports, so two picking the same one is unlikely, and
+ * processes pick at random from some 12,000 ports, so two picking the same one is unlikely, and
  * the bind probe catches a port already in use.
  */
 export async function restartablePort(): Promise<number> {
