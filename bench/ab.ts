@@ -76,13 +76,15 @@ writeFileSync(
     .replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${portsB.grpc}`)
     .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${portsB.http}`),
 );
-const scenario = scenarios(ws, undefined).find((s) => s.id === opt.scenario && (s.spec || s.frames));
+// No identity provider here, so no opaque-token scenario.
+const all = scenarios(ws, undefined);
+const scenario = all.find((s) => s.id === opt.scenario && (s.spec || s.frames));
 if (!scenario) throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
 const payload = join(dir, 'payload.bin');
 if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
 // Checked before any server starts: a typo should not cost a minute of priming.
 const primeWith = opt['prime-with'].split(',').filter(Boolean).map((id) => {
-  const s = scenarios(ws, undefined).find((x) => x.id === id && x.spec);
+  const s = all.find((x) => x.id === id && x.spec);
   if (!s) throw new Error(`--prime-with ${id}: not an h2load scenario of npm run bench (see npm run bench -- --help)`);
   const file = join(dir, `prime-${id}.bin`);
   writeFileSync(file, framedCheckRequest(s.spec!));
@@ -125,7 +127,7 @@ try {
   const prime = Number(opt.prime);
   const only = opt['prime-only'];
   if (prime > 0) {
-    const frames = await scenarios(ws, undefined).find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
+    const frames = await all.find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
     await Promise.all([only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined, only !== 'a' ? sendAll(portsB.grpc, frames) : undefined]);
     console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
   }
