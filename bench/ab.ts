@@ -44,9 +44,10 @@ if (opt.help) {
   --prime-only a|b     prime only that one. With --prime the other side idles meanwhile, and a
                        server driven by anything first reads ~10% faster (warm-up); --prime-with
                        warms the other side as long on the measured scenario
-  --prime-with ID,...  before the pairs, also drive these h2load scenarios (deny-no-credential,
-                       rate-limited, ...) against the primed server(s), --prime-seconds S each
-                       (default 10): what a row of the full mix leaves behind for the next
+  --prime-with ID,...  before the pairs, also drive these scenarios (deny-no-credential,
+                       rate-limited, jwt-es256-new, ...) against the primed server(s),
+                       --prime-seconds S each (default 10; never-seen-token rows send at most
+                       --pool tokens): what a row of the full mix leaves behind for the next
 Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
   process.exit(0);
 }
@@ -84,11 +85,12 @@ const payload = join(dir, 'payload.bin');
 if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
 // Checked before any server starts: a typo should not cost a minute of priming.
 const primeWith = opt['prime-with'].split(',').filter(Boolean).map((id) => {
-  const s = all.find((x) => x.id === id && x.spec);
-  if (!s) throw new Error(`--prime-with ${id}: not an h2load scenario of npm run bench (see npm run bench -- --help)`);
+  const s = all.find((x) => x.id === id && (x.spec || x.frames));
+  if (!s) throw new Error(`--prime-with ${id}: not a scenario of npm run bench that runs here (see npm run bench -- --help)`);
+  if (!s.spec) return { id, scenario: s };
   const file = join(dir, `prime-${id}.bin`);
-  writeFileSync(file, framedCheckRequest(s.spec!));
-  return { id, file };
+  writeFileSync(file, framedCheckRequest(s.spec));
+  return { id, scenario: s, file };
 });
 
 /** Every frame once, 64 at a time over one connection. */
@@ -134,12 +136,17 @@ try {
   // With --prime-only the other side gets as many seconds of the measured scenario meanwhile: a
   // server driven by anything first read 9-11% faster than one that was not (warm-up, whatever
   // the priming rows were), which would hide what the rows leave behind.
+  const primeSeconds = Number(opt['prime-seconds']);
   for (const p of primeWith) {
-    const drive = (port: number, file: string) => runH2load({ port, dataFile: file, clients: 4, streams: 32, durationSeconds: Number(opt['prime-seconds']), warmupSeconds: 1, logFile: join(dir, `h2load-prime-${port}.log`) });
+    const drive = (port: number, file: string) => runH2load({ port, dataFile: file, clients: 4, streams: 32, durationSeconds: primeSeconds, warmupSeconds: 1, logFile: join(dir, `h2load-prime-${port}.log`) });
+    // Never-seen-token rows: the generator, each primed side the same fresh pool (--pool tokens).
+    const frames = p.file ? undefined : await p.scenario.frames!(pool);
+    const row = (port: number) =>
+      p.file ? drive(port, p.file) : runGenerator({ port, frames: frames!, threads: 1, connections: 4, streams: 32, warmupSeconds: 1, durationSeconds: primeSeconds });
     const other = scenario.spec ? payload : undefined;
     await Promise.all([
-      only !== 'b' ? drive(ws.grpcPort, p.file) : other && drive(ws.grpcPort, other),
-      only !== 'a' ? drive(portsB.grpc, p.file) : other && drive(portsB.grpc, other),
+      only !== 'b' ? row(ws.grpcPort) : other && drive(ws.grpcPort, other),
+      only !== 'a' ? row(portsB.grpc) : other && drive(portsB.grpc, other),
     ]);
     console.log(`primed ${only ?? 'both'} with ${opt['prime-seconds']} s of ${p.id}${only && other ? `, the other with as long of ${opt.scenario}` : ''}`);
   }
