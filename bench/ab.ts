@@ -11,8 +11,8 @@ import { runGenerator } from './lib/generator.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load } from './lib/h2load.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, startNode, waitUntil, type Proc } from './lib/processes.ts';
-import { scenarios } from './lib/scenarios.ts';
-import { newWorkdir, prepareWorkspace } from './lib/setup.ts';
+import { decisionMismatch, scenarios } from './lib/scenarios.ts';
+import { newWorkdir, prepareWorkspace, type IntrospectionTarget } from './lib/setup.ts';
 import { median } from './lib/stats.ts';
 
 const { values: opt } = parseArgs({
@@ -36,7 +36,8 @@ if (opt.help) {
   console.log(`npm run bench:ab -- [options]
   --b DIR              the other checkout (B) with its node_modules (default: this one, an A/A pair)
   --scenario ID        a scenario of npm run bench (default api-key); never-seen-token ones run
-                       the bench's generator over a fresh pool per pair (--pool N tokens, default 15000)
+                       the bench's generator over a fresh pool per pair (--pool N tokens, default 15000);
+                       opaque-cached (here or in --prime-with) starts the bench's identity provider
   --rounds N           A/B pairs (default 6)   --duration S   seconds per pair (default 5)
   --b-env K=V,...      environment for B only   --b-node-args "..."   node flags for B only
   --prime N            first N never-seen RS256 tokens to both servers, as the bench's never-seen
@@ -68,7 +69,19 @@ pinProcess(pin.load);
 
 const dirB = resolve(opt.b ?? REPO_ROOT);
 const dir = newWorkdir();
-const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() });
+// The opaque-token row needs an identity provider to introspect at: the bench's (test/support/idp.ts),
+// in this process, on the load CPUs; both servers then get the same introspection config.
+const closers: Array<() => Promise<void>> = [];
+let introspection: IntrospectionTarget | undefined;
+let opaqueToken: string | undefined;
+if ([opt.scenario, ...opt['prime-with'].split(',')].includes('opaque-cached')) {
+  const { startIdp, INTROSPECTION_CLIENT } = await import('../test/support/idp.ts');
+  const idp = await startIdp({ opaqueTtl: 24 * 3600 });
+  closers.push(() => idp.close());
+  introspection = { endpoint: idp.introspectionEndpoint, clientId: INTROSPECTION_CLIENT.client_id, clientSecret: INTROSPECTION_CLIENT.client_secret, issuer: idp.issuer };
+  opaqueToken = await idp.opaqueAccessToken('orders:read');
+}
+const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
 const portsB = { grpc: await freePort(), http: await freePort() };
 const configB = join(dir, 'b.yaml');
 writeFileSync(
@@ -77,8 +90,7 @@ writeFileSync(
     .replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${portsB.grpc}`)
     .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${portsB.http}`),
 );
-// No identity provider here, so no opaque-token scenario.
-const all = scenarios(ws, undefined);
+const all = scenarios(ws, opaqueToken);
 const scenario = all.find((s) => s.id === opt.scenario && (s.spec || s.frames));
 if (!scenario) throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
 const payload = join(dir, 'payload.bin');
@@ -112,6 +124,21 @@ const servers = [start('a', REPO_ROOT, ws.configFile, {}, []), start('b', dirB, 
 try {
   for (const [s, port] of [[servers[0], ws.httpPort], [servers[1], portsB.http]] as const) {
     await waitUntil(`Portcullis ${s.name} to be ready (logs in ${dir})`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000, s);
+  }
+  // Every h2load payload must get its expected decision first (as npm run bench checks): a
+  // priming row that silently answered 503, say, would measure something else.
+  for (const s of [scenario, ...primeWith.map((p) => p.scenario)].filter((x) => x.spec)) {
+    for (const port of [ws.grpcPort, portsB.grpc]) {
+      const session = await connect(port);
+      try {
+        for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(session, framedCheckRequest(s.spec!));
+        const got = await h2Check(session, framedCheckRequest(s.spec!));
+        const problem = decisionMismatch(s.expect, got.grpcStatus, got.response);
+        if (problem) throw new Error(`preflight ${s.id} on ${port === ws.grpcPort ? 'A' : 'B'}: ${problem} (logs in ${dir})`);
+      } finally {
+        session.close();
+      }
+    }
   }
   const h2 = (port: number, seconds: number) =>
     runH2load({ port, dataFile: payload, clients: 4, streams: 32, durationSeconds: seconds, warmupSeconds: 1, logFile: join(dir, `h2load-${port}.log`) });
@@ -161,4 +188,5 @@ try {
   console.log(`${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`);
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
+  for (const close of closers) await close();
 }

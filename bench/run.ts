@@ -11,7 +11,7 @@ import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
-import { scenarios, type Expectation, type Scenario } from './lib/scenarios.ts';
+import { decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
 import { markdownTable, type BenchRow } from './lib/markdown.ts';
 import { mean, median } from './lib/stats.ts';
@@ -191,7 +191,7 @@ async function main(): Promise<number> {
       for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(session, frames[0]);
       for (const f of frames) {
         const got = await h2Check(session, f);
-        const problem = mismatch(s.expect, got.grpcStatus, got.response);
+        const problem = decisionMismatch(s.expect, got.grpcStatus, got.response);
         if (problem) {
           const reason = got.response?.dynamic_metadata?.fields?.reason?.stringValue;
           if (reason && /_not_configured$/.test(reason)) s.skip = `this build does not verify that credential yet (Portcullis answered ${reason})`;
@@ -518,17 +518,6 @@ async function waitFloor(p: Proc, port: number): Promise<void> {
     s.close();
     return true;
   }, 30_000, p);
-}
-
-function mismatch(expect: Expectation, grpcStatus: number, res: { status?: { code?: number }; denied_response?: { status?: { code?: string | number } } } | undefined): string | undefined {
-  if (grpcStatus !== 0 || !res) return `the Check RPC failed (grpc-status ${grpcStatus})`;
-  const allowed = (res.status?.code ?? 0) === 0;
-  if (expect.allowed) return allowed ? undefined : `expected allow, got deny ${String(res.denied_response?.status?.code)}`;
-  if (allowed) return `expected deny ${expect.status}, got allow`;
-  const code = res.denied_response?.status?.code;
-  const names: Record<string, number> = { Unauthorized: 401, Forbidden: 403, TooManyRequests: 429, BadRequest: 400, ServiceUnavailable: 503 };
-  const n = typeof code === 'number' ? code : names[String(code)];
-  return n === expect.status ? undefined : `expected deny ${expect.status}, got ${String(code)}`;
 }
 
 /** Runs a load and measures the server's CPU time per Check over the measured period (after warm-up). */

@@ -59,3 +59,15 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
     },
   ];
 }
+
+/** Why an answer is not the decision a scenario expects, or undefined when it is. */
+export function decisionMismatch(expect: Expectation, grpcStatus: number, res: { status?: { code?: number }; denied_response?: { status?: { code?: string | number } } } | undefined): string | undefined {
+  if (grpcStatus !== 0 || !res) return `the Check RPC failed (grpc-status ${grpcStatus})`;
+  const allowed = (res.status?.code ?? 0) === 0;
+  if (expect.allowed) return allowed ? undefined : `expected allow, got deny ${String(res.denied_response?.status?.code)}`;
+  if (allowed) return `expected deny ${expect.status}, got allow`;
+  const code = res.denied_response?.status?.code;
+  const names: Record<string, number> = { Unauthorized: 401, Forbidden: 403, TooManyRequests: 429, BadRequest: 400, ServiceUnavailable: 503 };
+  const n = typeof code === 'number' ? code : names[String(code)];
+  return n === expect.status ? undefined : `expected deny ${expect.status}, got ${String(code)}`;
+}

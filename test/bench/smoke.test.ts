@@ -98,12 +98,14 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
 
 describe.skipIf(!hasH2load || !tasksetAvailable() || cpus().length < 2)('bench:ab', () => {
   it('pairs this build against itself, after priming both with never-seen tokens', async () => {
-    const { code, stdout, stderr } = await runBench(['--rounds', '2', '--duration', '1', '--prime', '40', '--prime-with', 'deny-no-credential,jwt-es256-new', '--pool', '300', '--prime-seconds', '1'], 'bench/ab.ts');
+    const { code, stdout, stderr } = await runBench(['--rounds', '2', '--duration', '1', '--prime', '40', '--prime-with', 'deny-no-credential,jwt-es256-new,opaque-cached', '--pool', '300', '--prime-seconds', '1'], 'bench/ab.ts');
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('primed both with 40 never-seen RS256 tokens');
     expect(stdout).toContain('primed both with 1 s of deny-no-credential\n');
     // A never-seen-token row primes through the generator, from a pool of --pool tokens.
     expect(stdout).toContain('primed both with 1 s of jwt-es256-new\n');
+    // The opaque-token row brings up the bench's identity provider to introspect at.
+    expect(stdout).toContain('primed both with 1 s of opaque-cached\n');
     expect(stdout.match(/^\[\d\] A \d+\/s {2}B \d+\/s {2}B\/A \d\.\d{3}$/gm)).toHaveLength(2);
     const ratio = Number(/^api-key: B\/A (\d+\.\d+) \(pairs/m.exec(stdout)?.[1]);
     // Two copies of one build: the same order of magnitude whatever the machine does.
