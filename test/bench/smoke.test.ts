@@ -70,7 +70,7 @@ describe.skipIf(!hasH2load)('bench --quick', () => {
     const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key,jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '400', '--json']);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('warm-up: each scenario on both servers, not measured');
-    expect(stderr).toContain('[1/1] A/A: the floor and a second floor at once (h2load)');
+    expect(stderr).toContain('[1/1] A/A: the floor and a second floor at once (h2load), Portcullis driven alongside');
     expect(stderr).toContain('[1/1] api-key: floor and Portcullis at once (h2load)');
     expect(stderr).toContain('[1/1] jwt-es256-new: floor and Portcullis at once (generator)');
     const result = JSON.parse(stdout) as {
