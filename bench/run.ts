@@ -70,8 +70,9 @@ if (opt.help) {
   --pin-server none    servers and load share every CPU (the method before 2026-12-01 13:40 UTC)
   --pairs concurrent   each throughput pair runs the floor and Portcullis at the same time, each with
                        its own load, on the same server CPU, so the host's drift hits both alike;
-                       A/A pairs (the floor against a second floor) first give the method's own error
-                       (default; docs/performance.md, "Concurrent pairs")
+                       A/A pairs (the floor against a second floor) first give the method's own error,
+                       Portcullis driven alongside them so neither gets a head start (default;
+                       docs/performance.md, "Concurrent pairs", "A head start")
   --pairs alternating  one after the other, the order alternating from round to round (the pairing
                        before 2026-12-01 16:48 UTC); no A/A pairs
                        Either way, every scenario first runs once on both servers, unmeasured.
