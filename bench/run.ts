@@ -11,7 +11,7 @@ import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
 import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
-import { decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
+import { apiKeySpec, decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
 import { markdownTable, type BenchRow } from './lib/markdown.ts';
 import { mean, median } from './lib/stats.ts';
@@ -224,15 +224,14 @@ async function main(): Promise<number> {
       const floorB = startNode('floor-b', 'bench/floor-server.ts', [String(portB), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], { logFile: join(dir, 'floor-b.log'), cpus: PIN?.server });
       procs.push(floorB);
       await waitFloor(floorB, portB);
-      const file = join(dir, 'calibration.bin');
-      writeFileSync(file, framedCheckRequest(all.find((s) => s.id === 'api-key')?.spec ?? { path: '/' }));
-      // Portcullis is driven all the while (API key, its own h2load, not measured): a server that
+      // The API-key payload, whichever rows were chosen: the floors answer OK to anything, and
+      // Portcullis is driven with it all the while (its own h2load, not measured): a server that
       // gets ~30 s of load before the other one keeps a lead of 10% and more over it for the rest of
       // the run, and the floor used to get the A/A pairs alone while Portcullis idled
       // (docs/performance.md, "A head start").
-      const warmFile = join(dir, 'portcullis-warm.bin');
-      writeFileSync(warmFile, framedCheckRequest(scenarios(ws, opaqueToken).find((s) => s.id === 'api-key')!.spec!));
-      const alongside = <T>(run: Promise<T>, seconds: number) => Promise.all([run, h2(ws.grpcPort, warmFile, { durationSeconds: seconds })]).then(([r]) => r);
+      const file = join(dir, 'calibration.bin');
+      writeFileSync(file, framedCheckRequest(apiKeySpec(ws)));
+      const alongside = <T>(run: Promise<T>, seconds: number) => Promise.all([run, h2(ws.grpcPort, file, { durationSeconds: seconds })]).then(([r]) => r);
       await alongside(Promise.all([floorPort, portB].map((port) => h2(port, file, { durationSeconds: 2 }))), 2);
       const ratios: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
