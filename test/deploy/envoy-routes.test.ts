@@ -6,48 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfigFile } from '../../src/policy/load.ts';
-import { RouteTable } from '../../src/policy/routes.ts';
-import type { Config } from '../../src/policy/schema.ts';
-import { ENVOY_CONFIGS, envoyRoutes, envoySelect, REPO, type EnvoyRoute, type Json } from './support/envoy-config.ts';
-
-const KNOWN_EXTENSIONS = new Set(['portcullis.route', 'portcullis.scopes']);
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+import { ENVOY_CONFIGS, envoyRoutes, REPO, type Json } from './support/envoy-config.ts';
+import { disagreements } from './support/route-agreement.ts';
 
 // Portcullis configs deployed behind these Envoy configs.
 const PORTCULLIS_CONFIGS = ['examples/portcullis.yaml', 'deploy/compose/portcullis.yaml', 'deploy/kubernetes/base/portcullis.yaml', 'deploy/kubernetes/overlays/sidecar/portcullis.yaml']
   .map((f) => `${REPO}${f}`)
   .filter((f) => existsSync(f));
-
-/** Every disagreement between an Envoy route table and a Portcullis config. */
-function disagreements(routes: EnvoyRoute[], config: Config): string[] {
-  const table = new RouteTable(config.routes);
-  const problems: string[] = [];
-  for (const r of routes) {
-    const label = `Envoy route ${r.name ?? r.value}`;
-    for (const k of Object.keys(r.contextExtensions)) {
-      if (!KNOWN_EXTENSIONS.has(k)) problems.push(`${label}: unknown context extension "${k}"`);
-    }
-    const pinned = r.contextExtensions['portcullis.route'];
-    if (pinned !== undefined && !table.byName(pinned)) problems.push(`${label}: portcullis.route "${pinned}" is not a route in the Portcullis config`);
-    if (r.disabled && pinned !== undefined) problems.push(`${label}: ext_authz is disabled, so portcullis.route "${pinned}" is never sent`);
-    if (r.kind === 'prefix' && r.value === '/') continue; // the catch-all: Portcullis matches by itself
-    // Requests this Envoy route really receives (earlier routes take theirs first).
-    const paths = r.kind === 'path' ? [r.value] : [r.value, `${r.value.replace(/\/$/, '')}/sub/item`];
-    for (const method of r.methods ?? METHODS) {
-      for (const path of paths) {
-        if (envoySelect(routes, method, path) !== r) continue;
-        const own = table.match(method, 'api.example.com', path);
-        if (r.disabled && !own?.public) {
-          problems.push(`${label}: ext_authz is disabled but Portcullis treats ${method} ${path} as ${own ? `protected route "${own.name}"` : 'unmatched (deny)'}`);
-        }
-        if (pinned !== undefined && own?.name !== pinned) {
-          problems.push(`${label}: pins "${pinned}" but Portcullis matches ${method} ${path} to ${own ? `"${own.name}"` : 'no route'}`);
-        }
-      }
-    }
-  }
-  return problems;
-}
 
 describe.each(ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slice(REPO.length), p.slice(REPO.length)])))('%s with %s', (envoyFile, portcullisFile) => {
   const envoy = parse(readFileSync(`${REPO}${envoyFile}`, 'utf8')) as Json;

@@ -142,7 +142,8 @@ describe('sidecar overlay', () => {
 
   it('puts Envoy, Portcullis and the app in one Pod, wired over loopback', () => {
     const d = find(objs, 'Deployment');
-    expect(d.spec.template.spec.containers.map((c: Json) => c.name)).toEqual(['portcullis', 'envoy', 'app']);
+    // kustomize puts the containers a patch adds before the base's.
+    expect(d.spec.template.spec.containers.map((c: Json) => c.name)).toEqual(['envoy', 'app', 'portcullis']);
     const envoy = parse(find(objs, 'ConfigMap', 'envoy-config').data['envoy.yaml']) as Json;
     const endpoint = (cluster: string) =>
       envoy.static_resources.clusters.find((c: Json) => c.name === cluster).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
@@ -186,12 +187,18 @@ describe('the validators catch mistakes', () => {
     expect(errors).toMatch(/data\/spec must have required property selector/);
   });
 
-  it('strategic merge: keyed lists merge, null deletes, $patch: delete removes', () => {
+  it('strategic merge: keyed lists merge, null deletes, $patch: delete removes, added items go first', () => {
     const merged = strategicMerge(
-      { spec: { clusterIP: 'None', ports: [{ port: 1, name: 'a' }, { port: 2, name: 'b' }] } },
-      { spec: { clusterIP: null, ports: [{ port: 1, $patch: 'delete' }, { port: 2, name: 'c' }, { port: 3 }] } },
+      { spec: { clusterIP: 'None', ports: [{ port: 1, protocol: 'TCP', name: 'a' }, { port: 2, protocol: 'TCP', name: 'b' }] } },
+      { spec: { clusterIP: null, ports: [{ port: 1, protocol: 'TCP', $patch: 'delete' }, { port: 2, protocol: 'TCP', name: 'c' }, { port: 3, protocol: 'TCP' }] } },
       'Service',
     );
-    expect(merged).toEqual({ spec: { ports: [{ port: 2, name: 'c' }, { port: 3 }] } });
+    expect(merged).toEqual({ spec: { ports: [{ port: 3, protocol: 'TCP' }, { port: 2, protocol: 'TCP', name: 'c' }] } });
+  });
+
+  it('strategic merge: a Service port patch without protocol is an error (kustomize would ignore it)', () => {
+    expect(() => strategicMerge({ spec: { ports: [{ port: 1, protocol: 'TCP' }] } }, { spec: { ports: [{ port: 1, $patch: 'delete' }] } }, 'Service')).toThrow(
+      /has no protocol: kustomize merges these items on port and protocol/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 // Validates Kubernetes objects with the kubernetes-models package (schemas generated from the
-// Kubernetes OpenAPI spec; prometheus-operator CRDs from @kubernetes-models/prometheus-operator):
+// Kubernetes OpenAPI spec; CRDs from @kubernetes-models/prometheus-operator, /gateway-api (Gateway
+// API v1.0 standard channel) and /istio):
 //   1. the package's JSON-schema validators (types, formats, required fields, enums), and
 //   2. its TypeScript interfaces, with TypeScript's excess-property check, because the schemas allow
 //      unknown properties and a typo (`readinesProbe`) would otherwise pass.
@@ -12,7 +13,15 @@ import { REPO } from './envoy-config.ts';
 interface ModelRef {
   module: string;
   name: string;
+  /** A TypeScript type intersected with the model's, for fields newer than the model. */
+  extend?: string;
 }
+
+// @kubernetes-models/istio 2.x (the last release for Node 20) predates AuthorizationPolicy's
+// targetRefs (Istio 1.22+), which attaches a policy to a waypoint; its schema lets the field through
+// and this type checks it, from Istio's PolicyTargetReference:
+// https://istio.io/latest/docs/reference/config/type/workload-selector/#PolicyTargetReference
+const ISTIO_TARGET_REFS = '{ spec?: { targetRefs?: Array<{ group?: string; kind: string; name: string; namespace?: string }> } }';
 
 const MODELS: Record<string, ModelRef> = {
   'v1/ServiceAccount': { module: 'kubernetes-models/v1/ServiceAccount', name: 'ServiceAccount' },
@@ -24,7 +33,15 @@ const MODELS: Record<string, ModelRef> = {
   'policy/v1/PodDisruptionBudget': { module: 'kubernetes-models/policy/v1/PodDisruptionBudget', name: 'PodDisruptionBudget' },
   'networking.k8s.io/v1/NetworkPolicy': { module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', name: 'NetworkPolicy' },
   'monitoring.coreos.com/v1/ServiceMonitor': { module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', name: 'ServiceMonitor' },
+  'v1/Namespace': { module: 'kubernetes-models/v1/Namespace', name: 'Namespace' },
+  'gateway.networking.k8s.io/v1/Gateway': { module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway', name: 'Gateway' },
+  'gateway.networking.k8s.io/v1/HTTPRoute': { module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute', name: 'HTTPRoute' },
+  'security.istio.io/v1/AuthorizationPolicy': { module: '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy', name: 'AuthorizationPolicy', extend: ISTIO_TARGET_REFS },
+  'install.istio.io/v1alpha1/IstioOperator': { module: '@kubernetes-models/istio/install.istio.io/v1alpha1/IstioOperator', name: 'IstioOperator' },
 };
+
+/** Whether kubernetes-models has a schema for this object's apiVersion and kind. */
+export const hasModel = (o: K8sObject): boolean => MODELS[`${o.apiVersion}/${o.kind}`] !== undefined;
 
 const modelOf = (o: K8sObject): ModelRef => {
   const m = MODELS[`${o.apiVersion}/${o.kind}`];
@@ -56,8 +73,9 @@ export function typeErrors(objects: K8sObject[]): string[] {
   const owner: string[] = []; // line index -> object label
   objects.forEach((o, i) => {
     const ref = modelOf(o);
-    lines.push(`import type { I${ref.name} as T${i} } from '${ref.module}';`);
-    owner.push('');
+    lines.push(`import type { I${ref.name} as M${i} } from '${ref.module}';`);
+    lines.push(`type T${i} = M${i}${ref.extend ? ` & ${ref.extend}` : ''};`);
+    owner.push('', '');
   });
   objects.forEach((o, i) => {
     for (const l of `export const o${i}: T${i} = ${JSON.stringify(o, null, 1)};`.split('\n')) {

@@ -1,6 +1,8 @@
-// A small, strict subset of `kustomize build` (no kubectl or kustomize binary here): resources,
-// labels, generators, images and strategic-merge patches, the features deploy/kubernetes uses.
-// Any kustomization field it does not implement is an error, so the tests cannot silently skip one.
+// A small, strict subset of `kustomize build`, so that the deploy tests run where no kubectl or
+// kustomize binary is installed: resources, labels, generators, images, namespace and
+// strategic-merge patches, the features deploy/ uses. Any kustomization field it does not
+// implement is an error, so the tests cannot silently skip one. Where kubectl is installed,
+// test/deploy/control-planes.test.ts checks that `kubectl kustomize` renders the same objects.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -8,6 +10,9 @@ import { parseAllDocuments } from 'yaml';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = Record<string, any>;
+
+/** Cluster-scoped kinds deploy/ uses (kustomize knows these from the Kubernetes API). */
+const CLUSTER_SCOPED = new Set(['Namespace']);
 
 const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'labels', 'generatorOptions', 'configMapGenerator', 'secretGenerator', 'images', 'patches', 'namespace']);
 
@@ -31,7 +36,7 @@ function mergeKey(field: string, kind: string): string | undefined {
     case 'volumeMounts':
       return 'mountPath';
     case 'ports':
-      return kind === 'Service' ? 'port' : 'containerPort';
+      return kind === 'Service' ? 'port+protocol' : 'containerPort';
     default:
       return undefined;
   }
@@ -49,16 +54,23 @@ export function strategicMerge(base: unknown, patch: unknown, kind: string, fiel
     }
     const key = mergeKey(k, kind);
     if (Array.isArray(v) && key && Array.isArray(out[k])) {
+      // Service ports merge on port and protocol together; a patch item without protocol matches
+      // nothing in kustomize (a `$patch: delete` is then silently ignored), so it is an error here.
+      const fields = key.split('+');
+      const id = (x: K8sObject) => fields.map((f) => x[f]).join('/');
       const list: K8sObject[] = [...out[k]];
+      const added: K8sObject[] = [];
       for (const item of v as K8sObject[]) {
-        const i = list.findIndex((x) => x[key] === item[key]);
+        for (const f of fields) if (item[f] === undefined) throw new Error(`patch item of ${kind} ${k} has no ${f}: kustomize merges these items on ${fields.join(' and ')}`);
+        const i = list.findIndex((x) => id(x) === id(item));
         if (item.$patch === 'delete') {
-          if (i < 0) throw new Error(`patch deletes ${k} item ${key}=${item[key]}, which does not exist`);
+          if (i < 0) throw new Error(`patch deletes ${k} item ${fields.join('/')}=${id(item)}, which does not exist`);
           list.splice(i, 1);
         } else if (i >= 0) list[i] = strategicMerge(list[i], item, kind, k) as K8sObject;
-        else list.push(item);
+        else added.push(item);
       }
-      out[k] = list;
+      // As kustomize does, items the patch adds come first, in the patch's order.
+      out[k] = [...added, ...list];
     } else {
       out[k] = isObject(v) ? strategicMerge(out[k], v, kind, k) : v;
     }
@@ -123,7 +135,8 @@ export function kustomizeBuild(dir: string): K8sObject[] {
         objects.push(obj);
       } else if (behavior === 'replace' || behavior === 'merge') {
         if (i < 0) throw new Error(`${kfile}: ${kind} ${gen.name} to ${behavior} does not exist`);
-        objects[i] = behavior === 'replace' ? obj : { ...objects[i], data: { ...objects[i].data, ...obj.data } };
+        // Either way the existing object keeps its metadata (labels included), as in kustomize.
+        objects[i] = behavior === 'replace' ? { ...obj, metadata: objects[i].metadata } : { ...objects[i], data: { ...objects[i].data, ...obj.data } };
       } else throw new Error(`${kfile}: unknown generator behavior ${behavior}`);
     }
   }
@@ -150,6 +163,7 @@ export function kustomizeBuild(dir: string): K8sObject[] {
     if (l.includeSelectors || l.includeTemplates) throw new Error(`${kfile}: labels with includeSelectors/includeTemplates are not supported`);
     objects = objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata?.labels, ...l.pairs } } }));
   }
-  if (k.namespace) objects = objects.map((o) => ({ ...o, metadata: { ...o.metadata, namespace: k.namespace } }));
+  // Like kustomize, leave cluster-scoped objects without a namespace.
+  if (k.namespace) objects = objects.map((o) => (CLUSTER_SCOPED.has(o.kind) ? o : { ...o, metadata: { ...o.metadata, namespace: k.namespace } }));
   return objects;
 }
