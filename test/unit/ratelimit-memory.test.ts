@@ -1,6 +1,10 @@
-// The in-memory rate limiter's memory: counts go with their window, the map is bounded, and what
-// happens at the bound.
+// The in-memory rate limiter's memory (docs/security.md, "Rate-limiter memory"): counts go with their
+// window, the map is bounded and what happens at the bound, and source addresses by prefix.
 import { afterEach, describe, expect, it } from 'vitest';
+import { decide } from '../../src/core/decide.ts';
+import type { AuthzRequest } from '../../src/core/types.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { parseConfig } from '../../src/policy/load.ts';
 import { MemoryRateLimiter, type RateLimitPolicy } from '../../src/stores/ratelimit.ts';
 
 const limiters: MemoryRateLimiter[] = [];
@@ -73,5 +77,56 @@ describe('MemoryRateLimiter', () => {
     await l.hit({ ...policy, name: 'q' }, 'a', T0);
     expect(l.size).toBe(2);
     expect((await l.hit({ ...policy, windowSeconds: 30 }, 'a', T0 + 1)).remaining).toBe(2);
+  });
+});
+
+describe('through decide(): source addresses as keys', () => {
+  const p = compilePolicy(
+    parseConfig(`
+source_ip_header: x-forwarded-for
+rate_limits:
+  - { name: login, key: source_ip, limit: 5, window_seconds: 60 }
+  - { name: login48, key: source_ip, limit: 5, window_seconds: 60, ipv6_prefix_length: 48 }
+routes:
+  - { name: login, match: { path: /login }, public: true, rate_limit: login }
+  - { name: login48, match: { path: /login48 }, public: true, rate_limit: login48 }
+`),
+  );
+  const req = (path: string, xff: string): AuthzRequest => ({
+    method: 'POST',
+    host: 'api.example.com',
+    rawPath: path,
+    sourceIp: '10.0.0.1',
+    contextExtensions: {},
+    headers: Object.assign(Object.create(null), { 'x-forwarded-for': xff }),
+  });
+  const hex = (i: number) => (i & 0xffff).toString(16);
+
+  it('10,000 addresses of one /64 are one key, limited together', async () => {
+    const l = limiter();
+    let allowed = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const d = await decide(req('/login', `2001:db8:1:2:${hex(i)}:${hex(i >> 3)}:1:${hex(i * 7)}`), p, { now: () => T0, rateLimiter: l });
+      if (d.allowed) allowed++;
+    }
+    expect(allowed).toBe(5);
+    expect(l.size).toBe(1);
+  });
+
+  it('ipv6_prefix_length: 48 puts a whole /48 in one budget', async () => {
+    const l = limiter();
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push((await decide(req('/login48', `2001:db8:7:${hex(i)}::1`), p, { now: () => T0, rateLimiter: l })).allowed);
+    expect(results).toEqual([true, true, true, true, true, false, false, false]);
+    expect(l.size).toBe(1);
+  });
+
+  it('garbage X-Forwarded-For values are 400 and never become keys', async () => {
+    const l = limiter();
+    for (let i = 0; i < 1000; i++) {
+      const d = await decide(req('/login', `garbage-${i}`), p, { now: () => T0, rateLimiter: l });
+      expect(d.reason).toBe('source_ip_invalid');
+    }
+    expect(l.size).toBe(0);
   });
 });
