@@ -1,6 +1,6 @@
 // Request confusion over the wire (docs/security.md, "Request confusion"): a real grpc-js client with
 // Envoy's protos against the running server, asserting what the client gets (status, challenge,
-// body), and what the upstream would get once Envoy applied the answer.
+// body), what the upstream would get once Envoy applied the answer, and what the server logged.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/credentials/apikey-admin.ts';
@@ -149,5 +149,30 @@ describe('credentials in the query', () => {
     expect(pub.allowed).toBe(true);
     expect(pub.upstreamPath).toBe('/docs?x=1');
     expect(JSON.stringify(pub.upstreamHeaders)).not.toContain('secret-value');
+  });
+});
+
+describe('request-derived log fields', () => {
+  it('a live API key in the method, request id, path or X-Forwarded-For is never logged', async () => {
+    const before = svc.logs.length;
+    const m = await svc.envoy({ method: writer, path: '/v1/items/7' });
+    expect(m.status).toBe(400);
+    await svc.envoy({ path: `/v1/keys/${writer}`, headers: { 'x-request-id': writer } });
+    await svc.envoy({ path: '/v1/fenced', headers: { 'x-forwarded-for': via(writer) } });
+    await svc.envoy({ method: 'BREW', path: '/v1/secret', headers: { 'x-request-id': 'x'.repeat(5000) } });
+    const lines = svc.logs.slice(before);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    const all = lines.join('\n');
+    expect(all).not.toContain(writer);
+    expect(all).not.toContain(writer.slice(4, 30));
+    expect(all).not.toContain('x'.repeat(200));
+    const entries = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'denied' || e.msg === 'allowed');
+    expect(entries.map((e) => e.method)).toContain('_OTHER');
+    expect(entries.find((e) => e.reason === 'method_invalid')).toMatchObject({ method: '_OTHER', status: 400 });
+    // The test client's own x-request-id line and the key, joined with "," as Envoy joins repeated headers.
+    expect(entries.find((e) => e.path === '/v1/keys/[redacted]')).toMatchObject({ request_id: '[redacted]' });
+    expect(entries.find((e) => e.reason === 'source_ip_invalid')).toMatchObject({ peer_ip: '10.1.2.3' });
+    expect(entries.find((e) => e.method === '_OTHER' && e.path === '/v1/secret')!.request_id).toMatch(/^req-[a-z0-9]+,x{100,128}…$/);
+    for (const e of entries) expect(e.source_ip === undefined || /^[0-9a-f.:]+$/.test(e.source_ip)).toBe(true);
   });
 });
