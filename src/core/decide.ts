@@ -10,7 +10,10 @@ import type { KeyStore } from '../stores/keystore.ts';
 import type { RateLimiter } from '../stores/ratelimit.ts';
 import { deny, type DenyDetails } from './decision-table.ts';
 import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError } from './errors.ts';
+import { normalizeHost } from './host.ts';
+import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
+import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
 import type { Allow, AuthzRequest, CredentialKind, Decision, HeaderSet, Identity } from './types.ts';
 
 export interface DecideDeps {
@@ -28,26 +31,47 @@ export interface DecideDeps {
   onRateLimiterError?(policy: string, err: Error): void;
 }
 
-/** Headers some frameworks obey to change the method after the route was authorized. */
-const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
-
 export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
-  for (const h of METHOD_OVERRIDE_HEADERS) {
-    if (req.headers[h] !== undefined) return deny('invalid_request', realm, { reason: 'method_override_header' });
+  // Frameworks that obey a method override (header or query) would run another method than the
+  // one the route was authorized for.
+  for (const h in req.headers) {
+    if (isMethodOverrideHeader(h)) return deny('invalid_request', realm, { reason: 'method_override_header' });
   }
   if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('invalid_request', realm, { reason: 'method_invalid' });
+  const host = normalizeHost(req.host);
+  if (host === undefined) return deny('invalid_request', realm, { reason: 'host_invalid' });
   const path = normalizePath(req.rawPath);
   if (!path.ok) return deny('invalid_request', realm, { reason: path.reason });
+  const query = scanQuery(req.rawPath, policy.queryCredentialNames);
+  if (query.methodOverride !== undefined) return deny('invalid_request', realm, { reason: 'method_override_query' });
+  // Envoy removes query parameters split on "&" only: one that only a ";"-splitting upstream
+  // would see cannot be kept from it.
+  for (const q of query.credentials) {
+    if (q.afterSemicolon) return deny('invalid_request', realm, { reason: 'query_credential_unremovable' });
+  }
+  let sourceIp = req.sourceIp;
+  if (policy.sourceIp) {
+    const ip = clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops);
+    if (ip === undefined) return deny('invalid_request', realm, { reason: 'source_ip_invalid' });
+    sourceIp = ip;
+  }
 
   const routeName = req.contextExtensions['portcullis.route'];
-  const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, req.host, path.path);
+  const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
   if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
 
-  if (route.public) return allow(req, policy, route, undefined, [], []);
+  if (route.public) {
+    const responseHeaders: HeaderSet[] = [];
+    if (route.rateLimit && deps.rateLimiter) {
+      const limited = await applyRateLimit(policy.rateLimits.get(route.rateLimit)!, undefined, sourceIp, deps, responseHeaders);
+      if (limited) return deny(limited.error, realm, { route: route.name, ...limited.details });
+    }
+    return allow(req, policy, route, undefined, queryCredentialNames(query), responseHeaders);
+  }
 
-  const cred = extractCredential(req.headers, req.rawPath, policy.extract);
+  const cred = extractCredential(req.headers, query, policy.extract);
   if (cred.kind === 'none') return deny('missing_credentials', realm, { reason: 'missing_credentials', route: route.name });
   if (cred.kind === 'malformed') return deny('invalid_request', realm, { reason: cred.reason, route: route.name });
   const kind: CredentialKind = cred.kind;
@@ -55,7 +79,6 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   if (cred.value.length > policy.maxCredentialBytes) return deny('invalid_token', realm, { ...base, reason: 'credential_too_large' });
   if (!route.auth.has(kind)) return deny('invalid_token', realm, { ...base, reason: 'credential_kind_not_accepted' });
 
-  const sourceIp = clientIp(req, policy);
   let identity: Identity;
   try {
     identity = await verify(kind, cred.value, route, sourceIp, policy, deps);
@@ -86,9 +109,8 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
-  const removeQuery = cred.queryParam && !policy.headers.forwardCredentials ? [cred.queryParam] : [];
   try {
-    return allow(req, policy, route, identity, removeQuery, responseHeaders, phantom);
+    return allow(req, policy, route, identity, queryCredentialNames(query), responseHeaders, phantom);
   } catch (e) {
     if (e instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: 'identity_value_unsafe' });
     throw e;
@@ -133,31 +155,42 @@ function requiredScopes(route: Route, extra: string | undefined): readonly strin
   return [...new Set([...route.scopes, ...more])];
 }
 
-function clientIp(req: AuthzRequest, policy: Policy): string {
-  if (!policy.sourceIpHeader) return req.sourceIp;
-  const v = req.headers[policy.sourceIpHeader];
-  if (!v) return req.sourceIp;
-  const comma = v.indexOf(',');
-  return (comma === -1 ? v : v.slice(0, comma)).trim();
+/**
+ * Credentials in the URL never reach the upstream, whatever `forward_credentials` says (it is
+ * about headers): URLs are logged by every hop. Removed by the name the request spells.
+ */
+function queryCredentialNames(query: QueryScan): string[] {
+  if (query.credentials.length === 0) return [];
+  return [...new Set(query.credentials.map((q) => q.rawName))];
 }
 
-function rateLimitKey(rl: RateLimitConfig, identity: Identity, sourceIp: string): string {
-  const v =
-    rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : rl.key === 'subject' ? identity.subject : sourceIp;
-  // A credential without that field is limited by its source address rather than not at all.
-  return v ?? `ip:${sourceIp}`;
+/** The address a client-address rate limit counts: its network at the limit's prefix lengths. */
+function addressKey(rl: RateLimitConfig, sourceIp: string): string {
+  return addressPrefix(sourceIp, rl.ipv4_prefix_length, rl.ipv6_prefix_length);
+}
+
+function rateLimitKey(rl: RateLimitConfig, identity: Identity | undefined, sourceIp: string): string {
+  if (rl.key === 'source_ip') return addressKey(rl, sourceIp);
+  const v = identity === undefined ? undefined : rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : identity.subject;
+  // A credential without that field (and a public route, which has no credential) is limited by
+  // its source address rather than not at all.
+  return v ?? `ip:${addressKey(rl, sourceIp)}`;
 }
 
 async function applyRateLimit(
   rl: RateLimitConfig,
-  identity: Identity,
+  identity: Identity | undefined,
   sourceIp: string,
   deps: DecideDeps,
   responseHeaders: HeaderSet[],
 ): Promise<{ error: 'rate_limited' | 'temporarily_unavailable'; details: Omit<DenyDetails, 'route'> } | undefined> {
   const policyHeader = { name: 'ratelimit-policy', value: `"${rl.name}";q=${rl.limit};w=${rl.window_seconds}` };
   try {
-    const r = await deps.rateLimiter!.hit({ name: rl.name, limit: rl.limit, windowSeconds: rl.window_seconds }, rateLimitKey(rl, identity, sourceIp), deps.now());
+    const r = await deps.rateLimiter!.hit(
+      { name: rl.name, limit: rl.limit, windowSeconds: rl.window_seconds, maxKeys: rl.max_keys },
+      rateLimitKey(rl, identity, sourceIp),
+      deps.now(),
+    );
     const state = { name: 'ratelimit', value: `"${rl.name}";r=${r.remaining};t=${r.resetSeconds}` };
     if (!r.allowed) {
       return { error: 'rate_limited', details: { reason: 'rate_limited', retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };

@@ -2,6 +2,7 @@
 // Token routing (DESIGN "Tokens"): JWT-shaped -> jwt only; API-key-shaped -> key store only;
 // anything else -> introspection. Never a fallback from one to another.
 import { looksLikeApiKey } from './apikey-format.ts';
+import type { QueryScan } from '../core/query.ts';
 import type { CredentialKind } from '../core/types.ts';
 
 export type Extracted =
@@ -26,30 +27,13 @@ export function classifyBearer(token: string, apiKeyPrefix: string | null): Cred
   return 'oauth2';
 }
 
-function queryValues(rawPath: string, name: string): string[] | null {
-  const q = rawPath.indexOf('?');
-  if (q === -1) return [];
-  const out: string[] = [];
-  for (const pair of rawPath.slice(q + 1).split('&')) {
-    const eq = pair.indexOf('=');
-    const k = eq === -1 ? pair : pair.slice(0, eq);
-    let key: string;
-    try {
-      key = decodeURIComponent(k.replaceAll('+', ' '));
-    } catch {
-      return null;
-    }
-    if (key !== name) continue;
-    try {
-      out.push(eq === -1 ? '' : decodeURIComponent(pair.slice(eq + 1).replaceAll('+', ' ')));
-    } catch {
-      return null;
-    }
-  }
-  return out;
-}
-
-export function extractCredential(headers: Record<string, string>, rawPath: string, opts: ExtractOptions): Extracted {
+/**
+ * The one credential a request carries. `query` holds the credential-named query parameters
+ * (scanQuery): the API-key parameter when configured, and RFC 6750 `access_token`, which is never
+ * accepted (tokens in URLs end up in logs and histories; OAuth 2.1 drops the method) but still
+ * counts as a credential, so that a header plus `?access_token=` is two credentials.
+ */
+export function extractCredential(headers: Record<string, string>, query: QueryScan, opts: ExtractOptions): Extracted {
   const found: Exclude<Extracted, { kind: 'none' } | { kind: 'malformed' }>[] = [];
 
   const authz = headers['authorization'];
@@ -83,17 +67,22 @@ export function extractCredential(headers: Record<string, string>, rawPath: stri
     found.push({ kind: 'api-key', value: key, header: h });
   }
 
-  if (opts.apiKeyQueryParam && rawPath.includes('?')) {
-    const values = queryValues(rawPath, opts.apiKeyQueryParam);
-    if (values === null) return { kind: 'malformed', reason: 'query_bad_escape' };
-    if (values.length > 1) return { kind: 'malformed', reason: 'api_key_query_repeated' };
-    if (values.length === 1) {
-      if (values[0] === '') return { kind: 'malformed', reason: 'api_key_empty' };
-      found.push({ kind: 'api-key', value: values[0], queryParam: opts.apiKeyQueryParam });
+  let apiKeyParams = 0;
+  let accessTokens = 0;
+  for (const q of query.credentials) {
+    if (q.name !== opts.apiKeyQueryParam) {
+      accessTokens++;
+      continue;
     }
+    if (++apiKeyParams > 1) return { kind: 'malformed', reason: 'api_key_query_repeated' };
+    if (q.value === undefined) return { kind: 'malformed', reason: 'query_bad_escape' };
+    if (q.value === '') return { kind: 'malformed', reason: 'api_key_empty' };
+    found.push({ kind: 'api-key', value: q.value, queryParam: q.rawName });
   }
 
+  // A credential in more than one place, whatever the places (RFC 6750 §2: one method per request).
+  if (found.length + accessTokens > 1) return { kind: 'malformed', reason: 'multiple_credentials' };
+  if (accessTokens > 0) return { kind: 'malformed', reason: 'access_token_in_query' };
   if (found.length === 0) return { kind: 'none' };
-  if (found.length > 1) return { kind: 'malformed', reason: 'multiple_credentials' };
   return found[0];
 }

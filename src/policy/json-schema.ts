@@ -55,8 +55,9 @@ const SAFE = 2 ** 53 - 1;
 
 function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
   const variants = s.anyOf ?? s.oneOf;
-  if (variants && variants.every((v) => v.type === 'object')) {
-    variants.forEach((v) => rows(v, path, out));
+  if (variants && variants.some((v) => v.type === 'object')) {
+    // Object variants list their options (a string-or-object union such as source_ip_header too).
+    variants.filter((v) => v.type === 'object').forEach((v) => rows(v, path, out));
     return;
   }
   const target = s.type === 'array' && s.items?.type === 'object' ? s.items : s;

@@ -1,5 +1,9 @@
 // Route rules compiled once per config; `RouteTable.match` is first-match-wins on the hot path.
-import { canonicalPrefix, matchesPrefix } from '../core/paths.ts';
+// Literals are canonicalized here, once: paths as normalizePath reads them (and lower-cased unless
+// the route is case-sensitive), hosts as normalizeHost reads them. A Check then lowers its path at
+// most once and compares strings.
+import { normalizeHost } from '../core/host.ts';
+import { canonicalPrefix, lowerAscii, matchesExact, matchesPrefix, normalizePath } from '../core/paths.ts';
 import type { CredentialKind } from '../core/types.ts';
 import type { RouteConfig } from './schema.ts';
 
@@ -13,9 +17,19 @@ export interface Route {
   pathPrefix?: string;
   path?: string;
   host?: string;
+  /** Path literals compared as written; otherwise both sides are lower case. */
+  caseSensitive: boolean;
+}
+
+/** A path literal as a normalized request path would spell it (the schema has validated it). */
+function pathLiteral(p: string, caseSensitive: boolean): string {
+  const n = normalizePath(p);
+  const canonical = canonicalPrefix(n.ok ? n.path : p);
+  return caseSensitive ? canonical : lowerAscii(canonical);
 }
 
 function compile(r: RouteConfig): Route {
+  const caseSensitive = r.match.case_sensitive ?? r.case_sensitive ?? false;
   return {
     name: r.name,
     public: r.public,
@@ -23,21 +37,11 @@ function compile(r: RouteConfig): Route {
     scopes: r.scopes,
     rateLimit: r.rate_limit,
     methods: r.match.methods ? new Set(r.match.methods) : undefined,
-    pathPrefix: r.match.path_prefix !== undefined ? canonicalPrefix(r.match.path_prefix) : undefined,
-    path: r.match.path,
-    host: r.match.host?.toLowerCase(),
+    pathPrefix: r.match.path_prefix !== undefined ? pathLiteral(r.match.path_prefix, caseSensitive) : undefined,
+    path: r.match.path !== undefined ? pathLiteral(r.match.path, caseSensitive) : undefined,
+    host: r.match.host !== undefined ? (normalizeHost(r.match.host) ?? r.match.host.toLowerCase()) : undefined,
+    caseSensitive,
   };
-}
-
-/** `example.com:8443` -> `example.com`; `[::1]:80` -> `[::1]`. */
-export function hostWithoutPort(authority: string): string {
-  const a = authority.toLowerCase();
-  if (a.startsWith('[')) {
-    const end = a.indexOf(']');
-    return end === -1 ? a : a.slice(0, end + 1);
-  }
-  const colon = a.indexOf(':');
-  return colon === -1 ? a : a.slice(0, colon);
 }
 
 export class RouteTable {
@@ -49,15 +53,21 @@ export class RouteTable {
     this.named = new Map(this.routes.map((r) => [r.name, r]));
   }
 
-  /** First rule whose method, host and path all match. HEAD is matched as GET. */
+  /**
+   * First rule whose method, host and path all match. HEAD is matched as GET. `host` is the
+   * canonical host (normalizeHost), `path` the normalized path (normalizePath).
+   */
   match(method: string, host: string, path: string): Route | undefined {
     const m = method === 'HEAD' ? 'GET' : method;
-    let h: string | undefined;
+    let lower: string | undefined;
     for (const r of this.routes) {
       if (r.methods && !r.methods.has(m) && !r.methods.has(method)) continue;
-      if (r.path !== undefined && r.path !== path) continue;
-      if (r.pathPrefix !== undefined && !matchesPrefix(path, r.pathPrefix)) continue;
-      if (r.host !== undefined && r.host !== (h ??= hostWithoutPort(host))) continue;
+      if (r.path !== undefined || r.pathPrefix !== undefined) {
+        const p = r.caseSensitive ? path : (lower ??= lowerAscii(path));
+        if (r.path !== undefined && !matchesExact(p, r.path)) continue;
+        if (r.pathPrefix !== undefined && !matchesPrefix(p, r.pathPrefix)) continue;
+      }
+      if (r.host !== undefined && r.host !== host) continue;
       return r;
     }
     return undefined;

@@ -2,6 +2,8 @@
 // errors) and the published JSON Schema (schema/portcullis.schema.json, `npm run schema`).
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { normalizeHost } from '../core/host.ts';
+import { normalizePath } from '../core/paths.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -296,7 +298,9 @@ const rateLimit = z
     key: z
       .enum(['client_id', 'key_id', 'source_ip', 'subject'])
       .default('client_id')
-      .describe('what is counted: one budget per client, per API key, per source IP or per token subject (a credential without the field is counted by source IP)'),
+      .describe(
+        'what is counted: one budget per client, per API key, per source IP or per token subject (a credential without the field, and every request on a public route, is counted by source IP)',
+      ),
     limit: z.number().int().min(1).max(1_000_000_000).describe('requests allowed per window'),
     window_seconds: z
       .number()
@@ -304,6 +308,29 @@ const rateLimit = z
       .min(1)
       .max(30 * 24 * 3600)
       .describe('fixed window, aligned to the epoch (Redis server clock when redis is configured): 1 second to 30 days (a quota)'),
+    ipv4_prefix_length: z
+      .number()
+      .int()
+      .min(0)
+      .max(32)
+      .default(32)
+      .describe('source IP counting: IPv4 addresses are counted by their network of this many bits (32: each address)'),
+    ipv6_prefix_length: z
+      .number()
+      .int()
+      .min(0)
+      .max(128)
+      .default(64)
+      .describe('source IP counting: IPv6 addresses are counted by their network of this many bits; 64 because one host usually holds a whole /64'),
+    max_keys: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(100_000)
+      .describe(
+        'in-memory limiter (no redis section): distinct keys counted at once in the current window; beyond it, new keys share one overflow budget of `limit` until the window ends (counted in portcullis_ratelimit_overflow_total)',
+      ),
     on_redis_error: z
       .enum(['allow', 'deny'])
       .default('allow')
@@ -311,24 +338,50 @@ const rateLimit = z
   })
   .strict();
 
+/** A route path literal must be a path a request can have once normalized (src/core/paths.ts). */
+const routePath = (what: string) =>
+  z
+    .string()
+    .startsWith('/')
+    .superRefine((p, ctx) => {
+      const n = normalizePath(p);
+      if (!n.ok) ctx.addIssue({ code: 'custom', message: `no request path can match ${what} "${p}" (${n.reason}); see docs/security.md#paths` });
+    });
+
 const route = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, _ . : -'),
     match: z
       .object({
         methods: z.array(z.string().regex(/^[A-Z]+$/, 'uppercase HTTP method')).optional(),
-        path_prefix: z.string().startsWith('/').optional().describe('whole segments: /v1/orders matches /v1/orders/7, not /v1/ordersX'),
-        path: z.string().startsWith('/').optional().describe('exact path, without query'),
-        host: z.string().optional().describe('exact host (port and case ignored)'),
+        path_prefix: routePath('path_prefix')
+          .optional()
+          .describe('whole segments: /v1/orders matches /v1/orders, /v1/orders/7 and /v1/orders.json, not /v1/ordersX'),
+        path: routePath('path').optional().describe('exact path, without query; also matches its trailing-slash form (/v1/secret/) and a format suffix (/v1/secret.json)'),
+        host: z
+          .string()
+          .refine((h) => normalizeHost(h) !== undefined, 'must be a host name or IP address (no port, userinfo or wildcard)')
+          .refine((h) => !(h.startsWith('[') ? h.slice(h.indexOf(']') + 1) : h).includes(':'), 'no port: the request\'s port is ignored when matching')
+          .optional()
+          .describe('exact host; case, one trailing dot and the request\'s port are ignored'),
+        case_sensitive: z
+          .boolean()
+          .optional()
+          .describe('match path and path_prefix case-sensitively; by default they match in any case (/ADMIN is /admin), because many upstreams fold case'),
       })
       .strict()
       .prefault({}),
+    case_sensitive: z.boolean().optional().describe('same as match.case_sensitive'),
     public: z.boolean().default(false),
     auth: z.array(z.enum(['api-key', 'jwt', 'oauth2'])).optional().describe('credential kinds accepted'),
     scopes: z.array(z.string().min(1)).default([]).describe('all required'),
-    rate_limit: z.string().optional().describe('name of a rate_limits entry'),
+    rate_limit: z.string().optional().describe('name of a rate_limits entry; on a public route it counts by source IP'),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.case_sensitive === undefined || r.match.case_sensitive === undefined || r.case_sensitive === r.match.case_sensitive, {
+    message: 'case_sensitive and match.case_sensitive disagree',
+    path: ['case_sensitive'],
+  });
 
 // HTTP forward-auth (docs/forward-auth.md): the same decisions for Envoy's HTTP ext_authz, nginx
 // auth_request and Traefik ForwardAuth, served on the ops listener.
@@ -371,9 +424,26 @@ export const configSchema = z
     server,
     redis: redis.optional().describe('shared state; memory/file stores without it'),
     realm: z.string().regex(/^[^"\\]*$/, 'no quotes or backslashes').default('portcullis').describe('WWW-Authenticate realm'),
-    source_ip_header: headerName
+    source_ip_header: z
+      .union([
+        headerName,
+        z
+          .object({
+            name: headerName.describe('header carrying the client address'),
+            trusted_hops: z
+              .number()
+              .int()
+              .min(0)
+              .max(16)
+              .default(0)
+              .describe('proxies in front of Envoy that append to the header: the address is the entry this many places from the right (0: the rightmost), as Envoy\'s xff_num_trusted_hops'),
+          })
+          .strict(),
+      ])
       .optional()
-      .describe('take the client IP from this header (e.g. x-envoy-external-address) instead of the TCP peer'),
+      .describe(
+        'take the client IP from this header instead of the TCP peer: x-envoy-external-address, or x-forwarded-for with Envoy use_remote_address: true (docs/security.md#client-address). The chosen entry must be one valid IP address, else 400',
+      ),
     logging: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
       .strict()
@@ -401,8 +471,8 @@ export const configSchema = z
     c.routes.forEach((r, i) => {
       if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` });
       names.add(r.name);
-      if (r.public && (r.auth || r.scopes.length || r.rate_limit)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i], message: 'a public route takes no auth, scopes or rate_limit' });
+      if (r.public && (r.auth || r.scopes.length)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i], message: 'a public route takes no auth or scopes' });
       }
       if (!r.public && !r.auth?.length) {
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth'], message: 'a protected route must list at least one credential kind (or set public: true)' });

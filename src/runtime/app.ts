@@ -8,6 +8,8 @@ import { compilePolicy, type Policy } from '../policy/compile.ts';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
 import type { Config } from '../policy/schema.ts';
 import { createComponents, type Components } from './components.ts';
+import { clientAddress } from '../core/ip.ts';
+import { logIdentityValue, logIp, logMethod, logPath, logRequestId } from './log-fields.ts';
 import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -116,40 +118,62 @@ export class App {
       d = await decide(req, gen.policy, gen.components.deps);
     } catch (e) {
       this.metrics.internalErrors.inc();
-      this.log.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: req.requestId }, 'unexpected error while deciding; denied with 503');
+      this.log.error(
+        { err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: logRequestId(req.requestId, gen.policy.extract.apiKeyPrefix, presentedCredentials(req, gen.policy)) },
+        'unexpected error while deciding; denied with 503',
+      );
       d = deny('temporarily_unavailable', gen.policy.realm, { reason: 'internal_error', retryAfterSeconds: 1 });
     } finally {
       this.inFlight--;
     }
     const seconds = (performance.now() - start) / 1000;
     this.metrics.countDecision(d, seconds);
-    if (!d.allowed) this.logDeny(req, d);
-    else if (this.decisionLog.isLevelEnabled('debug')) this.decisionLog.debug(this.decisionFields(req, d), 'allowed');
+    if (!d.allowed) this.logDeny(req, d, gen.policy);
+    else if (this.decisionLog.isLevelEnabled('debug')) this.decisionLog.debug(this.decisionFields(req, d, gen.policy), 'allowed');
     return d;
   }
 
-  private decisionFields(req: AuthzRequest, d: Decision) {
-    // Never headers, never credentials: only what an operator needs to find the request.
+  private decisionFields(req: AuthzRequest, d: Decision, policy: Policy) {
+    // Never headers, never credentials: only what an operator needs to find the request, and every
+    // value the client wrote validated or bounded (log-fields.ts).
+    const prefix = policy.extract.apiKeyPrefix;
+    const presented = presentedCredentials(req, policy);
+    const peer = logIp(req.sourceIp);
+    const client = policy.sourceIp ? logIp(clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops)) : peer;
     return {
-      request_id: req.requestId,
-      method: req.method,
-      path: req.rawPath.split('?')[0].slice(0, 256),
+      request_id: logRequestId(req.requestId, prefix, presented),
+      method: logMethod(req.method),
+      path: logPath(req.rawPath, prefix, presented),
       route: d.route,
       status: d.status,
       reason: d.reason,
       credential: d.identity?.method ?? (d.allowed ? undefined : d.credential),
-      client_id: d.identity?.clientId,
-      key_id: d.identity?.keyId,
-      source_ip: req.sourceIp,
+      client_id: logIdentityValue(d.identity?.clientId),
+      key_id: logIdentityValue(d.identity?.keyId),
+      source_ip: client,
+      peer_ip: client === peer ? undefined : peer,
     };
   }
 
-  private logDeny(req: AuthzRequest, d: Decision): void {
-    if (d.reason === 'internal_error') this.decisionLog.error(this.decisionFields(req, d), 'denied after an internal error');
-    else this.decisionLog.info(this.decisionFields(req, d), 'denied');
+  private logDeny(req: AuthzRequest, d: Decision, policy: Policy): void {
+    if (d.reason === 'internal_error') this.decisionLog.error(this.decisionFields(req, d, policy), 'denied after an internal error');
+    else this.decisionLog.info(this.decisionFields(req, d, policy), 'denied');
   }
 
   async close(): Promise<void> {
     await this.gen.components.close();
   }
+}
+
+/** The credential values this request carries in headers (whole, and after an auth scheme). */
+function presentedCredentials(req: AuthzRequest, policy: Policy): string[] {
+  const out: string[] = [];
+  for (const h of policy.credentialHeaders) {
+    const v = req.headers[h]?.trim();
+    if (!v) continue;
+    out.push(v);
+    const sp = v.indexOf(' ');
+    if (sp !== -1) out.push(v.slice(sp + 1).trim());
+  }
+  return out;
 }

@@ -109,7 +109,7 @@ async function redisProbes(tag: string): Promise<{ probes: Probe[]; fresh: strin
   // The local copy must know the new keys before the fault: the steady one passes and the
   // revoked one is refused as revoked (a 401 for an unknown key would prove nothing).
   const check = (k: string) =>
-    target.check({ attributes: { request: { http: { method: 'GET', path: '/v1/orders/1', headers: { ':path': '/v1/orders/1', 'x-api-key': k } } } } }, 2000);
+    target.check({ attributes: { request: { http: { method: 'GET', path: '/v1/orders/1', host: 'api.example.com', headers: { ':path': '/v1/orders/1', 'x-api-key': k } } } } }, 2000);
   await waitUntil(async () => !(await check(key)).denied_response, 15_000, `key ${tag}-steady reaching the replica`);
   await waitUntil(async () => (await check(doomed)).dynamic_metadata?.fields?.reason?.stringValue === 'api_key_revoked', 15_000, `revoked key ${tag}-doomed reaching the replica`);
   return { probes, fresh };

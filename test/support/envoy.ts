@@ -90,6 +90,11 @@ export interface EnvoyOutcome {
   /** Headers on the client's local reply (denied), or added to the upstream's reply (allowed). */
   clientHeaders: Record<string, string>;
   body?: string;
+  /**
+   * The `:path` the upstream receives (allowed only): Envoy re-parses the query on "&" without
+   * decoding and drops every parameter whose raw name is in query_parameters_to_remove (case-sensitive).
+   */
+  upstreamPath?: string;
 }
 
 /**
@@ -128,5 +133,16 @@ export function applyEnvoy(request: ReturnType<typeof envoyCheckRequest>, res: C
     delete upstream[k];
   }
   for (const h of ok.response_headers_to_add ?? []) clientHeaders[h.header.key.toLowerCase()] = h.header.value;
-  return { allowed: true, status: 200, upstreamHeaders: upstream, clientHeaders };
+  const path = String((request.attributes.request.http as { path?: string }).path ?? '');
+  const q = path.indexOf('?');
+  let upstreamPath = path;
+  if (q !== -1 && ok.query_parameters_to_remove?.length) {
+    const kept = path
+      .slice(q + 1)
+      .split('&')
+      .filter((p) => p !== '' && !ok.query_parameters_to_remove!.includes(p.split('=')[0]));
+    upstreamPath = path.slice(0, q) + (kept.length ? `?${kept.join('&')}` : '');
+    if (upstream[':path'] !== undefined) upstream[':path'] = upstreamPath;
+  }
+  return { allowed: true, status: 200, upstreamHeaders: upstream, clientHeaders, upstreamPath };
 }

@@ -6,7 +6,7 @@ import { MemoryRateLimiter, type RateLimiter } from '../ratelimit.ts';
 import { RedisConnection } from './connection.ts';
 import { CountingRateLimiter } from './counting-limiter.ts';
 import { RedisKeyStore } from './keystore.ts';
-import { rateLimitMetrics, redisMetrics } from './metrics.ts';
+import { rateLimitMetrics, redisMetrics, type RateLimitMetrics } from './metrics.ts';
 import { RedisRateLimiter } from './ratelimiter.ts';
 
 type RedisStoreConfig = Extract<NonNullable<Config['credentials']['api_key']>['store'], { type: 'redis' }>;
@@ -47,18 +47,38 @@ export function createRedisKeyStore(ctx: ComponentContext, store: RedisStoreConf
 }
 
 // One in-memory limiter per process, shared by every config generation: a reload must not hand
-// every client a fresh budget. (Redis-backed counts live in Redis and survive anyway.)
+// every client a fresh budget. (Redis-backed counts live in Redis and survive anyway.) Its overflow
+// reports go to the newest generation's metrics and log.
 let processMemoryLimiter: MemoryRateLimiter | undefined;
+let reportOverflow: (policy: string) => void = () => {};
 
 /** Redis-backed when the config has a redis section, in memory otherwise; counted either way. */
 export function createRateLimiter(ctx: ComponentContext, conn?: RedisConnection): RateLimiter {
+  const metrics = rateLimitMetrics(ctx.metrics.registry);
   let inner: RateLimiter;
   if (conn) inner = new RedisRateLimiter(conn);
   else {
-    const memory = (processMemoryLimiter ??= new MemoryRateLimiter());
+    reportOverflow = overflowReporter(ctx, metrics);
+    const memory = (processMemoryLimiter ??= new MemoryRateLimiter({ onOverflow: (policy) => reportOverflow(policy) }));
     inner = { hit: (policy, key, nowMs) => memory.hit(policy, key, nowMs), close: async () => {} };
   }
-  return new CountingRateLimiter(inner, rateLimitMetrics(ctx.metrics.registry));
+  return new CountingRateLimiter(inner, metrics);
+}
+
+function overflowReporter(ctx: ComponentContext, metrics: RateLimitMetrics): (policy: string) => void {
+  const log = ctx.log.child({ component: 'ratelimit' });
+  let lastLog = 0;
+  return (policy) => {
+    metrics.overflow.inc({ policy });
+    const now = Date.now();
+    if (now - lastLog > 10_000) {
+      lastLog = now;
+      log.warn(
+        { policy },
+        'rate limit window holds rate_limits[].max_keys keys: new keys share one overflow budget until the window ends. Raise max_keys, or use a redis section, if this is real traffic. See portcullis_ratelimit_overflow_total',
+      );
+    }
+  };
 }
 
 /** DecideDeps.onRateLimiterError: counts a request let through by on_redis_error: allow (log throttled). */

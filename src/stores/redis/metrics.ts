@@ -73,6 +73,7 @@ export function redisMetrics(registry: Registry): RedisMetrics {
 export interface RateLimitMetrics {
   decisions: Counter<'policy' | 'result'>;
   failOpen: Counter<'policy'>;
+  overflow: Counter<'policy'>;
 }
 
 export function rateLimitMetrics(registry: Registry): RateLimitMetrics {
@@ -96,6 +97,17 @@ export function rateLimitMetrics(registry: Registry): RateLimitMetrics {
         new Counter({
           name: 'portcullis_ratelimit_failopen_total',
           help: 'Requests let through unlimited because the limiter failed and the policy says on_redis_error: allow',
+          labelNames: ['policy'],
+          registers,
+        }),
+    ),
+    overflow: getOrCreate(
+      registry,
+      'portcullis_ratelimit_overflow_total',
+      () =>
+        new Counter({
+          name: 'portcullis_ratelimit_overflow_total',
+          help: 'In-memory limiter: requests of new keys counted in the shared overflow budget because the window already held rate_limits[].max_keys keys',
           labelNames: ['policy'],
           registers,
         }),
