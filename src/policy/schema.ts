@@ -45,11 +45,20 @@ const server = z
   .strict()
   .prefault({});
 
+// A Sentinel or Cluster address is a host name or an IP address, never `user:password@host`: those
+// addresses are printed in logs and /readyz, and credentials have options of their own.
+const redisHost = z
+  .string()
+  .regex(/^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9._-]+)$/, 'must be a host name or IP address (no user or password: use username / password / sentinel_password)');
+
 const redis = z
   .object({
     url: z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss:// (TLS)')
+      // ioredis parses the URL with WHATWG URL; one it cannot parse would fail at connect time
+      // with an error carrying the whole URL, password included.
+      .refine((u) => URL.canParse(u), 'is not a URL: percent-encode reserved characters in the password (e.g. / as %2F, # as %23)')
       .default('redis://127.0.0.1:6379')
       .describe('mode single: redis:// or rediss:// (TLS) URL, e.g. redis://:${env:REDIS_PASSWORD}@redis:6379/0'),
     key_prefix: z
@@ -59,12 +68,16 @@ const redis = z
       .describe('every Redis key Portcullis writes starts with this; share one Redis between deployments by giving each its own'),
     mode: z.enum(['single', 'sentinel', 'cluster']).default('single').describe('single node (url), Sentinel (sentinels + sentinel_name) or Cluster (nodes)'),
     sentinels: z
-      .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict())
+      .array(z.object({ host: redisHost, port: z.number().int().min(1).max(65535) }).strict())
       .min(1)
       .optional()
       .describe('mode sentinel: Sentinel addresses'),
     sentinel_name: z.string().optional().describe('mode sentinel: master group name'),
-    nodes: z.array(address).min(1).optional().describe('mode cluster: host:port seed nodes'),
+    nodes: z
+      .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port, e.g. redis-0.redis:6379 (no user or password: use username / password)'))
+      .min(1)
+      .optional()
+      .describe('mode cluster: host:port seed nodes'),
     username: z.string().optional().describe('mode sentinel / cluster: ACL user of the data nodes (single: put it in url)'),
     password: z.string().optional().describe('mode sentinel / cluster: password of the data nodes; use ${env:NAME} (single: put it in url)'),
     sentinel_password: z.string().optional().describe('mode sentinel: password of the Sentinels themselves, if they require one'),

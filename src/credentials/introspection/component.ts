@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
+import { redactUrl } from '../../core/redact-url.ts';
 import { Admission } from './admission.ts';
 import { IntrospectionCache } from './cache.ts';
 import { IntrospectionClient } from './client.ts';
@@ -71,7 +72,7 @@ export function createIntrospection(
     where,
   });
   opts.log.info(
-    { endpoint: cfg.endpoint, auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
+    { endpoint: redactUrl(cfg.endpoint), auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
     'introspection configured for opaque tokens',
   );
   return { introspect: (t) => introspector.introspect(t), close: () => client.close() };
