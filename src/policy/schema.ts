@@ -236,8 +236,20 @@ const introspection = z
     timeout_ms: z.number().int().min(10).max(10000).default(150).describe('per call; stay inside Envoy\'s 200 ms Check deadline'),
     ca_file: z.string().optional().describe('PEM CA bundle trusted for the endpoint\'s TLS (system CAs otherwise); relative to the config file'),
     allow_http: z.boolean().default(false).describe('allow a plain http:// endpoint (local development only: the client secret and tokens travel in clear)'),
-    issuer: z.string().optional().describe('when set, an answer without this exact `iss` is rejected'),
-    audiences: z.array(z.string()).optional().describe('when set, `aud` must contain one of these'),
+    issuer: z.string().min(1).optional().describe('when set, an answer that carries `iss` must carry exactly this one'),
+    audiences: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('an answer that carries `aud` must name one of these (the API behind Portcullis). Required unless allow_any_audience: true'),
+    allow_any_audience: z
+      .boolean()
+      .default(false)
+      .describe('accept answers whatever their `aud`: only for an authorization server whose every token is meant for this API. Say it explicitly instead of audiences'),
+    require_audience: z
+      .boolean()
+      .default(false)
+      .describe('an answer without `aud` is refused too (many servers leave `aud` out for tokens issued without a resource, so it is off by default)'),
     require_token_type: z
       .boolean()
       .default(true)
@@ -300,6 +312,19 @@ const introspection = z
         path: ['endpoint'],
         message: 'use https: (the client secret and tokens are sent); for local development set allow_http: true',
       });
+    }
+    // An answer is the authorization server's word about a token, for whichever API it was issued
+    // to: without an audience check, a token issued for another API of the same server passes here.
+    if (!c.audiences && !c.allow_any_audience) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['audiences'],
+        message:
+          'list the audiences of this API (an answer carrying aud must name one), or set allow_any_audience: true if every token of this authorization server is meant for it',
+      });
+    }
+    if (c.audiences && c.allow_any_audience) {
+      ctx.addIssue({ code: 'custom', path: ['allow_any_audience'], message: 'set either audiences or allow_any_audience: true, not both' });
     }
   });
 

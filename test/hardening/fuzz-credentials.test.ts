@@ -50,6 +50,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: 5000 # no dependency is down here: a loaded machine must not turn into 503s
     max_per_second: 100000

@@ -26,8 +26,8 @@ export interface IntrospectionComponent {
 const caches = new Map<string, { fingerprint: string; cache: IntrospectionCache }>();
 
 function answerFingerprint(cfg: IntrospectionConfig): string {
-  const { endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
-  return JSON.stringify({ endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache });
+  const { endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
+  return JSON.stringify({ endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache });
 }
 
 export function createIntrospection(
@@ -58,7 +58,9 @@ export function createIntrospection(
     remote: opts.redis ? redisAnswers(opts.redis) : undefined,
     rules: {
       issuer: cfg.issuer,
-      audiences: cfg.audiences,
+      // The schema has made sure one of the two is said: audiences, or allow_any_audience.
+      audiences: cfg.allow_any_audience ? undefined : cfg.audiences,
+      requireAudience: cfg.require_audience,
       requireTokenType: cfg.require_token_type,
       accessTokenTypes: new Set(cfg.access_token_types.map((t) => t.toLowerCase())),
       clockSkewSeconds: cfg.clock_skew_seconds,
