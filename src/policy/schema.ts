@@ -162,13 +162,21 @@ const jwtIssuer = z
       .describe('accepted `alg` values; a key is used only for algorithms matching its type. none and HS* are never accepted'),
     clock_skew_seconds: seconds(60, 600).describe('leeway for exp, nbf and iat'),
     token_types: z
-      .array(z.string().min(1))
+      .array(z.string().regex(/^[\x21-\x7e]+$/, 'a media type without spaces, e.g. at+jwt').refine((t) => t.toLowerCase() !== 'application/', 'a media type, e.g. at+jwt'))
       .min(1)
       .default(['at+jwt'])
-      .describe('allowed `typ` values (RFC 9068: at+jwt), compared case-insensitively, `application/` optional; add JWT for providers that still send it'),
+      .describe(
+        'allowed `typ` values (RFC 9068: at+jwt), compared ASCII case-insensitively with `application/` optional and nothing else (no trimming, no parameters); add JWT for providers that still send it',
+      ),
     allow_missing_typ: z.boolean().default(false).describe('accept tokens without a `typ` header (weakens the ID-token / access-token separation)'),
     max_lifetime_seconds: seconds(86400).describe('exp - iat, and exp - now, may not exceed this (plus skew for exp - now)'),
     scope_claim: z.enum(['scope', 'scp']).default('scope').describe('`scope`: space-separated string (RFC 9068); `scp`: array of strings'),
+    required_claims: z
+      .array(z.string().min(1))
+      .default(['sub', 'client_id', 'iat', 'jti'])
+      .describe(
+        'claims every token must carry (RFC 9068 §2.2: sub, client_id, iat, jti); list fewer only for a provider that omits one (docs/jwt.md lists which), e.g. [sub, azp, iat] for Microsoft Entra ID v2',
+      ),
     subject_claim: z.string().min(1).default('sub').describe('claim mapped to the identity subject (x-user-id)'),
     client_id_claims: z.array(z.string().min(1)).default(['client_id', 'azp']).describe('claims tried in order for the client id (x-client-id)'),
     jwks_refresh_seconds: seconds(300, 86400).describe('background JWKS refresh interval; 0 turns it off'),
