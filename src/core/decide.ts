@@ -45,7 +45,11 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, req.host, path.path);
   if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
 
-  if (route.public) return allow(req, policy, route, undefined, [], []);
+  if (route.public) {
+    const anonymous = identityHeaders(policy, undefined, route);
+    if (anonymous instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { reason: anonymous.reason, route: route.name });
+    return allow(req, policy, route, undefined, anonymous, [], []);
+  }
 
   const cred = extractCredential(req.headers, req.rawPath, policy.extract);
   if (cred.kind === 'none') return deny('missing_credentials', realm, { reason: 'missing_credentials', route: route.name });
@@ -70,6 +74,12 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
+  // Before the rate limiter and the phantom token: an identity whose values may not reach the
+  // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
+  // dynamic metadata too.
+  const identitySet = identityHeaders(policy, identity, route);
+  if (identitySet instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: identitySet.reason });
+
   const responseHeaders: HeaderSet[] = [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
@@ -87,10 +97,15 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   }
 
   const removeQuery = cred.queryParam && !policy.headers.forwardCredentials ? [cred.queryParam] : [];
+  return allow(req, policy, route, identity, identitySet, removeQuery, responseHeaders, phantom);
+}
+
+/** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
+function identityHeaders(policy: Policy, identity: Identity | undefined, route: Route): readonly HeaderSet[] | UnsafeHeaderValueError {
   try {
-    return allow(req, policy, route, identity, removeQuery, responseHeaders, phantom);
+    return policy.headers.identityHeaders(identity, route.name);
   } catch (e) {
-    if (e instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: 'identity_value_unsafe' });
+    if (e instanceof UnsafeHeaderValueError) return e;
     throw e;
   }
 }
@@ -179,11 +194,11 @@ function allow(
   policy: Policy,
   route: Route,
   identity: Identity | undefined,
+  identitySet: readonly HeaderSet[],
   removeQuery: string[],
   responseHeaders: HeaderSet[],
   phantom?: string,
 ): Allow {
-  const identitySet = policy.headers.identityHeaders(identity, route.name);
   // The identity's list is shared (HeaderPolicy.identityHeaders): a phantom token goes on a copy.
   const set = phantom ? [...identitySet, { name: 'authorization', value: `Bearer ${phantom}` }] : identitySet;
   // Credential headers go too (unless forwarded), on public routes as well: unverified

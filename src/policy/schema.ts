@@ -13,6 +13,36 @@ const headerName = z
 export const IDENTITY_FIELDS = ['subject', 'client_id', 'scopes', 'method', 'key_id', 'issuer', 'route'] as const;
 export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 
+/** How an identity header treats a value outside the safe form (src/policy/headers.ts). */
+export const UNSAFE_VALUE_CHOICES = ['reject', 'percent_encode'] as const;
+
+// Where an identity header's value comes from. Today an identity field; the place a later source
+// such as `claims.<dotted.name>` joins (as another member of this union), with the same per-header
+// choices in the object form.
+const identitySource = z.enum(IDENTITY_FIELDS);
+const identityHeader = z.union([
+  identitySource.describe('shorthand for { from: <field> } with the defaults'),
+  z
+    .object({
+      from: identitySource.describe('identity field the value comes from'),
+      unsafe: z
+        .enum(UNSAFE_VALUE_CHOICES)
+        .default('reject')
+        .describe(
+          'a value outside the safe form (visible ASCII without " , ; \\, at most max_length): reject = deny 401 invalid_token (identity_value_unsafe); percent_encode = send every value of this header percent-encoded (UTF-8, RFC 8187 value-chars, only RFC 3986 unreserved characters left as they are), so the upstream decodes it back exactly',
+        ),
+      max_length: z
+        .number()
+        .int()
+        .min(1)
+        .max(8192)
+        .optional()
+        .describe('longest value sent, after encoding (default 256; scopes 4096); longer: 401 invalid_token (identity_value_too_long)'),
+    })
+    .strict(),
+]);
+export type IdentityHeaderConfig = z.output<typeof identityHeader>;
+
 const tls = z
   .object({
     cert_file: z
@@ -106,9 +136,11 @@ const headers = z
     ),
     strip_prefixes: z.array(headerName).default(['x-auth-']).describe('header name prefixes stripped the same way'),
     set: z
-      .record(headerName, z.enum(IDENTITY_FIELDS))
+      .record(headerName, identityHeader)
       .default({ 'x-user-id': 'subject', 'x-client-id': 'client_id', 'x-scopes': 'scopes', 'x-auth-method': 'method' })
-      .describe('trusted headers set on allowed requests: header name -> identity field'),
+      .describe(
+        'trusted headers set on allowed requests: header name -> identity field, or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
+      ),
     forward_credentials: z
       .boolean()
       .default(false)

@@ -120,6 +120,14 @@ describe('introspection answers', () => {
     expect(rejected({ ...good, aud: [1] }, { ...rules, audiences: undefined })).toBe('token_aud_invalid');
   });
 
+  it('a claim with no UTF-8 form (a lone surrogate escape) is refused before it becomes an identity', () => {
+    for (const [claim, raw] of [['sub', '\\ud800'], ['client_id', 'web\\udfff'], ['scope', 'orders:read \\udc00'], ['iss', 'https://idp.example.com\\ud800']]) {
+      const body = JSON.stringify({ ...good, [claim]: 'MARK' }).replace('MARK', raw);
+      expect(rejected(body), claim).toBe(claim === 'iss' ? 'token_issuer_mismatch' : 'token_claim_not_unicode');
+    }
+    expect(read(JSON.stringify({ ...good, sub: 'MARK' }).replace('MARK', '\\ud83d\\ude00')).kind).toBe('active');
+  });
+
   it('scope, client_id and sub are strings', () => {
     expect(rejected({ ...good, scope: ['orders:read'] })).toBe('token_scope_invalid');
     expect(rejected({ ...good, client_id: 5 })).toBe('token_client_id_invalid');

@@ -29,6 +29,9 @@ export type Answer =
   /** The endpoint did not answer in a way we can use (not the token's fault): deny with 503. */
   | { kind: 'unusable'; reason: string };
 
+/** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 function mediaType(contentType: string | undefined): string {
@@ -108,6 +111,8 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
   if (a.scope !== undefined && typeof a.scope !== 'string') return no('token_scope_invalid');
   if (a.client_id !== undefined && (typeof a.client_id !== 'string' || a.client_id === '')) return no('token_client_id_invalid');
   if (a.sub !== undefined && (typeof a.sub !== 'string' || a.sub === '')) return no('token_sub_invalid');
+  // A lone surrogate (`"\ud800"` in the JSON) has no UTF-8 form: no header, metadata or log can carry it.
+  for (const v of [a.sub, a.client_id, a.iss, a.scope]) if (typeof v === 'string' && LONE_SURROGATE.test(v)) return no('token_claim_not_unicode');
 
   // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
   const scopes = a.scope === undefined ? [] : [...new Set((a.scope as string).split(' ').filter(Boolean))];

@@ -128,7 +128,12 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
-      const identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
+      let identity;
+      try {
+        identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
+      } catch {
+        return undefined; // not an identity (a value with no UTF-8 form): a miss, never a throw
+      }
       return { active: true, identity, until: entry.e } satisfies CachedAnswer;
     },
     set(key, answer) {
