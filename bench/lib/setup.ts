@@ -74,6 +74,7 @@ ${
     allow_http: true
     client_id: ${intro.clientId}
     client_secret: ${intro.clientSecret}
+    audiences: [${AUDIENCE}]
     issuer: ${intro.issuer}
 `
     : ''

@@ -70,11 +70,15 @@ export function keysCommand(configOption: () => Option): Command {
     .action(async (o) =>
       withStore(o.config, async ({ store }) => {
         const records = (await store.list()).map((r) => publicView(r));
-        if (o.json) console.log(JSON.stringify(records, null, 2));
-        else if (!records.length) console.log('no keys');
-        else
+        // Records that failed the key-record schema: locked out, listed so they can be fixed.
+        const invalid = (await store.listInvalid()).map((l) => ({ id: l.id ?? null, position: l.position, state: 'invalid' as const, problems: l.problems }));
+        if (o.json) console.log(JSON.stringify([...records, ...invalid], null, 2));
+        else if (!records.length && !invalid.length) console.log('no keys');
+        else {
           for (const r of records)
             console.log(`${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  expires=${r.expires_at ?? 'never'}`);
+          for (const l of invalid) console.log(`${l.id ?? l.position}  invalid (locked out): ${l.problems.join('; ')}`);
+        }
       }),
     );
 

@@ -63,12 +63,14 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
 
   if (route.public) {
+    const anonymous = identityHeaders(policy, undefined, route);
+    if (anonymous instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { reason: anonymous.reason, route: route.name });
     const responseHeaders: HeaderSet[] = [];
     if (route.rateLimit && deps.rateLimiter) {
       const limited = await applyRateLimit(policy.rateLimits.get(route.rateLimit)!, undefined, sourceIp, deps, responseHeaders);
       if (limited) return deny(limited.error, realm, { route: route.name, ...limited.details });
     }
-    return allow(req, policy, route, undefined, queryCredentialNames(query), responseHeaders);
+    return allow(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
   }
 
   const cred = extractCredential(req.headers, query, policy.extract);
@@ -93,6 +95,12 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
+  // Before the rate limiter and the phantom token: an identity whose values may not reach the
+  // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
+  // dynamic metadata too.
+  const identitySet = identityHeaders(policy, identity, route);
+  if (identitySet instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: identitySet.reason });
+
   const responseHeaders: HeaderSet[] = [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
@@ -109,10 +117,15 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
+  return allow(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
+}
+
+/** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
+function identityHeaders(policy: Policy, identity: Identity | undefined, route: Route): readonly HeaderSet[] | UnsafeHeaderValueError {
   try {
-    return allow(req, policy, route, identity, queryCredentialNames(query), responseHeaders, phantom);
+    return policy.headers.identityHeaders(identity, route.name);
   } catch (e) {
-    if (e instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: 'identity_value_unsafe' });
+    if (e instanceof UnsafeHeaderValueError) return e;
     throw e;
   }
 }
@@ -212,11 +225,11 @@ function allow(
   policy: Policy,
   route: Route,
   identity: Identity | undefined,
+  identitySet: readonly HeaderSet[],
   removeQuery: string[],
   responseHeaders: HeaderSet[],
   phantom?: string,
 ): Allow {
-  const identitySet = policy.headers.identityHeaders(identity, route.name);
   // The identity's list is shared (HeaderPolicy.identityHeaders): a phantom token goes on a copy.
   const set = phantom ? [...identitySet, { name: 'authorization', value: `Bearer ${phantom}` }] : identitySet;
   // Credential headers go too (unless forwarded), on public routes as well: unverified

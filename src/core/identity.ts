@@ -4,7 +4,13 @@
 // credential, and nothing downstream may change them. Code that reads identities (identity
 // headers, metadata, logs, rate-limit keys) then sees one object shape whatever the credential
 // (a frozen object has a shape of its own, so all of them are frozen, not some).
+import { InvalidCredentialError } from './errors.ts';
 import type { CredentialKind, Identity } from './types.ts';
+
+/** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+const notUnicode = (v: string | undefined) => v !== undefined && LONE_SURROGATE.test(v);
 
 export interface IdentityFields {
   subject?: string;
@@ -15,7 +21,16 @@ export interface IdentityFields {
   expiresAt?: number;
 }
 
+/**
+ * Throws InvalidCredentialError (`identity_value_invalid_unicode`) for a value that is not
+ * well-formed Unicode (a lone surrogate, e.g. from a JSON `"\ud800"` escape): it has no UTF-8
+ * form, and identity values end up in headers, Envoy's dynamic metadata and logs, all UTF-8. A
+ * CheckResponse with such a string is refused by Envoy as a whole. Checked once per identity.
+ */
 export function newIdentity(method: CredentialKind, f: IdentityFields): Identity {
+  if (notUnicode(f.subject) || notUnicode(f.clientId) || notUnicode(f.keyId) || notUnicode(f.issuer) || f.scopes.some((s) => LONE_SURROGATE.test(s))) {
+    throw new InvalidCredentialError('identity_value_invalid_unicode');
+  }
   return Object.freeze({
     method,
     subject: f.subject,

@@ -77,8 +77,12 @@ export async function createKey(store: KeyStore, prefix: string, opts: CreateKey
 
 async function findById(store: KeyStore, id: string): Promise<KeyRecord> {
   const rec = (await store.list()).find((r) => r.id === id);
-  if (!rec) throw new KeyAdminError(`no key with id "${id}" (see portcullis keys list)`);
-  return rec;
+  if (rec) return rec;
+  const invalid = (await store.listInvalid()).find((l) => l.id === id);
+  if (invalid) {
+    throw new KeyAdminError(`key "${id}" has an invalid record and is locked out (${invalid.problems.join('; ')}): fix or remove it in the store by hand, or create a new key`);
+  }
+  throw new KeyAdminError(`no key with id "${id}" (see portcullis keys list)`);
 }
 
 export async function revokeKey(store: KeyStore, id: string, nowMs = Date.now()): Promise<KeyRecord> {

@@ -18,11 +18,36 @@ export interface ExtractOptions {
 
 // RFC 6750 §2.1 b64token.
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const JWE_SHAPE = /^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$/;
+
+/**
+ * Whether a bearer token is JWT-shaped: then it is a JWT or nothing, and never goes to
+ * introspection, where it would hand another issuer's token to our authorization server (and a
+ * server that introspects JWTs would be a fallback around every JWT rule). Deliberately wider than
+ * a valid compact JWS, so that near-misses (`<jwt>=`, `h.p`, `h.p.s.`, `h.p.s.x`, `+/` instead of
+ * `-_`, dots stripped) are JWTs that fail, not opaque tokens:
+ *   - two or more dots anywhere (JWS has two, JWE four); or
+ *   - starts with `eyJ` (base64url of `{"`: a JOSE header) and has a dot; or
+ *   - starts with `eyJ`, no dot, and its first 20 characters decode to printable ASCII (a JOSE
+ *     header on its own, or a JWT with its dots removed).
+ * Opaque tokens from real servers are random base64url (no dots) or carry one dot (Ory Hydra's
+ * `ory_at_….…`, Google's `ya29.…`): none of them is taken for a JWT. A random base64url token
+ * passes the last test about once in 10 billion (1/64³ for `eyJ`, then the next 12 bytes all
+ * printable, about 1 in 50,000).
+ */
+export function looksLikeJwt(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first !== -1 && token.indexOf('.', first + 1) !== -1) return true;
+  if (!token.startsWith('eyJ')) return false;
+  if (first !== -1) return true;
+  // The shortest JOSE header, {"alg":"ES256"}, is 20 characters: enough to judge.
+  if (token.length < 20) return false;
+  const head = Buffer.from(token.slice(0, 20), 'base64');
+  for (const b of head) if (b < 0x20 || b > 0x7e) return false;
+  return true;
+}
 
 export function classifyBearer(token: string, apiKeyPrefix: string | null): CredentialKind {
-  if (JWS_SHAPE.test(token) || JWE_SHAPE.test(token)) return 'jwt';
+  if (looksLikeJwt(token)) return 'jwt';
   if (apiKeyPrefix && looksLikeApiKey(token, apiKeyPrefix)) return 'api-key';
   return 'oauth2';
 }

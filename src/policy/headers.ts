@@ -1,10 +1,49 @@
 // Header hygiene as configuration: which client headers never reach the upstream, which trusted
 // ones are set. Follows Envoy's order (sets, then removals): a header is never both set and removed.
 import type { HeaderSet, Identity } from '../core/types.ts';
-import type { Config, IdentityField } from './schema.ts';
+import type { Config, IdentityField, IdentityHeaderConfig } from './schema.ts';
 
-const UNSAFE_VALUE = /[\0\r\n]/;
-const MAX_VALUE = 4096;
+// The safe form of an identity header value: visible ASCII (0x21-0x7E) without `"` `,` `;` `\`.
+// What upstreams misread is outside it: `,` makes a list (RFC 9110 §5.3: a recipient may join
+// field lines with commas, and many frameworks split on them), `;` starts parameters, `"` and `\`
+// quote, leading or trailing whitespace is trimmed (so " bob" arrives as "bob"), controls and
+// line separators (TAB, DEL, U+2028) and anything non-ASCII are read differently by different
+// stacks, and a string that is not well-formed Unicode (a lone surrogate) cannot be UTF-8 at all:
+// Envoy refuses a CheckResponse carrying it.
+const SAFE_VALUE = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/;
+/** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const DEFAULT_MAX_LENGTH = 256;
+const DEFAULT_MAX_LENGTH_SCOPES = 4096;
+
+/**
+ * Percent-encoding of the value's UTF-8 bytes, leaving only RFC 3986 unreserved characters
+ * (letters, digits, `-` `.` `_` `~`) as they are: RFC 8187's value-chars, without `+` and the other
+ * attr-chars a form decoder would read differently. Every decoder (decodeURIComponent, Python's
+ * unquote, Go's PathUnescape, Java's URLDecoder) gives the original back. Undefined for a string
+ * that has no UTF-8 form.
+ */
+export function percentEncode(value: string): string | undefined {
+  if (LONE_SURROGATE.test(value)) return undefined;
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+interface SetRule {
+  name: string;
+  field: IdentityField;
+  percentEncode: boolean;
+  maxLength: number;
+}
+
+function setRule(name: string, cfg: IdentityHeaderConfig): SetRule {
+  const c = typeof cfg === 'string' ? { from: cfg, unsafe: 'reject' as const, max_length: undefined } : cfg;
+  return {
+    name,
+    field: c.from,
+    percentEncode: c.unsafe === 'percent_encode',
+    maxLength: c.max_length ?? (c.from === 'scopes' ? DEFAULT_MAX_LENGTH_SCOPES : DEFAULT_MAX_LENGTH),
+  };
+}
 /** Identities (and routes without one) whose header lists are kept; see byIdentity. */
 const IDENTITIES_KEPT = 4096;
 
@@ -15,11 +54,11 @@ function normalizeName(name: string): string {
 export class HeaderPolicy {
   private readonly strip: Set<string>;
   private readonly prefixes: string[];
-  private readonly setFields: [string, IdentityField][];
+  private readonly setRules: SetRule[];
   readonly forwardCredentials: boolean;
 
   constructor(cfg: Config['headers']) {
-    this.setFields = Object.entries(cfg.set);
+    this.setRules = Object.entries(cfg.set).map(([name, c]) => setRule(name, c));
     // Every header we set is also one the client may not supply.
     this.strip = new Set([...cfg.strip, ...Object.keys(cfg.set)].map(normalizeName));
     this.prefixes = cfg.strip_prefixes.map(normalizeName);
@@ -73,13 +112,24 @@ export class HeaderPolicy {
     return set;
   }
 
+  // Runs once per identity and route (the list is kept, see identityHeaders): a cached credential
+  // pays nothing for the checks and the encoding.
   private buildIdentityHeaders(identity: Identity | undefined, route: string): readonly HeaderSet[] {
     const out: HeaderSet[] = [];
-    for (const [name, field] of this.setFields) {
-      const value = fieldValue(identity, field, route);
-      if (value === undefined || value === '') continue;
-      if (UNSAFE_VALUE.test(value) || value.length > MAX_VALUE) throw new UnsafeHeaderValueError(name);
-      out.push(Object.freeze({ name, value }));
+    for (const rule of this.setRules) {
+      let value: string;
+      if (rule.field === 'scopes') {
+        // Space-separated (RFC 6749 §3.3), each scope in the safe form or encoded on its own, so
+        // the spaces keep separating scopes.
+        if (!identity?.scopes.length) continue;
+        value = identity.scopes.map((s) => safeForm(s, rule)).join(' ');
+      } else {
+        const raw = fieldValue(identity, rule.field, route);
+        if (raw === undefined || raw === '') continue;
+        value = safeForm(raw, rule);
+      }
+      if (value.length > rule.maxLength) throw new UnsafeHeaderValueError(rule.name, 'identity_value_too_long');
+      out.push(Object.freeze({ name: rule.name, value }));
     }
     return Object.freeze(out);
   }
@@ -108,13 +158,32 @@ function isSet(set: readonly HeaderSet[], name: string): boolean {
   return false;
 }
 
+/** The value in the safe form: as it is, percent-encoded (percent_encode), or refused. */
+function safeForm(value: string, rule: SetRule): string {
+  if (rule.percentEncode) {
+    const encoded = percentEncode(value);
+    if (encoded === undefined) throw new UnsafeHeaderValueError(rule.name, 'identity_value_unsafe');
+    return encoded;
+  }
+  if (!SAFE_VALUE.test(value)) throw new UnsafeHeaderValueError(rule.name, 'identity_value_unsafe');
+  return value;
+}
+
+/** An identity value that may not reach the upstream: the Check is denied (401 invalid_token, `reason`). */
 export class UnsafeHeaderValueError extends Error {
-  constructor(readonly header: string) {
-    super(`identity value for ${header} contains CR, LF or NUL, or is too long`);
+  constructor(
+    readonly header: string,
+    readonly reason: 'identity_value_unsafe' | 'identity_value_too_long',
+  ) {
+    super(
+      reason === 'identity_value_too_long'
+        ? `identity value for ${header} is longer than its max_length`
+        : `identity value for ${header} is outside the safe form (visible ASCII without " , ; \\) and the header is not set to percent_encode`,
+    );
   }
 }
 
-function fieldValue(identity: Identity | undefined, field: IdentityField, route: string): string | undefined {
+function fieldValue(identity: Identity | undefined, field: Exclude<IdentityField, 'scopes'>, route: string): string | undefined {
   if (field === 'route') return route;
   if (!identity) return undefined;
   switch (field) {
@@ -122,8 +191,6 @@ function fieldValue(identity: Identity | undefined, field: IdentityField, route:
       return identity.subject;
     case 'client_id':
       return identity.clientId;
-    case 'scopes':
-      return identity.scopes.join(' ');
     case 'method':
       return identity.method;
     case 'key_id':

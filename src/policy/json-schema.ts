@@ -81,6 +81,11 @@ function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
     } else out.set(p, { types: [type], def, desc });
     const inner = prop.type === 'array' ? prop.items : prop;
     if (inner && (inner.properties || inner.anyOf || inner.oneOf)) rows(prop, p, out);
+    // A map whose values may be objects (headers.set: a field name or { from, unsafe, … }): its
+    // object's options, under `<name>`.
+    const value = prop.type === 'object' && typeof prop.additionalProperties === 'object' ? prop.additionalProperties : undefined;
+    const object = value?.properties ? value : (value?.anyOf ?? value?.oneOf)?.find((v) => v.type === 'object');
+    if (object) rows(object, `${p}.<name>`, out);
   }
 }
 

@@ -15,6 +15,36 @@ const headerName = z
 export const IDENTITY_FIELDS = ['subject', 'client_id', 'scopes', 'method', 'key_id', 'issuer', 'route'] as const;
 export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 
+/** How an identity header treats a value outside the safe form (src/policy/headers.ts). */
+export const UNSAFE_VALUE_CHOICES = ['reject', 'percent_encode'] as const;
+
+// Where an identity header's value comes from. Today an identity field; the place a later source
+// such as `claims.<dotted.name>` joins (as another member of this union), with the same per-header
+// choices in the object form.
+const identitySource = z.enum(IDENTITY_FIELDS);
+const identityHeader = z.union([
+  identitySource.describe('shorthand for { from: <field> } with the defaults'),
+  z
+    .object({
+      from: identitySource.describe('identity field the value comes from'),
+      unsafe: z
+        .enum(UNSAFE_VALUE_CHOICES)
+        .default('reject')
+        .describe(
+          'a value outside the safe form (visible ASCII without " , ; \\, at most max_length): reject = deny 401 invalid_token (identity_value_unsafe); percent_encode = send every value of this header percent-encoded (UTF-8, RFC 8187 value-chars, only RFC 3986 unreserved characters left as they are), so the upstream decodes it back exactly',
+        ),
+      max_length: z
+        .number()
+        .int()
+        .min(1)
+        .max(8192)
+        .optional()
+        .describe('longest value sent, after encoding (default 256; scopes 4096); longer: 401 invalid_token (identity_value_too_long)'),
+    })
+    .strict(),
+]);
+export type IdentityHeaderConfig = z.output<typeof identityHeader>;
+
 const tls = z
   .object({
     cert_file: z
@@ -47,11 +77,20 @@ const server = z
   .strict()
   .prefault({});
 
+// A Sentinel or Cluster address is a host name or an IP address, never `user:password@host`: those
+// addresses are printed in logs and /readyz, and credentials have options of their own.
+const redisHost = z
+  .string()
+  .regex(/^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9._-]+)$/, 'must be a host name or IP address (no user or password: use username / password / sentinel_password)');
+
 const redis = z
   .object({
     url: z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss:// (TLS)')
+      // ioredis parses the URL with WHATWG URL; one it cannot parse would fail at connect time
+      // with an error carrying the whole URL, password included.
+      .refine((u) => URL.canParse(u), 'is not a URL: percent-encode reserved characters in the password (e.g. / as %2F, # as %23)')
       .default('redis://127.0.0.1:6379')
       .describe('mode single: redis:// or rediss:// (TLS) URL, e.g. redis://:${env:REDIS_PASSWORD}@redis:6379/0'),
     key_prefix: z
@@ -61,12 +100,16 @@ const redis = z
       .describe('every Redis key Portcullis writes starts with this; share one Redis between deployments by giving each its own'),
     mode: z.enum(['single', 'sentinel', 'cluster']).default('single').describe('single node (url), Sentinel (sentinels + sentinel_name) or Cluster (nodes)'),
     sentinels: z
-      .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict())
+      .array(z.object({ host: redisHost, port: z.number().int().min(1).max(65535) }).strict())
       .min(1)
       .optional()
       .describe('mode sentinel: Sentinel addresses'),
     sentinel_name: z.string().optional().describe('mode sentinel: master group name'),
-    nodes: z.array(address).min(1).optional().describe('mode cluster: host:port seed nodes'),
+    nodes: z
+      .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port, e.g. redis-0.redis:6379 (no user or password: use username / password)'))
+      .min(1)
+      .optional()
+      .describe('mode cluster: host:port seed nodes'),
     username: z.string().optional().describe('mode sentinel / cluster: ACL user of the data nodes (single: put it in url)'),
     password: z.string().optional().describe('mode sentinel / cluster: password of the data nodes; use ${env:NAME} (single: put it in url)'),
     sentinel_password: z.string().optional().describe('mode sentinel: password of the Sentinels themselves, if they require one'),
@@ -95,9 +138,11 @@ const headers = z
     ),
     strip_prefixes: z.array(headerName).default(['x-auth-']).describe('header name prefixes stripped the same way'),
     set: z
-      .record(headerName, z.enum(IDENTITY_FIELDS))
+      .record(headerName, identityHeader)
       .default({ 'x-user-id': 'subject', 'x-client-id': 'client_id', 'x-scopes': 'scopes', 'x-auth-method': 'method' })
-      .describe('trusted headers set on allowed requests: header name -> identity field'),
+      .describe(
+        'trusted headers set on allowed requests: header name -> identity field, or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
+      ),
     forward_credentials: z
       .boolean()
       .default(false)
@@ -151,13 +196,21 @@ const jwtIssuer = z
       .describe('accepted `alg` values; a key is used only for algorithms matching its type. none and HS* are never accepted'),
     clock_skew_seconds: seconds(60, 600).describe('leeway for exp, nbf and iat'),
     token_types: z
-      .array(z.string().min(1))
+      .array(z.string().regex(/^[\x21-\x7e]+$/, 'a media type without spaces, e.g. at+jwt').refine((t) => t.toLowerCase() !== 'application/', 'a media type, e.g. at+jwt'))
       .min(1)
       .default(['at+jwt'])
-      .describe('allowed `typ` values (RFC 9068: at+jwt), compared case-insensitively, `application/` optional; add JWT for providers that still send it'),
+      .describe(
+        'allowed `typ` values (RFC 9068: at+jwt), compared ASCII case-insensitively with `application/` optional and nothing else (no trimming, no parameters); add JWT for providers that still send it',
+      ),
     allow_missing_typ: z.boolean().default(false).describe('accept tokens without a `typ` header (weakens the ID-token / access-token separation)'),
     max_lifetime_seconds: seconds(86400).describe('exp - iat, and exp - now, may not exceed this (plus skew for exp - now)'),
     scope_claim: z.enum(['scope', 'scp']).default('scope').describe('`scope`: space-separated string (RFC 9068); `scp`: array of strings'),
+    required_claims: z
+      .array(z.string().min(1))
+      .default(['sub', 'client_id', 'iat', 'jti'])
+      .describe(
+        'claims every token must carry (RFC 9068 §2.2: sub, client_id, iat, jti); list fewer only for a provider that omits one (docs/jwt.md lists which), e.g. [sub, azp, iat] for Microsoft Entra ID v2',
+      ),
     subject_claim: z.string().min(1).default('sub').describe('claim mapped to the identity subject (x-user-id)'),
     client_id_claims: z.array(z.string().min(1)).default(['client_id', 'azp']).describe('claims tried in order for the client id (x-client-id)'),
     jwks_refresh_seconds: seconds(300, 86400).describe('background JWKS refresh interval; 0 turns it off'),
@@ -225,8 +278,20 @@ const introspection = z
     timeout_ms: z.number().int().min(10).max(10000).default(150).describe('per call; stay inside Envoy\'s 200 ms Check deadline'),
     ca_file: z.string().optional().describe('PEM CA bundle trusted for the endpoint\'s TLS (system CAs otherwise); relative to the config file'),
     allow_http: z.boolean().default(false).describe('allow a plain http:// endpoint (local development only: the client secret and tokens travel in clear)'),
-    issuer: z.string().optional().describe('when set, an answer without this exact `iss` is rejected'),
-    audiences: z.array(z.string()).optional().describe('when set, `aud` must contain one of these'),
+    issuer: z.string().min(1).optional().describe('when set, an answer that carries `iss` must carry exactly this one'),
+    audiences: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('an answer that carries `aud` must name one of these (the API behind Portcullis). Required unless allow_any_audience: true'),
+    allow_any_audience: z
+      .boolean()
+      .default(false)
+      .describe('accept answers whatever their `aud`: only for an authorization server whose every token is meant for this API. Say it explicitly instead of audiences'),
+    require_audience: z
+      .boolean()
+      .default(false)
+      .describe('an answer without `aud` is refused too (many servers leave `aud` out for tokens issued without a resource, so it is off by default)'),
     require_token_type: z
       .boolean()
       .default(true)
@@ -289,6 +354,19 @@ const introspection = z
         path: ['endpoint'],
         message: 'use https: (the client secret and tokens are sent); for local development set allow_http: true',
       });
+    }
+    // An answer is the authorization server's word about a token, for whichever API it was issued
+    // to: without an audience check, a token issued for another API of the same server passes here.
+    if (!c.audiences && !c.allow_any_audience) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['audiences'],
+        message:
+          'list the audiences of this API (an answer carrying aud must name one), or set allow_any_audience: true if every token of this authorization server is meant for it',
+      });
+    }
+    if (c.audiences && c.allow_any_audience) {
+      ctx.addIssue({ code: 'custom', path: ['allow_any_audience'], message: 'set either audiences or allow_any_audience: true, not both' });
     }
   });
 

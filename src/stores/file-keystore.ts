@@ -3,14 +3,16 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import type { Logger } from 'pino';
+import { admitKeyRecords, logLocked, type LockedRecord } from './key-record.ts';
 import type { KeyRecord } from './keystore.ts';
-import { MemoryKeyStore } from './memory-keystore.ts';
+import { checkedForWrite, MemoryKeyStore } from './memory-keystore.ts';
 
 const HEADER = '# Portcullis API keys: SHA-256 hashes only, never the keys. Managed with `portcullis keys`.\n';
 
 export class FileKeyStore extends MemoryKeyStore {
   private loaded = false;
   private watching = false;
+  private lockedSaid: ReadonlySet<string> = new Set();
 
   constructor(
     readonly path: string,
@@ -37,12 +39,20 @@ export class FileKeyStore extends MemoryKeyStore {
     return super.list();
   }
 
+  override async listInvalid(): Promise<readonly LockedRecord[]> {
+    if (!this.loaded) this.reload();
+    return super.listInvalid();
+  }
+
   override async put(record: KeyRecord): Promise<void> {
+    const checked = checkedForWrite(record);
     this.withLock(() => {
-      const records = this.readFile().filter((r) => r.id !== record.id);
-      records.push(record);
-      this.writeFile(records);
-      this.replaceAll(records);
+      // Every other entry is written back exactly as it was, invalid ones included: the CLI
+      // neither drops nor "repairs" what someone wrote by hand.
+      const entries = this.readFile().filter((r) => !(typeof r === 'object' && r !== null && (r as { id?: unknown }).id === checked.id));
+      entries.push({ ...checked });
+      this.writeFile(entries);
+      this.admit(entries);
     });
   }
 
@@ -54,7 +64,7 @@ export class FileKeyStore extends MemoryKeyStore {
   /** Re-reads the file; on a bad file the previous records keep serving. */
   reload(): void {
     try {
-      this.replaceAll(this.readFile());
+      this.admit(this.readFile());
       this.loaded = true;
       this.log?.debug({ path: this.path, keys: this.size() }, 'key store loaded');
     } catch (e) {
@@ -63,24 +73,27 @@ export class FileKeyStore extends MemoryKeyStore {
     }
   }
 
-  private readFile(): KeyRecord[] {
+  /** The file's `keys` list as written, every entry unvalidated (admit() judges them one by one). */
+  private readFile(): unknown[] {
     if (!existsSync(this.path)) return [];
     const doc = parse(readFileSync(this.path, 'utf8')) as { keys?: unknown } | null;
     const keys = doc?.keys ?? [];
     if (!Array.isArray(keys)) throw new Error(`${this.path}: "keys" must be a list`);
-    keys.forEach((k, i) => {
-      if (!k || typeof k.id !== 'string' || typeof k.hash !== 'string' || !/^[0-9a-f]{64}$/.test(k.hash) || typeof k.client_id !== 'string') {
-        throw new Error(`${this.path}: keys[${i}] needs id, client_id and a 64-hex-digit hash`);
-      }
-      if (!Array.isArray(k.scopes)) k.scopes = [];
-      // Anything but an explicit "active" is revoked (as in the Redis store): a typo or an unknown
-      // status ("disabled", "Active") must not grant.
-      if (k.status !== 'active') k.status = 'revoked';
-    });
-    return keys as KeyRecord[];
+    return keys;
   }
 
-  private writeFile(records: KeyRecord[]): void {
+  /**
+   * Each entry against the key-record schema: a record that fails is locked out and logged by
+   * its id, never partly used (a typo such as `status: Active` or `routes: orders` is not
+   * guessed at); the others serve.
+   */
+  private admit(entries: unknown[]): void {
+    const { records, locked } = admitKeyRecords(entries.map((raw, i) => ({ raw, position: `keys[${i}]` })));
+    this.replaceAll(records, locked);
+    this.lockedSaid = logLocked(this.log, this.invalid(), this.lockedSaid, { path: this.path });
+  }
+
+  private writeFile(records: unknown[]): void {
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, HEADER + stringify({ keys: records }), { mode: 0o600 });
     renameSync(tmp, this.path);

@@ -1,9 +1,15 @@
 // The key store interface: one record per API key, found by the SHA-256 of the key.
 // Implementations: memory (tests, ephemeral), file (single node), redis (shared by replicas).
 
+import type { LockedRecord } from './key-record.ts';
+
 export type KeyStatus = 'active' | 'revoked';
 
-/** Once a store serves a record, it is replaced when it changes, never edited in place (apikey.ts keeps one Identity per record object). */
+/**
+ * Once a store serves a record, it is replaced when it changes, never edited in place (apikey.ts
+ * keeps one Identity per record object); served records are frozen. Every record a store loads
+ * passed the key-record schema (key-record.ts); one that did not is locked out.
+ */
 export interface KeyRecord {
   id: string;
   /** hex SHA-256 of the whole key; the key itself is never stored. */
@@ -15,7 +21,7 @@ export interface KeyRecord {
   /** Source CIDRs this key may be used from; absent means anywhere. */
   cidrs?: string[];
   status: KeyStatus;
-  created_at: string;
+  created_at?: string;
   /** ISO time; absent means no expiry. */
   expires_at?: string;
   revoked_at?: string;
@@ -24,9 +30,14 @@ export interface KeyRecord {
 }
 
 export interface KeyStore {
-  /** Hot path. Throws DependencyUnavailableError when the answer needs a backend that is down. */
+  /**
+   * Hot path. Throws DependencyUnavailableError when the answer needs a backend that is down, and
+   * InvalidCredentialError (`api_key_record_invalid`) for a key whose record is locked out.
+   */
   findByHash(hash: string): Promise<KeyRecord | undefined>;
   list(): Promise<KeyRecord[]>;
+  /** Records locked out because they failed the key-record schema (or are ambiguous together), with why. */
+  listInvalid(): Promise<readonly LockedRecord[]>;
   /** Inserts or replaces a record (by id). */
   put(record: KeyRecord): Promise<void>;
   /** Loads initial state and starts watching for changes (server side). */

@@ -98,6 +98,27 @@ describe('portcullis keys', () => {
   });
 });
 
+describe('portcullis keys with a hand-edited, invalid record', () => {
+  it('list shows it as invalid with what is wrong; revoke says so instead of "no such key"; the file keeps it as written', async () => {
+    const own = tempDir();
+    writeFileSync(join(own, 'portcullis.yaml'), CONFIG);
+    const hash = 'b'.repeat(64);
+    writeFileSync(join(own, 'keys.yaml'), `keys:\n  - { id: key_hand, hash: ${hash}, client_id: acme, routes: orders-internal-admin, status: active }\n`);
+    const cfg = join(own, 'portcullis.yaml');
+    const list = await runCli(['keys', 'list', '--config', cfg]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toBe('key_hand  invalid (locked out): routes: Invalid input: expected array, received string\n');
+    const json = JSON.parse((await runCli(['keys', 'list', '--config', cfg, '--json'])).stdout);
+    expect(json).toEqual([{ id: 'key_hand', position: 'keys[0]', state: 'invalid', problems: ['routes: Invalid input: expected array, received string'] }]);
+    const revoke = await runCli(['keys', 'revoke', 'key_hand', '--config', cfg]);
+    expect(revoke.code).not.toBe(0);
+    expect(revoke.stderr).toContain('key "key_hand" has an invalid record and is locked out (routes: ');
+    // Creating another key rewrites the file; the hand-written record stays as it was.
+    expect((await runCli(['keys', 'create', '--config', cfg, '--client-id', 'other'])).code).toBe(0);
+    expect((await runCli(['keys', 'list', '--config', cfg])).stdout).toContain('key_hand  invalid (locked out)');
+  });
+});
+
 describe('portcullis check', () => {
   it('prints the decision as JSON; exit 0 allowed, 1 denied', async () => {
     const k = await createKey('--scopes', 'orders:read');

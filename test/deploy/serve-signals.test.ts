@@ -52,6 +52,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     timeout_ms: 8000
 routes:
   - { name: api, match: { path_prefix: /api }, auth: [oauth2] }

@@ -33,6 +33,7 @@ credentials:
     allow_http: true
     client_id: gateway
     client_secret: not-a-real-secret
+    audiences: [https://api.example.com]
     timeout_ms: 200
     retry_after_seconds: 7
 rate_limits:

@@ -48,6 +48,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: 1200 # a loaded 2-core CI machine; Envoy's 200 ms is the production budget
     max_per_second: 2000

@@ -50,6 +50,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: 5000 # no dependency is down here: a loaded machine must not turn into 503s
     max_per_second: 100000
@@ -64,7 +65,7 @@ routes:
   valid.push({ kind: 'jwt', clientId: 'test-client', value: await idp.jwtAccessToken('orders:read') });
   valid.push({ kind: 'opaque', clientId: 'test-client', value: await idp.opaqueAccessToken('orders:read') });
   const now = Math.floor(Date.now() / 1000);
-  const good = { iss: LOCAL_ISSUER, aud: DEFAULT_RESOURCE, sub: 'local-user', client_id: 'local-client', scope: 'orders:read', iat: now, exp: now + 600 };
+  const good = { iss: LOCAL_ISSUER, aud: DEFAULT_RESOURCE, sub: 'local-user', client_id: 'local-client', scope: 'orders:read', iat: now, exp: now + 600, jti: 'local-jti-1' };
   valid.push({ kind: 'jwt', clientId: 'local-client', value: await localToken(local.privateKey, {}, good) });
 
   // Signed by the local key, each with one thing wrong.
@@ -85,6 +86,10 @@ routes:
     ['no typ', good, { typ: undefined }],
     ['unknown kid', good, { kid: 'local-2' }],
     ['crit header', good, { crit: ['urn:x'], 'urn:x': 1 }],
+    ['no jti', { ...good, jti: undefined }],
+    ['no client_id', { ...good, client_id: undefined }],
+    ['no sub', { ...good, sub: undefined }],
+    ['no iat', { ...good, iat: undefined }],
   ];
   for (const [name, claims, header] of claimVariants) {
     const c = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
@@ -98,7 +103,7 @@ routes:
   crafted.push({ name: 'embedded jwk', token: await localToken(attacker.privateKey, { jwk: attackerJwk }, good) });
   crafted.push({ name: 'jku header', token: await localToken(attacker.privateKey, { jku: 'http://127.0.0.1:1/jwks.json' }, good) });
   const idpJwk = idp.publicJwks().keys[0] as JWK;
-  const idpClaims = { iss: idp.issuer, aud: DEFAULT_RESOURCE, client_id: 'test-client', sub: 'test-client', scope: 'orders:read', iat: now, exp: now + 600 };
+  const idpClaims = { iss: idp.issuer, aud: DEFAULT_RESOURCE, client_id: 'test-client', sub: 'test-client', scope: 'orders:read', iat: now, exp: now + 600, jti: 'idp-jti-1' };
   // HMAC keyed with the IdP's public key (the classic alg confusion), in PEM and JWK-n forms.
   const pem = await exportSPKI((await importJWK(idpJwk, 'RS256', { extractable: true })) as CryptoKey);
   for (const secret of [Buffer.from(pem), Buffer.from(idpJwk.n!, 'base64url')]) {
@@ -128,11 +133,12 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
       statuses[`${c.name}`] = out.status;
     }
     console.log(`crafted JWTs: ${crafted.length} denied: ${JSON.stringify(statuses)}`);
-    // Not quite a JWT (padding), so introspected; oidc-provider answers 400 unsupported_token_type:
-    // a verdict on the token (401), not an outage (503).
+    // Not quite a JWT (padding): still JWT-shaped, so a JWT that fails, never an introspection call.
+    const introspections = idp.requestCount('/token/introspection');
     const padded = await svc.envoy({ path: '/v1/orders/7', headers: { authorization: `Bearer ${valid.find((v) => v.clientId === 'local-client')!.value}==` } });
     expect(padded.status).toBe(401);
-    expect(padded.response.dynamic_metadata?.fields?.reason?.stringValue).toBe('token_type_unsupported');
+    expect(padded.response.dynamic_metadata?.fields?.reason?.stringValue).toBe('jwt_base64_invalid');
+    expect(idp.requestCount('/token/introspection')).toBe(introspections);
   });
 
   it('mutated JWTs, opaque tokens and API keys: no RPC errors, no 5xx, no unearned allows, the right identity on earned ones', async () => {

@@ -88,6 +88,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: 3000 # the IdP shares a loaded 2-core machine with the load generator; Envoy's 200 ms is the production budget
     max_per_second: 2000

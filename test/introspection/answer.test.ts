@@ -7,6 +7,7 @@ const NOW = 1_800_000_000;
 const rules: AnswerRules = {
   issuer: 'https://idp.example.com',
   audiences: ['https://api.example.com'],
+  requireAudience: false,
   requireTokenType: true,
   accessTokenTypes: new Set(['bearer', 'access_token', 'urn:ietf:params:oauth:token-type:access_token']),
   clockSkewSeconds: 30,
@@ -91,18 +92,40 @@ describe('introspection answers', () => {
     expect(read(noExp)).toMatchObject({ kind: 'active', exp: undefined });
   });
 
-  it('iss must be the configured issuer, aud must contain a configured audience', () => {
-    expect(rejected({ ...good, iss: 'https://evil.example.com' })).toBe('token_issuer_mismatch');
-    const { iss: _i, ...noIss } = good;
-    expect(rejected(noIss)).toBe('token_issuer_mismatch');
+  it('an iss the answer carries must be the configured issuer; an answer without iss speaks for the endpoint\'s own server', () => {
+    for (const iss of ['https://evil.example', 'https://idp.example.com/', 'https://IDP.example.com', 'https://idp.example.com.', '']) {
+      expect(rejected({ ...good, iss })).toBe('token_issuer_mismatch');
+    }
     expect(rejected({ ...good, iss: 42 })).toBe('token_iss_invalid');
-    expect(rejected({ ...good, aud: 'https://other.example.com' })).toBe('token_audience_mismatch');
+    expect(rejected({ ...good, iss: null })).toBe('token_iss_invalid');
+    const { iss: _i, ...noIss } = good;
+    expect(read(noIss).kind).toBe('active');
+    // No issuer configured: nothing to compare with (the type is still checked).
+    expect(read({ ...good, iss: 'https://evil.example' }, { ...rules, issuer: undefined }).kind).toBe('active');
+  });
+
+  it('an aud the answer carries must name a configured audience (string or list); absent passes unless require_audience', () => {
+    for (const aud of ['https://other.example.com', ['https://other.example.com'], [], 'https://api.example.com/', 'HTTPS://API.EXAMPLE.COM', '']) {
+      expect(rejected({ ...good, aud })).toBe('token_audience_mismatch');
+    }
     expect(read({ ...good, aud: 'https://api.example.com' }).kind).toBe('active');
-    const { aud: _a, ...noAud } = good;
-    expect(rejected(noAud)).toBe('token_audience_mismatch');
+    expect(read({ ...good, aud: ['x', 'https://api.example.com'] }).kind).toBe('active');
     expect(rejected({ ...good, aud: [1] })).toBe('token_aud_invalid');
-    // Without configured issuer/audiences, whatever the server says is accepted (type-checked).
-    expect(read(noAud, { ...rules, issuer: undefined, audiences: undefined }).kind).toBe('active');
+    expect(rejected({ ...good, aud: { a: 1 } })).toBe('token_aud_invalid');
+    const { aud: _a, ...noAud } = good;
+    expect(read(noAud).kind).toBe('active');
+    expect(rejected(noAud, { ...rules, requireAudience: true })).toBe('token_audience_missing');
+    // allow_any_audience (no audiences): any aud passes, still type-checked.
+    expect(read({ ...good, aud: 'https://other.example.com' }, { ...rules, audiences: undefined }).kind).toBe('active');
+    expect(rejected({ ...good, aud: [1] }, { ...rules, audiences: undefined })).toBe('token_aud_invalid');
+  });
+
+  it('a claim with no UTF-8 form (a lone surrogate escape) is refused before it becomes an identity', () => {
+    for (const [claim, raw] of [['sub', '\\ud800'], ['client_id', 'web\\udfff'], ['scope', 'orders:read \\udc00'], ['iss', 'https://idp.example.com\\ud800']]) {
+      const body = JSON.stringify({ ...good, [claim]: 'MARK' }).replace('MARK', raw);
+      expect(rejected(body), claim).toBe(claim === 'iss' ? 'token_issuer_mismatch' : 'token_claim_not_unicode');
+    }
+    expect(read(JSON.stringify({ ...good, sub: 'MARK' }).replace('MARK', '\\ud83d\\ude00')).kind).toBe('active');
   });
 
   it('scope, client_id and sub are strings', () => {

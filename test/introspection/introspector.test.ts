@@ -30,6 +30,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: ${timeoutMs}
     ${extra}`;

@@ -18,6 +18,7 @@ credentials:
     allow_http: true
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: \${env:PORTCULLIS_TEST_INTROSPECTION_SECRET}
+    audiences: [https://api.example.com]
     issuer: ${idpBase.issuer}
     timeout_ms: 1000 # generous: CI machines are loaded; timeouts are tested in introspector.test.ts
     max_concurrency: 8

@@ -21,6 +21,7 @@ credentials:
     timeout_ms: 1000
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     cache: { max_ttl_seconds: 2, negative_ttl_seconds: 2 }
 routes:

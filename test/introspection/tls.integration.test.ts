@@ -55,6 +55,7 @@ credentials:
     endpoint: ${httpsEndpoint}
     client_id: ${INTROSPECTION_CLIENT.client_id}
     client_secret: ${INTROSPECTION_CLIENT.client_secret}
+    audiences: [https://api.example.com]
     issuer: ${idp.issuer}
     timeout_ms: 2000
 ${extra}
@@ -88,7 +89,7 @@ describe('introspection over TLS', () => {
   });
 
   it('a plain http:// endpoint is refused unless allow_http: true', () => {
-    const yaml = (extra: string) => `credentials: { introspection: { endpoint: "http://idp.internal/introspect", client_id: gw, client_secret: s${extra} } }`;
+    const yaml = (extra: string) => `credentials: { introspection: { endpoint: "http://idp.internal/introspect", client_id: gw, client_secret: s, audiences: [api]${extra} } }`;
     expect(() => parseConfig(yaml(''))).toThrow(/credentials\.introspection\.endpoint: use https:/);
     expect(parseConfig(yaml(', allow_http: true')).credentials.introspection?.allow_http).toBe(true);
   });

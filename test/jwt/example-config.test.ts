@@ -1,6 +1,7 @@
 // The example config's DEMO-ONLY JWT issuer works as docs/jwt.md shows: a token minted with the
 // demo key passes `portcullis check` with no identity provider and no network.
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SignJWT, importPKCS8 } from 'jose';
@@ -16,6 +17,7 @@ it('a token signed with the demo key is accepted by the example config through t
     .setAudience('https://api.example.com')
     .setSubject('demo-user')
     .setIssuedAt()
+    .setJti(randomUUID())
     .setExpirationTime('10m')
     .sign(key);
   const { stdout } = await run(process.execPath, [

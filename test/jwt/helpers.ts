@@ -1,6 +1,6 @@
 // Test helpers for the JWT suites: a JWKS server the test controls (counting requests, with
 // latency and failure switches), a listener that must never be called, and token crafting.
-import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { constants, createSign, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, type JWK } from 'jose';
@@ -91,6 +91,24 @@ export function signRaw(header: Record<string, unknown>, payload: Record<string,
   const sig = alg.startsWith('ES') ? signer.sign({ key, dsaEncoding: 'ieee-p1363' }) : signer.sign(key);
   return `${input}.${sig.toString('base64url')}`;
 }
+
+/**
+ * Signs a signing input given as text (`<header>.<payload>`, any spelling, even non-canonical
+ * base64url): for tokens whose segments decode like a valid token's but are written differently.
+ * RS*, PS* (salt of the hash's length) and ES* (r || s).
+ */
+export function signInput(input: string, key: KeyObject, alg: string): string {
+  const hash = `sha${alg.slice(2)}`;
+  const options = alg.startsWith('ES')
+    ? { key, dsaEncoding: 'ieee-p1363' as const }
+    : alg.startsWith('PS')
+      ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+      : key;
+  return `${input}.${sign(hash, Buffer.from(input), options).toString('base64url')}`;
+}
+
+/** base64url of raw bytes (a payload with invalid UTF-8 in it, say). */
+export const b64bytes = (bytes: Buffer | number[]) => Buffer.from(bytes).toString('base64url');
 
 export function unsigned(header: Record<string, unknown>, payload: Record<string, unknown>, signature = ''): string {
   return `${b64(header)}.${b64(payload)}.${signature}`;

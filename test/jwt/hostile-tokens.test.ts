@@ -5,16 +5,19 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvoy, envoyCheckRequest } from '../support/envoy.ts';
 import { startService, type TestService } from '../support/service.ts';
-import { makeKey, nowSeconds, signRaw, startJwksServer, startTrap, unsigned, type JwksServer, type TestKey } from './helpers.ts';
+import { b64bytes, makeKey, nowSeconds, signInput, signRaw, startJwksServer, startTrap, unsigned, type JwksServer, type TestKey } from './helpers.ts';
 
 const ISS_A = 'https://issuer-a.test';
 const ISS_B = 'https://issuer-b.test';
+const ISS_C = 'https://issuer-c.test';
 const AUD = 'https://api.example.com';
 const INVALID = 'Bearer realm="api.example.com", error="invalid_token"';
 
 let svc: TestService;
 let jwksA: JwksServer;
 let jwksB: JwksServer;
+let jwksC: JwksServer;
+let rsaC: TestKey;
 let trap: Awaited<ReturnType<typeof startTrap>>;
 let rsa: TestKey;
 let ec: TestKey;
@@ -55,6 +58,10 @@ beforeAll(async () => {
   [rsa, ec, keyB, attacker] = await Promise.all([makeKey('rsa-1', 'RS256'), makeKey('ec-1', 'ES256'), makeKey('b-1', 'RS256'), makeKey('rsa-1', 'RS256')]);
   jwksA = await startJwksServer([rsa.publicJwk, ec.publicJwk]);
   jwksB = await startJwksServer([keyB.publicJwk]);
+  // Issuer C allows two RSA algorithms: its key without `alg` may verify only the first (PS256),
+  // the same key published again with `alg: RS256` only RS256.
+  rsaC = await makeKey('c-noalg', 'RS256');
+  jwksC = await startJwksServer([rsaC.publicJwk, { ...rsaC.publicJwk, kid: 'c-rs256', alg: 'RS256' }]);
   trap = await startTrap();
   svc = await startService(`
 realm: api.example.com
@@ -77,9 +84,19 @@ credentials:
       scope_claim: scp
       clock_skew_seconds: 0
       token_types: [at+jwt, JWT]
+      # A provider that names the client in azp instead of client_id (RFC 9068 §2.2 relaxed).
+      required_claims: [sub, iat, jti]
       jwks_refresh_seconds: 0
       jwks_cooldown_seconds: 1
       fetch_timeout_ms: 2000
+    - issuer: ${ISS_C}
+      audiences: [${AUD}]
+      jwks_uri: ${jwksC.url}
+      allow_http: true
+      algorithms: [PS256, RS256]
+      # RFC 9068's claims plus one of this provider's own.
+      required_claims: [sub, client_id, iat, jti, tid]
+      jwks_refresh_seconds: 0
 routes:
   - name: orders-read
     match: { methods: [GET], path_prefix: /v1/orders }
@@ -96,7 +113,7 @@ routes:
 
 afterAll(async () => {
   await svc?.stop();
-  await Promise.all([jwksA?.close(), jwksB?.close(), trap?.close()]);
+  await Promise.all([jwksA?.close(), jwksB?.close(), jwksC?.close(), trap?.close()]);
 });
 
 describe('valid tokens (controls: each hostile case differs from one of these in one way)', () => {
@@ -121,8 +138,8 @@ describe('valid tokens (controls: each hostile case differs from one of these in
     await expectAllowed(sign({ nbf: nowSeconds() + 30 }));
   });
 
-  it('client id falls back to azp; scp arrays for an issuer configured with scope_claim: scp', async () => {
-    const out = await expectAllowed(sign({ client_id: undefined, azp: 'client-azp' }));
+  it('client id falls back to azp where required_claims allows it; scp arrays for an issuer configured with scope_claim: scp', async () => {
+    const out = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined, azp: 'client-azp' }, {}, keyB));
     expect(out.upstreamHeaders['x-client-id']).toBe('client-azp');
     const b = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read', 'orders:write'] }, {}, keyB));
     expect(b.upstreamHeaders['x-scopes']).toBe('orders:read orders:write');
@@ -192,6 +209,189 @@ describe('algorithms and keys named by the token', () => {
     await expectInvalid('eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln', 'jwt_payload_malformed');
     await expectInvalid('bm90IGpzb24.e30.c2ln', 'jwt_header_malformed');
     await expectInvalid(`${h}.${forged}.`, 'jwt_signature_missing');
+  });
+});
+
+const SEXTETS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The same bytes spelled differently: the last character's unused low bits set. */
+function withUnusedBits(segment: string): string {
+  const rest = segment.length % 4;
+  if (rest !== 2 && rest !== 3) throw new Error(`segment of length ${segment.length} has no unused bits`);
+  const v = SEXTETS.indexOf(segment.at(-1)!);
+  return segment.slice(0, -1) + SEXTETS[v | 1];
+}
+
+/** A payload segment that is not a multiple of 4 characters long and contains `-` or `_`, for the spelling tests. */
+function awkwardPayload(over: Record<string, unknown> = {}): string {
+  for (let n = 0; ; n++) {
+    const seg = Buffer.from(JSON.stringify(claims({ note: `~?>${'x'.repeat(n)}`, ...over }))).toString('base64url');
+    if (seg.length % 4 >= 2 && /[-_]/.test(seg)) return seg;
+  }
+}
+
+const HEADER_A = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1' })).toString('base64url');
+
+/** Signs a payload given as raw bytes (invalid UTF-8 allowed), with issuer A's RSA key. */
+function signBytes(payload: Buffer, header = HEADER_A): string {
+  return signInput(`${header}.${b64bytes(payload)}`, rsa.privateKey, 'RS256');
+}
+
+/** A valid claims set as JSON text with `raw` spliced in as the value of "note" (or another claim). */
+function jsonWith(raw: Buffer | string, claim = 'note', over: Record<string, unknown> = {}): Buffer {
+  const [before, after] = JSON.stringify(claims({ [claim]: '\u0000MARK\u0000', ...over })).split('\\u0000MARK\\u0000');
+  return Buffer.concat([Buffer.from(before), Buffer.from(raw), Buffer.from(after)]);
+}
+
+describe('one token, one spelling: canonical base64url, valid UTF-8 (RFC 7515 §2, RFC 8259 §8.1)', () => {
+  const verifiedHits = async () => {
+    const text = await (await fetch(`${svc.httpBase}/metrics`)).text();
+    return Number(text.match(/portcullis_jwt_cache_lookups_total\{cache="verified",result="hit"\} (\d+)/)?.[1] ?? 0);
+  };
+
+  it('a signature whose last character has unused bits set is refused and never meets the cached verdict of the real token', async () => {
+    for (const key of [rsa, ec]) {
+      const good = sign({}, {}, key);
+      await expectAllowed(good);
+      await expectAllowed(good); // now in the verified cache
+      const [h, p, sig] = good.split('.');
+      const variant = `${h}.${p}.${withUnusedBits(sig)}`;
+      // The premise: the same signature bytes, another string.
+      expect(Buffer.from(variant.split('.')[2], 'base64url').equals(Buffer.from(sig, 'base64url'))).toBe(true);
+      const hits = await verifiedHits();
+      await expectInvalid(variant, 'jwt_base64_invalid');
+      await expectInvalid(variant, 'jwt_base64_invalid');
+      expect(await verifiedHits()).toBe(hits);
+      await expectAllowed(good);
+    }
+  });
+
+  it('header and payload spelled non-canonically are refused even when validly signed as spelled', async () => {
+    const p = awkwardPayload();
+    await expectAllowed(signInput(`${HEADER_A}.${p}`, rsa.privateKey, 'RS256')); // control
+    const header = HEADER_A.length % 4 >= 2 ? HEADER_A : Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1', x: 1 })).toString('base64url');
+    const pad = (seg: string) => seg + '='.repeat((4 - (seg.length % 4)) % 4);
+    const base64 = (seg: string) => seg.replaceAll('-', '+').replaceAll('_', '/');
+    for (const input of [
+      `${HEADER_A}.${withUnusedBits(p)}`, // unused bits
+      `${HEADER_A}.${base64(p)}`, // the base64 alphabet
+      `${withUnusedBits(header)}.${p}`,
+      `${HEADER_A}.${p.slice(0, 5)}~${p.slice(5)}`, // a b64token character outside base64url (Node's decoder skips it)
+      `${HEADER_A}.${p}${'A'.repeat((5 - (p.length % 4)) % 4)}`, // a length no base64 has (4n + 1)
+    ]) {
+      await expectInvalid(signInput(input, rsa.privateKey, 'RS256'), 'jwt_base64_invalid');
+    }
+    // Padding inside the token is not even RFC 6750 token syntax (`=` only at the end): 400.
+    for (const input of [`${HEADER_A}.${pad(p)}`, `${pad(header)}.${p}`]) {
+      const out = await ask(signInput(input, rsa.privateKey, 'RS256'));
+      expect({ status: out.status, reason: out.reason }).toEqual({ status: 400, reason: 'bearer_syntax' });
+    }
+  });
+
+  it('invalid UTF-8 in a validly signed payload is refused: overlong forms, surrogates, stray and truncated bytes', async () => {
+    await expectAllowed(signBytes(jsonWith('grüße ✓ 😀'))); // control: real multi-byte UTF-8
+    const members: number[][] = [
+      [0xc0, 0xaf], // overlong "/"
+      [0xc1, 0xbf],
+      [0xe0, 0x80, 0xaf], // overlong, 3 bytes
+      [0xf0, 0x80, 0x80, 0xaf], // overlong, 4 bytes
+      [0xed, 0xa0, 0x80], // an encoded surrogate (CESU-8)
+      [0x80], // a continuation byte alone
+      [0xff],
+      [0xe2, 0x82], // truncated sequence
+      [0xf4, 0x90, 0x80, 0x80], // beyond U+10FFFF
+      [0xf8, 0x88, 0x80, 0x80, 0x80], // 5-byte form
+    ];
+    for (const bytes of members) {
+      await expectInvalid(signBytes(jsonWith(Buffer.from(bytes))), 'jwt_utf8_invalid');
+      await expectInvalid(signBytes(jsonWith(Buffer.from([0x75, ...bytes]), 'sub')), 'jwt_utf8_invalid');
+    }
+    // In the header, too.
+    const header = Buffer.concat([Buffer.from('{"alg":"RS256","typ":"at+jwt","kid":"rsa-1","x":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims())), b64bytes(header)), 'jwt_utf8_invalid');
+  });
+
+  it('a lone surrogate escape anywhere in the payload is refused; a surrogate pair passes', async () => {
+    await expectAllowed(signBytes(jsonWith('\\ud83d\\ude00'))); // control: an escaped pair is one character
+    for (const [raw, claim] of [
+      ['\\ud800', 'sub'],
+      ['\\udfff', 'note'],
+      ['x\\uDBFFy', 'note'],
+      ['\\ude00\\ud83d', 'note'], // a pair in the wrong order
+    ]) {
+      await expectInvalid(signBytes(jsonWith(raw, claim)), 'jwt_utf8_invalid');
+    }
+    // As a key, and deep in a structure.
+    await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"\\ud800":1,'))), 'jwt_utf8_invalid');
+    await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"ext":[{"a":["\\udc00"]}],'))), 'jwt_utf8_invalid');
+  });
+});
+
+describe('typ compared exactly: ASCII case-insensitive, application/ optional, nothing else', () => {
+  it('refuses whitespace, parameters, a doubled prefix, control and look-alike characters; any ASCII case passes', async () => {
+    for (const typ of ['AT+JWT', 'At+Jwt', 'Application/At+Jwt', 'APPLICATION/AT+JWT']) await expectAllowed(sign({}, { typ }));
+    for (const typ of [
+      'at+jwt ',
+      ' at+jwt',
+      'at+jwt\t',
+      'at+jwt\n',
+      'at+jwt\u0000',
+      'at+jwt\u200b',
+      'application/at+jwt; charset=utf-8',
+      'application/application/at+jwt',
+      'application /at+jwt',
+      'x-application/at+jwt',
+      'application/',
+      'аt+jwt', // Cyrillic а
+      'at+jwt+jwt',
+      '',
+    ]) {
+      await expectInvalid(sign({}, { typ }), 'jwt_typ_not_allowed');
+    }
+  });
+});
+
+describe('RFC 9068 §2.2 required claims (sub, client_id, iat, jti), relaxable per issuer', () => {
+  it('refuses a token without any one of them', async () => {
+    for (const c of ['sub', 'client_id', 'iat', 'jti']) await expectInvalid(sign({ [c]: undefined }), `jwt_${c}_missing`);
+    for (const c of ['sub', 'client_id', 'jti']) await expectInvalid(sign({ [c]: null }), `jwt_${c}_missing`);
+    await expectInvalid(sign({ iat: null }), 'jwt_iat_invalid');
+  });
+
+  it('refuses them empty or of the wrong type', async () => {
+    for (const over of [{ jti: 42 }, { jti: '' }, { jti: ['a'] }, { client_id: '' }, { client_id: 7 }, { sub: '' }, { sub: { id: 1 } }]) {
+      await expectInvalid(sign(over), 'jwt_claim_type_invalid');
+    }
+  });
+
+  it('an issuer relaxed with required_claims accepts what it no longer requires, and requires what it adds', async () => {
+    // Issuer B does not require client_id.
+    const b = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined }, {}, keyB));
+    expect(b.upstreamHeaders['x-client-id']).toBeUndefined();
+    await expectInvalid(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], jti: undefined }, {}, keyB), 'jwt_jti_missing');
+    // Issuer C also requires its own tid.
+    const c = (over: Record<string, unknown>) =>
+      signInput(`${Buffer.from(JSON.stringify({ alg: 'PS256', typ: 'at+jwt', kid: 'c-noalg' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims({ iss: ISS_C, ...over }))).toString('base64url')}`, rsaC.privateKey, 'PS256');
+    await expectAllowed(c({ tid: 'tenant-1' }));
+    await expectInvalid(c({}), 'jwt_required_claim_missing');
+    await expectInvalid(c({ tid: null }), 'jwt_required_claim_missing');
+    await expectInvalid(c({ tid: 'tenant-1', sub: undefined }), 'jwt_sub_missing');
+  });
+});
+
+describe('one key, one algorithm (RFC 8725 §3.1)', () => {
+  const forC = (alg: 'PS256' | 'RS256', kid: string) =>
+    signInput(
+      `${Buffer.from(JSON.stringify({ alg, typ: 'at+jwt', kid })).toString('base64url')}.${Buffer.from(JSON.stringify(claims({ iss: ISS_C, tid: 't' }))).toString('base64url')}`,
+      rsaC.privateKey,
+      alg,
+    );
+
+  it('a key without alg verifies only the first algorithm of its type in the issuer\'s list; a key with alg only that one', async () => {
+    await expectAllowed(forC('PS256', 'c-noalg'));
+    await expectInvalid(forC('RS256', 'c-noalg'), 'jwt_key_alg_mismatch');
+    await expectAllowed(forC('RS256', 'c-rs256'));
+    await expectInvalid(forC('PS256', 'c-rs256'), 'jwt_key_alg_mismatch');
   });
 });
 

@@ -40,6 +40,25 @@ function component(cfg: JwtIssuerConfig, dir = '/') {
   return { c, logs };
 }
 
+describe('one key, one algorithm (RFC 8725 §3.1)', () => {
+  it('a key without alg verifies only the first of the issuer\'s algorithms that fits its type', async () => {
+    const rsa = await makeKey('rsa', 'RS256'); // publicJwk has no alg
+    const both = await KeySet.fromJwks({ keys: [rsa.publicJwk] }, new Set(['PS256', 'RS256', 'RS384', 'ES256']));
+    expect(['PS256', 'RS256', 'RS384'].map((a) => both.lookup('rsa', a).status)).toEqual(['found', 'no_alg', 'no_alg']);
+    // The order of `algorithms` decides, not the order of the library's list.
+    const other = await KeySet.fromJwks({ keys: [rsa.publicJwk] }, new Set(['ES256', 'RS384', 'PS256']));
+    expect(['RS384', 'PS256'].map((a) => other.lookup('rsa', a).status)).toEqual(['found', 'no_alg']);
+    expect(other.size).toBe(1);
+    // Without a kid too: exactly one key object, for one algorithm.
+    const { kid: _kid, ...noKid } = rsa.publicJwk;
+    const anonymous = await KeySet.fromJwks({ keys: [noKid] }, new Set(['PS256', 'RS256']));
+    expect([anonymous.lookup(undefined, 'PS256').status, anonymous.lookup(undefined, 'RS256').status]).toEqual(['found', 'no_alg']);
+    // A key with alg verifies that algorithm only, wherever it stands in the list.
+    const set = await KeySet.fromJwks({ keys: [{ ...rsa.publicJwk, alg: 'RS256' }] }, new Set(['PS256', 'RS256']));
+    expect([set.lookup('rsa', 'RS256').status, set.lookup('rsa', 'PS256').status]).toEqual(['found', 'no_alg']);
+  });
+});
+
 describe('which published keys are usable', () => {
   it('skips symmetric, encryption, private, small RSA and ill-fitting keys, and keeps the rest', async () => {
     const rsa = await makeKey('rsa', 'RS256');
@@ -130,7 +149,7 @@ describe('discovery', () => {
     await c.start();
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
-    const token = signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, { iss: base, aud: 'https://api.example.com', sub: 's', exp: now + 60, iat: now }, key.privateKey, 'RS256');
+    const token = signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, { iss: base, aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now }, key.privateKey, 'RS256');
     await expect(c.verify(token)).resolves.toMatchObject({ method: 'jwt', subject: 's', issuer: base, scopes: [] });
   });
 });
@@ -146,7 +165,7 @@ describe('jwks_file', () => {
     await c.start();
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
-    const claims = { iss: 'https://file.example', aud: 'https://api.example.com', exp: now + 60, iat: now, scope: 'a b' };
+    const claims = { iss: 'https://file.example', aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now, scope: 'a b' };
     await expect(c.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-1' }, claims, k1.privateKey, 'ES256'))).resolves.toMatchObject({ scopes: ['a', 'b'] });
     writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [k1.publicJwk, k2.publicJwk] }));
     await expect(c.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-2' }, claims, k2.privateKey, 'ES256'))).resolves.toMatchObject({ issuer: 'https://file.example' });

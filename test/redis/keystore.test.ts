@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
-import { hashApiKey } from '../../src/credentials/apikey-format.ts';
+import { generateApiKey, hashApiKey } from '../../src/credentials/apikey-format.ts';
+import { verifyApiKey } from '../../src/credentials/apikey.ts';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';
@@ -122,13 +123,63 @@ describe('Redis key store', () => {
     expect(await status()).toBe('revoked');
   });
 
-  it('ignores malformed records (the key is denied) and treats an unknown status as revoked', async () => {
+  it('every record is validated against the key-record schema when loaded: a failing one is locked out and logged by id, never partly trusted', async () => {
     const raw = redis.client();
-    const hash = 'a'.repeat(64);
-    await raw.hset('t4:{apikeys}', 'k_bad', 'not json', 'k_odd', JSON.stringify({ id: 'k_odd', hash, client_id: 'x', scopes: [], status: 'enabled' }));
-    const s = await started('t4:');
+    const keys = Array.from({ length: 8 }, () => generateApiKey('pcl'));
+    const record = (i: number, over: Record<string, unknown>) => JSON.stringify({ id: `k${i}`, hash: hashApiKey(keys[i]), client_id: 'acme', scopes: ['orders:read'], status: 'active', ...over });
+    await raw.hset(
+      't4:{apikeys}',
+      'k0', record(0, {}), // the control
+      'k1', record(1, { routes: 'orders-internal-admin' }), // a string, not a list: no substring match
+      'k2', record(2, { scopes: ['orders:read orders:write'] }), // a scope with a space is not two scopes
+      'k3', record(3, { status: 'enabled' }),
+      'k4', record(4, { cidrs: '10.0.0.0/8' }),
+      'k5', record(5, { route: ['orders'] }), // a typo of routes: not "any route"
+      'k6', record(6, { id: 'k-other' }), // its id is not its field
+      'k_bad', 'not json',
+    );
+    const lines: string[] = [];
+    const conn = new RedisConnection(redisConfig('t4:'), log);
+    const s = new RedisKeyStore(conn, { resyncSeconds: 30, log: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }), ownsConnection: true });
+    opened.push(s);
+    await s.start();
+    await waitFor(() => s.isReady(), 5000);
     expect(s.size()).toBe(1);
-    expect((await s.findByHash(hash))?.status).toBe('revoked');
+    expect((await s.findByHash(hashApiKey(keys[0])))?.id).toBe('k0');
+    const reason = (key: string) => verifyApiKey(key, 'pcl', s, 'orders', '10.0.0.1', Date.now()).then(() => 'allowed', (e) => e.reason);
+    expect(await reason(keys[0])).toBe('allowed');
+    for (const i of [1, 2, 3, 4, 5, 6]) expect(await reason(keys[i]), `k${i}`).toBe('api_key_record_invalid');
+    const logged = lines.map((l) => JSON.parse(l) as { key_id?: string; position: string; problems: string[] });
+    expect(logged.map((l) => l.position).sort()).toEqual(['"k1"', '"k2"', '"k3"', '"k4"', '"k5"', '"k6"', '"k_bad"']);
+    expect(logged.find((l) => l.key_id === 'k1')!.problems).toEqual([expect.stringMatching(/^routes: /)]);
+    expect(logged.find((l) => l.key_id === 'k5')!.problems).toEqual([expect.stringMatching(/^\(record\): .*route/)]);
+    for (const k of keys) expect(lines.join('').includes(k)).toBe(false);
+    // Said once: a resync of the same records does not log them again.
+    await s.sync();
+    expect(lines).toHaveLength(logged.length);
+  });
+
+  it('a record edited into an invalid one stops serving at once (the old version is not kept); fixed, it serves again', async () => {
+    const replica = await started('t4b:');
+    const admin = store('t4b:');
+    const { key, record } = await createKey(admin, 'pcl', { clientId: 'acme', scopes: ['orders:read'] });
+    const reason = () => verifyApiKey(key, 'pcl', replica, 'orders', '10.0.0.1', Date.now()).then(() => 'allowed', (e) => e.reason);
+    await waitFor(async () => (await reason()) === 'allowed', 2000, 10);
+    const raw = redis.client();
+    const edit = async (json: string) => {
+      await raw.hset('t4b:{apikeys}', record.id, json);
+      const v = await raw.incr('t4b:{apikeys}:version');
+      await raw.publish('t4b:apikeys:changed', `${v} ${record.id}`);
+    };
+    await edit(JSON.stringify({ ...record, routes: 'orders' }));
+    await waitFor(async () => (await reason()) === 'api_key_record_invalid', 2000, 10);
+    await edit(JSON.stringify({ ...record, routes: ['orders'] }));
+    await waitFor(async () => (await reason()) === 'allowed', 2000, 10);
+    // Deleted by hand: gone at once, not served from the copy.
+    await raw.hdel('t4b:{apikeys}', record.id);
+    const v = await raw.incr('t4b:{apikeys}:version');
+    await raw.publish('t4b:apikeys:changed', `${v} ${record.id}`);
+    await waitFor(async () => (await reason()) === 'api_key_unknown', 2000, 10);
   });
 
   it('Redis down: keys in the local copy keep answering, unknown keys are 503 (not 401); after a restart it resyncs by itself', async () => {

@@ -291,18 +291,13 @@ export function placeCredential(g: Gen, kind: ValidCredential['kind'], value: st
 }
 
 /**
- * May an answer that allowed `sent` be right? Only if it is one of the valid credentials (exactly,
- * or for a JWT: the same signed bytes and a signature decoding to the same bytes). Returns the
- * client the allow must carry, or undefined when no allow is earned.
+ * May an answer that allowed `sent` be right? Only if it is exactly one of the valid credentials
+ * (surrounding spaces aside). A JWT whose signature is another spelling of the same bytes (unused
+ * bits set in its last character) is not the token: every JWT segment must be canonical base64url.
+ * Returns the client the allow must carry, or undefined when no allow is earned.
  */
 export function credentialEarned(sent: string, valid: ValidCredential[]): ValidCredential | undefined {
   const trimmed = sent.trim();
-  for (const v of valid) {
-    if (trimmed === v.value) return v;
-    if (v.kind !== 'jwt') continue;
-    const a = trimmed.split('.');
-    const b = v.value.split('.');
-    if (a.length === 3 && a[0] === b[0] && a[1] === b[1] && /^[A-Za-z0-9_-]*$/.test(a[2]) && Buffer.from(a[2], 'base64url').equals(Buffer.from(b[2], 'base64url'))) return v;
-  }
+  for (const v of valid) if (trimmed === v.value) return v;
   return undefined;
 }

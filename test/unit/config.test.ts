@@ -20,7 +20,7 @@ describe('config', () => {
   });
 
   it('${env:NAME} reads secrets from the environment; unset is an error with its path', () => {
-    const yaml = 'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}" } }';
+    const yaml = 'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}", audiences: [api] } }';
     expect(parseConfig(yaml, 'f', { SECRET_X: 's3cret' }).credentials.introspection?.client_secret).toBe('s3cret');
     try {
       parseConfig(yaml, 'f', {});

@@ -16,7 +16,7 @@ credentials:
   api_key: { headers: [x-api-key], query_param: api_key, store: { type: memory } }
   jwt:
     - { issuer: https://idp.example.com, audiences: [https://api.example.com], jwks_file: jwks.json }
-  introspection: { endpoint: https://idp.example.com/introspect, client_id: gw, client_secret: s }
+  introspection: { endpoint: https://idp.example.com/introspect, client_id: gw, client_secret: s, audiences: [https://api.example.com] }
 rate_limits:
   - { name: partner, key: client_id, limit: 2, window_seconds: 60 }
 routes:

@@ -2,15 +2,19 @@
 // an identity, or the reason the token does not pass, out. No I/O, no clock of its own.
 //
 // Only a 200 JSON object with boolean `active: true` counts. Anything the answer says is then
-// checked, not trusted by shape: exp/nbf/iat are finite numbers, iss/aud match the config,
+// checked, not trusted by shape: exp/nbf/iat are finite numbers, iss/aud (when present) match the config,
 // scope/client_id/sub are strings, and the token is an access token (a refresh token sent as
 // a bearer token is invalid).
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
 
 export interface AnswerRules {
+  /** An answer's `iss`, when it has one, must equal this. */
   issuer?: string;
+  /** An answer's `aud`, when it has one, must name one of these; undefined: any (allow_any_audience). */
   audiences?: readonly string[];
+  /** An answer without `aud` is refused. */
+  requireAudience: boolean;
   requireTokenType: boolean;
   /** Lowercased `token_type` values meaning an access token. */
   accessTokenTypes: ReadonlySet<string>;
@@ -24,6 +28,9 @@ export type Answer =
   | { kind: 'rejected'; reason: string }
   /** The endpoint did not answer in a way we can use (not the token's fault): deny with 503. */
   | { kind: 'unusable'; reason: string };
+
+/** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -82,20 +89,30 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
     if (a.iat > now + rules.clockSkewSeconds) return no('token_iat_in_future');
   }
 
+  // The answer comes from the configured endpoint: without `iss` it speaks of that server's own
+  // token. With one, it must be the configured issuer (a server that also answers for tokens of
+  // other issuers, federated or relayed, says so in `iss`).
   if (a.iss !== undefined && typeof a.iss !== 'string') return no('token_iss_invalid');
-  if (rules.issuer !== undefined && a.iss !== rules.issuer) return no('token_issuer_mismatch');
+  if (rules.issuer !== undefined && a.iss !== undefined && a.iss !== rules.issuer) return no('token_issuer_mismatch');
 
+  // `aud` present: it must name this API (a token for another API of the same server does not
+  // pass here). Absent: the server did not restrict the token, which passes unless
+  // require_audience. Only allow_any_audience (audiences undefined) skips the check.
   if (a.aud !== undefined && typeof a.aud !== 'string' && !(Array.isArray(a.aud) && a.aud.every((x) => typeof x === 'string'))) {
     return no('token_aud_invalid');
   }
-  if (rules.audiences?.length) {
-    const aud: string[] = a.aud === undefined ? [] : Array.isArray(a.aud) ? a.aud : [a.aud as string];
+  if (a.aud === undefined) {
+    if (rules.requireAudience) return no('token_audience_missing');
+  } else if (rules.audiences) {
+    const aud: string[] = Array.isArray(a.aud) ? a.aud : [a.aud as string];
     if (!aud.some((x) => rules.audiences!.includes(x))) return no('token_audience_mismatch');
   }
 
   if (a.scope !== undefined && typeof a.scope !== 'string') return no('token_scope_invalid');
   if (a.client_id !== undefined && (typeof a.client_id !== 'string' || a.client_id === '')) return no('token_client_id_invalid');
   if (a.sub !== undefined && (typeof a.sub !== 'string' || a.sub === '')) return no('token_sub_invalid');
+  // A lone surrogate (`"\ud800"` in the JSON) has no UTF-8 form: no header, metadata or log can carry it.
+  for (const v of [a.sub, a.client_id, a.iss, a.scope]) if (typeof v === 'string' && LONE_SURROGATE.test(v)) return no('token_claim_not_unicode');
 
   // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
   const scopes = a.scope === undefined ? [] : [...new Set((a.scope as string).split(' ').filter(Boolean))];

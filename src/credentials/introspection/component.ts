@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
+import { redactUrl } from '../../core/redact-url.ts';
 import { Admission } from './admission.ts';
 import { IntrospectionCache } from './cache.ts';
 import { IntrospectionClient } from './client.ts';
@@ -25,8 +26,8 @@ export interface IntrospectionComponent {
 const caches = new Map<string, { fingerprint: string; cache: IntrospectionCache }>();
 
 function answerFingerprint(cfg: IntrospectionConfig): string {
-  const { endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
-  return JSON.stringify({ endpoint, client_id, issuer, audiences, require_token_type, access_token_types, clock_skew_seconds, cache });
+  const { endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
+  return JSON.stringify({ endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache });
 }
 
 export function createIntrospection(
@@ -57,7 +58,9 @@ export function createIntrospection(
     remote: opts.redis ? redisAnswers(opts.redis) : undefined,
     rules: {
       issuer: cfg.issuer,
-      audiences: cfg.audiences,
+      // The schema has made sure one of the two is said: audiences, or allow_any_audience.
+      audiences: cfg.allow_any_audience ? undefined : cfg.audiences,
+      requireAudience: cfg.require_audience,
       requireTokenType: cfg.require_token_type,
       accessTokenTypes: new Set(cfg.access_token_types.map((t) => t.toLowerCase())),
       clockSkewSeconds: cfg.clock_skew_seconds,
@@ -71,7 +74,7 @@ export function createIntrospection(
     where,
   });
   opts.log.info(
-    { endpoint: cfg.endpoint, auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
+    { endpoint: redactUrl(cfg.endpoint), auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
     'introspection configured for opaque tokens',
   );
   return { introspect: (t) => introspector.introspect(t), close: () => client.close() };
@@ -125,7 +128,12 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
-      const identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
+      let identity;
+      try {
+        identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
+      } catch {
+        return undefined; // not an identity (a value with no UTF-8 form): a miss, never a throw
+      }
       return { active: true, identity, until: entry.e } satisfies CachedAnswer;
     },
     set(key, answer) {

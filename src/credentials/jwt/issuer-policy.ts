@@ -4,7 +4,8 @@
 // Every check here closes a library default that would be unsafe for access tokens: `exp` is
 // required and must be a finite number (JSON's 1e999 parses to Infinity), its distance from both
 // `iat` and now is bounded by max_lifetime_seconds, `nbf`/`iat` honour the skew, `typ` comes from an
-// allow-list, ID tokens are refused, and the scope claim has exactly the configured type.
+// allow-list, ID tokens are refused, RFC 9068's required claims are there (sub, client_id, iat, jti,
+// relaxable per issuer), and the scope claim has exactly the configured type.
 import { InvalidCredentialError } from '../../core/errors.ts';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
@@ -24,6 +25,8 @@ export interface IssuerPolicy {
   scopeClaim: 'scope' | 'scp';
   subjectClaim: string;
   clientIdClaims: readonly string[];
+  /** Claims that must be present (credentials.jwt[].required_claims). */
+  requiredClaims: readonly string[];
 }
 
 export function compileIssuerPolicy(cfg: JwtIssuerConfig, index: number): IssuerPolicy {
@@ -39,6 +42,7 @@ export function compileIssuerPolicy(cfg: JwtIssuerConfig, index: number): Issuer
     scopeClaim: cfg.scope_claim,
     subjectClaim: cfg.subject_claim,
     clientIdClaims: cfg.client_id_claims,
+    requiredClaims: cfg.required_claims,
   };
 }
 
@@ -66,6 +70,20 @@ function optionalString(payload: Record<string, unknown>, claim: string): string
   return v;
 }
 
+/** RFC 9068 §2.2's claims have reasons of their own; any other required claim shares one (reasons are metric labels). */
+const STANDARD_REQUIRED = new Set(['sub', 'client_id', 'iat', 'jti']);
+
+/**
+ * The required claims are present (null counts as absent), and RFC 9068's string claims, whenever
+ * present, are non-empty strings (iat is checked as a time claim).
+ */
+function checkRequired(policy: IssuerPolicy, payload: Record<string, unknown>): void {
+  for (const c of policy.requiredClaims) {
+    if (payload[c] === undefined || payload[c] === null) invalid(STANDARD_REQUIRED.has(c) ? `jwt_${c}_missing` : 'jwt_required_claim_missing');
+  }
+  for (const c of ['sub', 'client_id', 'jti']) optionalString(payload, c);
+}
+
 function scopesOf(payload: Record<string, unknown>, claim: 'scope' | 'scp'): string[] {
   const v = payload[claim];
   if (v === undefined) return [];
@@ -87,8 +105,9 @@ export function checkHeader(policy: IssuerPolicy, parts: TokenParts): void {
   const typ = parts.header.typ as string | undefined;
   if (typ === undefined) {
     if (!policy.allowMissingTyp) invalid('jwt_typ_missing');
-  } else if (!policy.typs.has(normalizeTyp(typ))) {
-    invalid('jwt_typ_not_allowed');
+  } else {
+    const normalized = normalizeTyp(typ);
+    if (normalized === '' || !policy.typs.has(normalized)) invalid('jwt_typ_not_allowed');
   }
 }
 
@@ -128,6 +147,7 @@ export function checkClaims(policy: IssuerPolicy, payload: Record<string, unknow
   if (iat !== undefined && exp - iat > policy.maxLifetimeSeconds) invalid('jwt_lifetime_too_long');
 
   for (const c of ID_TOKEN_CLAIMS) if (payload[c] !== undefined) invalid('jwt_id_token');
+  checkRequired(policy, payload);
 
   const subject = optionalString(payload, policy.subjectClaim);
   let clientId: string | undefined;

@@ -1,7 +1,8 @@
 // One issuer's usable verification keys, built from a JWKS document.
-// A key is used only for its own issuer (each issuer has its own KeySet) and only with algorithms
-// that are in the issuer's allow-list and match the key's type: RSA -> RS*/PS*, EC P-256 -> ES256,
-// P-384 -> ES384, P-521 -> ES512, OKP Ed25519 -> EdDSA. Symmetric (`oct`) keys are never imported,
+// A key is used only for its own issuer (each issuer has its own KeySet) and only with one
+// algorithm that is in the issuer's allow-list and matches the key's type: RSA -> RS*/PS*, EC P-256
+// -> ES256, P-384 -> ES384, P-521 -> ES512, OKP Ed25519 -> EdDSA. The key's `alg` when it has one;
+// without, the first of the issuer's algorithms that fits its type. Symmetric (`oct`) keys are never imported,
 // so no token can be verified with HMAC, least of all with a public key as the secret.
 import { importJWK, type JWK } from 'jose';
 
@@ -117,8 +118,11 @@ export class KeySet {
         skipped.push({ kid, why: fits });
         continue;
       }
-      let algs = fits.filter((a) => allowedAlgs.has(a));
-      if (jwk.alg !== undefined) algs = algs.filter((a) => a === jwk.alg);
+      // One key, one algorithm (RFC 8725 §3.1): a key verifies only its `alg`, and a key without
+      // `alg` only the first algorithm of its type in the issuer's `algorithms`, never every one
+      // that fits (an RSA key would otherwise verify RS256, RS384, PS256… alike).
+      const candidates = [...allowedAlgs].filter((a) => fits.includes(a));
+      const algs = jwk.alg !== undefined ? candidates.filter((a) => a === jwk.alg) : candidates.slice(0, 1);
       if (algs.length === 0) {
         skipped.push({ kid, why: `no allowed algorithm fits (key alg ${String(jwk.alg ?? 'unset')}, allowed ${[...allowedAlgs].join(', ')})` });
         continue;

@@ -2,6 +2,7 @@
 // These rules do not depend on the issuer: whatever an issuer allows, a token that names its own
 // key (jku, x5u, jwk, x5c), asks for critical extensions, nests another JWT, or uses `none` or an
 // HMAC algorithm is refused here (DESIGN "Never"). Nothing in a token is ever fetched.
+import { isUtf8 } from 'node:buffer';
 import { InvalidCredentialError } from '../../core/errors.ts';
 
 export interface JoseHeader {
@@ -50,21 +51,86 @@ function invalid(reason: string): never {
   throw new InvalidCredentialError(reason);
 }
 
+// One token, one spelling. Base64url (RFC 7515 §2: no padding) has several spellings of the same
+// bytes: Node's decoder also takes `+`, `/`, `=` and skips characters outside the alphabet, and the
+// unused low bits of the last character are ignored, so `…Q` and `…R` can decode alike. Every
+// segment must be the one canonical spelling of its bytes: then a token's bytes and its text are
+// one-to-one, and a variant of a valid token is refused before anything (the verified-token
+// cache included, which is keyed by the text) can treat it as the token it decodes to.
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Value of a base64url character (callers have checked the alphabet). */
+function sextet(c: number): number {
+  if (c >= 97) return c - 71; // a-z: 26..51
+  if (c >= 65) return c - 65; // A-Z: 0..25
+  if (c >= 48) return c - 48 + 52; // 0-9: 52..61
+  return c === 45 ? 62 : 63; // - _
+}
+
+/** True when `segment` is the canonical base64url spelling of some bytes: alphabet, no padding, zero unused bits. */
+export function isCanonicalBase64url(segment: string): boolean {
+  const rest = segment.length % 4;
+  if (rest === 1 || !BASE64URL.test(segment)) return false;
+  if (rest === 0) return true;
+  const last = sextet(segment.charCodeAt(segment.length - 1));
+  // 2 characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits).
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
+
+/** A `\uD800`-`\uDFFF` escape in JSON text: the only way valid UTF-8 JSON can hold a lone surrogate. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** A lone surrogate (with the u flag, a surrogate pair is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Whether every string (keys included) in a parsed JSON value is well-formed Unicode. Iterative: no recursion on hostile nesting. */
+function wellFormedStrings(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return false;
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return false;
+        stack.push(x);
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * A header or payload segment: canonical base64url of valid UTF-8 (no overlong forms, no encoded
+ * surrogates: node's decoder would silently turn them into U+FFFD, so `C0 AF` would read as a
+ * character the signer never wrote), holding a JSON object whose strings are well-formed Unicode
+ * (a `\ud800` escape is valid UTF-8 JSON but a string no UTF-8 header or log can carry).
+ */
 function decodeJsonObject(segment: string, reason: string): Record<string, unknown> {
   if (segment.length === 0) invalid(reason);
+  if (!isCanonicalBase64url(segment)) invalid('jwt_base64_invalid');
+  const bytes = Buffer.from(segment, 'base64url');
+  if (!isUtf8(bytes)) invalid('jwt_utf8_invalid');
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     invalid(reason);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(reason);
+  if (SURROGATE_ESCAPE.test(text) && !wellFormedStrings(value)) invalid('jwt_utf8_invalid');
   return value as Record<string, unknown>;
 }
 
-/** `typ` / token_types values compared as RFC 8725 §3.11 / RFC 9068 §4 say: case-insensitive, `application/` optional. */
+/**
+ * `typ` / token_types values compared as RFC 8725 §3.11 / RFC 9068 §4 say: ASCII case-insensitive,
+ * the `application/` prefix optional, and nothing else: no trimming, no parameters, no Unicode case
+ * folding (`toLowerCase` maps the Kelvin sign to `k`). Anything outside visible ASCII normalizes to
+ * the empty string, which no configured type equals.
+ */
 export function normalizeTyp(typ: string): string {
-  const t = typ.trim().toLowerCase();
+  if (!/^[\x21-\x7e]+$/.test(typ)) return '';
+  const t = typ.toLowerCase();
   return t.startsWith('application/') ? t.slice('application/'.length) : t;
 }
 
@@ -76,9 +142,13 @@ export function parseToken(token: string): TokenParts {
   const first = token.indexOf('.');
   const second = first === -1 ? -1 : token.indexOf('.', first + 1);
   if (first === -1 || second === -1) invalid('jwt_malformed');
-  if (token.indexOf('.', second + 1) !== -1) {
+  const third = token.indexOf('.', second + 1);
+  if (third !== -1) {
     // Five segments: a JWE. Encrypted access tokens are not accepted (and never decrypted here).
-    invalid('jwt_encrypted_unsupported');
+    // Any other count (`h.p.s.`, `h.p.s.x`) is no JOSE serialization at all.
+    let dots = 3;
+    for (let i = token.indexOf('.', third + 1); i !== -1; i = token.indexOf('.', i + 1)) dots++;
+    invalid(dots === 4 ? 'jwt_encrypted_unsupported' : 'jwt_malformed');
   }
   const segment = token.slice(0, first);
   let accepted = headerMemo.get(segment);
@@ -94,6 +164,7 @@ export function parseToken(token: string): TokenParts {
 
   const payload = decodeJsonObject(token.slice(first + 1, second), 'jwt_payload_malformed');
   if (second + 1 === token.length) invalid('jwt_signature_missing');
+  if (!isCanonicalBase64url(token.slice(second + 1))) invalid('jwt_base64_invalid');
   return { header: accepted.header, payload, alg: accepted.alg, kid: accepted.kid };
 }
 

@@ -7,6 +7,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
+import { redactUrl } from '../../core/redact-url.ts';
 import type { RedisConfig } from '../../policy/schema.ts';
 import type { RedisMetrics } from './metrics.ts';
 
@@ -17,15 +18,16 @@ export const REDIS_RETRY_AFTER_SECONDS = 2;
 
 const retryDelayMs = (times: number) => Math.min(times * 100, 1000);
 
-/** The URL with any password replaced, for logs and /readyz. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, (_, userinfo: string) => `//${userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***'}@`);
-}
-
+/**
+ * What logs, /readyz and errors say about the Redis target. Single node: the URL parsed as ioredis
+ * parses it, with no part of its userinfo and no query value (redact-url.ts). Sentinel and Cluster:
+ * the configured addresses only; their passwords (`password`, `sentinel_password`) are separate
+ * options and never part of the description.
+ */
 export function describeRedisTarget(cfg: RedisConfig): string {
   if (cfg.mode === 'sentinel') return `sentinel ${cfg.sentinel_name} via ${(cfg.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(',')}`;
   if (cfg.mode === 'cluster') return `cluster ${(cfg.nodes ?? []).join(',')}`;
-  return redactRedisUrl(cfg.url);
+  return redactUrl(cfg.url);
 }
 
 /** Builds the ioredis client for the configured mode. Connects immediately, in the background. */

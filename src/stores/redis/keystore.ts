@@ -17,8 +17,9 @@
 import type { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
+import { logLocked, positionOf, validateKeyRecord, type LockedRecord } from '../key-record.ts';
 import type { KeyRecord } from '../keystore.ts';
-import { MemoryKeyStore } from '../memory-keystore.ts';
+import { checkedForWrite, MemoryKeyStore } from '../memory-keystore.ts';
 import { REDIS_RETRY_AFTER_SECONDS, type RedisClient, type RedisConnection } from './connection.ts';
 import type { RedisMetrics } from './metrics.ts';
 import { defineScript } from './script.ts';
@@ -43,21 +44,24 @@ export interface RedisKeyStoreOptions {
   ownsConnection?: boolean;
 }
 
-/** Parses one stored record; undefined (and the reason) for anything malformed. */
-export function parseStoredRecord(id: string, json: string): { record?: KeyRecord; problem?: string } {
-  let r: KeyRecord;
+/**
+ * One stored record (the hash field `id`, its JSON value) against the key-record schema: the
+ * record, or why it is locked out. Nothing of a failing record is used (no defaults filled in,
+ * no status guessed).
+ */
+export function parseStoredRecord(id: string, json: string): { record: KeyRecord } | { locked: LockedRecord } {
+  const position = positionOf(id);
+  let raw: unknown;
   try {
-    r = JSON.parse(json) as KeyRecord;
+    raw = JSON.parse(json);
   } catch {
-    return { problem: 'not JSON' };
+    return { locked: { position, problems: ['(record): not JSON'] } };
   }
-  if (!r || typeof r !== 'object' || r.id !== id || typeof r.hash !== 'string' || !/^[0-9a-f]{64}$/.test(r.hash) || typeof r.client_id !== 'string') {
-    return { problem: 'needs id (matching its field), client_id and a 64-hex-digit hash' };
+  const v = validateKeyRecord(raw, position);
+  if ('record' in v && v.record.id !== id) {
+    return { locked: { id: v.record.id, hash: v.record.hash, position, problems: ['id: differs from the Redis hash field that holds the record'] } };
   }
-  if (!Array.isArray(r.scopes)) r.scopes = [];
-  // Anything but an explicit "active" is treated as revoked: an unknown status must not grant.
-  if (r.status !== 'active') r.status = 'revoked';
-  return { record: r };
+  return v;
 }
 
 /**
@@ -83,6 +87,7 @@ export class RedisKeyStore extends MemoryKeyStore {
   private timer?: NodeJS.Timeout;
   private offReady?: () => void;
   private lastFailureLog = 0;
+  private lockedSaid: ReadonlySet<string> = new Set();
   private readonly onMessage = (channel: string, message: string) => {
     if (channel === this.channel) this.changes = this.changes.then(() => this.applyChange(message));
   };
@@ -110,7 +115,7 @@ export class RedisKeyStore extends MemoryKeyStore {
     this.started = true;
     const prior = latestCopies.get(this.copyId)?.store;
     if (prior && prior !== this && prior.loaded) {
-      this.replaceAll([...prior.byId.values()]);
+      this.replaceAll(prior.records, prior.invalidRecords);
       this.version = prior.version;
       this.loaded = true; // serves the previous copy; needFull makes the first sync reload it
     }
@@ -145,7 +150,7 @@ export class RedisKeyStore extends MemoryKeyStore {
   }
 
   override async findByHash(hash: string): Promise<KeyRecord | undefined> {
-    const r = this.byHash.get(hash);
+    const r = this.byHash.get(hash) ?? this.lockedOut(hash);
     if (r) return r;
     // Not in the copy: only a complete, current copy can say "no such key".
     if (!this.loaded || !this.conn.isUp()) throw new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS);
@@ -160,13 +165,20 @@ export class RedisKeyStore extends MemoryKeyStore {
     return records;
   }
 
-  override async put(record: KeyRecord): Promise<void> {
-    if (!/^[0-9a-f]{64}$/.test(record.hash)) throw new Error('refusing to store a record without a SHA-256 hash');
+  /** Locked-out records; the CLI (never started) reads them from Redis. */
+  override async listInvalid(): Promise<readonly LockedRecord[]> {
+    if (this.loaded) return this.invalid();
+    await this.conn.waitUntilReady(this.conn.config.connect_timeout_ms);
+    return (await this.readAll()).invalid;
+  }
+
+  override async put(input: KeyRecord): Promise<void> {
+    const record = checkedForWrite(input);
     await this.conn.waitUntilReady(this.started ? 0 : this.conn.config.connect_timeout_ms).catch((e) => {
       throw this.started ? new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS) : e;
     });
     await this.conn.run('keystore_put', () => this.putScript(this.hashKey, this.versionKey, record.id, JSON.stringify(record), this.channel));
-    if (this.loaded) this.upsert(record);
+    if (this.loaded) this.upsert(record.id, { record });
   }
 
   override async close(): Promise<void> {
@@ -217,14 +229,15 @@ export class RedisKeyStore extends MemoryKeyStore {
     const needFullBefore = this.needFull;
     this.needFull = false;
     try {
-      const { records, version } = await this.readSnapshot();
+      const { records, invalid, version } = await this.readSnapshot();
       if (records === undefined) {
         // Changes kept landing while snapshots were in flight: keep the copy (it has them) and
         // let the next version check, a second from now, load again.
         this.needFull = true;
         return;
       }
-      this.replaceAll(records);
+      this.replaceAll(records, invalid);
+      this.lockedSaid = logLocked(this.opts.log, this.invalid(), this.lockedSaid, { redis_key: this.hashKey });
       this.version = version;
       this.lastFullMs = Date.now();
       if (!this.loaded) this.opts.log.info({ keys: records.length, redis: this.conn.target }, 'API keys loaded from Redis');
@@ -243,28 +256,29 @@ export class RedisKeyStore extends MemoryKeyStore {
    * So such a snapshot is read again (at most 3 times). A snapshot older than the copy with no
    * change applied meanwhile is Redis going back (a restart without its data), and it is taken.
    */
-  private async readSnapshot(): Promise<{ records?: KeyRecord[]; version: number }> {
+  private async readSnapshot(): Promise<{ records?: KeyRecord[]; invalid: LockedRecord[]; version: number }> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const applied = this.version;
       const snapshot = await this.readAll();
       if (this.version === applied || snapshot.version >= this.version) return snapshot;
     }
-    return { version: this.version };
+    return { invalid: [], version: this.version };
   }
 
   /** The whole hash and its version, read atomically. */
-  private async readAll(): Promise<{ records: KeyRecord[]; version: number }> {
+  private async readAll(): Promise<{ records: KeyRecord[]; invalid: LockedRecord[]; version: number }> {
     const res = await this.conn.run('keystore_load', (c: RedisClient) => c.multi().get(this.versionKey).hgetall(this.hashKey).exec());
     if (!res) throw new Error('key store load transaction aborted');
     const [[verr, v], [herr, h]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
     if (verr || herr) throw verr ?? herr;
     const records: KeyRecord[] = [];
+    const invalid: LockedRecord[] = [];
     for (const [id, json] of Object.entries(h ?? {})) {
-      const { record, problem } = parseStoredRecord(id, json);
-      if (record) records.push(record);
-      else this.opts.log.error({ key_id: id, redis_key: this.hashKey, problem }, 'malformed API key record in Redis ignored (the key is denied); rewrite it with portcullis keys');
+      const parsed = parseStoredRecord(id, json);
+      if ('record' in parsed) records.push(parsed.record);
+      else invalid.push(parsed.locked);
     }
-    return { records, version: Number(v ?? 0) };
+    return { records, invalid, version: Number(v ?? 0) };
   }
 
   private async applyChange(message: string): Promise<void> {
@@ -276,8 +290,9 @@ export class RedisKeyStore extends MemoryKeyStore {
     if (v <= this.version) return;
     try {
       const json = await this.conn.run('keystore_get', (c) => c.hget(this.hashKey, id));
-      const parsed = json ? parseStoredRecord(id, json) : {};
-      if (parsed.record) this.upsert(parsed.record);
+      // The record now stored under this id replaces the old one, whatever it is: a valid record,
+      // an invalid one (locked out, the old version not kept), or none (deleted).
+      this.upsert(id, json ? parseStoredRecord(id, json) : undefined);
       if (v === this.version + 1) {
         this.version = v;
         this.synced('change');
@@ -291,8 +306,14 @@ export class RedisKeyStore extends MemoryKeyStore {
     }
   }
 
-  private upsert(record: KeyRecord): void {
-    this.replaceAll([...[...this.byId.values()].filter((r) => r.id !== record.id), record]);
+  private upsert(field: string, next: { record: KeyRecord } | { locked: LockedRecord } | undefined): void {
+    const position = positionOf(field);
+    const records = this.records.filter((r) => r.id !== field);
+    const invalid = this.invalidRecords.filter((l) => l.position !== position);
+    if (next && 'record' in next) records.push(next.record);
+    else if (next) invalid.push(next.locked);
+    this.replaceAll(records, invalid);
+    this.lockedSaid = logLocked(this.opts.log, this.invalid(), this.lockedSaid, { redis_key: this.hashKey });
     this.opts.sizeGauge?.set(this.size());
   }
 
