@@ -180,28 +180,31 @@ export function lowerAscii(s: string): string {
 
 /**
  * Does `path` fall under route literal `lit` at a segment boundary? After the literal comes the
- * end, a `/`, or a `.` (a format suffix: Rails routes `/admin.json` to `/admin`, Spring's suffix
- * pattern matching did the same), so neither form falls through to a broader route.
+ * end or a `/`; with `formatSuffix`, also a `.` (a format suffix: Rails routes `/admin.json` to
+ * `/admin`, Spring's suffix pattern matching did the same). Only protected routes fold the suffix
+ * (RouteTable): folding widens a route, and a public route must never grow onto paths such as
+ * `/docs.internal/` that a later protected route covers.
  */
-export function matchesPrefix(path: string, prefix: string): boolean {
+export function matchesPrefix(path: string, prefix: string, formatSuffix: boolean): boolean {
   if (prefix === '/') return true;
   if (!path.startsWith(prefix)) return false;
   if (path.length === prefix.length) return true;
   const c = path.charCodeAt(prefix.length);
-  return c === SLASH || c === DOT;
+  return c === SLASH || (formatSuffix && c === DOT);
 }
 
 /**
- * Exact match, also in the trailing-slash form (`/v1/secret/`) and with a format suffix
- * (`/v1/secret.json`, `/v1/secret.json/`): upstreams commonly fold both onto the same handler.
+ * Exact match, also in the trailing-slash form (`/v1/secret/`) and, with `formatSuffix`, with a
+ * format suffix (`/v1/secret.json`, `/v1/secret.json/`): upstreams commonly fold both onto the
+ * same handler.
  */
-export function matchesExact(path: string, lit: string): boolean {
+export function matchesExact(path: string, lit: string, formatSuffix: boolean): boolean {
   if (!path.startsWith(lit)) return false;
   const n = lit.length;
   if (path.length === n) return true;
   const c = path.charCodeAt(n);
   if (c === SLASH) return path.length === n + 1 && n > 1;
-  if (c === DOT && n > 1) {
+  if (formatSuffix && c === DOT && n > 1) {
     const slash = path.indexOf('/', n);
     return slash === -1 || slash === path.length - 1;
   }

@@ -64,8 +64,8 @@ export class RouteTable {
       if (r.methods && !r.methods.has(m) && !r.methods.has(method)) continue;
       if (r.path !== undefined || r.pathPrefix !== undefined) {
         const p = r.caseSensitive ? path : (lower ??= lowerAscii(path));
-        if (r.path !== undefined && !matchesExact(p, r.path)) continue;
-        if (r.pathPrefix !== undefined && !matchesPrefix(p, r.pathPrefix)) continue;
+        if (r.path !== undefined && !matchesExact(p, r.path, !r.public)) continue;
+        if (r.pathPrefix !== undefined && !matchesPrefix(p, r.pathPrefix, !r.public)) continue;
       }
       if (r.host !== undefined && r.host !== host) continue;
       return r;

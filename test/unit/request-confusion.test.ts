@@ -305,6 +305,21 @@ describe('path confusion: /admin (prefix) and /v1/secret (exact) before a public
     }
   });
 
+  it('a format suffix widens protected routes only: a public route never grows onto /docs.internal/ or /status.json', async () => {
+    const routes = `
+routes:
+  - { name: docs, match: { path_prefix: /docs }, public: true }
+  - { name: status, match: { path: /status }, public: true }
+  - { name: private, match: { path_prefix: / }, auth: [api-key] }
+`;
+    const p = compilePolicy(parseConfig(`realm: api.example.com\ncredentials:\n  api_key: { headers: [x-api-key], store: { type: memory } }\n${routes}`));
+    for (const rawPath of ['/docs.internal/secrets', '/docs.json', '/status.json', '/status.json/']) expectProtected(await run(req({ rawPath }), p), 'private');
+    for (const rawPath of ['/docs', '/docs/x', '/Docs/x', '/status', '/status/']) {
+      const d = await run(req({ rawPath }), p);
+      expect({ rawPath, allowed: d.allowed, route: d.route }).toEqual({ rawPath, allowed: true, route: rawPath.startsWith('/s') ? 'status' : 'docs' });
+    }
+  });
+
   it('case_sensitive: true is the opt-in to exact case: only /Reports/Q1 is the route', async () => {
     expectProtected(await run(req({ rawPath: '/Reports/Q1/x' })), 'exact-case');
     expect((await run(req({ rawPath: '/reports/q1' }))).route).toBe('public');
