@@ -1,16 +1,17 @@
 // `portcullis keys create|list|revoke|rotate` against the store the config names.
-import { Command, type Option } from 'commander';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
-import { loadConfigFile } from '../policy/load.ts';
+import { ConfigError, loadConfigFile } from '../policy/load.ts';
 import { createKeyStore } from '../runtime/components.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+import { mustGive } from './usage.ts';
 
 async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string }> {
   const loaded = loadConfigFile(configFile);
   const apiKey = loaded.config.credentials.api_key;
-  if (!apiKey) throw new Error(`${loaded.file}: credentials.api_key is not configured, so there is no key store`);
+  if (!apiKey) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
   const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
   return { store, prefix: apiKey.prefix };
 }
@@ -39,7 +40,7 @@ export function keysCommand(configOption: () => Option): Command {
     .command('create')
     .description('create a key; it is printed once and never stored')
     .addOption(configOption())
-    .requiredOption('--client-id <id>', 'client the key belongs to')
+    .addOption(mustGive(new Option('--client-id <id>', 'client the key belongs to')))
     .option('--scopes <list>', 'comma-separated scopes')
     .option('--routes <list>', 'comma-separated route names the key may be used on (default: any)')
     .option('--cidrs <list>', 'comma-separated source CIDRs (default: anywhere)')

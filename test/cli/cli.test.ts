@@ -132,10 +132,10 @@ routes:
 credentials: { introspection: { endpoint: "http://idp/introspect", client_id: gw, client_secret: "\${env:PORTCULLIS_TEST_UNSET}" } }
 `);
     const r = await runCli(['config', 'check', f]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('environment variable PORTCULLIS_TEST_UNSET is not set');
     const r2 = await runCli(['config', 'check', f], { PORTCULLIS_TEST_UNSET: 'x' });
-    expect(r2.code).toBe(1);
+    expect(r2.code).toBe(2);
     for (const p of ['server.grpc.address', 'routes[0].match.path_prefix', 'routes[0].auth[0]', 'routes[1].name', 'routes[1]:']) expect(r2.stderr).toContain(p);
   });
 });
