@@ -1,17 +1,26 @@
-// `portcullis keys create|list|revoke|rotate` against the store the config names.
+// `portcullis keys init|create|list|revoke|rotate` against the store the config names.
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
 import { ConfigError, loadConfigFile } from '../policy/load.ts';
-import { createKeyStore } from '../runtime/components.ts';
+import { createKeyStore, resolvePath } from '../runtime/components.ts';
+import { FileKeyStore, KeyFileError } from '../stores/file-keystore.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
-import { mustGive } from './usage.ts';
+import { mustGive, UsageError } from './usage.ts';
 
 async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string }> {
   const loaded = loadConfigFile(configFile);
   const apiKey = loaded.config.credentials.api_key;
   if (!apiKey) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
+  const cfg = apiKey.store;
+  // The same rule as serve: a file store that does not exist is a mistake, not an empty store.
+  if (cfg.type === 'file' && cfg.create_from === undefined && !existsSync(resolvePath(loaded.dir, cfg.path))) {
+    throw new ConfigError(loaded.file, [
+      `credentials.api_key.store.path: ${resolvePath(loaded.dir, cfg.path)} does not exist. Create an empty key store with \`portcullis keys init -c ${loaded.file}\`, or correct the path`,
+    ]);
+  }
   const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
   return { store, prefix: apiKey.prefix };
 }
@@ -35,6 +44,27 @@ async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: 
 
 export function keysCommand(configOption: () => Option): Command {
   const keys = new Command('keys').description('manage API keys (the store keeps only SHA-256 hashes)');
+
+  keys
+    .command('init')
+    .description('create an empty key store (file stores; a Redis store needs no creating)')
+    .addOption(configOption())
+    .action(async (o: { config: string }) => {
+      const loaded = loadConfigFile(o.config);
+      const cfg = loaded.config.credentials.api_key?.store;
+      if (!cfg) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to create']);
+      if (cfg.type !== 'file') {
+        console.log(`credentials.api_key.store.type is ${cfg.type}: there is no file to create; keys create adds the first key`);
+        return;
+      }
+      const path = resolvePath(loaded.dir, cfg.path);
+      try {
+        FileKeyStore.init(path);
+      } catch (e) {
+        throw new UsageError((e as KeyFileError).message);
+      }
+      console.log(`Created an empty key store at ${path}. Add keys with: portcullis keys create -c ${o.config} --client-id <id>`);
+    });
 
   keys
     .command('create')

@@ -3,6 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError, type Option } from 'commander';
 import { KeyAdminError } from '../credentials/apikey-admin.ts';
 import { ConfigError } from '../policy/load.ts';
+import { KeyFileError } from '../stores/file-keystore.ts';
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -56,7 +57,7 @@ export function exitFor(e: unknown): { code: number; message?: string } {
     return { code: e.exitCode === 0 ? 0 : EXIT_USAGE };
   }
   if (e instanceof ConfigError) return { code: EXIT_USAGE, message: e.message };
-  if (e instanceof UsageError || e instanceof KeyAdminError || e instanceof InvalidArgumentError) {
+  if (e instanceof UsageError || e instanceof KeyAdminError || e instanceof KeyFileError || e instanceof InvalidArgumentError) {
     return { code: EXIT_USAGE, message: `portcullis: ${e.message}` };
   }
   return { code: EXIT_FAILURE, message: `portcullis: ${(e as Error)?.message ?? String(e)}` };

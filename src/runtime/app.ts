@@ -7,7 +7,9 @@ import type { AuthzRequest, Decision } from '../core/types.ts';
 import { compilePolicy, type Policy } from '../policy/compile.ts';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
 import type { Config } from '../policy/schema.ts';
-import { createComponents, type Components } from './components.ts';
+import { createComponents, resolvePath, type Components } from './components.ts';
+import { preflight, type PreflightOptions } from './preflight.ts';
+import { warnAboutPublishedKeys } from './published-keys.ts';
 import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -37,11 +39,14 @@ export class App {
     this.decisionLog = log.child({}, { redact: { paths: TOP_LEVEL_REDACT_PATHS, censor: '[redacted]' } });
   }
 
-  /** Loads (or takes) a config, builds and starts its components. */
-  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics }): Promise<App> {
+  /**
+   * Loads (or takes) a config, checks the files it names (preflight.ts; `preflight.listeners` for
+   * serve's own), builds and starts its components. Throws ConfigError for a config that cannot run.
+   */
+  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics; preflight?: PreflightOptions }): Promise<App> {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
-    app.gen = await app.build(loaded);
+    app.gen = await app.build(loaded, opts.preflight);
     return app;
   }
 
@@ -53,7 +58,8 @@ export class App {
     return this.gen.components;
   }
 
-  private async build(loaded: LoadedConfig): Promise<Generation> {
+  private async build(loaded: LoadedConfig, preflightOptions: PreflightOptions = {}): Promise<Generation> {
+    await preflight(loaded, preflightOptions);
     const components = await createComponents({ config: loaded.config, dir: loaded.dir, log: this.log, metrics: this.metrics });
     try {
       await components.start();
@@ -61,6 +67,7 @@ export class App {
       await components.close();
       throw e;
     }
+    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.deps.keyStore, this.log);
     return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
   }
 

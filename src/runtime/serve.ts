@@ -50,7 +50,7 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const log = opts.log ?? createLogger(loaded.config.logging.level);
   const metrics = new Metrics();
   routeGrpcLogs(log);
-  const app = await App.create({ loaded, log, metrics });
+  const app = await App.create({ loaded, log, metrics, preflight: { listeners: true } });
   const cfg = loaded.config.server;
   const grpcAddress = opts.grpcAddress ?? cfg.grpc.address;
   // Every listener or none: a server that cannot bind one of them (a port in use) must not half-run,

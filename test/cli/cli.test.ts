@@ -20,7 +20,7 @@ let svc: TestService;
 
 beforeAll(async () => {
   dir = tempDir();
-  svc = await startService(CONFIG, { dir });
+  svc = await startService(CONFIG, { dir, files: { 'keys.yaml': 'keys: []\n' } });
   config = svc.configFile;
 });
 afterAll(async () => svc?.stop());

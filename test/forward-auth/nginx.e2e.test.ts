@@ -42,7 +42,7 @@ routes:
 
 beforeAll(async () => {
   const dir = tempDir();
-  const store = new FileKeyStore(join(dir, 'keys.yaml'));
+  const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
   writerKey = (await createKey(store, 'pcl', { clientId: 'partner-w', scopes: ['orders:write'] })).key;
   down = await startResettingServer();
