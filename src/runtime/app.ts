@@ -47,6 +47,8 @@ export class App {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
     app.gen = await app.build(loaded, opts.preflight);
+    // Always the current generation's store: a reload may change it.
+    opts.metrics.keyStoreSize = () => app.gen.components.deps.keyStore?.size() ?? 0;
     return app;
   }
 

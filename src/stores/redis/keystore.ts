@@ -14,7 +14,6 @@
 //
 // Lookups never touch Redis. Redis down: keys in the copy keep serving (revoked ones stay revoked);
 // a key not in the copy cannot be ruled out, so it is 503, not 401.
-import type { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
 import type { KeyRecord } from '../keystore.ts';
@@ -37,8 +36,6 @@ export interface RedisKeyStoreOptions {
   resyncSeconds: number;
   log: Logger;
   metrics?: RedisMetrics;
-  /** Set to the record count after every change (portcullis_keystore_keys). */
-  sizeGauge?: Gauge;
   /** Close the connection with the store (the CLI's own connection). */
   ownsConnection?: boolean;
 }
@@ -293,12 +290,10 @@ export class RedisKeyStore extends MemoryKeyStore {
 
   private upsert(record: KeyRecord): void {
     this.replaceAll([...[...this.byId.values()].filter((r) => r.id !== record.id), record]);
-    this.opts.sizeGauge?.set(this.size());
   }
 
   private synced(result: 'full' | 'change' | 'unchanged'): void {
     this.opts.metrics?.keyStoreSyncs.inc({ result });
     this.opts.metrics?.keyStoreLastSync.set(Date.now() / 1000);
-    this.opts.sizeGauge?.set(this.size());
   }
 }
