@@ -4,13 +4,14 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
 import { ConfigError, loadConfigFile } from '../policy/load.ts';
+import type { Config } from '../policy/schema.ts';
 import { createKeyStore, resolvePath } from '../runtime/components.ts';
 import { FileKeyStore, KeyFileError } from '../stores/file-keystore.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
 import { mustGive, UsageError } from './usage.ts';
 
-async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string }> {
+async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string; config: Config }> {
   const loaded = loadConfigFile(configFile);
   const apiKey = loaded.config.credentials.api_key;
   if (!apiKey) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
@@ -22,7 +23,7 @@ async function openStore(configFile: string): Promise<{ store: KeyStore; prefix:
     ]);
   }
   const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
-  return { store, prefix: apiKey.prefix };
+  return { store, prefix: apiKey.prefix, config: loaded.config };
 }
 
 const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
@@ -33,7 +34,7 @@ function publicView(r: KeyRecord, nowMs = Date.now()) {
   return { ...rest, state: r.status === 'revoked' ? 'revoked' : isActive(r, nowMs) ? 'active' : 'expired' };
 }
 
-async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string }) => Promise<void>): Promise<void> {
+async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string; config: Config }) => Promise<void>): Promise<void> {
   const s = await openStore(configFile);
   try {
     await fn(s);
@@ -77,13 +78,14 @@ export function keysCommand(configOption: () => Option): Command {
     .option('--expires-in <duration>', 'e.g. 30d, 12h')
     .option('--json', 'print JSON')
     .action(async (o) =>
-      withStore(o.config, async ({ store, prefix }) => {
+      withStore(o.config, async ({ store, prefix, config }) => {
         const { key, record } = await createKey(store, prefix, {
           clientId: o.clientId,
           scopes: list(o.scopes),
           routes: list(o.routes),
           cidrs: list(o.cidrs),
           expiresInSeconds: o.expiresIn ? parseDuration(o.expiresIn) : undefined,
+          configRoutes: config.routes,
         });
         if (o.json) console.log(JSON.stringify({ ...publicView(record), key }, null, 2));
         else {
@@ -105,7 +107,10 @@ export function keysCommand(configOption: () => Option): Command {
         else if (!records.length) console.log('no keys');
         else
           for (const r of records)
-            console.log(`${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  expires=${r.expires_at ?? 'never'}`);
+            console.log(
+              `${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  routes=${r.routes?.join(',') || 'any'}  ` +
+                `cidrs=${r.cidrs?.join(',') || 'any'}  expires=${r.expires_at ?? 'never'}`,
+            );
       }),
     );
 
