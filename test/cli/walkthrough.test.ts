@@ -2,6 +2,7 @@
 // command works as shown, the first one with no setup step, and afterwards every tracked file is as
 // it was and everything the commands made is ignored by git. `keys create` used to edit the tracked
 // examples/keys.yaml. The published demo key material is announced with a warning wherever it is used.
+// @module-tag git
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

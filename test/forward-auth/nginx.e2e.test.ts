@@ -1,6 +1,7 @@
 // End to end through a real nginx running the shipped deploy/nginx/ files: client -> nginx
 // (auth_request) -> Portcullis /authz -> nginx -> echo upstream. Asserts what the client and the
 // upstream actually see, including the statuses nginx cannot pass through by itself (429, 503).
+// @module-tag nginx
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createKey } from '../../src/credentials/apikey-admin.ts';
