@@ -1,4 +1,5 @@
-// Path normalization to DESIGN.md "Paths": one reading of the path for Envoy, us and the upstream.
+// Path normalization: one reading of the path for Envoy, us and the upstream (README, "Routes and
+// paths"; docs/envoy.md for what Envoy does to the path first).
 // Anything that could be read two ways is rejected, not repaired.
 
 export type PathResult = { ok: true; path: string } | { ok: false; reason: string };
