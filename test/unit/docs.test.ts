@@ -116,6 +116,23 @@ describe('links and paths in the docs', () => {
   });
 });
 
+describe('README.md', () => {
+  it('stays short and in the order a newcomer needs it; the rest lives in docs/', () => {
+    const readme = text('README.md');
+    expect(readme.split('\n').length).toBeLessThanOrEqual(250);
+    const sections = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(sections).toEqual(['The two commands', 'Try it in one minute', 'How a request is decided', 'Configuration', 'Deployment', 'Performance', 'Documentation', 'License']);
+    // What it is comes first, before any section.
+    expect(readme.slice(0, readme.indexOf('\n## '))).toMatch(/ext_authz/);
+    // Performance is a summary: one table, a pointer to the full method and figures.
+    const perf = readme.slice(readme.indexOf('## Performance'), readme.indexOf('## Documentation'));
+    expect(perf.split('\n').length).toBeLessThanOrEqual(25);
+    expect(perf).toContain('(docs/performance.md)');
+    // Every page in docs/ is listed.
+    for (const f of tracked.filter((x) => /^docs\/[^/]+\.md$/.test(x))) expect(readme).toContain(`(${f})`);
+  });
+});
+
 describe('proto/README.md', () => {
   const pkg = JSON.parse(text('package.json')) as { dependencies: Record<string, string> };
   const lock = JSON.parse(text('package-lock.json')) as { packages: Record<string, { version?: string; dependencies?: Record<string, string> }> };
