@@ -33,8 +33,9 @@ async function reloads(s: TestService): Promise<{ success: number; failure: numb
 describe('config reload counting', () => {
   it('a broken edit found by the watcher and then sent a SIGHUP counts one failure', async () => {
     svc = await startService(good(), { files: { 'keys.yaml': 'keys: []\n' } });
+    await new Promise((r) => setTimeout(r, 500)); // the watcher (200 ms polls) has seen the first version
     writeFileSync(svc.configFile, good('  - { name: bad, match: { path: /x }, scope: [typo] }\n'));
-    await waitFor(async () => (await reloads(svc!)).failure === 1, 5000);
+    await waitFor(async () => (await reloads(svc!)).failure === 1, 5000); // the watcher's attempt
     expect(await svc.service.app.reload()).toBe(false); // the SIGHUP
     expect(await svc.service.app.reload()).toBe(false); // and another
     expect(await reloads(svc)).toEqual({ success: 0, failure: 1, rejectedLogs: 1, reloadedLogs: 0 });
@@ -52,7 +53,8 @@ describe('config reload counting', () => {
   it('the same text failing for a different reason counts again (a referenced file changed)', async () => {
     svc = await startService(good(), { files: { 'keys.yaml': 'keys: []\n' } });
     writeFileSync(svc.configFile, good().replace('path: keys.yaml', 'path: other.yaml'));
-    await waitFor(async () => (await reloads(svc!)).failure === 1, 5000);
+    expect(await svc.service.app.reload()).toBe(false);
+    expect(await reloads(svc)).toMatchObject({ failure: 1, rejectedLogs: 1 });
     writeFileSync(join(svc.dir, 'other.yaml'), 'kyes: []\n'); // exists now, but malformed
     expect(await svc.service.app.reload()).toBe(false);
     expect(await reloads(svc)).toMatchObject({ failure: 2, rejectedLogs: 2 });
