@@ -37,6 +37,8 @@ COPY package.json ./
 COPY bin ./bin
 COPY src ./src
 COPY examples ./examples
+# The example's key store, made at build time from its demo seed: the runtime user cannot write here.
+RUN ["cp", "examples/demo-only-keys.yaml", "examples/keys.yaml"]
 # The image's `node` user, by number so Kubernetes can verify runAsNonRoot.
 USER 1000:1000
 # gRPC (ext_authz Check, health) and ops (/healthz /readyz /metrics).

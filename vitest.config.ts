@@ -1,4 +1,7 @@
 import { defineConfig } from 'vitest/config';
+import { testProgramsSetup } from './test/support/vitest-programs.ts';
+
+const programs = testProgramsSetup();
 
 export default defineConfig({
   test: {
@@ -9,5 +12,9 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: integration suites start real servers; keep parallelism modest.
     maxWorkers: 2,
+    // One tag per program the integration tests run (redis-server, nginx, ...), skipped when missing.
+    tags: programs.tags,
+    reporters: ['default', programs.reporter],
+    onConsoleLog: programs.onConsoleLog,
   },
 });

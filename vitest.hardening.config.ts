@@ -1,5 +1,8 @@
 // `npm run test:hardening`: the long fuzz, fault and soak suites (minutes, not seconds).
 import { defineConfig } from 'vitest/config';
+import { testProgramsSetup } from './test/support/vitest-programs.ts';
+
+const programs = testProgramsSetup();
 
 export default defineConfig({
   test: {
@@ -8,5 +11,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 1,
+    tags: programs.tags,
+    reporters: ['default', programs.reporter],
+    onConsoleLog: programs.onConsoleLog,
   },
 });

@@ -5,6 +5,7 @@ import type { AuthzRequest } from '../core/types.ts';
 import { App } from '../runtime/app.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { loadConfigFile } from '../policy/load.ts';
+import { UsageError } from './usage.ts';
 
 export interface CheckOptions {
   config: string;
@@ -20,7 +21,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
   const headers = newHeaderMap();
   for (const h of opts.header) {
     const i = h.indexOf(':');
-    if (i <= 0) throw new Error(`header "${h.slice(0, 40)}" must look like 'name: value'`);
+    if (i <= 0) throw new UsageError(`-H/--header "${h.slice(0, 40)}" must look like 'name: value'`);
     const k = h.slice(0, i).trim().toLowerCase();
     const v = h.slice(i + 1).trim();
     headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
@@ -28,7 +29,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
   const contextExtensions: Record<string, string> = {};
   for (const c of opts.context) {
     const i = c.indexOf('=');
-    if (i <= 0) throw new Error(`--context "${c}" must look like key=value`);
+    if (i <= 0) throw new UsageError(`--context "${c}" must look like key=value`);
     contextExtensions[c.slice(0, i)] = c.slice(i + 1);
   }
   const loaded = loadConfigFile(opts.config);

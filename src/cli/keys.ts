@@ -1,18 +1,29 @@
-// `portcullis keys create|list|revoke|rotate` against the store the config names.
-import { Command, type Option } from 'commander';
+// `portcullis keys init|create|list|revoke|rotate` against the store the config names.
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
-import { loadConfigFile } from '../policy/load.ts';
-import { createKeyStore } from '../runtime/components.ts';
+import { ConfigError, loadConfigFile } from '../policy/load.ts';
+import type { Config } from '../policy/schema.ts';
+import { createKeyStore, resolvePath } from '../runtime/components.ts';
+import { FileKeyStore, KeyFileError } from '../stores/file-keystore.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+import { mustGive, UsageError } from './usage.ts';
 
-async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string }> {
+async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string; config: Config }> {
   const loaded = loadConfigFile(configFile);
   const apiKey = loaded.config.credentials.api_key;
-  if (!apiKey) throw new Error(`${loaded.file}: credentials.api_key is not configured, so there is no key store`);
+  if (!apiKey) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
+  const cfg = apiKey.store;
+  // The same rule as serve: a file store that does not exist is a mistake, not an empty store.
+  if (cfg.type === 'file' && cfg.create_from === undefined && !existsSync(resolvePath(loaded.dir, cfg.path))) {
+    throw new ConfigError(loaded.file, [
+      `credentials.api_key.store.path: ${resolvePath(loaded.dir, cfg.path)} does not exist. Create an empty key store with \`portcullis keys init -c ${loaded.file}\`, or correct the path`,
+    ]);
+  }
   const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
-  return { store, prefix: apiKey.prefix };
+  return { store, prefix: apiKey.prefix, config: loaded.config };
 }
 
 const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
@@ -23,7 +34,7 @@ function publicView(r: KeyRecord, nowMs = Date.now()) {
   return { ...rest, state: r.status === 'revoked' ? 'revoked' : isActive(r, nowMs) ? 'active' : 'expired' };
 }
 
-async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string }) => Promise<void>): Promise<void> {
+async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string; config: Config }) => Promise<void>): Promise<void> {
   const s = await openStore(configFile);
   try {
     await fn(s);
@@ -36,23 +47,45 @@ export function keysCommand(configOption: () => Option): Command {
   const keys = new Command('keys').description('manage API keys (the store keeps only SHA-256 hashes)');
 
   keys
+    .command('init')
+    .description('create an empty key store (file stores; a Redis store needs no creating)')
+    .addOption(configOption())
+    .action(async (o: { config: string }) => {
+      const loaded = loadConfigFile(o.config);
+      const cfg = loaded.config.credentials.api_key?.store;
+      if (!cfg) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to create']);
+      if (cfg.type !== 'file') {
+        console.log(`credentials.api_key.store.type is ${cfg.type}: there is no file to create; keys create adds the first key`);
+        return;
+      }
+      const path = resolvePath(loaded.dir, cfg.path);
+      try {
+        FileKeyStore.init(path);
+      } catch (e) {
+        throw new UsageError((e as KeyFileError).message);
+      }
+      console.log(`Created an empty key store at ${path}. Add keys with: portcullis keys create -c ${o.config} --client-id <id>`);
+    });
+
+  keys
     .command('create')
     .description('create a key; it is printed once and never stored')
     .addOption(configOption())
-    .requiredOption('--client-id <id>', 'client the key belongs to')
+    .addOption(mustGive(new Option('--client-id <id>', 'client the key belongs to')))
     .option('--scopes <list>', 'comma-separated scopes')
     .option('--routes <list>', 'comma-separated route names the key may be used on (default: any)')
     .option('--cidrs <list>', 'comma-separated source CIDRs (default: anywhere)')
     .option('--expires-in <duration>', 'e.g. 30d, 12h')
     .option('--json', 'print JSON')
     .action(async (o) =>
-      withStore(o.config, async ({ store, prefix }) => {
+      withStore(o.config, async ({ store, prefix, config }) => {
         const { key, record } = await createKey(store, prefix, {
           clientId: o.clientId,
           scopes: list(o.scopes),
           routes: list(o.routes),
           cidrs: list(o.cidrs),
           expiresInSeconds: o.expiresIn ? parseDuration(o.expiresIn) : undefined,
+          configRoutes: config.routes,
         });
         if (o.json) console.log(JSON.stringify({ ...publicView(record), key }, null, 2));
         else {
@@ -76,7 +109,10 @@ export function keysCommand(configOption: () => Option): Command {
         else if (!records.length && !invalid.length) console.log('no keys');
         else {
           for (const r of records)
-            console.log(`${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  expires=${r.expires_at ?? 'never'}`);
+            console.log(
+              `${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  routes=${r.routes?.join(',') || 'any'}  ` +
+                `cidrs=${r.cidrs?.join(',') || 'any'}  expires=${r.expires_at ?? 'never'}`,
+            );
           for (const l of invalid) console.log(`${l.id ?? l.position}  invalid (locked out): ${l.problems.join('; ')}`);
         }
       }),

@@ -1,19 +1,22 @@
-// The portcullis command line: serve, check, keys, config check.
+// The portcullis command line: serve, check, keys, config check. Exit codes: src/cli/usage.ts.
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
-import { ConfigError, loadConfigFile } from '../policy/load.ts';
+import { loadConfigFile } from '../policy/load.ts';
 import { parseWorkers } from '../runtime/workers-option.ts';
 import { keysCommand } from './keys.ts';
+import { exitFor, mustGive, requireOptions } from './usage.ts';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 // Commands load what they need when they run: `keys` and `config check` start in a fraction of
 // the time `serve` needs (gRPC, protos, every credential module).
 
 const program = new Command('portcullis')
   .description('Envoy ext_authz service: API keys, JWT and opaque OAuth2 tokens, scope rules, header hygiene')
-  .showHelpAfterError();
+  .version(version, '-V, --version', 'print the version')
+  .addHelpText('after', '\nExit codes: 0 success (check: allowed), 1 check denied or a failure at run time, 2 usage or config error.');
 
-const configOption = () =>
-  new Option('-c, --config <file>', 'config file (YAML)').env('PORTCULLIS_CONFIG').makeOptionMandatory();
+const configOption = () => mustGive(new Option('-c, --config <file>', 'config file (YAML)').env('PORTCULLIS_CONFIG'));
 
 program
   .command('serve')
@@ -50,10 +53,10 @@ function collect(value: string, prev: string[]): string[] {
 
 program
   .command('check')
-  .description('print the decision for one request as JSON, without a server (exit 0 allowed, 1 denied)')
+  .description('print the decision for one request as JSON, without a server (exit 0 allowed, 1 denied, 2 usage or config error)')
   .addOption(configOption())
   .option('-X, --method <method>', 'HTTP method', 'GET')
-  .requiredOption('-p, --path <path>', 'request path, with query')
+  .addOption(mustGive(new Option('-p, --path <path>', 'request path, with query')))
   .option('--host <host>', 'request host (:authority)', 'localhost')
   .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
   .option('--source-ip <ip>', 'client address as Envoy would see it', '127.0.0.1')
@@ -69,23 +72,23 @@ program
   .command('config')
   .description('configuration tools')
   .command('check')
-  .description('validate a config file; exits non-zero listing every error with its path')
+  .description('validate a config file as serve would, files it names included; exits 2 listing every error with its path')
   .argument('<file>', 'config file')
-  .action((file: string) => {
-    try {
-      const { config } = loadConfigFile(file);
-      console.log(`${file}: valid (${config.routes.length} routes)`);
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        console.error(e.message);
-        process.exitCode = 1;
-      } else throw e;
+  .option('--no-files', 'check the config alone, not the files it names (e.g. in CI, where certificates and key stores are not present)')
+  .action(async (file: string, opts: { files: boolean }) => {
+    const loaded = loadConfigFile(file);
+    if (opts.files) {
+      const { preflight } = await import('../runtime/preflight.ts');
+      await preflight(loaded, { listeners: true });
     }
+    console.log(`${file}: valid (${loaded.config.routes.length} routes${opts.files ? '' : '; the files it names were not checked'})`);
   });
 
+requireOptions(program);
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  if (e instanceof ConfigError) console.error(e.message);
-  else console.error(`portcullis: ${(e as Error).message}`);
-  process.exitCode = 2;
-  pino().flush?.();
+  const { code, message } = exitFor(e);
+  if (message) console.error(message);
+  // Exit now: a command that failed half-way must not linger on a timer or a socket it opened.
+  process.exit(code);
 });

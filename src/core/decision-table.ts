@@ -1,4 +1,5 @@
-// DESIGN.md "Decisions", in one place: every deny the service can give, with its status and challenge.
+// Every deny the service can give, in one place, with its status and challenge (the README's table
+// "How a request is decided" is this file).
 import type { Deny, DenyError, HeaderSet, Identity, CredentialKind } from './types.ts';
 
 type Challenge = 'realm' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'none';

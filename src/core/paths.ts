@@ -1,5 +1,6 @@
-// Path normalization: one reading of the path for Envoy, us and the upstream. Anything that could be
-// read two ways is rejected, not repaired. The rules and why each exists: docs/security.md, "Paths".
+// Path normalization: one reading of the path for Envoy, us and the upstream (docs/envoy.md for
+// what Envoy does to the path first). Anything that could be read two ways is rejected, not
+// repaired. The rules and why each exists: docs/security.md, "Paths".
 
 export type PathResult = { ok: true; path: string } | { ok: false; reason: string };
 

@@ -16,6 +16,29 @@ export interface CreateKeyOptions {
   routes?: string[];
   cidrs?: string[];
   expiresInSeconds?: number;
+  /** The config's routes: with them, `routes` must name routes that take API keys. */
+  configRoutes?: ReadonlyArray<ConfigRoute>;
+}
+
+export interface ConfigRoute {
+  name: string;
+  public: boolean;
+  auth?: readonly string[];
+}
+
+/**
+ * A key limited to a route it can never be used on is always denied: a route that does not exist
+ * (a typo), a public one (no credential is looked at) or one that does not accept api-key.
+ */
+export function validateKeyRoutes(routes: readonly string[], configRoutes: ReadonlyArray<ConfigRoute>): void {
+  const usable = configRoutes.filter((r) => !r.public && r.auth?.includes('api-key')).map((r) => r.name);
+  for (const name of routes) {
+    const route = configRoutes.find((r) => r.name === name);
+    const why = !route ? 'is not a route of this config' : route.public ? 'is public (no credential is checked there)' : 'does not accept api-key';
+    if (!route || !usable.includes(name)) {
+      throw new KeyAdminError(`--routes: "${name}" ${why}; routes that take API keys: ${usable.join(', ') || '(none)'}`);
+    }
+  }
 }
 
 export interface CreatedKey {
@@ -52,6 +75,7 @@ async function activeKeysOf(store: KeyStore, clientId: string, nowMs: number): P
 export async function createKey(store: KeyStore, prefix: string, opts: CreateKeyOptions, nowMs = Date.now()): Promise<CreatedKey> {
   if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(opts.clientId)) throw new KeyAdminError('client id: 1-128 of letters, digits, _ . : @ -');
   if (opts.cidrs) validateCidrs(opts.cidrs);
+  if (opts.routes && opts.configRoutes) validateKeyRoutes(opts.routes, opts.configRoutes);
   for (const s of opts.scopes ?? []) if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) throw new KeyAdminError(`scope "${s}" has characters RFC 6749 does not allow`);
   const active = await activeKeysOf(store, opts.clientId, nowMs);
   if (active.length >= MAX_ACTIVE_KEYS_PER_CLIENT) {

@@ -1,5 +1,5 @@
 // Envoy CheckRequest -> AuthzRequest, Decision -> CheckResponse. Thin by design: every rule about
-// what the answer means lives in core/; this file only knows Envoy's message shapes (DESIGN.md
+// what the answer means lives in core/; this file only knows Envoy's message shapes (docs/envoy.md,
 // "What Envoy does with the answer").
 import { denyBody } from '../core/decision-table.ts';
 import { newHeaderMap } from '../core/header-map.ts';
@@ -105,7 +105,8 @@ export function buildAuthzRequest(
 
 function headerOptions(hs: readonly HeaderSet[]) {
   // append: false everywhere: released Envoys ignore append_action on request headers and drop
-  // append: true for absent headers (reference §1.5).
+  // append: true for absent headers (docs/envoy.md; Envoy's HeaderValueOption:
+  // https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/core/v3/base.proto#config-core-v3-headervalueoption).
   return hs.map((h) => ({ header: { key: h.name, value: h.value }, append: { value: false } }));
 }
 
@@ -131,7 +132,8 @@ export function metadataEntries(d: Decision): Array<[string, string]> {
 function metadata(d: Decision) {
   const fields: Record<string, { stringValue: string }> = {};
   for (const [k, v] of metadataEntries(d)) fields[k] = { stringValue: v };
-  // google.protobuf.Struct: camelCase value keys even with keepCase (reference §0).
+  // google.protobuf.Struct: camelCase value keys even with keepCase (protobufjs's well-known types;
+  // docs/envoy.md, "The protos as grpc-js reads them").
   return { fields };
 }
 

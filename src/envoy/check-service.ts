@@ -21,10 +21,18 @@ export function leanAuthorizationService(): grpc.ServiceDefinition {
   };
 }
 
-export function checkHandler(app: App): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
+/**
+ * `closed()`: the server gave up on its remaining calls (the shutdown grace period is over). A Check
+ * decided after that fails with UNAVAILABLE (Envoy: status_on_error) rather than being answered:
+ * grpc-js's forceShutdown does not end open sessions while channelz is off (grpc-server.ts).
+ */
+export function checkHandler(app: App, closed: () => boolean = () => false): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
   return (call, callback) => {
     app.check(call.request).then(
-      (d) => callback(null, encodeCheckResponse(d)),
+      (d) =>
+        closed()
+          ? callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' } as grpc.ServiceError, null)
+          : callback(null, encodeCheckResponse(d)),
       // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
       () => callback({ code: grpc.status.INTERNAL, details: 'internal error' } as grpc.ServiceError, null),
     );

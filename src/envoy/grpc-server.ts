@@ -16,6 +16,8 @@ export interface GrpcListener {
   setServing(serving: boolean): void;
   /** Ends every Health.Watch stream (after NOT_SERVING was sent), so a graceful shutdown can finish. */
   endWatches(): void;
+  /** Gives up on the calls still open (the grace period is over): they fail, none is answered later. */
+  forceClose(): void;
 }
 
 /**
@@ -41,11 +43,14 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxReceive,
     // channelz (grpc-js's introspection service, which Portcullis does not expose) tracks every
-    // call with timestamps and closures: ~5% of a Check's CPU (docs/performance.md).
+    // call with timestamps and closures: ~5% of a Check's CPU (docs/performance.md). grpc-js only
+    // tracks sessions for forceShutdown() with channelz on, so forceClose() below also makes a Check
+    // decided after it fail instead of answering on a session that stayed open.
     'grpc.enable_channelz': 0,
   });
   // Lean codec (check-service.ts): same bytes as the proto-loader path, less work per Check.
-  server.addService(leanAuthorizationService(), { Check: checkHandler(app) });
+  let closed = false;
+  server.addService(leanAuthorizationService(), { Check: checkHandler(app, () => closed) });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHZ_SERVICE]: 'NOT_SERVING' });
   // Health.Watch streams never end by themselves, and a graceful shutdown waits for every open
   // call: track them so a drain can close them once they have been told NOT_SERVING.
@@ -74,5 +79,9 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
     for (const w of watches) w.end();
     watches.clear();
   };
-  return { server, port, health, setServing, endWatches };
+  const forceClose = () => {
+    closed = true;
+    server.forceShutdown();
+  };
+  return { server, port, health, setServing, endWatches, forceClose };
 }

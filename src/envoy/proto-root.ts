@@ -1,6 +1,6 @@
 // Envoy's protos as a protobufjs Root, loaded exactly like proto-loader loads them (same include
 // dirs, keepCase), for the lean codec. Field numbers are read from here, never written by hand:
-// a wrong number would fail silently on the wire (DESIGN.md "Protos").
+// a wrong number would fail silently on the wire (proto/README.md).
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';

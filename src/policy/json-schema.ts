@@ -97,11 +97,14 @@ export function renderConfigReference(): string {
 
 Generated from the zod schema in \`src/policy/schema.ts\` by \`npm run schema\` (a test fails when this
 file or \`schema/portcullis.schema.json\` is stale). Validate a file with \`portcullis config check FILE\`:
-it exits non-zero and lists every error with its path.
+it exits 2 and lists every error with its path.
 
-Any string may use \`\${env:NAME}\` to read a secret from the environment; an unset variable is an error
-at load time. Relative file paths resolve against the config file's folder. Header names are
-case-insensitive (stored lowercase).
+Any string may use \`\${env:NAME}\` to read a secret from the environment (NAME: letters, digits and \`_\`,
+not starting with a digit). An unset or empty variable is an error at load time, and so is any other
+\`\${\`: a mistyped reference (\`\${ENV:X}\`, \`\${env:my-var}\`) never becomes literal text. Write \`$\${\` for a
+literal \`\${\`. Relative file paths resolve against the config file's folder; every file a config names
+must exist when it is loaded (\`config check\`, start, reload). Header names are case-insensitive
+(stored lowercase).
 
 A worked example is \`examples/portcullis.yaml\`; the concepts are explained in the README.
 

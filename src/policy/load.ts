@@ -21,19 +21,36 @@ export interface LoadedConfig {
   dir: string;
 }
 
-const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+// `${env:NAME}` reads NAME from the environment. Any other `${` is an error rather than text: a
+// reference mistyped as `${ENV:X}` or `${env:lower-case}` must not end up as a literal secret. `$${`
+// is a literal `${`. An unset or empty variable is an error: an empty secret is never intended, and a
+// value that should be empty can be written in the file.
+const REFERENCE = /\$\$\{|\$\{([^}]*)(\}?)/g;
+const ENV_NAME = /^env:([A-Za-z_][A-Za-z0-9_]*)$/;
+
+function substituteString(text: string, path: string, env: NodeJS.ProcessEnv, problems: string[]): string {
+  const where = path || '(root)';
+  return text.replace(REFERENCE, (match, inner: string | undefined, closed: string | undefined) => {
+    if (match === '$${') return '${';
+    const shown = inner!.length > 40 ? `${inner!.slice(0, 40)}…` : inner;
+    if (!closed) {
+      problems.push(`${where}: "\${${shown}" has no closing "}" (write $\${ for a literal \${)`);
+      return '';
+    }
+    const name = ENV_NAME.exec(inner!)?.[1];
+    if (!name) {
+      problems.push(`${where}: "\${${shown}}" is not a reference: write \${env:NAME} (NAME: letters, digits and _, not starting with a digit), or $\${ for a literal \${`);
+      return '';
+    }
+    const v = env[name];
+    if (v === undefined) problems.push(`${where}: environment variable ${name} is not set`);
+    else if (v === '') problems.push(`${where}: environment variable ${name} is empty (an empty value can be written in the file itself)`);
+    return v ?? '';
+  });
+}
 
 function substituteEnv(node: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
-  if (typeof node === 'string') {
-    return node.replace(ENV_REF, (_, name: string) => {
-      const v = env[name];
-      if (v === undefined) {
-        problems.push(`${path || '(root)'}: environment variable ${name} is not set`);
-        return '';
-      }
-      return v;
-    });
-  }
+  if (typeof node === 'string') return substituteString(node, path, env, problems);
   if (Array.isArray(node)) return node.map((v, i) => substituteEnv(v, `${path}[${i}]`, env, problems));
   if (node && typeof node === 'object') {
     const out: Record<string, unknown> = {};

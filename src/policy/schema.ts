@@ -152,7 +152,21 @@ const headers = z
   .prefault({});
 
 const keyStore = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('file'), path: z.string().default('keys.yaml').describe('relative to the config file') }).strict(),
+  z
+    .object({
+      type: z.literal('file'),
+      path: z
+        .string()
+        .min(1)
+        .default('keys.yaml')
+        .describe('relative to the config file. It must exist (a missing file is a config error, not an empty store): `portcullis keys init` creates an empty one'),
+      create_from: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('when `path` does not exist, create it as a copy of this file (relative to the config file); for demos and fixtures, e.g. the example config'),
+    })
+    .strict(),
   z.object({ type: z.literal('memory') }).strict(),
   z
     .object({

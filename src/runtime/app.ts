@@ -1,5 +1,7 @@
 // The running service: config + components + the Authorizer every adapter calls.
 // Reload builds a whole new generation and swaps it in; a bad config never replaces a good one.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { decide } from '../core/decide.ts';
 import { deny } from '../core/decision-table.ts';
@@ -7,9 +9,11 @@ import type { AuthzRequest, Decision } from '../core/types.ts';
 import { compilePolicy, type Policy } from '../policy/compile.ts';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
 import type { Config } from '../policy/schema.ts';
-import { createComponents, type Components } from './components.ts';
+import { createComponents, resolvePath, type Components } from './components.ts';
 import { clientAddress } from '../core/ip.ts';
 import { logIdentityValue, logIp, logMethod, logPath, logRequestId } from './log-fields.ts';
+import { preflight, type PreflightOptions } from './preflight.ts';
+import { warnAboutPublishedKeys } from './published-keys.ts';
 import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -17,6 +21,15 @@ import type { Metrics } from './metrics.ts';
 // paths ('*.token', 'headers[...]') can never match in them, yet they cost ~20 µs per line
 // (bench/micro.ts). The decision logger keeps the top-level paths as the second line of defence.
 const TOP_LEVEL_REDACT_PATHS = REDACT_PATHS.filter((p) => /^[a-z_]+$/.test(p));
+
+/** SHA-256 of a file's bytes, or why it could not be read: tells an edit from the same file read again. */
+function fileFingerprint(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch (e) {
+    return `unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+}
 
 interface Generation {
   config: Config;
@@ -39,11 +52,17 @@ export class App {
     this.decisionLog = log.child({}, { redact: { paths: TOP_LEVEL_REDACT_PATHS, censor: '[redacted]' } });
   }
 
-  /** Loads (or takes) a config, builds and starts its components. */
-  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics }): Promise<App> {
+  /**
+   * Loads (or takes) a config, checks the files it names (preflight.ts; `preflight.listeners` for
+   * serve's own), builds and starts its components. Throws ConfigError for a config that cannot run.
+   */
+  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics; preflight?: PreflightOptions }): Promise<App> {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
-    app.gen = await app.build(loaded);
+    app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
+    app.gen = await app.build(loaded, opts.preflight);
+    // Always the current generation's store: a reload may change it.
+    opts.metrics.keyStoreSize = () => app.gen.components.deps.keyStore?.size() ?? 0;
     return app;
   }
 
@@ -55,7 +74,8 @@ export class App {
     return this.gen.components;
   }
 
-  private async build(loaded: LoadedConfig): Promise<Generation> {
+  private async build(loaded: LoadedConfig, preflightOptions: PreflightOptions = {}): Promise<Generation> {
+    await preflight(loaded, preflightOptions);
     const components = await createComponents({ config: loaded.config, dir: loaded.dir, log: this.log, metrics: this.metrics });
     try {
       await components.start();
@@ -63,25 +83,54 @@ export class App {
       await components.close();
       throw e;
     }
+    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.deps.keyStore, this.log);
     return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
   }
 
-  /** Re-reads the config file. On any error the running config keeps serving; returns false. */
-  async reload(): Promise<boolean> {
+  /**
+   * Re-reads the config file. On any error the running config keeps serving; returns false.
+   * Reloads run one at a time. The file watcher and a SIGHUP both fire for one edit: an attempt on
+   * the same file text with the same outcome as the previous one is done again (a referenced file
+   * may have changed) but not counted or logged again, so one change counts once.
+   */
+  reload(): Promise<boolean> {
+    const run = this.reloading.then(() => this.reloadOnce());
+    this.reloading = run.catch(() => false);
+    return run;
+  }
+
+  private reloading: Promise<unknown> = Promise.resolve();
+  /** File text (SHA-256) and outcome of the last load, initial one included. */
+  private lastAttempt?: { fingerprint: string; outcome: string };
+
+  private async reloadOnce(): Promise<boolean> {
     if (!this.configFile) return false;
+    const fingerprint = fileFingerprint(this.configFile);
+    const repeat = (outcome: string) => {
+      const same = this.lastAttempt?.fingerprint === fingerprint && this.lastAttempt.outcome === outcome;
+      this.lastAttempt = { fingerprint, outcome };
+      return same;
+    };
     try {
       const next = await this.build(loadConfigFile(this.configFile));
       const old = this.gen;
       this.gen = next;
-      this.metrics.configReloads.inc({ result: 'success' });
-      this.log.info({ config: this.configFile, routes: next.config.routes.length }, 'config reloaded');
+      if (repeat('success')) this.log.debug({ config: this.configFile }, 'config re-read; unchanged since the last reload');
+      else {
+        this.metrics.configReloads.inc({ result: 'success' });
+        this.log.info({ config: this.configFile, routes: next.config.routes.length }, 'config reloaded');
+      }
       // Checks already running on the old generation hold their own references.
       setTimeout(() => void old.components.close(), 5000).unref();
       return true;
     } catch (e) {
-      this.metrics.configReloads.inc({ result: 'failure' });
       const problems = e instanceof ConfigError ? e.problems : [(e as Error).message];
-      this.log.error({ config: this.configFile, problems }, 'config reload rejected; the previous config keeps serving. Fix the file and reload again');
+      if (repeat(`failure\n${problems.join('\n')}`)) {
+        this.log.debug({ config: this.configFile }, 'config reload rejected again for the same problems');
+      } else {
+        this.metrics.configReloads.inc({ result: 'failure' });
+        this.log.error({ config: this.configFile, problems }, 'config reload rejected; the previous config keeps serving. Fix the file and reload again');
+      }
       return false;
     }
   }

@@ -6,7 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { loadConfigFile } from '../policy/load.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, exitWhenLogged } from './logger.ts';
 import { serve } from './serve.ts';
 
 const METRICS_REQ = 'portcullis:cluster-metrics-req';
@@ -82,8 +82,7 @@ async function runPrimary(opts: { configFile: string; workers: number }): Promis
       ),
     );
     log.info('stopped');
-    log.flush?.();
-    process.exit(exitCode);
+    await exitWhenLogged(log, exitCode);
   };
 
   process.once('SIGTERM', () => void shutdown(0));
@@ -127,5 +126,5 @@ async function runWorker(configFile: string): Promise<void> {
       process.send!({ type: METRICS_REQ, id });
     });
   // The primary is gone (killed hard): nobody supervises this worker any more; drain and exit.
-  process.once('disconnect', () => void service.stop().then(() => process.exit(0)));
+  process.once('disconnect', () => void service.stop().then(() => exitWhenLogged(service.app.log, 0)));
 }

@@ -54,7 +54,9 @@ export function createKeyStore(ctx: ComponentContext, redis?: RedisConnection): 
     case 'memory':
       return new MemoryKeyStore();
     case 'file':
-      return new FileKeyStore(resolvePath(ctx.dir, store.path), ctx.log.child({ component: 'keystore' }));
+      return new FileKeyStore(resolvePath(ctx.dir, store.path), ctx.log.child({ component: 'keystore' }), {
+        createFrom: store.create_from === undefined ? undefined : resolvePath(ctx.dir, store.create_from),
+      });
     case 'redis':
       return createRedisKeyStore(ctx, store, redis);
   }

@@ -51,3 +51,28 @@ export function createLogger(level = 'info', destination?: NodeJS.WritableStream
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
 }
+
+/**
+ * Ends the process once every line already logged has been written. The destination writes
+ * asynchronously; process.exit() with a write still in flight lets a later line (written
+ * synchronously at exit) overtake it, or loses it: a slow terminal showed "stopped" before
+ * "draining". Ending the destination waits for the writes in flight, in order.
+ */
+export async function exitWhenLogged(log: Logger, code: number, timeoutMs = 2000): Promise<never> {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean })
+    | undefined;
+  if (stream && typeof stream.end === 'function' && !stream.destroyed) {
+    await new Promise<void>((resolve) => {
+      setTimeout(resolve, timeoutMs).unref();
+      stream.once('close', resolve);
+      stream.once('error', () => resolve());
+      try {
+        stream.end!();
+      } catch {
+        resolve();
+      }
+    });
+  }
+  process.exit(code);
+}

@@ -11,6 +11,8 @@ export class Metrics {
   readonly configReloads: Counter<'result'>;
   readonly ready: Gauge;
   readonly keyStoreKeys: Gauge;
+  /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
+  keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
   // Hot-path histogram children (histogram-child.ts): prom-client's own validate and hash their
   // labels on every observe.
@@ -37,7 +39,15 @@ export class Metrics {
     this.denyDuration = histogramChild(this.checkDuration, { decision: 'deny' });
     this.configReloads = new Counter({ name: 'portcullis_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
     this.ready = new Gauge({ name: 'portcullis_ready', help: '1 when every dependency the config names is ready', registers });
-    this.keyStoreKeys = new Gauge({ name: 'portcullis_keystore_keys', help: 'API key records in the local copy of the key store', registers });
+    this.keyStoreKeys = new Gauge({
+      name: 'portcullis_keystore_keys',
+      help: 'API key records in the local copy of the key store',
+      registers,
+      // Read from the store at scrape, whatever its type: only the Redis store used to set it.
+      collect: () => this.keyStoreKeys.set(this.keyStoreSize?.() ?? 0),
+      // Every worker of `serve --workers N` holds the same store: one count, not N.
+      aggregator: 'max',
+    });
     this.internalErrors = new Counter({ name: 'portcullis_internal_errors_total', help: 'Unexpected errors (each denied with 503); see the error log', registers });
   }
 

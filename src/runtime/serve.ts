@@ -1,5 +1,6 @@
 // `portcullis serve`: listeners, readiness, reload on SIGHUP or file change, drain on SIGTERM.
 import { unwatchFile, watchFile } from 'node:fs';
+import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { grpcCredentials, startGrpcServer, type GrpcListener } from '../envoy/grpc-server.ts';
 import { ReloadingTlsCredentials } from '../envoy/tls-credentials.ts';
@@ -7,7 +8,7 @@ import { startOpsServer, type OpsListener } from '../http/ops-server.ts';
 import { forwardAuthHandler } from '../http/forward-auth.ts';
 import { loadConfigFile } from '../policy/load.ts';
 import { App } from './app.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, exitWhenLogged } from './logger.ts';
 import { Metrics } from './metrics.ts';
 
 export interface ServeOptions {
@@ -29,18 +30,45 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+/**
+ * grpc-js prints its own log lines to stderr ("E No address added out of total 1 resolved" next to
+ * the bind error Portcullis reports itself). They go to the service's log instead, as JSON with
+ * `component: grpc-js`, at the level grpc-js gave them (GRPC_VERBOSITY still chooses which are made).
+ */
+function routeGrpcLogs(log: Logger): void {
+  const child = log.child({ component: 'grpc-js' });
+  const text = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a))).join(' ');
+  setGrpcLogger({
+    error: (...args: unknown[]) => child.error(text(args)),
+    info: (...args: unknown[]) => child.info(text(args)),
+    debug: (...args: unknown[]) => child.debug(text(args)),
+  });
+}
+
 export async function serve(opts: ServeOptions): Promise<Service> {
   const loaded = loadConfigFile(opts.configFile);
   const log = opts.log ?? createLogger(loaded.config.logging.level);
   const metrics = new Metrics();
-  const app = await App.create({ loaded, log, metrics });
+  routeGrpcLogs(log);
+  const app = await App.create({ loaded, log, metrics, preflight: { listeners: true } });
   const cfg = loaded.config.server;
   const grpcAddress = opts.grpcAddress ?? cfg.grpc.address;
-  // TLS certificate files are re-read on SIGHUP and when they change (TLS on/off needs a restart).
-  const creds = grpcCredentials(cfg.grpc.tls, { dir: loaded.dir, log, registry: metrics.registry });
-  const tlsCreds = creds instanceof ReloadingTlsCredentials ? creds : undefined;
-  const grpc = await startGrpcServer(app, grpcAddress, creds, cfg.grpc.max_receive_message_bytes);
-  const ops = await startOpsServer(app, opts.httpAddress ?? cfg.http.address);
+  // Every listener or none: a server that cannot bind one of them (a port in use) must not half-run,
+  // answering Checks with no health or metrics endpoint. Whatever did start is closed again.
+  let grpc: GrpcListener | undefined;
+  let ops: OpsListener;
+  let tlsCreds: ReloadingTlsCredentials | undefined;
+  try {
+    // TLS certificate files are re-read on SIGHUP and when they change (TLS on/off needs a restart).
+    const creds = grpcCredentials(cfg.grpc.tls, { dir: loaded.dir, log, registry: metrics.registry });
+    tlsCreds = creds instanceof ReloadingTlsCredentials ? creds : undefined;
+    grpc = await startGrpcServer(app, grpcAddress, creds, cfg.grpc.max_receive_message_bytes);
+    ops = await startOpsServer(app, opts.httpAddress ?? cfg.http.address);
+  } catch (e) {
+    grpc?.forceClose();
+    await app.close();
+    throw e;
+  }
   // Forward-auth (nginx, Traefik: the prefix itself; Envoy http_service: prefix + original path).
   // Always mounted: it answers 404 while forward_auth.enabled is false, so a reload can turn it on.
   const authzPrefix = loaded.config.forward_auth.path_prefix;
@@ -96,7 +124,7 @@ export async function serve(opts: ServeOptions): Promise<Service> {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn({ in_flight: app.inFlightChecks }, 'grace period over; closing remaining calls');
-          grpc.server.forceShutdown();
+          grpc.forceClose();
           resolve();
         }, grace);
         timer.unref();
@@ -108,11 +136,10 @@ export async function serve(opts: ServeOptions): Promise<Service> {
       await ops.close();
       await app.close();
       log.info('stopped');
-      log.flush?.();
     })());
 
   if (opts.handleSignals) {
-    const onTerm = () => void stop().then(() => process.exit(0));
+    const onTerm = () => void stop().then(() => exitWhenLogged(log, 0));
     process.once('SIGTERM', onTerm);
     process.once('SIGINT', onTerm);
     process.on('SIGHUP', () => {

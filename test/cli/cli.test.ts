@@ -1,6 +1,6 @@
 // The CLI as a user runs it: keys lifecycle, check, config check; and a running server that sees
 // CLI changes to the file key store within 5 seconds.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
@@ -20,7 +20,7 @@ let svc: TestService;
 
 beforeAll(async () => {
   dir = tempDir();
-  svc = await startService(CONFIG, { dir });
+  svc = await startService(CONFIG, { dir, files: { 'keys.yaml': 'keys: []\n' } });
   config = svc.configFile;
 });
 afterAll(async () => svc?.stop());
@@ -37,7 +37,6 @@ describe('portcullis keys', () => {
     const k = await createKey('--scopes', 'orders:read');
     expect(k.key).toMatch(/^pcl_[A-Za-z0-9]{38}$/);
     expect(k.client_id).toBe('partner-a');
-    const { readFileSync } = await import('node:fs');
     const stored = readFileSync(join(dir, 'keys.yaml'), 'utf8');
     expect(stored).not.toContain(k.key);
     expect(stored).toContain(k.id);
@@ -153,10 +152,58 @@ routes:
 credentials: { introspection: { endpoint: "http://idp/introspect", client_id: gw, client_secret: "\${env:PORTCULLIS_TEST_UNSET}" } }
 `);
     const r = await runCli(['config', 'check', f]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('environment variable PORTCULLIS_TEST_UNSET is not set');
     const r2 = await runCli(['config', 'check', f], { PORTCULLIS_TEST_UNSET: 'x' });
-    expect(r2.code).toBe(1);
+    expect(r2.code).toBe(2);
     for (const p of ['server.grpc.address', 'routes[0].match.path_prefix', 'routes[0].auth[0]', 'routes[1].name', 'routes[1]:']) expect(r2.stderr).toContain(p);
+  });
+});
+
+describe('keys create refuses grants that can never be used', () => {
+  it('--routes must name routes of the config that take API keys; scopes must be RFC 6749 scope-tokens', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'keys.yaml'), 'keys: []\n');
+    const cfg = join(dir, 'portcullis.yaml');
+    writeFileSync(
+      cfg,
+      `${CONFIG}  - { name: health, match: { path: /health }, public: true }\n  - { name: tokens-only, match: { path_prefix: /v2 }, auth: [oauth2] }\n`.replace(
+        'credentials:\n',
+        'credentials:\n  introspection: { endpoint: "https://idp.example/introspect", client_id: gw, client_secret: s, audiences: [api] }\n',
+      ),
+    );
+    for (const [routes, says] of [
+      ['no-such-route', '"no-such-route" is not a route of this config'],
+      ['orders,ordrs', '"ordrs" is not a route of this config'],
+      ['health', '"health" is public'],
+      ['tokens-only', '"tokens-only" does not accept api-key'],
+    ]) {
+      const r = await runCli(['keys', 'create', '-c', cfg, '--client-id', 'partner-a', '--routes', routes]);
+      expect({ routes, code: r.code }).toEqual({ routes, code: 2 });
+      expect(r.stderr).toContain(says);
+      expect(r.stderr).toContain('routes that take API keys: orders, reports');
+    }
+    for (const scope of ['orders read', 'orders"read', 'ördérs', 'a\\b']) {
+      const r = await runCli(['keys', 'create', '-c', cfg, '--client-id', 'partner-a', '--scopes', scope]);
+      expect({ scope, code: r.code }).toEqual({ scope, code: 2 });
+      expect(r.stderr).toContain('has characters RFC 6749 does not allow');
+    }
+    expect(readFileSync(join(dir, 'keys.yaml'), 'utf8')).toBe('keys: []\n'); // nothing was stored
+    const ok = await runCli(['keys', 'create', '-c', cfg, '--client-id', 'partner-a', '--routes', 'orders,reports']);
+    expect(ok.code).toBe(0);
+  });
+
+  it('keys list shows each key\'s routes and CIDRs without --json', async () => {
+    const k = await createKey('--routes', 'orders', '--cidrs', '10.0.0.0/8,192.168.0.0/16');
+    const all = await createKey();
+    const r = await runCli(['keys', 'list', '--config', config]);
+    const line = r.stdout.split('\n').find((l) => l.startsWith(k.id))!;
+    expect(line).toContain('routes=orders');
+    expect(line).toContain('cidrs=10.0.0.0/8,192.168.0.0/16');
+    const open = r.stdout.split('\n').find((l) => l.startsWith(all.id))!;
+    expect(open).toContain('routes=any');
+    expect(open).toContain('cidrs=any');
+    await runCli(['keys', 'revoke', k.id, '--config', config]);
+    await runCli(['keys', 'revoke', all.id, '--config', config]);
   });
 });

@@ -28,7 +28,7 @@ let keyId: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  const created = await createKey(new FileKeyStore(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
+  const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
   key = created.key;
   keyId = created.record.id;
   svc = await startService(CONFIG, { dir });

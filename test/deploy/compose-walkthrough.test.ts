@@ -3,6 +3,7 @@
 // identity provider script (deploy/compose/idp.mjs, a real oidc-provider), a real redis-server, and
 // Envoy's part taken from envoy/envoy.yaml (header_mutation strip list, route table, per-route
 // context extensions and disabled ext_authz) applied by test/support/envoy.ts.
+// @module-tag redis-server
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

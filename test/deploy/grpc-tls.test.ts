@@ -1,6 +1,7 @@
 // TLS and mTLS on the gRPC listener of a real `portcullis serve` process, with certificates made by
 // openssl: who may connect, and certificate rotation without a restart (a broken rotation keeps the
 // previous certificate serving).
+// @module-tag openssl
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

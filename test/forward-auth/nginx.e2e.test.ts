@@ -1,6 +1,7 @@
 // End to end through a real nginx running the shipped deploy/nginx/ files: client -> nginx
 // (auth_request) -> Portcullis /authz -> nginx -> echo upstream. Asserts what the client and the
 // upstream actually see, including the statuses nginx cannot pass through by itself (429, 503).
+// @module-tag nginx
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createKey } from '../../src/credentials/apikey-admin.ts';
@@ -43,7 +44,7 @@ routes:
 
 beforeAll(async () => {
   const dir = tempDir();
-  const store = new FileKeyStore(join(dir, 'keys.yaml'));
+  const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
   writerKey = (await createKey(store, 'pcl', { clientId: 'partner-w', scopes: ['orders:write'] })).key;
   down = await startResettingServer();

@@ -66,7 +66,7 @@ export async function startIdpWorld(): Promise<IdpWorld> {
   const idp = await startIdp({ opaqueTtl: 600 });
   const jwksFront = await startFaultyHttpFront(idp.issuer, { paths: /^\/jwks/ });
   const introspectionFront = await startFaultyHttpFront(idp.issuer, { paths: /^\/token\/introspection/ });
-  const { key: apiKey } = await createKey(new FileKeyStore(join(dir, 'keys.yaml')), 'pcl', { clientId: 'key-client', scopes: ['orders:read'] });
+  const { key: apiKey } = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'key-client', scopes: ['orders:read'] });
   const configFile = join(dir, 'portcullis.yaml');
   writeFileSync(configFile, idpWorldConfig(idp, jwksFront, introspectionFront));
   const portcullis = await spawnPortcullis(configFile, dir);

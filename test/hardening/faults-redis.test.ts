@@ -6,6 +6,7 @@
 // exactly correct; what needs Redis (an unknown key, a rate limit with on_redis_error: deny)
 // denies with 503; a limit with on_redis_error: allow keeps allowing. Afterwards the service
 // must recover by itself, including a key created after the restart.
+// @module-tag redis-server
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';

@@ -35,7 +35,7 @@ beforeAll(async () => {
   idp = await startIdp({ opaqueTtl: 600 });
   const local = await generateKeyPair('ES256', { extractable: true });
   writeFileSync(join(dir, 'local-jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(local.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' }] }));
-  const store = new FileKeyStore(join(dir, 'keys.yaml'));
+  const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   for (const clientId of ['key-client-a', 'key-client-b']) valid.push({ kind: 'api-key', clientId, value: (await createKey(store, 'pcl', { clientId, scopes: ['orders:read'] })).key });
   svc = await startService(
     `

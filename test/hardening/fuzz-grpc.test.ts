@@ -26,7 +26,7 @@ let key: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  key = (await createKey(new FileKeyStore(join(dir, 'keys.yaml')), 'pcl', { clientId: 'fuzz-client', scopes: ['orders:read'] })).key;
+  key = (await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'fuzz-client', scopes: ['orders:read'] })).key;
   svc = await startService(CONFIG, { dir });
   svc.service.app.log.level = 'silent';
 });

@@ -61,7 +61,7 @@ beforeAll(async () => {
   const dir = tempDir('portcullis-soak-');
   // Short token lifetimes: caches turn over during the soak instead of only filling up.
   idp = await startIdp({ opaqueTtl: 120, resources: { [DEFAULT_RESOURCE]: { scope: DEFAULT_SCOPES, format: 'jwt', ttl: 120 } } });
-  const store = new FileKeyStore(join(dir, 'keys.yaml'));
+  const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   apiKey = (await createKey(store, 'pcl', { clientId: 'soak-key', scopes: ['orders:read'] })).key;
   otherKey = (await createKey(store, 'pcl', { clientId: 'soak-reports', scopes: ['reports:read'] })).key;
   const file = join(dir, 'portcullis.yaml');

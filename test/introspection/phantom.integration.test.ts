@@ -151,7 +151,7 @@ describe('phantom tokens', () => {
 
   it('API keys get a phantom token only with for_api_keys: true', async () => {
     const dir = tempDir();
-    const keyStore = new FileKeyStore(join(dir, 'keys.yaml'));
+    const keyStore = FileKeyStore.init(join(dir, 'keys.yaml'));
     const { key, record } = await createKey(keyStore, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
     const yaml = (forKeys: boolean) =>
       config(`      for_api_keys: ${forKeys}`)

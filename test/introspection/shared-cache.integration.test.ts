@@ -1,6 +1,7 @@
 // Two replicas sharing introspection answers through a real redis-server: what one replica learnt
 // from the (real) oidc-provider, the other serves without asking, even while the provider is down,
 // and never past the original answer's expiry. The token itself never reaches Redis.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../support/redis.ts';
 import { startService, waitFor, type TestService } from '../support/service.ts';

@@ -1,6 +1,7 @@
 // The introspection call verifies TLS: the real oidc-provider behind a TLS terminator with an
 // openssl-made certificate is trusted only through `ca_file`; an untrusted certificate means 503
 // (never an allow, never a silent downgrade), and a plain http:// endpoint needs allow_http.
+// @module-tag openssl
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';

@@ -1,5 +1,6 @@
 // The Redis key store against a real redis-server: shared records, propagation (pub/sub, version
 // check, resync), hashes only, and behaviour while Redis is down.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';

@@ -1,5 +1,6 @@
 // The connection factory's other modes against real processes: a three-master Redis Cluster and a
 // Sentinel in front of a master. Key store (scripts, transactions, pub/sub), rate limiter and cache.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';

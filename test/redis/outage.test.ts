@@ -1,6 +1,7 @@
 // Redis killed and restarted under traffic: keys in the local copy keep passing, what needs Redis
 // and has nothing cached is 503, rate limits follow on_redis_error, nothing crashes, /readyz
 // reports it, and the service recovers by itself once Redis is back.
+// @module-tag redis-server
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';

@@ -1,4 +1,5 @@
 // The Redis rate limiter and the shared cache against a real redis-server.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';

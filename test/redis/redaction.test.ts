@@ -2,6 +2,7 @@
 // parses it (WHATWG URL: the userinfo ends at the LAST `@`), and no part of the userinfo, nor any
 // query value (ioredis takes `?password=` from there), is printed. Sentinel and Cluster passwords are
 // options of their own and never part of what is printed.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redactUrl } from '../../src/core/redact-url.ts';
 import { ConfigError, parseConfig } from '../../src/policy/load.ts';

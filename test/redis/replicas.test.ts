@@ -1,6 +1,7 @@
 // Two Portcullis replicas on one real redis-server act as one: keys managed with the CLI reach
 // both, a revocation through one replica's config is denied by the other within 2 s, and a
 // client's rate limit is one budget across both, exact under concurrent load.
+// @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createKey } from '../../src/credentials/apikey-admin.ts';

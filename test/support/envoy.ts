@@ -1,4 +1,4 @@
-// What Envoy sends and what it does with the answer (shared/reference/envoy-ext-authz.md),
+// What Envoy sends and what it does with the answer (docs/envoy.md, with Envoy's docs and source),
 // encoded once so every contract test uses the same facts.
 
 export interface EnvoyRequestInit {
@@ -14,7 +14,7 @@ export interface EnvoyRequestInit {
   rawHeaders?: boolean;
 }
 
-/** A CheckRequest the way Envoy's HTTP filter builds it (reference §1.2). */
+/** A CheckRequest the way Envoy's HTTP filter builds it (docs/envoy.md, "What Envoy sends"). */
 export function envoyCheckRequest(init: EnvoyRequestInit = {}) {
   const method = init.method ?? 'GET';
   const path = init.path ?? '/';
@@ -98,7 +98,7 @@ export interface EnvoyOutcome {
 }
 
 /**
- * Applies a CheckResponse the way Envoy does (reference §1.3-1.6): only status.code 0 allows;
+ * Applies a CheckResponse the way Envoy does (docs/envoy.md, "What Envoy does with the answer"): only status.code 0 allows;
  * a deny answers denied_response.status or 403 when unset; on allow, header sets (append false:
  * overwrite; append true on an absent header: dropped) then removals, which skip ':'-headers and host.
  */

@@ -7,9 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { restartablePort } from './ports.ts';
+import { requireProgram } from './programs.ts';
 import { tempDir } from './service.ts';
 
-export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+/** REDIS_SERVER, else redis-server from PATH; a clear error when there is none (see programs.ts). */
+export const redisServerBinary = (): string => requireProgram('redis-server');
 
 export interface TestRedis {
   port: number;
@@ -26,7 +28,7 @@ export interface TestRedis {
 
 function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?: string): Promise<ChildProcess> {
   const child = spawn(
-    REDIS_SERVER,
+    redisServerBinary(),
     [
       ...(configFile ? [configFile] : []),
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb', '--protected-mode', 'no', '--loglevel', 'warning',

@@ -31,6 +31,29 @@ describe('config', () => {
     }
   });
 
+  it('any ${ that is not a valid ${env:NAME} is an error with its path, never literal text; $${ is a literal ${', () => {
+    const problems = (value: string, env: NodeJS.ProcessEnv = {}) => {
+      try {
+        parseConfig(`realm: "${value}"`, 'f', env);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    for (const bad of ['${env:lower-case}', '${ENV:X}', '${Env:X}', '${env:1X}', '${env:}', '${X}', '${}', 'a${env:X', 'x ${ y']) {
+      expect({ bad, problems: problems(bad, { X: 'x' }) }).toEqual({ bad, problems: [expect.stringMatching(/^realm: .*(is not a reference|has no closing)/)] });
+    }
+    // Every bad reference in a file is listed, each with its path.
+    expect(problems('${ENV:A}${env:b-c}')).toHaveLength(2);
+    expect(parseConfig('realm: "$${env:X} costs $5 and $$"', 'f', { X: 'x' }).realm).toBe('${env:X} costs $5 and $$');
+    expect(parseConfig('realm: "a-${env:lower_ok}-b"', 'f', { lower_ok: 'v' }).realm).toBe('a-v-b');
+  });
+
+  it('a variable that is set but empty is an error (an empty secret is never intended)', () => {
+    const yaml = 'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}" } }';
+    expect(() => parseConfig(yaml, 'f', { SECRET_X: '' })).toThrow(/credentials\.introspection\.client_secret: environment variable SECRET_X is empty/);
+  });
+
   it('rejects unknown keys, duplicate YAML keys and identity headers that cannot be set', () => {
     expect(() => parseConfig('routez: []')).toThrow(/Unrecognized key/);
     expect(() => parseConfig('realm: a\nrealm: b')).toThrow(/YAML/);

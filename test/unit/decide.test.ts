@@ -1,4 +1,5 @@
-// The decision table of DESIGN.md, row by row, through the pure decide() with in-memory deps.
+// The decision table (src/core/decision-table.ts, README "How a request is decided"), row by row,
+// through the pure decide() with in-memory deps.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decide, type DecideDeps } from '../../src/core/decide.ts';
 import { DependencyUnavailableError, InvalidCredentialError } from '../../src/core/errors.ts';

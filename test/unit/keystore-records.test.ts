@@ -95,7 +95,7 @@ describe('key records from a file', () => {
 `,
     );
     const lines: string[] = [];
-    const store = new FileKeyStore(file, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), 50);
+    const store = new FileKeyStore(file, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), { pollMs: 50 });
     await store.start();
     expect(await reason(good, store)).toBe('allowed');
     expect(await reason(bad, store)).toBe('api_key_record_invalid');
@@ -148,7 +148,7 @@ describe('key records from a file', () => {
   });
 
   it('the stores refuse to write an invalid record', async () => {
-    const store = new FileKeyStore(join(tempDir(), 'keys.yaml'));
+    const store = FileKeyStore.init(join(tempDir(), 'keys.yaml'));
     await store.start();
     const { record } = await createKey(store, 'pcl', { clientId: 'acme' });
     await expect(store.put({ ...record, scopes: ['a b'] })).rejects.toThrow(/refusing to store an invalid key record .*scopes\.0/);

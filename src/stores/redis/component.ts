@@ -41,7 +41,6 @@ export function createRedisKeyStore(ctx: ComponentContext, store: RedisStoreConf
     resyncSeconds: store.resync_seconds,
     log: ctx.log.child({ component: 'keystore' }),
     metrics: redisMetrics(ctx.metrics.registry),
-    sizeGauge: ctx.metrics.keyStoreKeys,
     ownsConnection: own,
   });
 }

@@ -14,7 +14,6 @@
 //
 // Lookups never touch Redis. Redis down: keys in the copy keep serving (revoked ones stay revoked);
 // a key not in the copy cannot be ruled out, so it is 503, not 401.
-import type { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
 import { logLocked, positionOf, validateKeyRecord, type LockedRecord } from '../key-record.ts';
@@ -38,8 +37,6 @@ export interface RedisKeyStoreOptions {
   resyncSeconds: number;
   log: Logger;
   metrics?: RedisMetrics;
-  /** Set to the record count after every change (portcullis_keystore_keys). */
-  sizeGauge?: Gauge;
   /** Close the connection with the store (the CLI's own connection). */
   ownsConnection?: boolean;
 }
@@ -314,12 +311,10 @@ export class RedisKeyStore extends MemoryKeyStore {
     else if (next) invalid.push(next.locked);
     this.replaceAll(records, invalid);
     this.lockedSaid = logLocked(this.opts.log, this.invalid(), this.lockedSaid, { redis_key: this.hashKey });
-    this.opts.sizeGauge?.set(this.size());
   }
 
   private synced(result: 'full' | 'change' | 'unchanged'): void {
     this.opts.metrics?.keyStoreSyncs.inc({ result });
     this.opts.metrics?.keyStoreLastSync.set(Date.now() / 1000);
-    this.opts.sizeGauge?.set(this.size());
   }
 }

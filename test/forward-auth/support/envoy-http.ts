@@ -1,6 +1,7 @@
-// What Envoy's ext_authz filter does in http_service mode (shared/reference/envoy-ext-authz.md §2.3
-// and ext_authz_http_impl.cc), driven by the settings in our shipped envoy/envoy-http-service.yaml:
-// the request it sends to Portcullis and what it does with the answer.
+// What Envoy's ext_authz filter does in http_service mode, driven by the settings in our shipped
+// envoy/envoy-http-service.yaml: the request it sends to Portcullis and what it does with the answer.
+// Sources: Envoy's ext_authz filter docs and its HTTP client,
+// https://github.com/envoyproxy/envoy/blob/main/source/extensions/filters/common/ext_authz/ext_authz_http_impl.cc
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';

@@ -2,11 +2,12 @@
 // includes the two files we ship in deploy/nginx/ unchanged, run in the foreground as a child
 // process with its prefix, pid and temp paths in a temp folder.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireProgram } from '../../support/programs.ts';
 import { freePort } from './http.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -21,11 +22,7 @@ export function nginxConfigTest(): { status: number | null; output: string } {
 }
 
 export function nginxBinary(): string {
-  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) if (existsSync(p)) return p;
-  const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
-  const found = which.stdout.trim();
-  if (found) return found;
-  throw new Error('nginx is not installed: `apt-get install -y nginx` (.ci/run installs it)');
+  return requireProgram('nginx');
 }
 
 export interface RunningNginx {
