@@ -35,7 +35,7 @@ let fenced: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  const store = new FileKeyStore(join(dir, 'keys.yaml'));
+  const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   writer = (await createKey(store, 'pcl', { clientId: 'writer', scopes: ['items:write'] })).key;
   fenced = (await createKey(store, 'pcl', { clientId: 'fenced', cidrs: ['203.0.113.0/24'] })).key;
   svc = await startService(CONFIG, { dir });
