@@ -3,13 +3,12 @@
 import { extractCredential } from '../credentials/extract.ts';
 import { verifyApiKey } from '../credentials/apikey.ts';
 import type { Policy } from '../policy/compile.ts';
-import { UnsafeHeaderValueError } from '../policy/headers.ts';
 import type { Route } from '../policy/routes.ts';
 import type { RateLimitConfig } from '../policy/schema.ts';
 import type { KeyStore } from '../stores/keystore.ts';
 import type { RateLimiter } from '../stores/ratelimit.ts';
-import { deny, type DenyDetails } from './decision-table.ts';
-import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError } from './errors.ts';
+import { allow, deny, type DenyDetails } from './decision.ts';
+import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError, UnsafeHeaderValueError } from './errors.ts';
 import { normalizeHost } from './host.ts';
 import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
@@ -37,49 +36,49 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   // Frameworks that obey a method override (header or query) would run another method than the
   // one the route was authorized for.
   for (const h in req.headers) {
-    if (isMethodOverrideHeader(h)) return deny('invalid_request', realm, { reason: 'method_override_header' });
+    if (isMethodOverrideHeader(h)) return deny('method_override_header', realm);
   }
-  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('invalid_request', realm, { reason: 'method_invalid' });
+  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('method_invalid', realm);
   const host = normalizeHost(req.host);
-  if (host === undefined) return deny('invalid_request', realm, { reason: 'host_invalid' });
+  if (host === undefined) return deny('host_invalid', realm);
   const path = normalizePath(req.rawPath);
-  if (!path.ok) return deny('invalid_request', realm, { reason: path.reason });
+  if (!path.ok) return deny(path.reason, realm);
   const query = scanQuery(req.rawPath, policy.queryCredentialNames);
-  if (query.methodOverride !== undefined) return deny('invalid_request', realm, { reason: 'method_override_query' });
+  if (query.methodOverride !== undefined) return deny('method_override_query', realm);
   // Envoy removes query parameters split on "&" only: one that only a ";"-splitting upstream
   // would see cannot be kept from it.
   for (const q of query.credentials) {
-    if (q.afterSemicolon) return deny('invalid_request', realm, { reason: 'query_credential_unremovable' });
+    if (q.afterSemicolon) return deny('query_credential_unremovable', realm);
   }
   let sourceIp = req.sourceIp;
   if (policy.sourceIp) {
     const ip = clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops);
-    if (ip === undefined) return deny('invalid_request', realm, { reason: 'source_ip_invalid' });
+    if (ip === undefined) return deny('source_ip_invalid', realm);
     sourceIp = ip;
   }
 
   const routeName = req.contextExtensions['portcullis.route'];
   const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
-  if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
+  if (!route) return deny(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
 
   if (route.public) {
     const anonymous = identityHeaders(policy, undefined, route);
-    if (anonymous instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { reason: anonymous.reason, route: route.name });
+    if (anonymous instanceof UnsafeHeaderValueError) return deny(anonymous.reason, realm, { route: route.name });
     const responseHeaders: HeaderSet[] = [];
     if (route.rateLimit && deps.rateLimiter) {
       const limited = await applyRateLimit(policy.rateLimits.get(route.rateLimit)!, undefined, sourceIp, deps, responseHeaders);
-      if (limited) return deny(limited.error, realm, { route: route.name, ...limited.details });
+      if (limited) return deny(limited.reason, realm, { route: route.name, ...limited.details });
     }
-    return allow(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
+    return allowed(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
   }
 
   const cred = extractCredential(req.headers, query, policy.extract);
-  if (cred.kind === 'none') return deny('missing_credentials', realm, { reason: 'missing_credentials', route: route.name });
-  if (cred.kind === 'malformed') return deny('invalid_request', realm, { reason: cred.reason, route: route.name });
+  if (cred.kind === 'none') return deny('missing_credentials', realm, { route: route.name });
+  if (cred.kind === 'malformed') return deny(cred.reason, realm, { route: route.name });
   const kind: CredentialKind = cred.kind;
   const base = { route: route.name, credential: kind };
-  if (cred.value.length > policy.maxCredentialBytes) return deny('invalid_token', realm, { ...base, reason: 'credential_too_large' });
-  if (!route.auth.has(kind)) return deny('invalid_token', realm, { ...base, reason: 'credential_kind_not_accepted' });
+  if (cred.value.length > policy.maxCredentialBytes) return deny('credential_too_large', realm, base);
+  if (!route.auth.has(kind)) return deny('credential_kind_not_accepted', realm, base);
 
   let identity: Identity;
   try {
@@ -91,7 +90,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
-      return deny('insufficient_scope', realm, { ...base, identity, reason: 'scope_missing', scope: required });
+      return deny('scope_missing', realm, { ...base, identity, scope: required });
     }
   }
 
@@ -99,13 +98,13 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
   // dynamic metadata too.
   const identitySet = identityHeaders(policy, identity, route);
-  if (identitySet instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: identitySet.reason });
+  if (identitySet instanceof UnsafeHeaderValueError) return deny(identitySet.reason, realm, base);
 
   const responseHeaders: HeaderSet[] = [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
-    if (limited) return deny(limited.error, realm, { ...base, identity, ...limited.details });
+    if (limited) return deny(limited.reason, realm, { ...base, identity, ...limited.details });
   }
 
   let phantom: string | undefined;
@@ -117,7 +116,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
-  return allow(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
+  return allowed(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
 }
 
 /** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
@@ -144,22 +143,13 @@ async function verify(kind: CredentialKind, value: string, route: Route, sourceI
   }
 }
 
-function verificationDeny(e: unknown, base: Omit<DenyDetails, 'reason'>, realm: string): Decision {
-  if (e instanceof InvalidCredentialError) return deny('invalid_token', realm, { ...base, reason: e.reason });
-  if (e instanceof ForbiddenCredentialError) {
-    return deny('forbidden', realm, { ...base, reason: e.reason, identity: (e as { identity?: Identity }).identity });
-  }
-  if (e instanceof DependencyUnavailableError) {
-    return deny('temporarily_unavailable', realm, { ...base, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds });
-  }
+function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {
+  if (e instanceof InvalidCredentialError) return deny(e.reason, realm, base);
+  if (e instanceof ForbiddenCredentialError) return deny(e.reason, realm, { ...base, identity: e.identity });
+  if (e instanceof DependencyUnavailableError) return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });
   // A bug or an unexpected library error: still a deny, and one that says "try again", not "your
   // credential is bad". The runtime logs it at error level.
-  return deny('temporarily_unavailable', realm, {
-    ...base,
-    reason: 'internal_error',
-    retryAfterSeconds: 1,
-    description: 'The service is temporarily unavailable',
-  });
+  return deny('internal_error', realm, { ...base, retryAfterSeconds: 1 });
 }
 
 function requiredScopes(route: Route, extra: string | undefined): readonly string[] {
@@ -196,7 +186,7 @@ async function applyRateLimit(
   sourceIp: string,
   deps: DecideDeps,
   responseHeaders: HeaderSet[],
-): Promise<{ error: 'rate_limited' | 'temporarily_unavailable'; details: Omit<DenyDetails, 'route'> } | undefined> {
+): Promise<{ reason: 'rate_limited' | 'rate_limiter_unavailable'; details: DenyDetails } | undefined> {
   const policyHeader = { name: 'ratelimit-policy', value: `"${rl.name}";q=${rl.limit};w=${rl.window_seconds}` };
   try {
     const r = await deps.rateLimiter!.hit(
@@ -205,9 +195,7 @@ async function applyRateLimit(
       deps.now(),
     );
     const state = { name: 'ratelimit', value: `"${rl.name}";r=${r.remaining};t=${r.resetSeconds}` };
-    if (!r.allowed) {
-      return { error: 'rate_limited', details: { reason: 'rate_limited', retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
-    }
+    if (!r.allowed) return { reason: 'rate_limited', details: { retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
     responseHeaders.push(policyHeader, state);
     return undefined;
   } catch (e) {
@@ -216,11 +204,11 @@ async function applyRateLimit(
       return undefined;
     }
     const retry = e instanceof DependencyUnavailableError ? e.retryAfterSeconds : 1;
-    return { error: 'temporarily_unavailable', details: { reason: 'rate_limiter_unavailable', retryAfterSeconds: retry } };
+    return { reason: 'rate_limiter_unavailable', details: { retryAfterSeconds: retry } };
   }
 }
 
-function allow(
+function allowed(
   req: AuthzRequest,
   policy: Policy,
   route: Route,
@@ -236,19 +224,5 @@ function allow(
   // credentials are not the upstream's business.
   const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
   const remove = policy.headers.removals(req.headers, set, credentialHeaders);
-  // Field order as in deny() (decision-table.ts): one object shape for every Decision.
-  return {
-    allowed: true,
-    status: 200,
-    reason: identity ? 'allowed' : 'public_route',
-    route: route.name,
-    identity,
-    credential: undefined,
-    responseHeaders,
-    set,
-    remove,
-    removeQuery,
-    error: undefined,
-    description: undefined,
-  };
+  return allow(identity ? 'allowed' : 'public_route', route.name, identity, set, remove, removeQuery, responseHeaders);
 }

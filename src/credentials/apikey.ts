@@ -75,8 +75,8 @@ export async function verifyApiKey(
   if (isExpired(record, nowMs)) throw new InvalidCredentialError('api_key_expired', 'The API key is invalid');
   const identity = identityOf(record);
   if (record.routes?.length && !record.routes.includes(routeName)) {
-    throw Object.assign(new ForbiddenCredentialError('api_key_route_not_allowed'), { identity });
+    throw new ForbiddenCredentialError('api_key_route_not_allowed', identity);
   }
-  if (!ipAllowed(record, sourceIp)) throw Object.assign(new ForbiddenCredentialError('api_key_source_not_allowed'), { identity });
+  if (!ipAllowed(record, sourceIp)) throw new ForbiddenCredentialError('api_key_source_not_allowed', identity);
   return identity;
 }

@@ -3,11 +3,12 @@
 // anything else -> introspection. Never a fallback from one to another.
 import { looksLikeApiKey } from './apikey-format.ts';
 import type { QueryScan } from '../core/query.ts';
+import type { InvalidRequestReason } from '../core/reasons.ts';
 import type { CredentialKind } from '../core/types.ts';
 
 export type Extracted =
   | { kind: 'none' }
-  | { kind: 'malformed'; reason: string }
+  | { kind: 'malformed'; reason: InvalidRequestReason }
   | { kind: CredentialKind; value: string; header?: string; queryParam?: string };
 
 export interface ExtractOptions {

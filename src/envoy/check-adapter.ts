@@ -1,7 +1,7 @@
 // Envoy CheckRequest -> AuthzRequest, Decision -> CheckResponse. Thin by design: every rule about
 // what the answer means lives in core/; this file only knows Envoy's message shapes (docs/envoy.md,
 // "What Envoy does with the answer").
-import { denyBody } from '../core/decision-table.ts';
+import { denyBody } from '../core/decision.ts';
 import { newHeaderMap } from '../core/header-map.ts';
 import type { AuthzRequest, Decision, HeaderSet } from '../core/types.ts';
 

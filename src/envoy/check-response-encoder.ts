@@ -3,7 +3,7 @@
 // form, converting it (fromObject) and encoding that (proto-loader). Byte-for-byte the same as
 // proto-loader's serialization of toCheckResponse(d): same fields, same order, same values.
 // Checked by test/unit/lean-codec.test.ts.
-import { denyBody } from '../core/decision-table.ts';
+import { denyBody } from '../core/decision.ts';
 import type { Decision, HeaderSet, Identity } from '../core/types.ts';
 import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } from './check-adapter.ts';
 import { tagOf } from './proto-root.ts';

@@ -1,5 +1,6 @@
 // Header hygiene as configuration: which client headers never reach the upstream, which trusted
 // ones are set. Follows Envoy's order (sets, then removals): a header is never both set and removed.
+import { UnsafeHeaderValueError } from '../core/errors.ts';
 import type { HeaderSet, Identity } from '../core/types.ts';
 import type { Config, IdentityField, IdentityHeaderConfig } from './schema.ts';
 
@@ -167,20 +168,6 @@ function safeForm(value: string, rule: SetRule): string {
   }
   if (!SAFE_VALUE.test(value)) throw new UnsafeHeaderValueError(rule.name, 'identity_value_unsafe');
   return value;
-}
-
-/** An identity value that may not reach the upstream: the Check is denied (401 invalid_token, `reason`). */
-export class UnsafeHeaderValueError extends Error {
-  constructor(
-    readonly header: string,
-    readonly reason: 'identity_value_unsafe' | 'identity_value_too_long',
-  ) {
-    super(
-      reason === 'identity_value_too_long'
-        ? `identity value for ${header} is longer than its max_length`
-        : `identity value for ${header} is outside the safe form (visible ASCII without " , ; \\) and the header is not set to percent_encode`,
-    );
-  }
 }
 
 function fieldValue(identity: Identity | undefined, field: Exclude<IdentityField, 'scopes'>, route: string): string | undefined {

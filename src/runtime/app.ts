@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { decide } from '../core/decide.ts';
-import { deny } from '../core/decision-table.ts';
+import { deny } from '../core/decision.ts';
 import type { AuthzRequest, Decision } from '../core/types.ts';
 import { compilePolicy, type Policy } from '../policy/compile.ts';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
@@ -171,7 +171,7 @@ export class App {
         { err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: logRequestId(req.requestId, gen.policy.extract.apiKeyPrefix, presentedCredentials(req, gen.policy)) },
         'unexpected error while deciding; denied with 503',
       );
-      d = deny('temporarily_unavailable', gen.policy.realm, { reason: 'internal_error', retryAfterSeconds: 1 });
+      d = deny('internal_error', gen.policy.realm, { retryAfterSeconds: 1 });
     } finally {
       this.inFlight--;
     }

@@ -5,7 +5,8 @@ import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/decide.ts';
-import { deny } from '../../src/core/decision-table.ts';
+import { deny } from '../../src/core/decision.ts';
+import { DENY_ERRORS, DENY_REASONS, type DenyReason } from '../../src/core/reasons.ts';
 import type { Allow, Decision, Identity } from '../../src/core/types.ts';
 import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../../src/envoy/check-adapter.ts';
 import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
@@ -139,10 +140,8 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
 });
 
 describe('lean CheckResponse encoder = proto-loader serialization of toCheckResponse', () => {
-  // Hand-built allows name only their own fields; a Decision carries the deny-only ones as undefined.
-  type AllowFields = Omit<Allow, 'credential' | 'error' | 'description'>;
-  const expectSameBytes = (input: Decision | AllowFields) => {
-    const d: Decision = input.allowed ? { credential: undefined, error: undefined, description: undefined, ...input } : input;
+  type AllowFields = Allow;
+  const expectSameBytes = (d: Decision) => {
     const reference = check.responseSerialize(toCheckResponse(d));
     const lean = Buffer.from(encodeCheckResponse(d));
     expect(lean.toString('hex')).toBe(reference.toString('hex'));
@@ -151,7 +150,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
   const identity: Identity = { method: 'jwt', subject: 'user-1', clientId: 'web', scopes: ['a', 'b'], issuer: 'https://idp' };
 
   it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
-    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public' });
+    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public', identity: undefined });
     expectSameBytes({
       allowed: true,
       status: 200,
@@ -166,12 +165,13 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       route: 'r',
       identity: { ...identity, keyId: 'key_1' },
     });
-    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', identity: { method: 'api-key', scopes: [] } });
-    for (const error of ['missing_credentials', 'invalid_request', 'invalid_token', 'insufficient_scope', 'forbidden', 'rate_limited', 'temporarily_unavailable'] as const) {
-      expectSameBytes(deny(error, 'api.example.com', { reason: `r_${error}` }));
-      expectSameBytes(deny(error, 'réalm', { reason: 'x', route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
+    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'r', identity: { method: 'api-key', scopes: [] } });
+    // One reason of every deny error (so every status and challenge).
+    for (const error of Object.keys(DENY_ERRORS)) {
+      const reason = (Object.keys(DENY_REASONS) as DenyReason[]).find((r) => DENY_REASONS[r].error === error)!;
+      expectSameBytes(deny(reason, 'api.example.com'));
+      expectSameBytes(deny(reason, 'réalm', { route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
     }
-    expectSameBytes(deny('forbidden', 'r', { reason: 'x', description: 'custom ✓ description' }));
   });
 
   it('strings at the edges: lone surrogates (short and long), multi-byte, and a response larger than the scratch buffer', () => {
@@ -199,7 +199,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       { ...base, remove: [] },
       { ...base, removeQuery: ['api_key'] },
       { ...base, route: 'admin' },
-      { ...base, route: undefined },
+      { ...base, route: 'public' },
       { ...base, reason: 'public_route' },
       { ...base, set: [{ name: 'x-client-id', value: 'c' }, { name: 'authorization', value: 'Bearer minted' }] },
       { ...base, set: [{ name: 'x-client-id', value: 'other' }] },
@@ -212,7 +212,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       expectSameBytes(v);
     }
     // A deny for the same identity is never an allow's bytes.
-    expectSameBytes(deny('forbidden', 'r', { reason: 'scope_missing', route: 'orders', credential: 'api-key', identity: id }));
+    expectSameBytes(deny('scope_missing', 'r', { route: 'orders', credential: 'api-key', identity: id }));
     expectSameBytes(base);
   });
 

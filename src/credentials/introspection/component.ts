@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
+import { DENY_REASONS, isDenyReason, type InvalidTokenReason } from '../../core/reasons.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
 import { redactUrl } from '../../core/redact-url.ts';
 import { Admission } from './admission.ts';
@@ -125,7 +126,8 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       clearTimeout(timer);
       if (!entry) return undefined;
       const v = entry.v;
-      if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
+      // Another replica's reason, read back from Redis: only a catalog reason of the invalid_token class.
+      if (v?.a === 0) return isDenyReason(v.r) && DENY_REASONS[v.r].error === 'invalid_token' ? { active: false, reason: v.r as InvalidTokenReason, until: entry.e } : undefined;
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
       let identity;

@@ -87,7 +87,7 @@ export class Introspector {
       this.warn(`refused_${refused}`, {
         limit: refused,
       }, `introspection ${refused} limit reached: uncached opaque tokens are denied with 503 (raise ${this.o.where}.${refused === 'rate' ? 'max_per_second' : 'max_concurrency'} if this is legitimate traffic)`);
-      throw new DependencyUnavailableError(`introspection_${refused}_limit`, 1);
+      throw new DependencyUnavailableError(refused === 'rate' ? 'introspection_rate_limit' : 'introspection_concurrency_limit', 1);
     }
     const start = process.hrtime.bigint();
     let result = 'error';

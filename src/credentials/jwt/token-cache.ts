@@ -4,6 +4,7 @@
 // token cost a hash and a lookup.
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import type { VerificationKey } from './key-set.ts';
 
@@ -26,7 +27,7 @@ interface VerifiedEntry {
 }
 
 interface RejectedEntry {
-  reason: string;
+  reason: InvalidTokenReason;
   expiresAt: number;
 }
 
@@ -64,7 +65,7 @@ export class TokenCache {
     this.verified.set(hash, { identity, expiresAt, key, keys });
   }
 
-  getRejected(hash: string, nowMs: number): string | undefined {
+  getRejected(hash: string, nowMs: number): InvalidTokenReason | undefined {
     const e = this.rejected?.get(hash);
     if (!e) return undefined;
     if (e.expiresAt <= nowMs) {
@@ -74,7 +75,7 @@ export class TokenCache {
     return e.reason;
   }
 
-  setRejected(hash: string, reason: string, nowMs: number): void {
+  setRejected(hash: string, reason: InvalidTokenReason, nowMs: number): void {
     this.rejected?.set(hash, { reason, expiresAt: nowMs + this.opts.rejectedTtlSeconds * 1000 });
   }
 

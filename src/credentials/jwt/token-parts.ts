@@ -4,6 +4,7 @@
 // HMAC algorithm is refused here (DESIGN "Never"). Nothing in a token is ever fetched.
 import { isUtf8 } from 'node:buffer';
 import { InvalidCredentialError } from '../../core/errors.ts';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 
 export interface JoseHeader {
   alg?: unknown;
@@ -47,7 +48,7 @@ export function headerMemoSize(): number {
 /** Header parameters that name or carry a key: a token never chooses the key that verifies it. */
 const KEY_REFERENCE_PARAMS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
-function invalid(reason: string): never {
+function invalid(reason: InvalidTokenReason): never {
   throw new InvalidCredentialError(reason);
 }
 
@@ -105,7 +106,7 @@ function wellFormedStrings(root: unknown): boolean {
  * character the signer never wrote), holding a JSON object whose strings are well-formed Unicode
  * (a `\ud800` escape is valid UTF-8 JSON but a string no UTF-8 header or log can carry).
  */
-function decodeJsonObject(segment: string, reason: string): Record<string, unknown> {
+function decodeJsonObject(segment: string, reason: 'jwt_header_malformed' | 'jwt_payload_malformed'): Record<string, unknown> {
   if (segment.length === 0) invalid(reason);
   if (!isCanonicalBase64url(segment)) invalid('jwt_base64_invalid');
   const bytes = Buffer.from(segment, 'base64url');

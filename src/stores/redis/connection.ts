@@ -203,7 +203,7 @@ export class RedisConnection {
         this.lastCommandErrorLog = now;
         this.log.error({ redis: this.target, op, err: (e as Error).message }, 'redis command failed (Redis answered an error; logged at most every 10 s)');
       }
-      throw new DependencyUnavailableError(`redis_${kind}`, REDIS_RETRY_AFTER_SECONDS);
+      throw new DependencyUnavailableError(kind === 'timeout' ? 'redis_timeout' : kind === 'unavailable' ? 'redis_unavailable' : 'redis_error', REDIS_RETRY_AFTER_SECONDS);
     } finally {
       timer?.observe((performance.now() - start) / 1000);
     }
