@@ -1,36 +1,19 @@
 // The decision: a request, the compiled policy and injected verifiers in; a Decision out.
 // No sockets, no logging: adapters translate, the runtime logs and counts.
-import { extractCredential } from '../credentials/extract.ts';
-import { verifyApiKey } from '../credentials/apikey.ts';
-import type { Policy } from '../policy/compile.ts';
-import type { Route } from '../policy/routes.ts';
-import type { RateLimitConfig } from '../policy/schema.ts';
-import type { KeyStore } from '../stores/keystore.ts';
-import type { RateLimiter } from '../stores/ratelimit.ts';
+import { extractCredential } from './credential.ts';
 import { allow, deny, type DenyDetails } from './decision.ts';
+import type { DecideDeps } from './deps.ts';
 import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError, UnsafeHeaderValueError } from './errors.ts';
 import { normalizeHost } from './host.ts';
 import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
+import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
-import type { Allow, AuthzRequest, CredentialKind, Decision, HeaderSet, Identity } from './types.ts';
+import { CREDENTIAL_KINDS, type Allow, type AuthzRequest, type CredentialKind, type Decision, type HeaderSet, type Identity } from './types.ts';
 
-export interface DecideDeps {
-  /** Milliseconds since epoch. */
-  now(): number;
-  keyStore?: KeyStore;
-  /** JWT access tokens (credentials.jwt). Throws InvalidCredentialError / DependencyUnavailableError. */
-  verifyJwt?(token: string): Promise<Identity>;
-  /** Opaque tokens via RFC 7662 introspection (credentials.introspection). */
-  introspect?(token: string): Promise<Identity>;
-  rateLimiter?: RateLimiter;
-  /** Phantom token: a JWT minted for the upstream in place of the client's credential. */
-  phantomToken?(identity: Identity, route: string): Promise<string | undefined>;
-  /** Called when a rate limiter failure was let through (on_redis_error: allow). */
-  onRateLimiterError?(policy: string, err: Error): void;
-}
+export type { DecideDeps } from './deps.ts';
 
-export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps): Promise<Decision> {
+export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
   // Frameworks that obey a method override (header or query) would run another method than the
@@ -80,9 +63,11 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   if (cred.value.length > policy.maxCredentialBytes) return deny('credential_too_large', realm, base);
   if (!route.auth.has(kind)) return deny('credential_kind_not_accepted', realm, base);
 
+  const verifier = deps.verifiers[kind];
+  if (!verifier) return deny(CREDENTIAL_KINDS[kind].notConfigured, realm, base);
   let identity: Identity;
   try {
-    identity = await verify(kind, cred.value, route, sourceIp, policy, deps);
+    identity = await verifier.verify(cred.value, req, route, sourceIp);
   } catch (e) {
     return verificationDeny(e, base, realm);
   }
@@ -120,26 +105,12 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
 }
 
 /** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
-function identityHeaders(policy: Policy, identity: Identity | undefined, route: Route): readonly HeaderSet[] | UnsafeHeaderValueError {
+function identityHeaders(policy: CompiledPolicy, identity: Identity | undefined, route: RouteRule): readonly HeaderSet[] | UnsafeHeaderValueError {
   try {
     return policy.headers.identityHeaders(identity, route.name);
   } catch (e) {
     if (e instanceof UnsafeHeaderValueError) return e;
     throw e;
-  }
-}
-
-async function verify(kind: CredentialKind, value: string, route: Route, sourceIp: string, policy: Policy, deps: DecideDeps): Promise<Identity> {
-  switch (kind) {
-    case 'api-key':
-      if (!deps.keyStore || !policy.extract.apiKeyPrefix) throw new InvalidCredentialError('api_key_not_configured');
-      return verifyApiKey(value, policy.extract.apiKeyPrefix, deps.keyStore, route.name, sourceIp, deps.now());
-    case 'jwt':
-      if (!deps.verifyJwt) throw new InvalidCredentialError('jwt_not_configured');
-      return deps.verifyJwt(value);
-    case 'oauth2':
-      if (!deps.introspect) throw new InvalidCredentialError('introspection_not_configured');
-      return deps.introspect(value);
   }
 }
 
@@ -152,7 +123,7 @@ function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decisio
   return deny('internal_error', realm, { ...base, retryAfterSeconds: 1 });
 }
 
-function requiredScopes(route: Route, extra: string | undefined): readonly string[] {
+function requiredScopes(route: RouteRule, extra: string | undefined): readonly string[] {
   if (!extra) return route.scopes;
   const more = extra.split(/[\s,]+/).filter(Boolean);
   return [...new Set([...route.scopes, ...more])];
@@ -168,11 +139,11 @@ function queryCredentialNames(query: QueryScan): string[] {
 }
 
 /** The address a client-address rate limit counts: its network at the limit's prefix lengths. */
-function addressKey(rl: RateLimitConfig, sourceIp: string): string {
+function addressKey(rl: RateLimitRule, sourceIp: string): string {
   return addressPrefix(sourceIp, rl.ipv4_prefix_length, rl.ipv6_prefix_length);
 }
 
-function rateLimitKey(rl: RateLimitConfig, identity: Identity | undefined, sourceIp: string): string {
+function rateLimitKey(rl: RateLimitRule, identity: Identity | undefined, sourceIp: string): string {
   if (rl.key === 'source_ip') return addressKey(rl, sourceIp);
   const v = identity === undefined ? undefined : rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : identity.subject;
   // A credential without that field (and a public route, which has no credential) is limited by
@@ -181,7 +152,7 @@ function rateLimitKey(rl: RateLimitConfig, identity: Identity | undefined, sourc
 }
 
 async function applyRateLimit(
-  rl: RateLimitConfig,
+  rl: RateLimitRule,
   identity: Identity | undefined,
   sourceIp: string,
   deps: DecideDeps,
@@ -210,8 +181,8 @@ async function applyRateLimit(
 
 function allowed(
   req: AuthzRequest,
-  policy: Policy,
-  route: Route,
+  policy: CompiledPolicy,
+  route: RouteRule,
   identity: Identity | undefined,
   identitySet: readonly HeaderSet[],
   removeQuery: string[],

@@ -1,5 +1,4 @@
 // The gRPC listener: Authorization/Check and grpc.health.v1.Health.
-import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -7,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { App } from '../runtime/app.ts';
 import { AUTHZ_SERVICE } from './protos.ts';
 import { checkHandler, leanAuthorizationService } from './check-service.ts';
+import { absoluteTlsFiles, tlsProblem } from '../plumbing/tls-files.ts';
 import { ReloadingTlsCredentials, type TlsFiles } from './tls-credentials.ts';
 
 export interface GrpcListener {
@@ -30,12 +30,11 @@ export function grpcCredentials(
   opts: { dir?: string; log?: Logger; registry?: Registry } = {},
 ): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const abs = (f: string) => resolve(opts.dir ?? '.', f);
-  const files: TlsFiles = { cert_file: abs(tls.cert_file), key_file: abs(tls.key_file), ...(tls.client_ca_file ? { client_ca_file: abs(tls.client_ca_file) } : {}) };
+  const files = absoluteTlsFiles(tls, opts.dir);
   try {
     return new ReloadingTlsCredentials(files, opts.log, opts.registry);
   } catch (e) {
-    throw new Error(`server.grpc.tls: cannot use ${files.cert_file} / ${files.key_file}: ${(e as Error).message}`);
+    throw new Error(tlsProblem(files, e));
   }
 }
 

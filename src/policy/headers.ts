@@ -1,6 +1,7 @@
 // Header hygiene as configuration: which client headers never reach the upstream, which trusted
 // ones are set. Follows Envoy's order (sets, then removals): a header is never both set and removed.
 import { UnsafeHeaderValueError } from '../core/errors.ts';
+import type { HeaderRules } from '../core/policy.ts';
 import type { HeaderSet, Identity } from '../core/types.ts';
 import type { Config, IdentityField, IdentityHeaderConfig } from './schema.ts';
 
@@ -52,7 +53,7 @@ function normalizeName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
-export class HeaderPolicy {
+export class HeaderPolicy implements HeaderRules {
   private readonly strip: Set<string>;
   private readonly prefixes: string[];
   private readonly setRules: SetRule[];

@@ -62,7 +62,7 @@ export class App {
     app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
     app.gen = await app.build(loaded, opts.preflight);
     // Always the current generation's store: a reload may change it.
-    opts.metrics.keyStoreSize = () => app.gen.components.deps.keyStore?.size() ?? 0;
+    opts.metrics.keyStoreSize = () => app.gen.components.keyStore?.size() ?? 0;
     return app;
   }
 
@@ -83,7 +83,7 @@ export class App {
       await components.close();
       throw e;
     }
-    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.deps.keyStore, this.log);
+    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.keyStore, this.log);
     return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
   }
 

@@ -1,12 +1,11 @@
 // Prometheus metrics. One registry per process; credential modules register theirs on it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Decision } from '../core/types.ts';
-import { counterChild, type CounterChild } from './counter-child.ts';
-import { histogramChild, type HistogramChild } from './histogram-child.ts';
+import { HotCounter, type CounterChild } from '../plumbing/metrics.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly decisions: Counter<'decision' | 'status' | 'reason' | 'route' | 'credential'>;
+  readonly decisions: HotCounter<'decision' | 'status' | 'reason' | 'route' | 'credential'>;
   readonly checkDuration: Histogram<'decision'>;
   readonly configReloads: Counter<'result'>;
   readonly ready: Gauge;
@@ -14,15 +13,13 @@ export class Metrics {
   /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
   keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
-  // Hot-path histogram children (histogram-child.ts): prom-client's own validate and hash their
-  // labels on every observe.
-  private readonly allowDuration: HistogramChild;
-  private readonly denyDuration: HistogramChild;
+  private readonly allowDuration: Histogram.Internal<'decision'>;
+  private readonly denyDuration: Histogram.Internal<'decision'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
-    this.decisions = new Counter({
+    this.decisions = new HotCounter({
       name: 'portcullis_decisions_total',
       help: 'Check decisions by result, HTTP status, reason, route and credential kind',
       labelNames: ['decision', 'status', 'reason', 'route', 'credential'],
@@ -35,8 +32,8 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
       registers,
     });
-    this.allowDuration = histogramChild(this.checkDuration, { decision: 'allow' });
-    this.denyDuration = histogramChild(this.checkDuration, { decision: 'deny' });
+    this.allowDuration = this.checkDuration.labels({ decision: 'allow' });
+    this.denyDuration = this.checkDuration.labels({ decision: 'deny' });
     this.configReloads = new Counter({ name: 'portcullis_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
     this.ready = new Gauge({ name: 'portcullis_ready', help: '1 when every dependency the config names is ready', registers });
     this.keyStoreKeys = new Gauge({
@@ -58,7 +55,7 @@ export class Metrics {
   private readonly children = new Map<number, Map<string, Map<string, Map<string, CounterChild>>>>();
   private childCount = 0;
 
-  /** Counts a decision: plain additions on the hot path (counter-child.ts, histogram-child.ts), folded into prom-client at scrape. */
+  /** Counts a decision and its duration. */
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
@@ -72,7 +69,7 @@ export class Metrics {
       const labels = { decision: d.allowed ? 'allow' : 'deny', status: String(d.status), reason: d.reason, route, credential };
       // Reasons and routes are bounded by code and config; the cap guards against a bug.
       if (this.childCount >= 10_000) return { inc: () => this.decisions.inc(labels) };
-      level(level(level(this.children, d.status), d.reason), route).set(credential, (c = counterChild(this.decisions, labels)));
+      level(level(level(this.children, d.status), d.reason), route).set(credential, (c = this.decisions.child(labels)));
       this.childCount++;
     }
     return c;

@@ -16,8 +16,9 @@ import { compilePolicy } from '../../src/policy/compile.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { MemoryKeyStore } from '../../src/stores/memory-keystore.ts';
 import { MemoryRateLimiter } from '../../src/stores/ratelimit.ts';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { envoyCheckRequest, type EnvoyRequestInit } from '../support/envoy.ts';
+import { decideDeps } from '../support/deps.ts';
 import { inheritsNothing } from '../support/objects.ts';
 
 const check = (loadAuthzPackageDefinition()[AUTHZ_SERVICE] as grpc.ServiceDefinition).Check;
@@ -232,7 +233,7 @@ routes:
     const keyStore = new MemoryKeyStore();
     const { key } = await createKey(keyStore, 'pcl', { clientId: 'partner', scopes: ['orders:read'] });
     const { key: noScope } = await createKey(keyStore, 'pcl', { clientId: 'other', scopes: [] });
-    const deps = { now: Date.now, keyStore, rateLimiter: new MemoryRateLimiter() };
+    const deps = decideDeps({ now: Date.now, keyStore, rateLimiter: new MemoryRateLimiter() });
     const inits: EnvoyRequestInit[] = [
       { path: '/public/x', headers: { 'x-user-id': 'spoof', 'x-auth-anything': '1' } },
       { path: '/v1/orders/1', headers: { 'x-api-key': key, 'x-scopes': 'admin' } },

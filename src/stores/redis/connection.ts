@@ -7,7 +7,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
-import { redactUrl } from '../../core/redact-url.ts';
+import { redactUrl } from '../../plumbing/redact-url.ts';
 import type { RedisConfig } from '../../policy/schema.ts';
 import type { RedisMetrics } from './metrics.ts';
 

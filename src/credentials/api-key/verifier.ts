@@ -1,10 +1,12 @@
-// Verifying an API key on the hot path: checksum (no I/O), hash, store lookup, lifecycle, grants.
+// The api-key verifier: checksum (no I/O), hash, store lookup, lifecycle, grants.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { hashApiKey, isWellFormedApiKey } from './apikey-format.ts';
-import { isExpired, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
-import { ForbiddenCredentialError, InvalidCredentialError } from '../core/errors.ts';
-import type { Identity } from '../core/types.ts';
-import { newIdentity } from '../core/identity.ts';
+import type { CredentialVerifier } from '../../core/deps.ts';
+import { ForbiddenCredentialError, InvalidCredentialError } from '../../core/errors.ts';
+import { newIdentity } from '../../core/identity.ts';
+import type { RouteRule } from '../../core/policy.ts';
+import type { AuthzRequest, Identity } from '../../core/types.ts';
+import { isExpired, type KeyRecord, type KeyStore } from '../../stores/keystore.ts';
+import { hashApiKey, isWellFormedApiKey } from './format.ts';
 
 const blockLists = new WeakMap<KeyRecord, BlockList>();
 
@@ -79,4 +81,16 @@ export async function verifyApiKey(
   }
   if (!ipAllowed(record, sourceIp)) throw new ForbiddenCredentialError('api_key_source_not_allowed', identity);
   return identity;
+}
+
+export class ApiKeyVerifier implements CredentialVerifier {
+  constructor(
+    private readonly prefix: string,
+    private readonly store: KeyStore,
+    private readonly now: () => number,
+  ) {}
+
+  verify(key: string, _request: AuthzRequest, route: RouteRule, sourceIp: string): Promise<Identity> {
+    return verifyApiKey(key, this.prefix, this.store, route.name, sourceIp, this.now());
+  }
 }

@@ -3,10 +3,11 @@
 // random guess be rejected without a store lookup. The store keeps only SHA-256(key).
 import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { API_KEY_BODY_LENGTH, looksLikeApiKey } from '../../core/credential.ts';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const RANDOM_LEN = 32;
-const CHECK_LEN = 6;
+const CHECK_LEN = API_KEY_BODY_LENGTH - RANDOM_LEN;
 
 function base62(n: number, width: number): string {
   let s = '';
@@ -35,11 +36,6 @@ function checksum(prefix: string, random: string): string {
 export function generateApiKey(prefix: string): string {
   const random = randomBase62(RANDOM_LEN);
   return `${prefix}_${random}${checksum(prefix, random)}`;
-}
-
-/** True if the string has the shape of a key with this prefix (checksum not verified). */
-export function looksLikeApiKey(value: string, prefix: string): boolean {
-  return value.length === prefix.length + 1 + RANDOM_LEN + CHECK_LEN && value.startsWith(prefix + '_');
 }
 
 /** Shape and checksum. A false here is answered without touching the store. */
