@@ -1,5 +1,5 @@
 // HTTP forward-auth: the decision core for proxies that authorize over HTTP (Envoy's ext_authz
-// http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like envoy/check-adapter:
+// http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like the gRPC one (src/envoy/):
 // it builds the AuthzRequest the gRPC path builds, calls app.check, and writes the Decision the way
 // these proxies read it (docs/forward-auth.md).
 import type { ServerResponse } from 'node:http';

@@ -1,4 +1,4 @@
-// The lean Check codec (src/envoy/check-request-decoder.ts, check-response-encoder.ts) against the
+// The lean Check codec (src/envoy/codec/) against the
 // proto-loader path it replaces: the same AuthzRequest from the same bytes, and byte-identical
 // CheckResponses for the same Decision, over a broad set of requests and decisions.
 import type * as grpc from '@grpc/grpc-js';
@@ -8,9 +8,9 @@ import { decide } from '../../src/core/decide.ts';
 import { deny } from '../../src/core/decision.ts';
 import { DENY_ERRORS, DENY_REASONS, type DenyReason } from '../../src/core/reasons.ts';
 import type { Allow, Decision, Identity } from '../../src/core/types.ts';
-import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../../src/envoy/check-adapter.ts';
-import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
-import { encodeCheckResponse } from '../../src/envoy/check-response-encoder.ts';
+import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../support/check-oracle.ts';
+import { decodeCheckRequest } from '../../src/envoy/codec/decoder.ts';
+import { encodeCheckResponse } from '../../src/envoy/codec/encoder.ts';
 import { AUTHZ_SERVICE, loadAuthzPackageDefinition } from '../../src/envoy/protos.ts';
 import { compilePolicy } from '../../src/policy/compile.ts';
 import { parseConfig } from '../../src/policy/load.ts';

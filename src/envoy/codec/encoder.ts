@@ -1,13 +1,43 @@
 // The lean CheckResponse encoder: writes the wire bytes for a Decision directly, in one pass from
-// the end (reverse-writer.ts), with the constant fields pre-encoded, instead of building the object
+// the end (writer.ts), with the constant fields pre-encoded, instead of building the object
 // form, converting it (fromObject) and encoding that (proto-loader). Byte-for-byte the same as
-// proto-loader's serialization of toCheckResponse(d): same fields, same order, same values.
+// proto-loader's serialization of the oracle's toCheckResponse(d) (test/support/check-oracle.ts): same fields, same order, same values.
 // Checked by test/unit/lean-codec.test.ts.
-import { denyBody } from '../core/decision.ts';
-import type { Decision, HeaderSet, Identity } from '../core/types.ts';
-import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } from './check-adapter.ts';
-import { tagOf } from './proto-root.ts';
-import { ReverseWriter, stringBound } from './reverse-writer.ts';
+import { denyBody } from '../../core/decision.ts';
+import type { Decision, HeaderSet, Identity } from '../../core/types.ts';
+import { tagOf } from './tags.ts';
+import { ReverseWriter, stringBound } from './writer.ts';
+
+export const GRPC_OK = 0;
+export const GRPC_CODE_FOR_STATUS: Record<number, number> = {
+  400: 3, // INVALID_ARGUMENT
+  401: 16, // UNAUTHENTICATED
+  403: 7, // PERMISSION_DENIED
+  429: 8, // RESOURCE_EXHAUSTED
+  503: 14, // UNAVAILABLE
+};
+
+/** Headers on every deny's local reply, before the decision's own. */
+export const DENY_CONTENT_TYPE: HeaderSet = { name: 'content-type', value: 'application/json' };
+
+/**
+ * Dynamic metadata for Envoy's access log, as ordered [key, value] pairs. Also used by the
+ * proto-loader oracle (test/support/check-oracle.ts).
+ */
+export function metadataEntries(d: Decision): Array<[string, string]> {
+  const out: Array<[string, string]> = [
+    ['decision', d.allowed ? 'allow' : 'deny'],
+    ['reason', d.reason],
+  ];
+  if (d.route) out.push(['route', d.route]);
+  const id = d.identity;
+  const method = id?.method ?? (d.allowed ? undefined : d.credential);
+  if (method) out.push(['method', method]);
+  if (id?.clientId) out.push(['client_id', id.clientId]);
+  if (id?.subject) out.push(['subject', id.subject]);
+  if (id?.keyId) out.push(['key_id', id.keyId]);
+  return out;
+}
 
 const CR = 'envoy.service.auth.v3.CheckResponse';
 const T = {
@@ -39,7 +69,7 @@ const T = {
 
 for (const [name, tag] of Object.entries(T)) {
   // Every tag here fits one byte (field numbers < 16); ReverseWriter.byte relies on it.
-  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/check-response-encoder.ts`);
+  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/codec/encoder.ts`);
 }
 
 // Constant fields, encoded once: `status: {code: 0}` and `append: {value: false}`, tag and length
