@@ -259,4 +259,55 @@ routes:
     // The set above really covers allows and the main deny kinds.
     expect([...reasons].map((r) => r.split(':')[0]).sort()).toEqual(expect.arrayContaining(['200', '400', '401', '403', '429']));
   });
+
+  it('kept allow bytes follow the identity rules: one identity across routes, reasons, header rules and config reloads', async () => {
+    // The encoder keeps the last allow's bytes per identity (src/envoy/codec/encoder.ts). An API
+    // key's identity is one object for as long as its record lives, across routes and config
+    // generations: only the route, the reason and the identity header list tell these allows
+    // apart, so bytes kept for one of them must never answer another.
+    const yaml = (set: string) => `
+realm: api.example.com
+headers: { set: { ${set} } }
+credentials:
+  api_key: { headers: [x-api-key], store: { type: memory } }
+routes:
+  - { name: public, match: { path_prefix: /public }, public: true }
+  - { name: orders, match: { path_prefix: /v1/orders }, auth: [api-key] }
+  - { name: admin, match: { path_prefix: /v1/admin }, auth: [api-key] }
+`;
+    const before = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route')));
+    // A reload: the same identity, another header rule (and so another list).
+    const reloaded = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route, x-key-id: key_id')));
+    // Another generation with rules equal to the first: another list with equal contents.
+    const again = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route')));
+    const keyStore = new MemoryKeyStore();
+    const { key } = await createKey(keyStore, 'pcl', { clientId: 'partner' });
+    const deps = decideDeps({ now: Date.now, keyStore });
+    const check = async (policy: typeof before, init: EnvoyRequestInit) => {
+      const d = await decide(decodeCheckRequest(serialize(envoyCheckRequest(init))), policy, deps);
+      expect(d.allowed).toBe(true);
+      expectSameBytes(d);
+      return d;
+    };
+    const orders = { path: '/v1/orders/1', headers: { 'x-api-key': key } };
+    const admin = { path: '/v1/admin/1', headers: { 'x-api-key': key } };
+    const seen: Array<Allow['identity']> = [];
+    for (const [policy, init] of [
+      [before, orders],
+      [before, orders],
+      [before, admin],
+      [before, orders],
+      [reloaded, orders],
+      [before, orders],
+      [again, orders],
+      [before, { ...orders, headers: { ...orders.headers, 'x-route': 'spoofed' } }],
+      [before, { path: '/public/x', headers: { 'x-api-key': key } }],
+      [before, orders],
+    ] as const) {
+      const d = (await check(policy, init)) as Allow;
+      if (d.identity) seen.push(d.identity);
+    }
+    // All of them were the one identity object: the memo key alone never decided.
+    expect(new Set(seen).size).toBe(1);
+  });
 });

@@ -5,10 +5,15 @@ import { ForbiddenCredentialError, InvalidCredentialError } from '../../core/err
 import { newIdentity } from '../../core/identity.ts';
 import type { RouteRule } from '../../core/policy.ts';
 import type { AuthzRequest, Identity } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
 import { isExpired, type KeyRecord, type KeyStore } from '../../stores/keystore.ts';
 import { hashApiKey, isWellFormedApiKey } from './format.ts';
 
-const blockLists = new WeakMap<KeyRecord, BlockList>();
+// Keyed by frozen key records: stores replace a record when it changes (revoke, rotate, reload),
+// never edit it (KeyRecord), so what is derived from a record is always the current record's.
+const RECORDS_KEPT = 16_384;
+
+const blockLists = new Memo<KeyRecord, BlockList>(RECORDS_KEPT);
 
 function blockListOf(record: KeyRecord): BlockList {
   let bl = blockLists.get(record);
@@ -37,10 +42,10 @@ export function ipAllowed(record: KeyRecord, ip: string): boolean {
   return blockListOf(record).check(addr, type);
 }
 
-// One Identity per key record, made the first time the record is used. Stores replace a record
-// when it changes (revoke, rotate, reload), never edit it (KeyRecord), so the identity is always
-// the one of the record the store holds now; the record's going lets its identity go.
-const identities = new WeakMap<KeyRecord, Identity>();
+// One Identity per key record, made the first time the record is used: the identity is always the
+// one of the record the store holds now, and the same object from Check to Check (what the identity
+// header and allow-bytes memos are keyed by).
+const identities = new Memo<KeyRecord, Identity>(RECORDS_KEPT);
 
 function identityOf(record: KeyRecord): Identity {
   let id = identities.get(record);

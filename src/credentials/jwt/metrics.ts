@@ -1,6 +1,7 @@
 // JWT and JWKS metrics, registered once per registry (config reloads build new verifiers that
 // share them). Label values are bounded: configured issuers (or "unknown"), reasons from code.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { Memo } from '../../plumbing/memo.ts';
 import { HotCounter, type CounterChild } from '../../plumbing/metrics.ts';
 
 /** What a JWKS gauge reads from a live issuer. */
@@ -18,7 +19,7 @@ export class JwtMetrics {
   readonly cacheLookups: HotCounter<'cache' | 'result'>;
   readonly jwksFetches: Counter<'issuer' | 'trigger' | 'result'>;
   readonly sources = new Set<JwksGaugeSource>();
-  private readonly verificationChildren = new Map<string, CounterChild>();
+  private readonly verificationChildren = new Memo<string, CounterChild>(4096);
   readonly verifiedHit: CounterChild;
   readonly verifiedMiss: CounterChild;
   readonly rejectedHit: CounterChild;
@@ -85,12 +86,7 @@ export class JwtMetrics {
   /** Counts a verification (one addition per call). Issuers and reasons are bounded. */
   verification(issuer: string, result: string): void {
     const key = `${issuer}\u0000${result}`;
-    let c = this.verificationChildren.get(key);
-    if (!c) {
-      if (this.verificationChildren.size >= 10_000) return this.verifications.inc({ issuer, result });
-      this.verificationChildren.set(key, (c = this.verifications.child({ issuer, result })));
-    }
-    c.inc();
+    (this.verificationChildren.get(key) ?? this.verificationChildren.set(key, this.verifications.child({ issuer, result }))).inc();
   }
 
   private static readonly byRegistry = new WeakMap<Registry, JwtMetrics>();

@@ -4,6 +4,7 @@
 // path (docs/performance.md). Everything before this point has already been checked; this only
 // answers "did this key sign exactly these bytes".
 import { constants, KeyObject, verify, type VerifyKeyObjectInput } from 'node:crypto';
+import { Memo } from '../../plumbing/memo.ts';
 import type { VerificationKey } from './key-set.ts';
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -32,8 +33,8 @@ const PARAMS: Record<string, AlgParams> = {
   EdDSA: { hash: null, options: {} },
 };
 
-/** Per key, built once: node:crypto's KeyObject with its algorithm's verify options. */
-const verifyInputs = new WeakMap<VerificationKey, { params: AlgParams; input: VerifyKeyObjectInput }>();
+/** Per key (a KeySet's frozen key objects), built once: node:crypto's KeyObject with its algorithm's verify options. */
+const verifyInputs = new Memo<VerificationKey, { params: AlgParams; input: VerifyKeyObjectInput }>(1024);
 
 function verifyInputOf(vk: VerificationKey, params: AlgParams): VerifyKeyObjectInput {
   const known = verifyInputs.get(vk);

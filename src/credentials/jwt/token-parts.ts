@@ -4,6 +4,7 @@
 // HMAC algorithm is refused here (DESIGN "Never"). Nothing in a token is ever fetched.
 import { isUtf8 } from 'node:buffer';
 import { InvalidCredentialError } from '../../core/errors.ts';
+import { Memo } from '../../plumbing/memo.ts';
 import type { InvalidTokenReason } from '../../core/reasons.ts';
 
 export interface JoseHeader {
@@ -33,11 +34,10 @@ interface AcceptedHeader {
  * Header segments that already passed the rules below. An issuer's tokens share a handful of
  * header segments (one per key and `typ`), so for a never-seen token the base64 and JSON work of
  * its header is done once per segment, not per token. Only accepted headers are kept, and only
- * short ones; when full it starts over, so a flood of made-up headers costs the flood its own
- * parsing and nothing else.
+ * short ones.
  */
-const headerMemo = new Map<string, AcceptedHeader>();
 export const HEADER_MEMO_MAX = 256;
+const headerMemo = new Memo<string, AcceptedHeader>(HEADER_MEMO_MAX);
 const HEADER_MEMO_MAX_LENGTH = 512;
 
 /** Header segments remembered now (tests: the memo stays bounded). */
@@ -156,7 +156,6 @@ export function parseToken(token: string): TokenParts {
   if (accepted === undefined) {
     accepted = judgeHeader(segment);
     if (segment.length <= HEADER_MEMO_MAX_LENGTH) {
-      if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
       // A copy: `segment` is a slice of the token, and V8 would keep the whole token (a bearer
       // credential) alive for as long as the memo holds its slice.
       headerMemo.set(Buffer.from(segment, 'latin1').toString('latin1'), accepted);

@@ -8,6 +8,7 @@
 import protobuf from 'protobufjs';
 import { newHeaderMap } from '../../core/header-map.ts';
 import type { AuthzRequest } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
 import { tagOf } from './tags.ts';
 
 /** A header line of `header_map` (Envoy's encode_raw_headers), as the oracle and this decoder read it. */
@@ -258,10 +259,10 @@ function readHeaderEntry(r: protobuf.Reader, end: number, h: Http): void {
 
 // Header names (and context-extension keys) repeat from Check to Check: an ASCII name is looked up
 // by its bytes and the string decoded the first time is reused, instead of decoding and allocating
-// it again. Values are always decoded. Bounded: a client sending random names only refills it.
-const NAMES_MAX = 1024;
+// it again. Values are always decoded. Keyed by a hash of the bytes, and a hit is compared byte for
+// byte (sameAscii), so a colliding name is decoded, never mistaken.
 const NAME_MAX_BYTES = 64;
-const names = new Map<number, string>();
+const names = new Memo<number, string>(1024);
 /** Whether the name readName returned last has an upper-case letter. */
 let nameHasUpper = false;
 
@@ -290,10 +291,7 @@ function readName(r: protobuf.Reader): string {
       const cached = names.get(h);
       r.pos = end;
       if (cached !== undefined && sameAscii(cached, buf, start, end)) return cached;
-      const s = utf8(buf, start, end);
-      if (names.size >= NAMES_MAX) names.clear();
-      names.set(h, s);
-      return s;
+      return names.set(h, utf8(buf, start, end));
     }
   }
   r.pos = end;

@@ -10,6 +10,7 @@ import { DependencyUnavailableError } from '../../core/errors.ts';
 import { redactUrl } from '../../plumbing/redact-url.ts';
 import type { RedisConfig } from '../../policy/schema.ts';
 import type { RedisMetrics } from './metrics.ts';
+import { Memo } from '../../plumbing/memo.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -184,14 +185,13 @@ export class RedisConnection {
     return this.subscriberClient;
   }
 
-  private readonly timers = new Map<string, { observe(v: number): void }>();
+  private readonly timers = new Memo<string, { observe(v: number): void }>(64);
   private lastCommandErrorLog = 0;
 
   /** Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError. */
   async run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
     // Label children cached per op: the rate limiter runs this on every Check.
-    let timer = this.timers.get(op);
-    if (!timer && this.metrics) this.timers.set(op, (timer = this.metrics.commandDuration.labels(op)));
+    const timer = this.timers.get(op) ?? (this.metrics ? this.timers.set(op, this.metrics.commandDuration.labels(op)) : undefined);
     const start = timer ? performance.now() : 0;
     try {
       return await fn(this.client);

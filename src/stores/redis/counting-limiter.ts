@@ -1,12 +1,13 @@
 // Counts every rate-limit check by policy and result (portcullis_ratelimit_decisions_total),
 // whichever limiter (memory or Redis) does the counting.
+import { Memo } from '../../plumbing/memo.ts';
 import type { CounterChild } from '../../plumbing/metrics.ts';
 import type { RateLimiter, RateLimitPolicy, RateLimitResult } from '../ratelimit.ts';
 import type { RateLimitMetrics } from './metrics.ts';
 
 export class CountingRateLimiter implements RateLimiter {
   // Counters per policy, one addition per Check (HotCounter). Policies come from config.
-  private readonly children = new Map<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>();
+  private readonly children = new Memo<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>(1024);
 
   constructor(
     readonly inner: RateLimiter,
