@@ -80,7 +80,7 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxReceive,
     // channelz (grpc-js's introspection service, which Portcullis does not expose) tracks every
-    // call with timestamps and closures: ~5% of a Check's CPU (docs/performance.md). grpc-js only
+    // call with timestamps and closures, work on every Check for nothing. grpc-js only
     // tracks sessions for forceShutdown() with channelz on, so forceClose() below also makes a Check
     // decided after it fail instead of answering on a session that stayed open.
     'grpc.enable_channelz': 0,

@@ -18,8 +18,8 @@ import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
 // Decision log lines are flat (decisionFields: primitive values only), so REDACT_PATHS' nested
-// paths ('*.token', 'headers[...]') can never match in them, yet they cost ~20 µs per line
-// (bench/micro.ts). The decision logger keeps the top-level paths as the second line of defence.
+// paths ('*.token', 'headers[...]') can never match in them, yet pino's redaction walks each of
+// them on every line. The decision logger keeps the top-level paths as the second line of defence.
 const TOP_LEVEL_REDACT_PATHS = REDACT_PATHS.filter((p) => /^[a-z_]+$/.test(p));
 
 /** SHA-256 of a file's bytes, or why it could not be read: tells an edit from the same file read again. */

@@ -50,7 +50,7 @@ export function isWellFormedApiKey(value: string, prefix: string): boolean {
 }
 
 // CRC-32 (IEEE, as node:zlib's crc32) by table, over char codes: on every Check this runs on a
-// string already checked to be ASCII, and a JS loop over ~40 chars costs less than zlib's native
+// string already checked to be ASCII, and a JS loop over a key's characters costs less than zlib's native
 // call with its string conversion, the slices and the base62 string it replaced. Generation still
 // uses zlib (checksum above); test/unit/apikey-format.test.ts checks the two agree.
 const CRC_TABLE = (() => {

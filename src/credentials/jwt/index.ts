@@ -1,5 +1,5 @@
-// The JWT credential as a runtime component: one JwksManager per configured issuer, one verifier,
-// the caches, readiness per issuer. Built per config generation by src/runtime/components.ts.
+// The JWT credential as a component: one JwksManager per configured issuer, one verifier, the
+// caches, readiness per issuer. Built per config generation through the registry (../registry.ts).
 import type { Registry } from 'prom-client';
 import type { ComponentContext, ReadinessCheck } from '../../plumbing/component.ts';
 import type { JwtCacheConfig, JwtIssuerConfig } from '../../policy/schema.ts';

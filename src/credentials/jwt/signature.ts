@@ -1,8 +1,8 @@
 // JWS signature check with node:crypto's synchronous verify. Same verdicts as jose's compactVerify
-// (the hostile-token suite runs against this), at about half its CPU: jose goes through WebCrypto,
-// whose async machinery costs more than the RSA or ECDSA operation itself on the never-seen-token
-// path (docs/performance.md). Everything before this point has already been checked; this only
-// answers "did this key sign exactly these bytes".
+// (the hostile-token suite runs against this), without WebCrypto's promise and key-import
+// machinery around each RSA or ECDSA operation, which is what a never-seen token pays for.
+// Everything before this point has already been checked; this only answers "did this key sign
+// exactly these bytes".
 import { constants, KeyObject, verify, type VerifyKeyObjectInput } from 'node:crypto';
 import { Memo } from '../../plumbing/memo.ts';
 import type { VerificationKey } from './key-set.ts';

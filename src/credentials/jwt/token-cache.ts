@@ -8,7 +8,7 @@ import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import type { VerificationKey } from './key-set.ts';
 
-/** SHA-256 of the whole token (one-shot crypto.hash: about half the cost of createHash on the hot path). */
+/** SHA-256 of the whole token (one-shot crypto.hash: no Hash object per Check). */
 export function tokenHash(token: string): string {
   return hash('sha256', token, 'base64url');
 }
@@ -59,7 +59,7 @@ export class TokenCache {
 
   setVerified(hash: string, identity: Identity, key: VerificationKey, keys: KeyLiveness, nowMs: number): void {
     if (!this.verified) return;
-    // No cached decision outlives the token's exp (DESIGN "Tokens").
+    // No cached decision outlives the token's exp (docs/jwt.md).
     const expiresAt = Math.min((identity.expiresAt ?? 0) * 1000, nowMs + this.opts.ttlSeconds * 1000);
     if (expiresAt <= nowMs) return;
     this.verified.set(hash, { identity, expiresAt, key, keys });

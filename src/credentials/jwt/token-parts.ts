@@ -1,7 +1,7 @@
 // Splitting a compact JWS and judging its header before any key is looked up.
 // These rules do not depend on the issuer: whatever an issuer allows, a token that names its own
 // key (jku, x5u, jwk, x5c), asks for critical extensions, nests another JWT, or uses `none` or an
-// HMAC algorithm is refused here (DESIGN "Never"). Nothing in a token is ever fetched.
+// HMAC algorithm is refused here (docs/jwt.md). Nothing in a token is ever fetched.
 import { isUtf8 } from 'node:buffer';
 import { InvalidCredentialError } from '../../core/errors.ts';
 import { Memo } from '../../plumbing/memo.ts';
@@ -168,7 +168,7 @@ export function parseToken(token: string): TokenParts {
   return { header: accepted.header, payload, alg: accepted.alg, kid: accepted.kid };
 }
 
-/** The issuer-independent header rules (DESIGN "Never"); throws the precise reason. */
+/** The issuer-independent header rules (docs/jwt.md); throws the precise reason. */
 function judgeHeader(segment: string): AcceptedHeader {
   const h = decodeJsonObject(segment, 'jwt_header_malformed') as JoseHeader;
 
