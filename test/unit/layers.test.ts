@@ -2,7 +2,7 @@
 // no import from a lower layer to a higher one. Runs dependency-cruiser on src/, and on a small
 // tree with one bad import of each kind, to show the rules catch them.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,14 @@ afterAll(() => {
 describe('layers of src/', () => {
   it('src/ has no import circle and no import against the layers', () => {
     expect(show(cruise(ROOT))).toEqual([]);
+  });
+
+  it('every folder of src/ has its place in the layers (a new one is added to LAYERS in .dependency-cruiser.cjs)', () => {
+    const declared = /const LAYERS = \[([^\]]*)\]/.exec(readFileSync(join(ROOT, '.dependency-cruiser.cjs'), 'utf8'))![1]!;
+    const known = [...declared.matchAll(/'([^']+)'/g)].flatMap((m) => m[1]!.split('|'));
+    expect(known).toContain('core');
+    const folders = readdirSync(join(ROOT, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(folders.filter((f) => !known.includes(f))).toEqual([]);
   });
 
   it('the rules catch an upward import, a type-only one included, and a circle', () => {
