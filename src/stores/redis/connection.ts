@@ -21,7 +21,7 @@ const retryDelayMs = (times: number) => Math.min(times * 100, 1000);
 
 /**
  * What logs, /readyz and errors say about the Redis target. Single node: the URL parsed as ioredis
- * parses it, with no part of its userinfo and no query value (redact-url.ts). Sentinel and Cluster:
+ * parses it, with no part of its userinfo and no query value (src/plumbing/redact-url.ts). Sentinel and Cluster:
  * the configured addresses only; their passwords (`password`, `sentinel_password`) are separate
  * options and never part of the description.
  */
