@@ -10,7 +10,8 @@
 // after the last request's window ended; plus the keys the limiter held at those points.
 import { decide } from '../src/core/decide.ts';
 import type { AuthzRequest } from '../src/core/types.ts';
-import { createKey } from '../src/credentials/apikey-admin.ts';
+import { createKey } from '../src/credentials/api-key/admin.ts';
+import { ApiKeyVerifier } from '../src/credentials/api-key/verifier.ts';
 import { compilePolicy } from '../src/policy/compile.ts';
 import { parseConfig } from '../src/policy/load.ts';
 import { MemoryKeyStore } from '../src/stores/memory-keystore.ts';
@@ -50,7 +51,7 @@ const address = (i: number) => (scenario === 'one-64' ? `2001:db8:1:2:${hex(i >>
 const store = new MemoryKeyStore();
 const key = (await createKey(store, 'pcl', { clientId: 'bench' })).key;
 const limiter = new MemoryRateLimiter();
-const deps = { now: Date.now, keyStore: store, rateLimiter: limiter };
+const deps = { now: Date.now, verifiers: { 'api-key': new ApiKeyVerifier('pcl', store, Date.now) }, rateLimiter: limiter };
 
 const before = heapMb();
 let lastNow = 0;

@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { AUDIENCE, ISSUER, generateSigningKey, jwks, type SigningKey } from './tokens.ts';
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/apikey-admin.ts';
+import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/api-key/admin.ts';
 import { ConfigError, loadConfigFile } from '../policy/load.ts';
 import type { Config } from '../policy/schema.ts';
 import { createKeyStore, resolvePath } from '../runtime/components.ts';

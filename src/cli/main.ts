@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile } from '../policy/load.ts';
-import { parseWorkers } from '../runtime/workers-option.ts';
+import { parseWorkers } from './workers-option.ts';
 import { keysCommand } from './keys.ts';
 import { exitFor, mustGive, requireOptions } from './usage.ts';
 
@@ -31,10 +31,10 @@ program
   .action(async (opts: { config: string; workers: number }) => {
     const { default: cluster } = await import('node:cluster');
     if (opts.workers > 1 || cluster.isWorker) {
-      const { serveWithWorkers } = await import('../runtime/cluster.ts');
+      const { serveWithWorkers } = await import('./cluster.ts');
       await serveWithWorkers({ configFile: opts.config, workers: opts.workers });
     } else {
-      const { serve } = await import('../runtime/serve.ts');
+      const { serve } = await import('./serve.ts');
       await serve({ configFile: opts.config, handleSignals: true });
     }
   });

@@ -1,7 +1,7 @@
 // What the command line promises about exit codes, in one place: 0 success (check: allowed),
 // 1 check denied or a failure at run time (a port in use, Redis unreachable), 2 usage or config error.
 import { Command, CommanderError, InvalidArgumentError, type Option } from 'commander';
-import { KeyAdminError } from '../credentials/apikey-admin.ts';
+import { KeyAdminError } from '../credentials/api-key/admin.ts';
 import { ConfigError } from '../policy/load.ts';
 import { KeyFileError } from '../stores/file-keystore.ts';
 

@@ -1,89 +1,73 @@
 // The decision: a request, the compiled policy and injected verifiers in; a Decision out.
 // No sockets, no logging: adapters translate, the runtime logs and counts.
-import { extractCredential } from '../credentials/extract.ts';
-import { verifyApiKey } from '../credentials/apikey.ts';
-import type { Policy } from '../policy/compile.ts';
-import { UnsafeHeaderValueError } from '../policy/headers.ts';
-import type { Route } from '../policy/routes.ts';
-import type { RateLimitConfig } from '../policy/schema.ts';
-import type { KeyStore } from '../stores/keystore.ts';
-import type { RateLimiter } from '../stores/ratelimit.ts';
-import { deny, type DenyDetails } from './decision-table.ts';
-import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError } from './errors.ts';
+import { extractCredential } from './credential.ts';
+import { allow, deny, type DenyDetails } from './decision.ts';
+import type { DecideDeps } from './deps.ts';
+import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError, UnsafeHeaderValueError } from './errors.ts';
 import { normalizeHost } from './host.ts';
 import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
+import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
-import type { Allow, AuthzRequest, CredentialKind, Decision, HeaderSet, Identity } from './types.ts';
+import { CREDENTIAL_KINDS, type Allow, type AuthzRequest, type CredentialKind, type Decision, type HeaderSet, type Identity } from './types.ts';
 
-export interface DecideDeps {
-  /** Milliseconds since epoch. */
-  now(): number;
-  keyStore?: KeyStore;
-  /** JWT access tokens (credentials.jwt). Throws InvalidCredentialError / DependencyUnavailableError. */
-  verifyJwt?(token: string): Promise<Identity>;
-  /** Opaque tokens via RFC 7662 introspection (credentials.introspection). */
-  introspect?(token: string): Promise<Identity>;
-  rateLimiter?: RateLimiter;
-  /** Phantom token: a JWT minted for the upstream in place of the client's credential. */
-  phantomToken?(identity: Identity, route: string): Promise<string | undefined>;
-  /** Called when a rate limiter failure was let through (on_redis_error: allow). */
-  onRateLimiterError?(policy: string, err: Error): void;
-}
+export type { DecideDeps } from './deps.ts';
 
-export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps): Promise<Decision> {
+export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
   // Frameworks that obey a method override (header or query) would run another method than the
   // one the route was authorized for.
   for (const h in req.headers) {
-    if (isMethodOverrideHeader(h)) return deny('invalid_request', realm, { reason: 'method_override_header' });
+    if (isMethodOverrideHeader(h)) return deny('method_override_header', realm);
   }
-  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('invalid_request', realm, { reason: 'method_invalid' });
+  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('method_invalid', realm);
   const host = normalizeHost(req.host);
-  if (host === undefined) return deny('invalid_request', realm, { reason: 'host_invalid' });
+  if (host === undefined) return deny('host_invalid', realm);
   const path = normalizePath(req.rawPath);
-  if (!path.ok) return deny('invalid_request', realm, { reason: path.reason });
+  if (!path.ok) return deny(path.reason, realm);
   const query = scanQuery(req.rawPath, policy.queryCredentialNames);
-  if (query.methodOverride !== undefined) return deny('invalid_request', realm, { reason: 'method_override_query' });
+  if (query.methodOverride !== undefined) return deny('method_override_query', realm);
   // Envoy removes query parameters split on "&" only: one that only a ";"-splitting upstream
   // would see cannot be kept from it.
   for (const q of query.credentials) {
-    if (q.afterSemicolon) return deny('invalid_request', realm, { reason: 'query_credential_unremovable' });
+    if (q.afterSemicolon) return deny('query_credential_unremovable', realm);
   }
   let sourceIp = req.sourceIp;
   if (policy.sourceIp) {
     const ip = clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops);
-    if (ip === undefined) return deny('invalid_request', realm, { reason: 'source_ip_invalid' });
+    if (ip === undefined) return deny('source_ip_invalid', realm);
     sourceIp = ip;
   }
 
   const routeName = req.contextExtensions['portcullis.route'];
   const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
-  if (!route) return deny('forbidden', realm, { reason: routeName !== undefined ? 'context_route_unknown' : 'no_route' });
+  if (!route) return deny(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
 
   if (route.public) {
     const anonymous = identityHeaders(policy, undefined, route);
-    if (anonymous instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { reason: anonymous.reason, route: route.name });
+    if (anonymous instanceof UnsafeHeaderValueError) return deny(anonymous.reason, realm, { route: route.name });
     const responseHeaders: HeaderSet[] = [];
     if (route.rateLimit && deps.rateLimiter) {
       const limited = await applyRateLimit(policy.rateLimits.get(route.rateLimit)!, undefined, sourceIp, deps, responseHeaders);
-      if (limited) return deny(limited.error, realm, { route: route.name, ...limited.details });
+      if (limited) return deny(limited.reason, realm, { route: route.name, ...limited.details });
     }
-    return allow(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
+    return allowed(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
   }
 
   const cred = extractCredential(req.headers, query, policy.extract);
-  if (cred.kind === 'none') return deny('missing_credentials', realm, { reason: 'missing_credentials', route: route.name });
-  if (cred.kind === 'malformed') return deny('invalid_request', realm, { reason: cred.reason, route: route.name });
+  if (cred.kind === 'none') return deny('missing_credentials', realm, { route: route.name });
+  if (cred.kind === 'malformed') return deny(cred.reason, realm, { route: route.name });
   const kind: CredentialKind = cred.kind;
   const base = { route: route.name, credential: kind };
-  if (cred.value.length > policy.maxCredentialBytes) return deny('invalid_token', realm, { ...base, reason: 'credential_too_large' });
-  if (!route.auth.has(kind)) return deny('invalid_token', realm, { ...base, reason: 'credential_kind_not_accepted' });
+  if (cred.value.length > policy.maxCredentialBytes) return deny('credential_too_large', realm, base);
+  if (!route.auth.has(kind)) return deny('credential_kind_not_accepted', realm, base);
 
+  const verifier = deps.verifiers[kind];
+  if (!verifier) return deny(CREDENTIAL_KINDS[kind].notConfigured, realm, base);
   let identity: Identity;
   try {
-    identity = await verify(kind, cred.value, route, sourceIp, policy, deps);
+    identity = await verifier.verify(cred.value, req, route, sourceIp);
   } catch (e) {
     return verificationDeny(e, base, realm);
   }
@@ -91,7 +75,7 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
-      return deny('insufficient_scope', realm, { ...base, identity, reason: 'scope_missing', scope: required });
+      return deny('scope_missing', realm, { ...base, identity, scope: required });
     }
   }
 
@@ -99,13 +83,13 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
   // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
   // dynamic metadata too.
   const identitySet = identityHeaders(policy, identity, route);
-  if (identitySet instanceof UnsafeHeaderValueError) return deny('invalid_token', realm, { ...base, reason: identitySet.reason });
+  if (identitySet instanceof UnsafeHeaderValueError) return deny(identitySet.reason, realm, base);
 
   const responseHeaders: HeaderSet[] = [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
-    if (limited) return deny(limited.error, realm, { ...base, identity, ...limited.details });
+    if (limited) return deny(limited.reason, realm, { ...base, identity, ...limited.details });
   }
 
   let phantom: string | undefined;
@@ -117,11 +101,11 @@ export async function decide(req: AuthzRequest, policy: Policy, deps: DecideDeps
     }
   }
 
-  return allow(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
+  return allowed(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
 }
 
 /** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
-function identityHeaders(policy: Policy, identity: Identity | undefined, route: Route): readonly HeaderSet[] | UnsafeHeaderValueError {
+function identityHeaders(policy: CompiledPolicy, identity: Identity | undefined, route: RouteRule): readonly HeaderSet[] | UnsafeHeaderValueError {
   try {
     return policy.headers.identityHeaders(identity, route.name);
   } catch (e) {
@@ -130,39 +114,16 @@ function identityHeaders(policy: Policy, identity: Identity | undefined, route: 
   }
 }
 
-async function verify(kind: CredentialKind, value: string, route: Route, sourceIp: string, policy: Policy, deps: DecideDeps): Promise<Identity> {
-  switch (kind) {
-    case 'api-key':
-      if (!deps.keyStore || !policy.extract.apiKeyPrefix) throw new InvalidCredentialError('api_key_not_configured');
-      return verifyApiKey(value, policy.extract.apiKeyPrefix, deps.keyStore, route.name, sourceIp, deps.now());
-    case 'jwt':
-      if (!deps.verifyJwt) throw new InvalidCredentialError('jwt_not_configured');
-      return deps.verifyJwt(value);
-    case 'oauth2':
-      if (!deps.introspect) throw new InvalidCredentialError('introspection_not_configured');
-      return deps.introspect(value);
-  }
-}
-
-function verificationDeny(e: unknown, base: Omit<DenyDetails, 'reason'>, realm: string): Decision {
-  if (e instanceof InvalidCredentialError) return deny('invalid_token', realm, { ...base, reason: e.reason });
-  if (e instanceof ForbiddenCredentialError) {
-    return deny('forbidden', realm, { ...base, reason: e.reason, identity: (e as { identity?: Identity }).identity });
-  }
-  if (e instanceof DependencyUnavailableError) {
-    return deny('temporarily_unavailable', realm, { ...base, reason: e.reason, retryAfterSeconds: e.retryAfterSeconds });
-  }
+function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {
+  if (e instanceof InvalidCredentialError) return deny(e.reason, realm, base);
+  if (e instanceof ForbiddenCredentialError) return deny(e.reason, realm, { ...base, identity: e.identity });
+  if (e instanceof DependencyUnavailableError) return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });
   // A bug or an unexpected library error: still a deny, and one that says "try again", not "your
   // credential is bad". The runtime logs it at error level.
-  return deny('temporarily_unavailable', realm, {
-    ...base,
-    reason: 'internal_error',
-    retryAfterSeconds: 1,
-    description: 'The service is temporarily unavailable',
-  });
+  return deny('internal_error', realm, { ...base, retryAfterSeconds: 1 });
 }
 
-function requiredScopes(route: Route, extra: string | undefined): readonly string[] {
+function requiredScopes(route: RouteRule, extra: string | undefined): readonly string[] {
   if (!extra) return route.scopes;
   const more = extra.split(/[\s,]+/).filter(Boolean);
   return [...new Set([...route.scopes, ...more])];
@@ -178,11 +139,11 @@ function queryCredentialNames(query: QueryScan): string[] {
 }
 
 /** The address a client-address rate limit counts: its network at the limit's prefix lengths. */
-function addressKey(rl: RateLimitConfig, sourceIp: string): string {
+function addressKey(rl: RateLimitRule, sourceIp: string): string {
   return addressPrefix(sourceIp, rl.ipv4_prefix_length, rl.ipv6_prefix_length);
 }
 
-function rateLimitKey(rl: RateLimitConfig, identity: Identity | undefined, sourceIp: string): string {
+function rateLimitKey(rl: RateLimitRule, identity: Identity | undefined, sourceIp: string): string {
   if (rl.key === 'source_ip') return addressKey(rl, sourceIp);
   const v = identity === undefined ? undefined : rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : identity.subject;
   // A credential without that field (and a public route, which has no credential) is limited by
@@ -191,12 +152,12 @@ function rateLimitKey(rl: RateLimitConfig, identity: Identity | undefined, sourc
 }
 
 async function applyRateLimit(
-  rl: RateLimitConfig,
+  rl: RateLimitRule,
   identity: Identity | undefined,
   sourceIp: string,
   deps: DecideDeps,
   responseHeaders: HeaderSet[],
-): Promise<{ error: 'rate_limited' | 'temporarily_unavailable'; details: Omit<DenyDetails, 'route'> } | undefined> {
+): Promise<{ reason: 'rate_limited' | 'rate_limiter_unavailable'; details: DenyDetails } | undefined> {
   const policyHeader = { name: 'ratelimit-policy', value: `"${rl.name}";q=${rl.limit};w=${rl.window_seconds}` };
   try {
     const r = await deps.rateLimiter!.hit(
@@ -205,9 +166,7 @@ async function applyRateLimit(
       deps.now(),
     );
     const state = { name: 'ratelimit', value: `"${rl.name}";r=${r.remaining};t=${r.resetSeconds}` };
-    if (!r.allowed) {
-      return { error: 'rate_limited', details: { reason: 'rate_limited', retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
-    }
+    if (!r.allowed) return { reason: 'rate_limited', details: { retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
     responseHeaders.push(policyHeader, state);
     return undefined;
   } catch (e) {
@@ -216,14 +175,14 @@ async function applyRateLimit(
       return undefined;
     }
     const retry = e instanceof DependencyUnavailableError ? e.retryAfterSeconds : 1;
-    return { error: 'temporarily_unavailable', details: { reason: 'rate_limiter_unavailable', retryAfterSeconds: retry } };
+    return { reason: 'rate_limiter_unavailable', details: { retryAfterSeconds: retry } };
   }
 }
 
-function allow(
+function allowed(
   req: AuthzRequest,
-  policy: Policy,
-  route: Route,
+  policy: CompiledPolicy,
+  route: RouteRule,
   identity: Identity | undefined,
   identitySet: readonly HeaderSet[],
   removeQuery: string[],
@@ -236,19 +195,5 @@ function allow(
   // credentials are not the upstream's business.
   const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
   const remove = policy.headers.removals(req.headers, set, credentialHeaders);
-  // Field order as in deny() (decision-table.ts): one object shape for every Decision.
-  return {
-    allowed: true,
-    status: 200,
-    reason: identity ? 'allowed' : 'public_route',
-    route: route.name,
-    identity,
-    credential: undefined,
-    responseHeaders,
-    set,
-    remove,
-    removeQuery,
-    error: undefined,
-    description: undefined,
-  };
+  return allow(identity ? 'allowed' : 'public_route', route.name, identity, set, remove, removeQuery, responseHeaders);
 }

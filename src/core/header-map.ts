@@ -4,7 +4,7 @@
 // objects of a constructor whose prototype is a null-prototype object start with a hidden class:
 // the same header names in the same order (one Envoy, one client) give every Check's map the same
 // shape, so decide()'s lookups and the for-in over the names in HeaderPolicy.removals stay on V8's
-// fast paths (~1% of a Check at saturation, docs/performance.md). Node's querystring does the same.
+// fast paths. Node's querystring does the same.
 export type HeaderMap = Record<string, string>;
 
 function HeaderMapObject(): void {}

@@ -2,11 +2,13 @@
 // what Envoy does to the path first). Anything that could be read two ways is rejected, not
 // repaired. The rules and why each exists: docs/security.md, "Paths".
 
-export type PathResult = { ok: true; path: string } | { ok: false; reason: string };
+import type { InvalidRequestReason } from './reasons.ts';
+
+export type PathResult = { ok: true; path: string } | { ok: false; reason: InvalidRequestReason };
 
 // Characters allowed literally in a path segment (RFC 3986 pchar minus ';', which some upstreams
 // read as a path-parameter separator, plus '%' for escapes that are checked separately), as a
-// table by char code: every Check runs this, and two char-code loops cost a fraction of the regex
+// table by char code: every Check runs this, and two char-code loops do without the regex
 // test, split('/') and includes() they replace (test/unit/paths.test.ts checks they agree).
 const ALLOWED_LITERAL = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%/") ALLOWED_LITERAL[c.charCodeAt(0)] = 1;
@@ -14,7 +16,7 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 // 0 kept escaped, or the reason it is refused.
 const UNRESERVED = 1;
 const KEEP = 0;
-const ESCAPED_ASCII: Array<number | string> = new Array(128).fill(KEEP);
+const ESCAPED_ASCII: Array<number | InvalidRequestReason> = new Array(128).fill(KEEP);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') ESCAPED_ASCII[c.charCodeAt(0)] = UNRESERVED;
 for (let c = 1; c < 0x20; c++) ESCAPED_ASCII[c] = 'path_encoded_control';
 ESCAPED_ASCII[0x7f] = 'path_encoded_control';
@@ -161,7 +163,7 @@ const ASCII = /[\x00-\x7f]/;
  * "ａdmin", "ſ" -> "S", "ı" -> "I", "K" (Kelvin) -> "k", "／" -> "/"): each lets an upstream that
  * normalizes read a different path than the one matched.
  */
-export function unsafeCharacter(cp: number): string | undefined {
+export function unsafeCharacter(cp: number): InvalidRequestReason | undefined {
   if (cp <= 0x9f) return 'path_encoded_control';
   const s = String.fromCodePoint(cp);
   if (WHITESPACE.test(s)) return 'path_encoded_whitespace';

@@ -1,8 +1,21 @@
 // The normalized request and the decision: the only shapes the core knows.
 // Adapters (gRPC, HTTP forward-auth, CLI) translate their wire formats to and from these.
+import type { AllowReason, DenyError, DenyReason, DenyStatus } from './reasons.ts';
 
-export type CredentialKind = 'api-key' | 'jwt' | 'oauth2';
-export const CREDENTIAL_KINDS: readonly CredentialKind[] = ['api-key', 'jwt', 'oauth2'];
+/**
+ * The credential kinds: the words of a route's `auth` list and of the `x-auth-method` header, each
+ * with the config section that turns it on and the reason a request gets when that section is
+ * absent. A new kind starts here; the compiler then asks for its verifier in
+ * src/credentials/registry.ts (CONTRIBUTING.md, "Adding a credential kind").
+ */
+export const CREDENTIAL_KINDS = {
+  'api-key': { section: ['credentials', 'api_key'], notConfigured: 'api_key_not_configured' },
+  jwt: { section: ['credentials', 'jwt'], notConfigured: 'jwt_not_configured' },
+  oauth2: { section: ['credentials', 'introspection'], notConfigured: 'introspection_not_configured' },
+} as const satisfies Record<string, { section: readonly string[]; notConfigured: DenyReason }>;
+
+export type CredentialKind = keyof typeof CREDENTIAL_KINDS;
+export const CREDENTIAL_KIND_NAMES = Object.keys(CREDENTIAL_KINDS) as [CredentialKind, ...CredentialKind[]];
 
 export interface AuthzRequest {
   method: string;
@@ -30,61 +43,47 @@ export interface Identity {
   readonly expiresAt?: number;
 }
 
-export type DenyError =
-  | 'missing_credentials'
-  | 'invalid_request'
-  | 'invalid_token'
-  | 'insufficient_scope'
-  | 'forbidden'
-  | 'rate_limited'
-  | 'temporarily_unavailable';
-
 export interface HeaderSet {
   name: string;
   value: string;
 }
 
-// Allow and Deny carry the same fields at run time (the other kind's as undefined), built by
-// allow() in decide.ts and deny() in decision-table.ts in the same order: every function that reads
-// a Decision (metrics, logs, the encoder) then sees one object shape. With two, `node --trace-deopt`
-// showed the first denies after a run of allows deoptimizing check, metadataEntries and
-// countDecision ("wrong map"); see docs/performance.md, "The full mix".
+/** The request goes on to the upstream, with these header changes. Built by allow() (decision.ts). */
 export interface Allow {
-  allowed: true;
-  status: 200;
+  readonly allowed: true;
+  readonly status: 200;
+  readonly reason: AllowReason;
+  readonly route: string;
+  /** Undefined on a public route. */
+  readonly identity: Identity | undefined;
   /** Headers to set on the upstream request (overwrite). Shared between Checks: never modified. */
-  set: readonly HeaderSet[];
+  readonly set: readonly HeaderSet[];
   /** Headers to remove from the upstream request; never one that is also in `set`. */
-  remove: string[];
-  /** Query parameters to remove (an API key sent in the URL). */
-  removeQuery: string[];
+  readonly remove: readonly string[];
+  /** Query parameters to remove (a credential sent in the URL). */
+  readonly removeQuery: readonly string[];
   /** Headers for the client's response (rate-limit quota). */
-  responseHeaders: HeaderSet[];
-  reason: string;
-  route?: string;
-  identity?: Identity;
-  credential: undefined;
-  error: undefined;
-  description: undefined;
+  readonly responseHeaders: readonly HeaderSet[];
 }
 
+/** The request is answered here, never reaching the upstream. Built by deny() (decision.ts). */
 export interface Deny {
-  allowed: false;
-  status: 400 | 401 | 403 | 429 | 503;
-  error: DenyError;
+  readonly allowed: false;
+  readonly status: DenyStatus;
+  /** The catalog row (reasons.ts): the machine-readable why, for logs, metrics and metadata. */
+  readonly reason: DenyReason;
+  /** The body's `error`, from the catalog. */
+  readonly error: DenyError;
   /** Short, leaks nothing: safe for the client. */
-  description: string;
-  /** Machine-readable reason for logs and metrics (e.g. `api_key_revoked`). */
-  reason: string;
+  readonly description: string;
   /** Headers for the client's response (WWW-Authenticate, Retry-After, RateLimit). */
-  responseHeaders: HeaderSet[];
-  route?: string;
-  identity?: Identity;
-  /** Credential kind that was presented, if any (for metrics). */
-  credential?: CredentialKind;
-  set: undefined;
-  remove: undefined;
-  removeQuery: undefined;
+  readonly responseHeaders: readonly HeaderSet[];
+  /** Undefined when no route was chosen. */
+  readonly route: string | undefined;
+  /** Who was refused, when a credential was verified first (a missing scope, a key off its routes). */
+  readonly identity: Identity | undefined;
+  /** The credential kind presented, if one was found (for metrics). */
+  readonly credential: CredentialKind | undefined;
 }
 
 export type Decision = Allow | Deny;

@@ -1,12 +1,19 @@
-// The gRPC listener: Authorization/Check and grpc.health.v1.Health.
-import { resolve } from 'node:path';
+// The gRPC listener: Authorization/Check and grpc.health.v1.Health. Check is served here, and only
+// here: grpc-js's Authorization service (names and path from Envoy's protos) with the codec of
+// codec/ in place of proto-loader's serialization. The request bytes decode straight to an
+// AuthzRequest (codec/decoder.ts), App.check decides, and the Decision encodes straight to
+// CheckResponse bytes (codec/encoder.ts). test/unit/lean-codec.test.ts holds the codec to the
+// proto-loader mapping (test/support/check-oracle.ts) byte for byte.
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { AuthzRequest } from '../core/types.ts';
 import type { App } from '../runtime/app.ts';
-import { AUTHZ_SERVICE } from './protos.ts';
-import { checkHandler, leanAuthorizationService } from './check-service.ts';
+import { decodeCheckRequest } from './codec/decoder.ts';
+import { encodeCheckResponse } from './codec/encoder.ts';
+import { AUTHZ_SERVICE, authorizationService } from './protos.ts';
+import { absoluteTlsFiles, tlsProblem } from '../plumbing/tls-files.ts';
 import { ReloadingTlsCredentials, type TlsFiles } from './tls-credentials.ts';
 
 export interface GrpcListener {
@@ -30,25 +37,54 @@ export function grpcCredentials(
   opts: { dir?: string; log?: Logger; registry?: Registry } = {},
 ): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const abs = (f: string) => resolve(opts.dir ?? '.', f);
-  const files: TlsFiles = { cert_file: abs(tls.cert_file), key_file: abs(tls.key_file), ...(tls.client_ca_file ? { client_ca_file: abs(tls.client_ca_file) } : {}) };
+  const files = absoluteTlsFiles(tls, opts.dir);
   try {
     return new ReloadingTlsCredentials(files, opts.log, opts.registry);
   } catch (e) {
-    throw new Error(`server.grpc.tls: cannot use ${files.cert_file} / ${files.key_file}: ${(e as Error).message}`);
+    throw new Error(tlsProblem(files, e));
   }
+}
+
+/** Envoy's Authorization service definition (path, names from the protos) with the lean codec. */
+export function leanAuthorizationService(): grpc.ServiceDefinition {
+  const { Check } = authorizationService();
+  return {
+    Check: {
+      ...Check,
+      requestDeserialize: (bytes: Buffer): AuthzRequest => decodeCheckRequest(bytes),
+      // grpc-js frames the result with Buffer#copy: hand it a Buffer (protobufjs gives one on Node).
+      responseSerialize: (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+    },
+  };
+}
+
+/**
+ * `closed()`: the server gave up on its remaining calls (the shutdown grace period is over). A Check
+ * decided after that fails with UNAVAILABLE (Envoy: status_on_error) rather than being answered:
+ * grpc-js's forceShutdown does not end open sessions while channelz is off (see startGrpcServer).
+ */
+export function checkHandler(app: App, closed: () => boolean = () => false): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
+  return (call, callback) => {
+    app.check(call.request).then(
+      (d) =>
+        closed()
+          ? callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' } as grpc.ServiceError, null)
+          : callback(null, encodeCheckResponse(d)),
+      // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
+      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' } as grpc.ServiceError, null),
+    );
+  };
 }
 
 export async function startGrpcServer(app: App, address: string, credentials: grpc.ServerCredentials, maxReceive = 4 * 1024 * 1024): Promise<GrpcListener> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxReceive,
     // channelz (grpc-js's introspection service, which Portcullis does not expose) tracks every
-    // call with timestamps and closures: ~5% of a Check's CPU (docs/performance.md). grpc-js only
+    // call with timestamps and closures, work on every Check for nothing. grpc-js only
     // tracks sessions for forceShutdown() with channelz on, so forceClose() below also makes a Check
     // decided after it fail instead of answering on a session that stayed open.
     'grpc.enable_channelz': 0,
   });
-  // Lean codec (check-service.ts): same bytes as the proto-loader path, less work per Check.
   let closed = false;
   server.addService(leanAuthorizationService(), { Check: checkHandler(app, () => closed) });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHZ_SERVICE]: 'NOT_SERVING' });

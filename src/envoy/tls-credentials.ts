@@ -6,38 +6,16 @@
 // publishes `null` when a read fails, e.g. halfway through a rotation, and the listener then drops
 // every new connection; and its factory's argument names are swapped. So this class validates the
 // new files first and keeps the previous certificate when they are unreadable or do not match.)
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { unwatchFile, watchFile } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { readTlsFiles, type LoadedTls, type TlsFiles } from '../plumbing/tls-files.ts';
 
-export interface TlsFiles {
-  cert_file: string;
-  key_file: string;
-  client_ca_file?: string;
-}
-
-interface Loaded {
-  options: SecureContextOptions;
-  fingerprint: string;
-  notAfterSeconds: number;
-}
-
-function readAndValidate(files: TlsFiles): Loaded {
-  const cert = readFileSync(files.cert_file);
-  const key = readFileSync(files.key_file);
-  const ca = files.client_ca_file ? readFileSync(files.client_ca_file) : undefined;
-  const options: SecureContextOptions = { cert, key, ...(ca ? { ca } : {}) };
-  // Throws on unparsable PEM and on a key that does not belong to the certificate.
-  createSecureContext(options);
-  const x509 = new X509Certificate(cert);
-  return { options, fingerprint: `${x509.fingerprint256}|${ca?.toString('base64') ?? ''}`, notAfterSeconds: Date.parse(x509.validTo) / 1000 };
-}
+export type { TlsFiles };
 
 export class ReloadingTlsCredentials extends grpc.ServerCredentials {
-  private current: Loaded;
+  private current: LoadedTls;
   private watching = false;
   private pending?: NodeJS.Timeout;
   private readonly reloads?: Counter<'result'>;
@@ -49,7 +27,7 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
     private readonly log?: Logger,
     registry?: Registry,
   ) {
-    const first = readAndValidate(files);
+    const first = readTlsFiles(files);
     const mtls = files.client_ca_file !== undefined;
     // requestCert + rejectUnauthorized: with a client CA, a client without a certificate it signed
     // fails the handshake (mTLS); without one, any client may connect over TLS.
@@ -64,9 +42,9 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
 
   /** Re-reads the files; swaps them in when they are valid and different. Never throws. */
   reload(): 'success' | 'unchanged' | 'failure' {
-    let next: Loaded;
+    let next: LoadedTls;
     try {
-      next = readAndValidate(this.files);
+      next = readTlsFiles(this.files);
     } catch (e) {
       this.reloads?.inc({ result: 'failure' });
       this.log?.error(

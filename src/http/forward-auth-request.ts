@@ -6,6 +6,7 @@
 //   Traefik ForwardAuth  GET      <prefix>   X-Forwarded-Method, X-Forwarded-Uri, X-Forwarded-Host
 import { isIP } from 'node:net';
 import { newHeaderMap } from '../core/header-map.ts';
+import type { InvalidRequestReason } from '../core/reasons.ts';
 import type { AuthzRequest } from '../core/types.ts';
 import { unmapIPv4 } from './trusted-proxies.ts';
 
@@ -30,7 +31,7 @@ const FORWARDING_HEADERS = new Set([
 
 export type ParsedForwardAuth =
   | { ok: true; style: ProxyStyle; request: AuthzRequest; nginxMode: boolean }
-  | { ok: false; reason: string; nginxMode: boolean };
+  | { ok: false; reason: InvalidRequestReason; nginxMode: boolean };
 
 export interface ForwardAuthCall {
   method: string;
@@ -68,7 +69,7 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
   }
   // Even a malformed nginx call is answered in the shape nginx can pass on.
   const nginxMode = forwarding[NGINX_MODE_HEADER]?.toLowerCase() === 'nginx';
-  const fail = (reason: string): ParsedForwardAuth => ({ ok: false, reason, nginxMode });
+  const fail = (reason: InvalidRequestReason): ParsedForwardAuth => ({ ok: false, reason, nginxMode });
   if (repeatedForwarding) return fail('forward_auth_header_repeated');
   if (hostLines > 1) return fail('forward_auth_host_repeated');
 

@@ -1,9 +1,9 @@
 // HTTP forward-auth: the decision core for proxies that authorize over HTTP (Envoy's ext_authz
-// http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like envoy/check-adapter:
+// http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like the gRPC one (src/envoy/):
 // it builds the AuthzRequest the gRPC path builds, calls app.check, and writes the Decision the way
 // these proxies read it (docs/forward-auth.md).
 import type { ServerResponse } from 'node:http';
-import { deny, denyBody } from '../core/decision-table.ts';
+import { deny, denyBody } from '../core/decision.ts';
 import type { Decision, Deny, HeaderSet } from '../core/types.ts';
 import type { App } from '../runtime/app.ts';
 import type { Config } from '../policy/schema.ts';
@@ -40,7 +40,7 @@ export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
     const peer = unmapIPv4(req.socket.remoteAddress ?? '');
 
     if (!trustedProxies(cfg).has(peer)) {
-      const d = deny('forbidden', realm, { reason: 'forward_auth_untrusted_peer' });
+      const d = deny('forward_auth_untrusted_peer', realm);
       app.metrics.countDecision(d, 0);
       app.log.warn(
         { peer, path: prefix },
@@ -51,7 +51,7 @@ export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
 
     const parsed = parseForwardAuthCall({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer }, prefix);
     if (!parsed.ok) {
-      const d = deny('invalid_request', realm, { reason: parsed.reason });
+      const d = deny(parsed.reason, realm);
       app.metrics.countDecision(d, 0);
       // Which header was wrong, never its value: the request may carry credentials.
       app.log.info({ peer, reason: parsed.reason }, 'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)');

@@ -1,10 +1,11 @@
 // The ops listener: /healthz (alive), /readyz (every dependency ready), /metrics (Prometheus).
 // Other capabilities (JWKS for phantom tokens, forward-auth) mount extra handlers here.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { OpsHandler } from '../plumbing/component.ts';
 import type { App } from '../runtime/app.ts';
 
-export type OpsHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+export type { OpsHandler };
 
 export interface OpsListener {
   server: Server;

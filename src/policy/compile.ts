@@ -1,23 +1,11 @@
 // A validated Config turned into what the hot path reads: compiled once, at load or reload.
-import type { ExtractOptions } from '../credentials/extract.ts';
+import type { CompiledPolicy } from '../core/policy.ts';
 import { HeaderPolicy } from './headers.ts';
 import { RouteTable } from './routes.ts';
-import type { Config, RateLimitConfig } from './schema.ts';
+import type { Config } from './schema.ts';
 
-export interface Policy {
-  realm: string;
-  routes: RouteTable;
-  headers: HeaderPolicy;
-  extract: ExtractOptions;
-  /** Headers that carry credentials: removed before the upstream unless forward_credentials. */
-  credentialHeaders: string[];
-  rateLimits: ReadonlyMap<string, RateLimitConfig>;
-  maxCredentialBytes: number;
-  /** source_ip_header: where the client address is read, and how many appending proxies to skip. */
-  sourceIp?: { header: string; trustedHops: number };
-  /** Query parameters that carry a credential (lower case): RFC 6750 access_token, the API-key parameter. */
-  queryCredentialNames: readonly string[];
-}
+/** The compiled policy: the core's view (src/core/policy.ts), built here from the config. */
+export type Policy = CompiledPolicy;
 
 /** RFC 6750 §2.3: the one query parameter name a bearer token travels in. */
 export const ACCESS_TOKEN_PARAM = 'access_token';
@@ -41,7 +29,7 @@ export function compilePolicy(config: Config): Policy {
   };
 }
 
-function sourceIpOption(o: Config['source_ip_header']): Policy['sourceIp'] {
+function sourceIpOption(o: Config['source_ip_header']): CompiledPolicy['sourceIp'] {
   if (o === undefined) return undefined;
   return typeof o === 'string' ? { header: o, trustedHops: 0 } : { header: o.name, trustedHops: o.trusted_hops };
 }

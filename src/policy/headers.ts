@@ -1,6 +1,9 @@
 // Header hygiene as configuration: which client headers never reach the upstream, which trusted
 // ones are set. Follows Envoy's order (sets, then removals): a header is never both set and removed.
+import { UnsafeHeaderValueError } from '../core/errors.ts';
+import type { HeaderRules } from '../core/policy.ts';
 import type { HeaderSet, Identity } from '../core/types.ts';
+import { Memo } from '../plumbing/memo.ts';
 import type { Config, IdentityField, IdentityHeaderConfig } from './schema.ts';
 
 // The safe form of an identity header value: visible ASCII (0x21-0x7E) without `"` `,` `;` `\`.
@@ -44,14 +47,15 @@ function setRule(name: string, cfg: IdentityHeaderConfig): SetRule {
     maxLength: c.max_length ?? (c.from === 'scopes' ? DEFAULT_MAX_LENGTH_SCOPES : DEFAULT_MAX_LENGTH),
   };
 }
-/** Identities (and routes without one) whose header lists are kept; see byIdentity. */
+/** Identities (and routes without one) whose header lists are kept; see identityHeaders. */
 const IDENTITIES_KEPT = 4096;
+const NAMES_KEPT = 4096;
 
 function normalizeName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
-export class HeaderPolicy {
+export class HeaderPolicy implements HeaderRules {
   private readonly strip: Set<string>;
   private readonly prefixes: string[];
   private readonly setRules: SetRule[];
@@ -65,30 +69,23 @@ export class HeaderPolicy {
     this.forwardCredentials = cfg.forward_credentials;
   }
 
-  // Header names repeat from request to request: remember each name's answer (bounded, so a
-  // client sending random names cannot grow it without limit).
-  private readonly strippedCache = new Map<string, boolean>();
+  // Header names repeat from request to request: each name's answer is kept.
+  private readonly strippedNames = new Memo<string, boolean>(NAMES_KEPT);
 
   /** Is this client header one that must never reach the upstream? ("_" counts as "-".) */
   isStripped(name: string): boolean {
-    let answer = this.strippedCache.get(name);
-    if (answer === undefined) {
-      const n = normalizeName(name);
-      answer = this.strip.has(n) || this.prefixes.some((p) => n.startsWith(p));
-      if (this.strippedCache.size >= 4096) this.strippedCache.clear();
-      this.strippedCache.set(name, answer);
-    }
-    return answer;
+    const known = this.strippedNames.get(name);
+    if (known !== undefined) return known;
+    const n = normalizeName(name);
+    return this.strippedNames.set(name, this.strip.has(n) || this.prefixes.some((p) => n.startsWith(p)));
   }
 
   // Identities are frozen and shared by every request presenting the same credential (identity.ts),
   // so their headers are too: the last route's list per identity, one list per route without one.
-  // The lists are frozen; a caller that adds to one makes its own copy.
-  // A bounded Map, cleared when full: never-seen tokens make an identity per Check, and an entry
-  // for each (in a WeakMap, the first version) grew the heap and slowed every row of the full
-  // bench (docs/performance.md, "A/B pairs").
-  private readonly byIdentity = new Map<Identity, { route: string; set: readonly HeaderSet[] }>();
-  private readonly anonymous = new Map<string, readonly HeaderSet[]>();
+  // The lists are frozen; a caller that adds to one makes its own copy. The allow-bytes memo of the
+  // encoder (src/envoy/codec/encoder.ts) relies on this: one (identity, route) of one policy, one list.
+  private readonly byIdentity = new Memo<Identity, { route: string; set: readonly HeaderSet[] }>(IDENTITIES_KEPT);
+  private readonly anonymous = new Memo<string, readonly HeaderSet[]>(IDENTITIES_KEPT);
 
   /**
    * Trusted identity headers for an allowed request (the same frozen list for the same identity and
@@ -96,18 +93,11 @@ export class HeaderPolicy {
    */
   identityHeaders(identity: Identity | undefined, route: string): readonly HeaderSet[] {
     if (!identity) {
-      let set = this.anonymous.get(route);
-      if (!set) {
-        set = this.buildIdentityHeaders(undefined, route);
-        // Route names come from the config (or a context extension naming a configured route).
-        if (this.anonymous.size < IDENTITIES_KEPT) this.anonymous.set(route, set);
-      }
-      return set;
+      return this.anonymous.get(route) ?? this.anonymous.set(route, this.buildIdentityHeaders(undefined, route));
     }
     const last = this.byIdentity.get(identity);
     if (last?.route === route) return last.set;
     const set = this.buildIdentityHeaders(identity, route);
-    if (this.byIdentity.size >= IDENTITIES_KEPT) this.byIdentity.clear();
     this.byIdentity.set(identity, { route, set });
     return set;
   }
@@ -167,20 +157,6 @@ function safeForm(value: string, rule: SetRule): string {
   }
   if (!SAFE_VALUE.test(value)) throw new UnsafeHeaderValueError(rule.name, 'identity_value_unsafe');
   return value;
-}
-
-/** An identity value that may not reach the upstream: the Check is denied (401 invalid_token, `reason`). */
-export class UnsafeHeaderValueError extends Error {
-  constructor(
-    readonly header: string,
-    readonly reason: 'identity_value_unsafe' | 'identity_value_too_long',
-  ) {
-    super(
-      reason === 'identity_value_too_long'
-        ? `identity value for ${header} is longer than its max_length`
-        : `identity value for ${header} is outside the safe form (visible ASCII without " , ; \\) and the header is not set to percent_encode`,
-    );
-  }
 }
 
 function fieldValue(identity: Identity | undefined, field: Exclude<IdentityField, 'scopes'>, route: string): string | undefined {

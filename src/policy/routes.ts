@@ -4,10 +4,11 @@
 // most once and compares strings.
 import { normalizeHost } from '../core/host.ts';
 import { canonicalPrefix, lowerAscii, matchesExact, matchesPrefix, normalizePath } from '../core/paths.ts';
+import type { RouteMatcher, RouteRule } from '../core/policy.ts';
 import type { CredentialKind } from '../core/types.ts';
 import type { RouteConfig } from './schema.ts';
 
-export interface Route {
+export interface Route extends RouteRule {
   name: string;
   public: boolean;
   auth: ReadonlySet<CredentialKind>;
@@ -44,7 +45,7 @@ function compile(r: RouteConfig): Route {
   };
 }
 
-export class RouteTable {
+export class RouteTable implements RouteMatcher {
   private readonly routes: Route[];
   private readonly named: Map<string, Route>;
 

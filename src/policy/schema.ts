@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { normalizeHost } from '../core/host.ts';
 import { normalizePath } from '../core/paths.ts';
+import { CREDENTIAL_KIND_NAMES, CREDENTIAL_KINDS } from '../core/types.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -465,7 +466,7 @@ const route = z
       .prefault({}),
     case_sensitive: z.boolean().optional().describe('same as match.case_sensitive'),
     public: z.boolean().default(false),
-    auth: z.array(z.enum(['api-key', 'jwt', 'oauth2'])).optional().describe('credential kinds accepted'),
+    auth: z.array(z.enum(CREDENTIAL_KIND_NAMES)).optional().describe('credential kinds accepted'),
     scopes: z.array(z.string().min(1)).default([]).describe('all required'),
     rate_limit: z.string().optional().describe('name of a rate_limits entry; on a public route it counts by source IP'),
   })
@@ -570,11 +571,10 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth'], message: 'a protected route must list at least one credential kind (or set public: true)' });
       }
       for (const [j, kind] of (r.auth ?? []).entries()) {
-        const configured =
-          kind === 'api-key' ? !!c.credentials.api_key : kind === 'jwt' ? !!c.credentials.jwt?.length : !!c.credentials.introspection;
-        if (!configured) {
-          const section = kind === 'api-key' ? 'credentials.api_key' : kind === 'jwt' ? 'credentials.jwt' : 'credentials.introspection';
-          ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth', j], message: `"${kind}" needs ${section} to be configured` });
+        const section: readonly string[] = CREDENTIAL_KINDS[kind].section;
+        const value = section.reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], c);
+        if (value === undefined || (Array.isArray(value) && value.length === 0)) {
+          ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth', j], message: `"${kind}" needs ${section.join('.')} to be configured` });
         }
       }
       if (r.rate_limit && !limits.has(r.rate_limit)) {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { decide } from '../core/decide.ts';
-import { deny } from '../core/decision-table.ts';
+import { deny } from '../core/decision.ts';
 import type { AuthzRequest, Decision } from '../core/types.ts';
 import { compilePolicy, type Policy } from '../policy/compile.ts';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.ts';
@@ -18,8 +18,8 @@ import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
 // Decision log lines are flat (decisionFields: primitive values only), so REDACT_PATHS' nested
-// paths ('*.token', 'headers[...]') can never match in them, yet they cost ~20 µs per line
-// (bench/micro.ts). The decision logger keeps the top-level paths as the second line of defence.
+// paths ('*.token', 'headers[...]') can never match in them, yet pino's redaction walks each of
+// them on every line. The decision logger keeps the top-level paths as the second line of defence.
 const TOP_LEVEL_REDACT_PATHS = REDACT_PATHS.filter((p) => /^[a-z_]+$/.test(p));
 
 /** SHA-256 of a file's bytes, or why it could not be read: tells an edit from the same file read again. */
@@ -62,7 +62,7 @@ export class App {
     app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
     app.gen = await app.build(loaded, opts.preflight);
     // Always the current generation's store: a reload may change it.
-    opts.metrics.keyStoreSize = () => app.gen.components.deps.keyStore?.size() ?? 0;
+    opts.metrics.keyStoreSize = () => app.gen.components.keyStore?.size() ?? 0;
     return app;
   }
 
@@ -83,7 +83,7 @@ export class App {
       await components.close();
       throw e;
     }
-    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.deps.keyStore, this.log);
+    await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.keyStore, this.log);
     return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
   }
 
@@ -171,7 +171,7 @@ export class App {
         { err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: logRequestId(req.requestId, gen.policy.extract.apiKeyPrefix, presentedCredentials(req, gen.policy)) },
         'unexpected error while deciding; denied with 503',
       );
-      d = deny('temporarily_unavailable', gen.policy.realm, { reason: 'internal_error', retryAfterSeconds: 1 });
+      d = deny('internal_error', gen.policy.realm, { retryAfterSeconds: 1 });
     } finally {
       this.inFlight--;
     }

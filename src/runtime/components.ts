@@ -1,31 +1,27 @@
-// Turning a config into live components (stores, verifiers, limiters) that decide() is given.
-// Each credential kind plugs in here; a component says when it is ready and how to close it.
+// Turning a config into the live components of one generation (stores, verifiers, limiters) that
+// decide() is given. Verifiers come from the registry by kind (src/credentials/registry.ts); each
+// component says when it is ready and how to close it.
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { DecideDeps } from '../core/decide.ts';
+import type { DecideDeps, Verifiers } from '../core/deps.ts';
+import { CREDENTIAL_KIND_NAMES } from '../core/types.ts';
+import type { ComponentContext, OpsHandler, ReadinessCheck } from '../plumbing/component.ts';
+import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
+import { VERIFIER_FACTORIES } from '../credentials/registry.ts';
 import type { Config } from '../policy/schema.ts';
 import { FileKeyStore } from '../stores/file-keystore.ts';
 import type { KeyStore } from '../stores/keystore.ts';
 import { MemoryKeyStore } from '../stores/memory-keystore.ts';
-import type { Metrics } from './metrics.ts';
-import type { OpsHandler } from '../http/ops-server.ts';
-import { createIntrospection } from '../credentials/introspection/component.ts';
-import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
-import { createJwtComponent } from '../credentials/jwt/index.ts';
 import type { RedisConnection } from '../stores/redis/connection.ts';
 import { createRateLimiter, createRedisConnection, createRedisKeyStore, rateLimiterFailOpen, redisReadiness } from '../stores/redis/component.ts';
+import type { Metrics } from './metrics.ts';
 
-export interface ReadinessCheck {
-  name: string;
-  ready(): boolean;
-  /** Why not ready, for /readyz and the startup log. */
-  detail?(): string | undefined;
-  /** Ready, but running on fallbacks (e.g. Redis lost, local copies serving): listed by /readyz. */
-  degraded?(): string | undefined;
-}
+export type { ReadinessCheck };
 
 export interface Components {
   deps: DecideDeps;
+  /** The generation's key store, when credentials.api_key is configured (metrics, published-key warnings). */
+  keyStore: KeyStore | undefined;
   readiness: ReadinessCheck[];
   /** Extra handlers for the ops listener that belong to this config (e.g. the phantom-token JWKS). */
   opsHandlers: Map<string, OpsHandler>;
@@ -34,7 +30,8 @@ export interface Components {
   close(): Promise<void>;
 }
 
-export interface ComponentContext {
+/** What a generation is built from. */
+export interface GenerationContext {
   config: Config;
   /** Folder of the config file: relative paths in the config resolve against it. */
   dir: string;
@@ -46,76 +43,71 @@ export function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dir, p);
 }
 
+function componentContext(g: GenerationContext, now: () => number): ComponentContext {
+  return { log: g.log, registry: g.metrics.registry, now, resolvePath: (p) => resolvePath(g.dir, p) };
+}
+
 /** `redis`: the components' shared connection; without it a Redis store opens its own (the CLI). */
-export function createKeyStore(ctx: ComponentContext, redis?: RedisConnection): KeyStore | undefined {
-  const store = ctx.config.credentials.api_key?.store;
+export function createKeyStore(g: GenerationContext, redis?: RedisConnection): KeyStore | undefined {
+  const store = g.config.credentials.api_key?.store;
   if (!store) return undefined;
   switch (store.type) {
     case 'memory':
       return new MemoryKeyStore();
     case 'file':
-      return new FileKeyStore(resolvePath(ctx.dir, store.path), ctx.log.child({ component: 'keystore' }), {
-        createFrom: store.create_from === undefined ? undefined : resolvePath(ctx.dir, store.create_from),
+      return new FileKeyStore(resolvePath(g.dir, store.path), g.log.child({ component: 'keystore' }), {
+        createFrom: store.create_from === undefined ? undefined : resolvePath(g.dir, store.create_from),
       });
     case 'redis':
-      return createRedisKeyStore(ctx, store, redis);
+      if (!g.config.redis) throw new Error('a Redis store needs the top-level redis section');
+      return createRedisKeyStore(g.config.redis, store, componentContext(g, Date.now), redis);
   }
 }
 
-export async function createComponents(ctx: ComponentContext): Promise<Components> {
-  const closers: Array<() => Promise<void>> = [];
+export async function createComponents(g: GenerationContext): Promise<Components> {
+  const closers: Array<() => void | Promise<void>> = [];
   const starters: Array<() => Promise<void>> = [];
   const readiness: ReadinessCheck[] = [];
   const opsHandlers = new Map<string, OpsHandler>();
-  const deps: DecideDeps = { now: Date.now };
+  const verifiers: { -readonly [K in keyof Verifiers]: Verifiers[K] } = {};
+  const deps: DecideDeps = { now: Date.now, verifiers };
+  // Components read the clock through deps, so a test that replaces deps.now moves them all.
+  const ctx = componentContext(g, () => deps.now());
 
   // One Redis connection per generation: key store, rate limiter and caches share it.
-  const redis = ctx.config.redis ? createRedisConnection(ctx) : undefined;
+  const redis = g.config.redis ? createRedisConnection(g.config.redis, ctx) : undefined;
   if (redis) {
     closers.push(() => redis.close());
     readiness.push(redisReadiness(redis));
   }
 
-  const keyStore = createKeyStore(ctx, redis);
+  const keyStore = createKeyStore(g, redis);
   if (keyStore) {
-    deps.keyStore = keyStore;
     starters.push(() => keyStore.start());
     closers.push(() => keyStore.close());
     readiness.push({ name: 'keystore', ready: () => keyStore.isReady() });
   }
 
-  const jwtIssuers = ctx.config.credentials.jwt;
-  if (jwtIssuers?.length) {
-    const jwt = createJwtComponent({
-      issuers: jwtIssuers,
-      cache: ctx.config.credentials.jwt_cache,
-      resolvePath: (p) => resolvePath(ctx.dir, p),
-      log: ctx.log,
-      registry: ctx.metrics.registry,
-      now: () => deps.now(),
-    });
-    deps.verifyJwt = (token) => jwt.verify(token);
-    starters.push(() => jwt.start());
-    closers.push(async () => jwt.close());
-    readiness.push(...jwt.readiness);
+  for (const kind of CREDENTIAL_KIND_NAMES) {
+    const c = VERIFIER_FACTORIES[kind]({ ...ctx, config: g.config, redis, keyStore, cacheScope: g.dir });
+    if (!c) continue;
+    verifiers[kind] = c.verifier;
+    if (c.start) starters.push(() => c.start!());
+    if (c.close) closers.push(() => c.close!());
+    if (c.readiness) readiness.push(...c.readiness);
+    for (const [path, handler] of c.opsHandlers ?? []) opsHandlers.set(path, handler);
   }
 
-  const introspection = ctx.config.credentials.introspection;
-  if (introspection) {
-    const shared = { log: ctx.log.child({ component: 'introspection' }), registry: ctx.metrics.registry, now: () => deps.now(), resolvePath: (p: string) => resolvePath(ctx.dir, p) };
-    const introspector = createIntrospection(introspection, { ...shared, cacheScope: ctx.dir, redis });
-    deps.introspect = (token) => introspector.introspect(token);
-    closers.push(async () => introspector.close());
-    if (introspection.phantom_token?.enabled) {
-      const phantom = createPhantom(introspection.phantom_token, { ...shared, log: ctx.log.child({ component: 'phantom_token' }) });
-      deps.phantomToken = (identity) => phantom.tokenFor(identity);
-      starters.push(() => phantom.start());
-      readiness.push({ name: 'phantom_token_keys', ready: () => phantom.ready() });
-      opsHandlers.set(JWKS_PATH, phantom.jwksHandler);
-    }
+  const phantomConfig = g.config.credentials.introspection?.phantom_token;
+  if (phantomConfig?.enabled) {
+    const phantom = createPhantom(phantomConfig, { ...ctx, log: g.log.child({ component: 'phantom_token' }) });
+    deps.phantomToken = (identity) => phantom.tokenFor(identity);
+    starters.push(() => phantom.start());
+    readiness.push({ name: 'phantom_token_keys', ready: () => phantom.ready() });
+    opsHandlers.set(JWKS_PATH, phantom.jwksHandler);
   }
 
-  if (ctx.config.rate_limits.length) {
+  if (g.config.rate_limits.length) {
     const limiter = createRateLimiter(ctx, redis);
     deps.rateLimiter = limiter;
     deps.onRateLimiterError = rateLimiterFailOpen(ctx);
@@ -124,13 +116,20 @@ export async function createComponents(ctx: ComponentContext): Promise<Component
 
   return {
     deps,
+    keyStore,
     readiness,
     opsHandlers,
     async start() {
       for (const s of starters) await s();
     },
     async close() {
-      for (const c of closers.reverse()) await c().catch(() => {});
+      for (const c of closers.reverse()) {
+        try {
+          await c();
+        } catch {
+          // Closing is best effort: the next closer still runs.
+        }
+      }
     },
   };
 }

@@ -1,12 +1,12 @@
 // Prometheus metrics. One registry per process; credential modules register theirs on it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Decision } from '../core/types.ts';
-import { counterChild, type CounterChild } from './counter-child.ts';
-import { histogramChild, type HistogramChild } from './histogram-child.ts';
+import { Memo } from '../plumbing/memo.ts';
+import { HotCounter, type CounterChild } from '../plumbing/metrics.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly decisions: Counter<'decision' | 'status' | 'reason' | 'route' | 'credential'>;
+  readonly decisions: HotCounter<'decision' | 'status' | 'reason' | 'route' | 'credential'>;
   readonly checkDuration: Histogram<'decision'>;
   readonly configReloads: Counter<'result'>;
   readonly ready: Gauge;
@@ -14,15 +14,13 @@ export class Metrics {
   /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
   keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
-  // Hot-path histogram children (histogram-child.ts): prom-client's own validate and hash their
-  // labels on every observe.
-  private readonly allowDuration: HistogramChild;
-  private readonly denyDuration: HistogramChild;
+  private readonly allowDuration: Histogram.Internal<'decision'>;
+  private readonly denyDuration: Histogram.Internal<'decision'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
-    this.decisions = new Counter({
+    this.decisions = new HotCounter({
       name: 'portcullis_decisions_total',
       help: 'Check decisions by result, HTTP status, reason, route and credential kind',
       labelNames: ['decision', 'status', 'reason', 'route', 'credential'],
@@ -35,8 +33,8 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5],
       registers,
     });
-    this.allowDuration = histogramChild(this.checkDuration, { decision: 'allow' });
-    this.denyDuration = histogramChild(this.checkDuration, { decision: 'deny' });
+    this.allowDuration = this.checkDuration.labels({ decision: 'allow' });
+    this.denyDuration = this.checkDuration.labels({ decision: 'deny' });
     this.configReloads = new Counter({ name: 'portcullis_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
     this.ready = new Gauge({ name: 'portcullis_ready', help: '1 when every dependency the config names is ready', registers });
     this.keyStoreKeys = new Gauge({
@@ -51,14 +49,13 @@ export class Metrics {
     this.internalErrors = new Counter({ name: 'portcullis_internal_errors_total', help: 'Unexpected errors (each denied with 503); see the error log', registers });
   }
 
-  // Children found level by level with the decision's own strings (status, then reason, route,
-  // credential): those are the same string objects from Check to Check (code constants, config), so
-  // no lookup hashes anything new. A joined key string was built and hashed on every Check.
-  // (Status also tells allow from deny: an allow is always 200, a deny never.)
-  private readonly children = new Map<number, Map<string, Map<string, Map<string, CounterChild>>>>();
-  private childCount = 0;
+  // Children found level by level with the decision's own strings (reason, then route, then
+  // credential kind): those are the same string objects from Check to Check (catalog constants,
+  // config), so no lookup hashes anything new, where a joined key would be built and hashed on every
+  // Check. The reason fixes the status (an allow is 200, a deny's status is its catalog row's).
+  private readonly children = new Memo<string, Memo<string, Memo<string, CounterChild>>>(512);
 
-  /** Counts a decision: plain additions on the hot path (counter-child.ts, histogram-child.ts), folded into prom-client at scrape. */
+  /** Counts a decision and its duration. */
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
@@ -67,20 +64,12 @@ export class Metrics {
   private decisionCounter(d: Decision): CounterChild {
     const credential = d.identity?.method ?? (d.allowed ? 'none' : (d.credential ?? 'none'));
     const route = d.route ?? '';
-    let c = this.children.get(d.status)?.get(d.reason)?.get(route)?.get(credential);
-    if (!c) {
-      const labels = { decision: d.allowed ? 'allow' : 'deny', status: String(d.status), reason: d.reason, route, credential };
-      // Reasons and routes are bounded by code and config; the cap guards against a bug.
-      if (this.childCount >= 10_000) return { inc: () => this.decisions.inc(labels) };
-      level(level(level(this.children, d.status), d.reason), route).set(credential, (c = counterChild(this.decisions, labels)));
-      this.childCount++;
-    }
-    return c;
+    const byRoute = this.children.get(d.reason) ?? this.children.set(d.reason, new Memo(4096));
+    const byCredential = byRoute.get(route) ?? byRoute.set(route, new Memo(64));
+    return (
+      byCredential.get(credential) ??
+      // HotCounter.child gives the same child for the same labels: a memo emptied and refilled still counts into it.
+      byCredential.set(credential, this.decisions.child({ decision: d.allowed ? 'allow' : 'deny', status: String(d.status), reason: d.reason, route, credential }))
+    );
   }
-}
-
-function level<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V> {
-  let next = m.get(k);
-  if (!next) m.set(k, (next = new Map()));
-  return next;
 }

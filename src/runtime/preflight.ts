@@ -5,6 +5,7 @@
 // problems, so that "valid" means "serve will start".
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, type LoadedConfig } from '../policy/load.ts';
+import { absoluteTlsFiles, readTlsFiles, tlsProblem } from '../plumbing/tls-files.ts';
 import { FileKeyStore } from '../stores/file-keystore.ts';
 import { resolvePath } from './components.ts';
 
@@ -62,11 +63,11 @@ export async function preflightProblems(loaded: LoadedConfig, opts: PreflightOpt
   const tls = config.server.grpc.tls;
   if (opts.listeners && tls) {
     // The same reading serve does (certificate and key must be PEM and belong together).
-    const { grpcCredentials } = await import('../envoy/grpc-server.ts');
+    const files = absoluteTlsFiles(tls, dir);
     try {
-      grpcCredentials(tls, { dir });
+      readTlsFiles(files);
     } catch (e) {
-      problems.push((e as Error).message);
+      problems.push(tlsProblem(files, e));
     }
   }
   return problems;

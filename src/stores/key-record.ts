@@ -6,8 +6,32 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { KeyRecord } from './keystore.ts';
 
+export type KeyStatus = 'active' | 'revoked';
+
+/**
+ * Once a store serves a record, it is replaced when it changes, never edited in place (the api-key
+ * verifier keeps one Identity per record object); served records are frozen. Every record a store loads
+ * passed the key-record schema below; one that did not is locked out.
+ */
+export interface KeyRecord {
+  id: string;
+  /** hex SHA-256 of the whole key; the key itself is never stored. */
+  hash: string;
+  client_id: string;
+  scopes: string[];
+  /** Route names this key may be used on; absent means any route that accepts api-key. */
+  routes?: string[];
+  /** Source CIDRs this key may be used from; absent means anywhere. */
+  cidrs?: string[];
+  status: KeyStatus;
+  created_at?: string;
+  /** ISO time; absent means no expiry. */
+  expires_at?: string;
+  revoked_at?: string;
+  /** The key this one replaced, for `keys rotate`. */
+  rotated_from?: string;
+}
 const KEY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;

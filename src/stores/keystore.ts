@@ -1,33 +1,8 @@
 // The key store interface: one record per API key, found by the SHA-256 of the key.
 // Implementations: memory (tests, ephemeral), file (single node), redis (shared by replicas).
+import type { KeyRecord, LockedRecord } from './key-record.ts';
 
-import type { LockedRecord } from './key-record.ts';
-
-export type KeyStatus = 'active' | 'revoked';
-
-/**
- * Once a store serves a record, it is replaced when it changes, never edited in place (apikey.ts
- * keeps one Identity per record object); served records are frozen. Every record a store loads
- * passed the key-record schema (key-record.ts); one that did not is locked out.
- */
-export interface KeyRecord {
-  id: string;
-  /** hex SHA-256 of the whole key; the key itself is never stored. */
-  hash: string;
-  client_id: string;
-  scopes: string[];
-  /** Route names this key may be used on; absent means any route that accepts api-key. */
-  routes?: string[];
-  /** Source CIDRs this key may be used from; absent means anywhere. */
-  cidrs?: string[];
-  status: KeyStatus;
-  created_at?: string;
-  /** ISO time; absent means no expiry. */
-  expires_at?: string;
-  revoked_at?: string;
-  /** The key this one replaced, for `keys rotate`. */
-  rotated_from?: string;
-}
+export type { KeyRecord, KeyStatus } from './key-record.ts';
 
 export interface KeyStore {
   /**

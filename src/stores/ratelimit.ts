@@ -1,25 +1,7 @@
-// Rate limiter interface and the in-memory (single node) implementation.
+// The in-memory (single node) rate limiter. The interface is the core's (src/core/deps.ts).
+import type { RateLimiter, RateLimitPolicy, RateLimitResult } from '../core/deps.ts';
 
-export interface RateLimitPolicy {
-  name: string;
-  limit: number;
-  windowSeconds: number;
-  /** In memory: distinct keys counted at once per window; beyond, new keys share an overflow budget. */
-  maxKeys?: number;
-}
-
-export interface RateLimitResult {
-  allowed: boolean;
-  remaining: number;
-  /** Seconds until the window resets. */
-  resetSeconds: number;
-}
-
-export interface RateLimiter {
-  /** Counts one request for `key` under `policy`. Throws DependencyUnavailableError if its backend is down. */
-  hit(policy: RateLimitPolicy, key: string, nowMs: number): Promise<RateLimitResult>;
-  close(): Promise<void>;
-}
+export type { RateLimiter, RateLimitPolicy, RateLimitResult } from '../core/deps.ts';
 
 export const DEFAULT_MAX_KEYS = 100_000;
 

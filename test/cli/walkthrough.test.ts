@@ -9,9 +9,9 @@ import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/credentials/apikey-format.ts';
+import { hashApiKey } from '../../src/credentials/api-key/format.ts';
 import { PUBLISHED_API_KEY_HASHES, PUBLISHED_JWK_THUMBPRINTS } from '../../src/runtime/published-keys.ts';
-import { serve } from '../../src/runtime/serve.ts';
+import { serve } from '../../src/cli/serve.ts';
 import { runCli } from '../support/cli.ts';
 import { tempDir } from '../support/service.ts';
 

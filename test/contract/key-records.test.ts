@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey, hashApiKey } from '../../src/credentials/apikey-format.ts';
+import { generateApiKey, hashApiKey } from '../../src/credentials/api-key/format.ts';
 import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 
 const INVALID = 'Bearer realm="api.example.com", error="invalid_token"';

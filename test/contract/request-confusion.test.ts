@@ -3,7 +3,7 @@
 // body), what the upstream would get once Envoy applied the answer, and what the server logged.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import type { EnvoyRequestInit } from '../support/envoy.ts';
 import { startService, tempDir, type TestService } from '../support/service.ts';

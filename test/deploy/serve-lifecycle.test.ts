@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve } from '../../src/runtime/serve.ts';
+import { serve } from '../../src/cli/serve.ts';
 import { BIN } from '../support/cli.ts';
 import { tempDir } from '../support/service.ts';
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 import { envoyHttpCheck, envoyHttpSettings } from './support/envoy-http.ts';

@@ -4,7 +4,7 @@
 // @module-tag nginx
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, type TestService } from '../support/service.ts';
 import { httpRequest, seenHeader, startEcho, startResettingServer, type EchoSeen } from './support/http.ts';

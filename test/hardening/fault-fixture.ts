@@ -4,8 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, decodeProtectedHeader, generateKeyPair } from 'jose';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
-import { generateApiKey } from '../../src/credentials/apikey-format.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
+import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { ALLOW, DENY, checkTarget, fixedProbe, freshTokenProbe, spawnPortcullis, startFaultyHttpFront, type CheckTarget, type FaultyHttpFront, type PortcullisChild, type Probe } from '../support/faults.ts';
 import { DEFAULT_RESOURCE, INTROSPECTION_CLIENT, startIdp, type TestIdp } from '../support/idp.ts';

@@ -3,7 +3,7 @@
 // the request could not earn (a protected route without the one valid key).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { applyEnvoy, type CheckResponseMsg } from '../support/envoy.ts';
 import { Gen, prng, randomCheckRequest } from '../support/fuzz.ts';

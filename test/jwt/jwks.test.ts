@@ -150,7 +150,7 @@ describe('discovery', () => {
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
     const token = signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, { iss: base, aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now }, key.privateKey, 'RS256');
-    await expect(c.verify(token)).resolves.toMatchObject({ method: 'jwt', subject: 's', issuer: base, scopes: [] });
+    await expect(c.verifier.verify(token)).resolves.toMatchObject({ method: 'jwt', subject: 's', issuer: base, scopes: [] });
   });
 });
 
@@ -166,9 +166,9 @@ describe('jwks_file', () => {
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
     const claims = { iss: 'https://file.example', aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now, scope: 'a b' };
-    await expect(c.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-1' }, claims, k1.privateKey, 'ES256'))).resolves.toMatchObject({ scopes: ['a', 'b'] });
+    await expect(c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-1' }, claims, k1.privateKey, 'ES256'))).resolves.toMatchObject({ scopes: ['a', 'b'] });
     writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [k1.publicJwk, k2.publicJwk] }));
-    await expect(c.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-2' }, claims, k2.privateKey, 'ES256'))).resolves.toMatchObject({ issuer: 'https://file.example' });
+    await expect(c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-2' }, claims, k2.privateKey, 'ES256'))).resolves.toMatchObject({ issuer: 'https://file.example' });
   });
 
   it('a missing file keeps the issuer not ready, with the path in the reason', async () => {

@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
-import { generateApiKey, hashApiKey } from '../../src/credentials/apikey-format.ts';
-import { verifyApiKey } from '../../src/credentials/apikey.ts';
+import { createKey, revokeKey } from '../../src/credentials/api-key/admin.ts';
+import { generateApiKey, hashApiKey } from '../../src/credentials/api-key/format.ts';
+import { verifyApiKey } from '../../src/credentials/api-key/verifier.ts';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';

@@ -3,8 +3,8 @@
 // @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
-import { hashApiKey } from '../../src/credentials/apikey-format.ts';
+import { createKey, revokeKey } from '../../src/credentials/api-key/admin.ts';
+import { hashApiKey } from '../../src/credentials/api-key/format.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { createSharedCache } from '../../src/stores/redis/cache.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';

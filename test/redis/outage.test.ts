@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
-import { generateApiKey } from '../../src/credentials/apikey-format.ts';
+import { createKey, revokeKey } from '../../src/credentials/api-key/admin.ts';
+import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';
 import { RedisKeyStore } from '../../src/stores/redis/keystore.ts';

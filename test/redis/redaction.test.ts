@@ -4,7 +4,7 @@
 // options of their own and never part of what is printed.
 // @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/core/redact-url.ts';
+import { redactUrl } from '../../src/plumbing/redact-url.ts';
 import { ConfigError, parseConfig } from '../../src/policy/load.ts';
 import { describeRedisTarget } from '../../src/stores/redis/connection.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';

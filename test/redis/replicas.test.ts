@@ -4,7 +4,7 @@
 // @module-tag redis-server
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';
 import { RedisKeyStore } from '../../src/stores/redis/keystore.ts';

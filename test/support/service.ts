@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { authorizationClient } from '../../src/envoy/protos.ts';
-import { serve, type Service } from '../../src/runtime/serve.ts';
+import { serve, type Service } from '../../src/cli/serve.ts';
 import { applyEnvoy, envoyCheckRequest, type CheckResponseMsg, type EnvoyOutcome, type EnvoyRequestInit } from './envoy.ts';
 
 export interface TestService {

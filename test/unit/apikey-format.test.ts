@@ -1,8 +1,8 @@
-// API key format (src/credentials/apikey-format.ts): the per-Check checksum test (a CRC-32 by
+// API key format (src/credentials/api-key/format.ts): the per-Check checksum test (a CRC-32 by
 // table) must agree with the zlib CRC-32 that generation uses, on valid and altered keys alike.
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { generateApiKey, isWellFormedApiKey } from '../../src/credentials/apikey-format.ts';
+import { generateApiKey, isWellFormedApiKey } from '../../src/credentials/api-key/format.ts';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 /** The checksum as generation defines it: base62 of zlib's CRC-32, 6 digits. */

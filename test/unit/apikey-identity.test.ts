@@ -1,9 +1,9 @@
-// API-key identities are made once per key record (src/credentials/apikey.ts): the same record
+// API-key identities are made once per key record (src/credentials/api-key/verifier.ts): the same record
 // gives the same frozen identity, and a changed record (stores replace records, never edit them)
 // gives the new record's identity on the very next Check.
 import { describe, expect, it } from 'vitest';
-import { createKey, revokeKey } from '../../src/credentials/apikey-admin.ts';
-import { verifyApiKey } from '../../src/credentials/apikey.ts';
+import { createKey, revokeKey } from '../../src/credentials/api-key/admin.ts';
+import { verifyApiKey } from '../../src/credentials/api-key/verifier.ts';
 import { InvalidCredentialError } from '../../src/core/errors.ts';
 import { MemoryKeyStore } from '../../src/stores/memory-keystore.ts';
 

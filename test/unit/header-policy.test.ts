@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { newIdentity } from '../../src/core/identity.ts';
 import { newHeaderMap } from '../../src/core/header-map.ts';
-import { HeaderPolicy, UnsafeHeaderValueError } from '../../src/policy/headers.ts';
+import { UnsafeHeaderValueError } from '../../src/core/errors.ts';
+import { HeaderPolicy } from '../../src/policy/headers.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { inheritsNothing } from '../support/objects.ts';
 

@@ -3,7 +3,7 @@
 // a reload to another store. (The Redis store: test/redis/replicas.test.ts.)
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
 import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 
@@ -50,7 +50,7 @@ describe('portcullis_keystore_keys', () => {
   it('memory store: reported too (0 until keys are put)', async () => {
     svc = await startService(config('{ type: memory }'));
     expect(await gauge(svc)).toBe(0);
-    const store = svc.service.app.components.deps.keyStore!;
+    const store = svc.service.app.components.keyStore!;
     await createKey(store, 'pcl', { clientId: 'a' });
     expect(await gauge(svc)).toBe(1);
   });

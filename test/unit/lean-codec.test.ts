@@ -1,22 +1,24 @@
-// The lean Check codec (src/envoy/check-request-decoder.ts, check-response-encoder.ts) against the
+// The lean Check codec (src/envoy/codec/) against the
 // proto-loader path it replaces: the same AuthzRequest from the same bytes, and byte-identical
 // CheckResponses for the same Decision, over a broad set of requests and decisions.
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/decide.ts';
-import { deny } from '../../src/core/decision-table.ts';
+import { deny } from '../../src/core/decision.ts';
+import { DENY_ERRORS, DENY_REASONS, type DenyReason } from '../../src/core/reasons.ts';
 import type { Allow, Decision, Identity } from '../../src/core/types.ts';
-import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../../src/envoy/check-adapter.ts';
-import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
-import { encodeCheckResponse } from '../../src/envoy/check-response-encoder.ts';
+import { toAuthzRequest, toCheckResponse, type CheckRequestMsg } from '../support/check-oracle.ts';
+import { decodeCheckRequest } from '../../src/envoy/codec/decoder.ts';
+import { encodeCheckResponse } from '../../src/envoy/codec/encoder.ts';
 import { AUTHZ_SERVICE, loadAuthzPackageDefinition } from '../../src/envoy/protos.ts';
 import { compilePolicy } from '../../src/policy/compile.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { MemoryKeyStore } from '../../src/stores/memory-keystore.ts';
 import { MemoryRateLimiter } from '../../src/stores/ratelimit.ts';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { envoyCheckRequest, type EnvoyRequestInit } from '../support/envoy.ts';
+import { decideDeps } from '../support/deps.ts';
 import { inheritsNothing } from '../support/objects.ts';
 
 const check = (loadAuthzPackageDefinition()[AUTHZ_SERVICE] as grpc.ServiceDefinition).Check;
@@ -139,10 +141,8 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
 });
 
 describe('lean CheckResponse encoder = proto-loader serialization of toCheckResponse', () => {
-  // Hand-built allows name only their own fields; a Decision carries the deny-only ones as undefined.
-  type AllowFields = Omit<Allow, 'credential' | 'error' | 'description'>;
-  const expectSameBytes = (input: Decision | AllowFields) => {
-    const d: Decision = input.allowed ? { credential: undefined, error: undefined, description: undefined, ...input } : input;
+  type AllowFields = Allow;
+  const expectSameBytes = (d: Decision) => {
     const reference = check.responseSerialize(toCheckResponse(d));
     const lean = Buffer.from(encodeCheckResponse(d));
     expect(lean.toString('hex')).toBe(reference.toString('hex'));
@@ -151,7 +151,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
   const identity: Identity = { method: 'jwt', subject: 'user-1', clientId: 'web', scopes: ['a', 'b'], issuer: 'https://idp' };
 
   it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
-    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public' });
+    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public', identity: undefined });
     expectSameBytes({
       allowed: true,
       status: 200,
@@ -166,12 +166,13 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       route: 'r',
       identity: { ...identity, keyId: 'key_1' },
     });
-    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', identity: { method: 'api-key', scopes: [] } });
-    for (const error of ['missing_credentials', 'invalid_request', 'invalid_token', 'insufficient_scope', 'forbidden', 'rate_limited', 'temporarily_unavailable'] as const) {
-      expectSameBytes(deny(error, 'api.example.com', { reason: `r_${error}` }));
-      expectSameBytes(deny(error, 'réalm', { reason: 'x', route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
+    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'r', identity: { method: 'api-key', scopes: [] } });
+    // One reason of every deny error (so every status and challenge).
+    for (const error of Object.keys(DENY_ERRORS)) {
+      const reason = (Object.keys(DENY_REASONS) as DenyReason[]).find((r) => DENY_REASONS[r].error === error)!;
+      expectSameBytes(deny(reason, 'api.example.com'));
+      expectSameBytes(deny(reason, 'réalm', { route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
     }
-    expectSameBytes(deny('forbidden', 'r', { reason: 'x', description: 'custom ✓ description' }));
   });
 
   it('strings at the edges: lone surrogates (short and long), multi-byte, and a response larger than the scratch buffer', () => {
@@ -199,7 +200,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       { ...base, remove: [] },
       { ...base, removeQuery: ['api_key'] },
       { ...base, route: 'admin' },
-      { ...base, route: undefined },
+      { ...base, route: 'public' },
       { ...base, reason: 'public_route' },
       { ...base, set: [{ name: 'x-client-id', value: 'c' }, { name: 'authorization', value: 'Bearer minted' }] },
       { ...base, set: [{ name: 'x-client-id', value: 'other' }] },
@@ -212,7 +213,7 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       expectSameBytes(v);
     }
     // A deny for the same identity is never an allow's bytes.
-    expectSameBytes(deny('forbidden', 'r', { reason: 'scope_missing', route: 'orders', credential: 'api-key', identity: id }));
+    expectSameBytes(deny('scope_missing', 'r', { route: 'orders', credential: 'api-key', identity: id }));
     expectSameBytes(base);
   });
 
@@ -232,7 +233,7 @@ routes:
     const keyStore = new MemoryKeyStore();
     const { key } = await createKey(keyStore, 'pcl', { clientId: 'partner', scopes: ['orders:read'] });
     const { key: noScope } = await createKey(keyStore, 'pcl', { clientId: 'other', scopes: [] });
-    const deps = { now: Date.now, keyStore, rateLimiter: new MemoryRateLimiter() };
+    const deps = decideDeps({ now: Date.now, keyStore, rateLimiter: new MemoryRateLimiter() });
     const inits: EnvoyRequestInit[] = [
       { path: '/public/x', headers: { 'x-user-id': 'spoof', 'x-auth-anything': '1' } },
       { path: '/v1/orders/1', headers: { 'x-api-key': key, 'x-scopes': 'admin' } },
@@ -257,5 +258,56 @@ routes:
     }
     // The set above really covers allows and the main deny kinds.
     expect([...reasons].map((r) => r.split(':')[0]).sort()).toEqual(expect.arrayContaining(['200', '400', '401', '403', '429']));
+  });
+
+  it('kept allow bytes follow the identity rules: one identity across routes, reasons, header rules and config reloads', async () => {
+    // The encoder keeps the last allow's bytes per identity (src/envoy/codec/encoder.ts). An API
+    // key's identity is one object for as long as its record lives, across routes and config
+    // generations: only the route, the reason and the identity header list tell these allows
+    // apart, so bytes kept for one of them must never answer another.
+    const yaml = (set: string) => `
+realm: api.example.com
+headers: { set: { ${set} } }
+credentials:
+  api_key: { headers: [x-api-key], store: { type: memory } }
+routes:
+  - { name: public, match: { path_prefix: /public }, public: true }
+  - { name: orders, match: { path_prefix: /v1/orders }, auth: [api-key] }
+  - { name: admin, match: { path_prefix: /v1/admin }, auth: [api-key] }
+`;
+    const before = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route')));
+    // A reload: the same identity, another header rule (and so another list).
+    const reloaded = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route, x-key-id: key_id')));
+    // Another generation with rules equal to the first: another list with equal contents.
+    const again = compilePolicy(parseConfig(yaml('x-client-id: client_id, x-route: route')));
+    const keyStore = new MemoryKeyStore();
+    const { key } = await createKey(keyStore, 'pcl', { clientId: 'partner' });
+    const deps = decideDeps({ now: Date.now, keyStore });
+    const check = async (policy: typeof before, init: EnvoyRequestInit) => {
+      const d = await decide(decodeCheckRequest(serialize(envoyCheckRequest(init))), policy, deps);
+      expect(d.allowed).toBe(true);
+      expectSameBytes(d);
+      return d;
+    };
+    const orders = { path: '/v1/orders/1', headers: { 'x-api-key': key } };
+    const admin = { path: '/v1/admin/1', headers: { 'x-api-key': key } };
+    const seen: Array<Allow['identity']> = [];
+    for (const [policy, init] of [
+      [before, orders],
+      [before, orders],
+      [before, admin],
+      [before, orders],
+      [reloaded, orders],
+      [before, orders],
+      [again, orders],
+      [before, { ...orders, headers: { ...orders.headers, 'x-route': 'spoofed' } }],
+      [before, { path: '/public/x', headers: { 'x-api-key': key } }],
+      [before, orders],
+    ] as const) {
+      const d = (await check(policy, init)) as Allow;
+      if (d.identity) seen.push(d.identity);
+    }
+    // All of them were the one identity object: the memo key alone never decided.
+    expect(new Set(seen).size).toBe(1);
   });
 });

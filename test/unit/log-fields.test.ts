@@ -1,7 +1,7 @@
 // Request-derived log fields (docs/security.md, "Request-derived log fields"): validated or bounded,
 // and nothing shaped like a credential. Over gRPC, with the server's own logger: test/contract/request-confusion.test.ts.
 import { describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/credentials/apikey-format.ts';
+import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { logIdentityValue, logIp, logMethod, logPath, logRequestId, MAX_LOGGED_ID, MAX_LOGGED_PATH, REDACTED } from '../../src/runtime/log-fields.ts';
 
 const key = generateApiKey('pcl');

@@ -29,7 +29,7 @@ function nonAsciiRule(ch: string): string | undefined {
  * The plain reading: regexes, split, and decodeURIComponent (strict UTF-8) for escaped non-ASCII
  * bytes, one character at a time. The char-code implementation must agree with it, reason included.
  */
-function reference(rawPath: string): PathResult {
+function reference(rawPath: string): PathResult | { ok: false; reason: string } {
   if (typeof rawPath !== 'string' || rawPath.length === 0) return { ok: false, reason: 'path_empty' };
   if (rawPath.length > 8192) return { ok: false, reason: 'path_too_long' };
   const q = rawPath.indexOf('?');

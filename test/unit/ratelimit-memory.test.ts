@@ -106,7 +106,7 @@ routes:
     const l = limiter();
     let allowed = 0;
     for (let i = 0; i < 10_000; i++) {
-      const d = await decide(req('/login', `2001:db8:1:2:${hex(i)}:${hex(i >> 3)}:1:${hex(i * 7)}`), p, { now: () => T0, rateLimiter: l });
+      const d = await decide(req('/login', `2001:db8:1:2:${hex(i)}:${hex(i >> 3)}:1:${hex(i * 7)}`), p, { now: () => T0, verifiers: {}, rateLimiter: l });
       if (d.allowed) allowed++;
     }
     expect(allowed).toBe(5);
@@ -116,7 +116,7 @@ routes:
   it('ipv6_prefix_length: 48 puts a whole /48 in one budget', async () => {
     const l = limiter();
     const results = [];
-    for (let i = 0; i < 8; i++) results.push((await decide(req('/login48', `2001:db8:7:${hex(i)}::1`), p, { now: () => T0, rateLimiter: l })).allowed);
+    for (let i = 0; i < 8; i++) results.push((await decide(req('/login48', `2001:db8:7:${hex(i)}::1`), p, { now: () => T0, verifiers: {}, rateLimiter: l })).allowed);
     expect(results).toEqual([true, true, true, true, true, false, false, false]);
     expect(l.size).toBe(1);
   });
@@ -124,7 +124,7 @@ routes:
   it('garbage X-Forwarded-For values are 400 and never become keys', async () => {
     const l = limiter();
     for (let i = 0; i < 1000; i++) {
-      const d = await decide(req('/login', `garbage-${i}`), p, { now: () => T0, rateLimiter: l });
+      const d = await decide(req('/login', `garbage-${i}`), p, { now: () => T0, verifiers: {}, rateLimiter: l });
       expect(d.reason).toBe('source_ip_invalid');
     }
     expect(l.size).toBe(0);

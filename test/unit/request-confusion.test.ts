@@ -2,9 +2,10 @@
 // class crafted against decide() with a route bound tightly and a public catch-all behind it. Each
 // must be refused with its exact 400, or land on the protected route: never fall through to public.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decide, type DecideDeps } from '../../src/core/decide.ts';
+import { decide } from '../../src/core/decide.ts';
+import { decideDeps, type TestDeps } from '../support/deps.ts';
 import type { Allow, AuthzRequest, Decision, Deny } from '../../src/core/types.ts';
-import { createKey } from '../../src/credentials/apikey-admin.ts';
+import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { compilePolicy, type Policy } from '../../src/policy/compile.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { MemoryKeyStore } from '../../src/stores/memory-keystore.ts';
@@ -36,7 +37,7 @@ const NO_CREDENTIALS = 'Bearer realm="api.example.com"';
 
 let key: string;
 let fencedKey: string;
-let deps: DecideDeps;
+let deps: TestDeps;
 
 beforeAll(async () => {
   const store = new MemoryKeyStore();
@@ -49,7 +50,7 @@ function req(over: Partial<AuthzRequest> & { h?: Record<string, string> } = {}):
   const headers: Record<string, string> = Object.assign(Object.create(null), over.h ?? {});
   return { method: 'GET', host: 'api.example.com', rawPath: '/', sourceIp: '10.0.0.5', contextExtensions: {}, ...over, headers };
 }
-const run = (r: AuthzRequest, p: Policy = policy, d: DecideDeps = deps) => decide(r, p, d);
+const run = (r: AuthzRequest, p: Policy = policy, d: TestDeps = deps) => decide(r, p, decideDeps(d));
 
 function expect400(d: Decision, reason: string): void {
   expect(d.allowed).toBe(false);
@@ -374,7 +375,7 @@ describe('credentials in the query string', () => {
   it('on public routes, credential parameters are removed as spelled, and the request allowed', async () => {
     const d = (await run(req({ rawPath: '/public/page?access_token=abc&page=2&Access%5FToken=def' }))) as Allow;
     expect(d.allowed).toBe(true);
-    expect(d.removeQuery.sort()).toEqual(['Access%5FToken', 'access_token']);
+    expect([...d.removeQuery].sort()).toEqual(['Access%5FToken', 'access_token']);
     const plain = (await run(req({ rawPath: '/public/page?page=2' }))) as Allow;
     expect(plain.removeQuery).toEqual([]);
   });

@@ -2,8 +2,8 @@
 // canonical base64url spelling of a segment, and how `typ` is compared.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { classifyBearer, looksLikeJwt } from '../../src/credentials/extract.ts';
-import { generateApiKey } from '../../src/credentials/apikey-format.ts';
+import { classifyBearer, looksLikeJwt } from '../../src/core/credential.ts';
+import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { isCanonicalBase64url, normalizeTyp } from '../../src/credentials/jwt/token-parts.ts';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');

@@ -5,6 +5,7 @@
 // checked, not trusted by shape: exp/nbf/iat are finite numbers, iss/aud (when present) match the config,
 // scope/client_id/sub are strings, and the token is an access token (a refresh token sent as
 // a bearer token is invalid).
+import type { InvalidTokenReason, UnavailableReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
 
@@ -25,9 +26,9 @@ export type Answer =
   /** The token passes: the identity and until when (seconds since epoch; undefined = no exp). */
   | { kind: 'active'; identity: Identity; exp?: number }
   /** The token does not pass; the same token will never pass (cacheable). */
-  | { kind: 'rejected'; reason: string }
+  | { kind: 'rejected'; reason: InvalidTokenReason }
   /** The endpoint did not answer in a way we can use (not the token's fault): deny with 503. */
-  | { kind: 'unusable'; reason: string };
+  | { kind: 'unusable'; reason: UnavailableReason };
 
 /** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -59,7 +60,7 @@ export function readAnswer(status: number, contentType: string | undefined, body
 }
 
 export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: number): Answer {
-  const no = (reason: string): Answer => ({ kind: 'rejected', reason });
+  const no = (reason: InvalidTokenReason): Answer => ({ kind: 'rejected', reason });
   // `active: "true"`, 1 or a missing field are not `true`.
   if (a.active !== true) return no(a.active === false ? 'token_inactive' : 'introspection_active_not_boolean');
 

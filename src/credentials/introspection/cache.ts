@@ -3,9 +3,10 @@
 // evict the good ones. Expiry is checked against the injected clock, never beyond `exp`.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 
-export type CachedAnswer = { active: true; identity: Identity; until: number } | { active: false; reason: string; until: number };
+export type CachedAnswer = { active: true; identity: Identity; until: number } | { active: false; reason: InvalidTokenReason; until: number };
 
 export function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -51,7 +52,7 @@ export class IntrospectionCache {
     this.positive.set(key, { active: true, identity, until });
   }
 
-  putRejected(key: string, reason: string): void {
+  putRejected(key: string, reason: InvalidTokenReason): void {
     if (this.negativeTtlMs <= 0) return;
     this.positive.delete(key);
     this.negative.set(key, { active: false, reason, until: this.now() + this.negativeTtlMs });

@@ -23,8 +23,7 @@ export interface RawAnswer {
 
 export class IntrospectionTransportError extends Error {
   constructor(
-    /** `introspection_timeout`, `introspection_unreachable`, `introspection_response_too_large`. */
-    readonly reason: string,
+    readonly reason: 'introspection_timeout' | 'introspection_unreachable' | 'introspection_response_too_large',
     detail: string,
   ) {
     super(detail);
@@ -72,7 +71,7 @@ export class IntrospectionClient {
 
     return new Promise<RawAnswer>((resolve, reject) => {
       let settled = false;
-      const fail = (reason: string, detail: string) => {
+      const fail = (reason: IntrospectionTransportError['reason'], detail: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);

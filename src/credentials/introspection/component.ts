@@ -1,11 +1,12 @@
 // credentials.introspection -> the `introspect` dependency decide() calls for opaque tokens.
 import { readFileSync } from 'node:fs';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { CredentialVerifier } from '../../core/deps.ts';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
+import { DENY_REASONS, isDenyReason, type InvalidTokenReason } from '../../core/reasons.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
-import { redactUrl } from '../../core/redact-url.ts';
+import type { ComponentContext } from '../../plumbing/component.ts';
+import { redactUrl } from '../../plumbing/redact-url.ts';
 import { Admission } from './admission.ts';
 import { IntrospectionCache } from './cache.ts';
 import { IntrospectionClient } from './client.ts';
@@ -16,6 +17,7 @@ import type { CachedAnswer } from './cache.ts';
 import { introspectionMetrics } from './metrics.ts';
 
 export interface IntrospectionComponent {
+  verifier: CredentialVerifier;
   introspect(token: string): Promise<Identity>;
   close(): void;
 }
@@ -32,7 +34,7 @@ function answerFingerprint(cfg: IntrospectionConfig): string {
 
 export function createIntrospection(
   cfg: IntrospectionConfig,
-  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string; cacheScope?: string; redis?: RedisConnection },
+  opts: ComponentContext & { cacheScope?: string; redis?: RedisConnection },
 ): IntrospectionComponent {
   const where = 'credentials.introspection';
   let ca: string | undefined;
@@ -77,7 +79,8 @@ export function createIntrospection(
     { endpoint: redactUrl(cfg.endpoint), auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
     'introspection configured for opaque tokens',
   );
-  return { introspect: (t) => introspector.introspect(t), close: () => client.close() };
+  const introspect = (token: string) => introspector.introspect(token);
+  return { verifier: { verify: introspect }, introspect, close: () => client.close() };
 }
 
 function cacheFor(cfg: IntrospectionConfig, now: () => number, scope: string | undefined): IntrospectionCache {
@@ -125,7 +128,8 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       clearTimeout(timer);
       if (!entry) return undefined;
       const v = entry.v;
-      if (v?.a === 0 && typeof v.r === 'string') return { active: false, reason: v.r, until: entry.e };
+      // Another replica's reason, read back from Redis: only a catalog reason of the invalid_token class.
+      if (v?.a === 0) return isDenyReason(v.r) && DENY_REASONS[v.r].error === 'invalid_token' ? { active: false, reason: v.r as InvalidTokenReason, until: entry.e } : undefined;
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
       let identity;

@@ -10,7 +10,7 @@ import { readAnswer, type AnswerRules } from './answer.ts';
 import { IntrospectionCache, tokenKey, type CachedAnswer } from './cache.ts';
 import { IntrospectionTransportError, type RawAnswer } from './client.ts';
 import type { IntrospectionMetrics } from './metrics.ts';
-import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
+import type { CounterChild } from '../../plumbing/metrics.ts';
 
 /** Answers shared by replicas (Redis), behind the local cache. Never throws; a failure is a miss. */
 export interface RemoteAnswers {
@@ -39,13 +39,13 @@ export class Introspector {
   private readonly flights = new Map<string, Promise<Identity>>();
   private lastLogged = new Map<string, number>();
 
-  // The cached path runs on every Check: one addition per hit (counter-child.ts).
+  // The cached path runs on every Check: one addition per hit (HotCounter).
   private readonly hitPositive: CounterChild;
   private readonly hitNegative: CounterChild;
 
   constructor(private readonly o: IntrospectorOptions) {
-    this.hitPositive = counterChild(o.metrics.cacheHits, { type: 'positive' });
-    this.hitNegative = counterChild(o.metrics.cacheHits, { type: 'negative' });
+    this.hitPositive = o.metrics.cacheHits.child({ type: 'positive' });
+    this.hitNegative = o.metrics.cacheHits.child({ type: 'negative' });
   }
 
   async introspect(token: string): Promise<Identity> {
@@ -87,7 +87,7 @@ export class Introspector {
       this.warn(`refused_${refused}`, {
         limit: refused,
       }, `introspection ${refused} limit reached: uncached opaque tokens are denied with 503 (raise ${this.o.where}.${refused === 'rate' ? 'max_per_second' : 'max_concurrency'} if this is legitimate traffic)`);
-      throw new DependencyUnavailableError(`introspection_${refused}_limit`, 1);
+      throw new DependencyUnavailableError(refused === 'rate' ? 'introspection_rate_limit' : 'introspection_concurrency_limit', 1);
     }
     const start = process.hrtime.bigint();
     let result = 'error';

@@ -1,8 +1,7 @@
-// The JWT credential as a runtime component: one JwksManager per configured issuer, one verifier,
-// the caches, readiness per issuer. Built per config generation by src/runtime/components.ts.
-import type { Logger } from 'pino';
+// The JWT credential as a component: one JwksManager per configured issuer, one verifier, the
+// caches, readiness per issuer. Built per config generation through the registry (../registry.ts).
 import type { Registry } from 'prom-client';
-import type { Identity } from '../../core/types.ts';
+import type { ComponentContext, ReadinessCheck } from '../../plumbing/component.ts';
 import type { JwtCacheConfig, JwtIssuerConfig } from '../../policy/schema.ts';
 import { compileIssuerPolicy } from './issuer-policy.ts';
 import { JwksManager, type CarriedKeys } from './jwks-manager.ts';
@@ -18,20 +17,16 @@ const carriedByRegistry = new WeakMap<Registry, Map<string, CarriedKeys>>();
 const START_WAIT_MS = 2000;
 
 export interface JwtComponent {
-  verify(token: string): Promise<Identity>;
-  readiness: Array<{ name: string; ready(): boolean; detail(): string | undefined }>;
+  verifier: JwtVerifier;
+  readiness: Array<ReadinessCheck & { detail(): string | undefined }>;
   /** Starts every issuer's first load; resolves when all have been tried once, or after 2 s. */
   start(): Promise<void>;
   close(): void;
 }
 
-export interface JwtComponentOptions {
+export interface JwtComponentOptions extends Omit<ComponentContext, 'now'> {
   issuers: JwtIssuerConfig[];
   cache: JwtCacheConfig;
-  /** Resolves a config-relative path (jwks_file). */
-  resolvePath(p: string): string;
-  log: Logger;
-  registry: Registry;
   now?: () => number;
 }
 
@@ -53,7 +48,7 @@ export function createJwtComponent(opts: JwtComponentOptions): JwtComponent {
   });
   const verifier = new JwtVerifier(issuers, cache, metrics, now);
   return {
-    verify: (token) => verifier.verify(token),
+    verifier,
     readiness: issuers.map(({ jwks }) => ({ name: `jwks ${jwks.issuer}`, ready: () => jwks.ready(), detail: () => jwks.detail() })),
     async start() {
       let timer: NodeJS.Timeout | undefined;

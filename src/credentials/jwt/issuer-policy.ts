@@ -7,6 +7,7 @@
 // allow-list, ID tokens are refused, RFC 9068's required claims are there (sub, client_id, iat, jti,
 // relaxable per issuer), and the scope claim has exactly the configured type.
 import { InvalidCredentialError } from '../../core/errors.ts';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
 import type { JwtIssuerConfig } from '../../policy/schema.ts';
@@ -46,7 +47,7 @@ export function compileIssuerPolicy(cfg: JwtIssuerConfig, index: number): Issuer
   };
 }
 
-function invalid(reason: string): never {
+function invalid(reason: InvalidTokenReason): never {
   throw new InvalidCredentialError(reason);
 }
 
@@ -56,22 +57,29 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** Claims that only ID tokens carry (OIDC Core §2, §3.1.3.6): an ID token is not an access token. */
 const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash', 's_hash'];
 
-function finiteTime(payload: Record<string, unknown>, claim: string): number | undefined {
+const TIME_INVALID = { exp: 'jwt_exp_invalid', nbf: 'jwt_nbf_invalid', iat: 'jwt_iat_invalid' } as const;
+
+function finiteTime(payload: Record<string, unknown>, claim: keyof typeof TIME_INVALID): number | undefined {
   const v = payload[claim];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) invalid(`jwt_${claim}_invalid`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) invalid(TIME_INVALID[claim]);
   return v;
 }
 
 function optionalString(payload: Record<string, unknown>, claim: string): string | undefined {
   const v = payload[claim];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0) invalid(`jwt_claim_type_invalid`);
+  if (typeof v !== 'string' || v.length === 0) invalid('jwt_claim_type_invalid');
   return v;
 }
 
 /** RFC 9068 §2.2's claims have reasons of their own; any other required claim shares one (reasons are metric labels). */
-const STANDARD_REQUIRED = new Set(['sub', 'client_id', 'iat', 'jti']);
+const STANDARD_REQUIRED: ReadonlyMap<string, InvalidTokenReason> = new Map([
+  ['sub', 'jwt_sub_missing'],
+  ['client_id', 'jwt_client_id_missing'],
+  ['iat', 'jwt_iat_missing'],
+  ['jti', 'jwt_jti_missing'],
+]);
 
 /**
  * The required claims are present (null counts as absent), and RFC 9068's string claims, whenever
@@ -79,7 +87,7 @@ const STANDARD_REQUIRED = new Set(['sub', 'client_id', 'iat', 'jti']);
  */
 function checkRequired(policy: IssuerPolicy, payload: Record<string, unknown>): void {
   for (const c of policy.requiredClaims) {
-    if (payload[c] === undefined || payload[c] === null) invalid(STANDARD_REQUIRED.has(c) ? `jwt_${c}_missing` : 'jwt_required_claim_missing');
+    if (payload[c] === undefined || payload[c] === null) invalid(STANDARD_REQUIRED.get(c) ?? 'jwt_required_claim_missing');
   }
   for (const c of ['sub', 'client_id', 'jti']) optionalString(payload, c);
 }

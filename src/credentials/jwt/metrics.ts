@@ -1,7 +1,8 @@
 // JWT and JWKS metrics, registered once per registry (config reloads build new verifiers that
 // share them). Label values are bounded: configured issuers (or "unknown"), reasons from code.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import { HotCounter, type CounterChild } from '../../plumbing/metrics.ts';
 
 /** What a JWKS gauge reads from a live issuer. */
 export interface JwksGaugeSource {
@@ -14,11 +15,11 @@ export interface JwksGaugeSource {
 }
 
 export class JwtMetrics {
-  readonly verifications: Counter<'issuer' | 'result'>;
-  readonly cacheLookups: Counter<'cache' | 'result'>;
+  readonly verifications: HotCounter<'issuer' | 'result'>;
+  readonly cacheLookups: HotCounter<'cache' | 'result'>;
   readonly jwksFetches: Counter<'issuer' | 'trigger' | 'result'>;
   readonly sources = new Set<JwksGaugeSource>();
-  private readonly verificationChildren = new Map<string, CounterChild>();
+  private readonly verificationChildren = new Memo<string, CounterChild>(4096);
   readonly verifiedHit: CounterChild;
   readonly verifiedMiss: CounterChild;
   readonly rejectedHit: CounterChild;
@@ -26,13 +27,13 @@ export class JwtMetrics {
   private constructor(registry: Registry) {
     const registers = [registry];
     const sources = this.sources;
-    this.verifications = new Counter({
+    this.verifications = new HotCounter({
       name: 'portcullis_jwt_verifications_total',
       help: 'JWT verifications (cache misses) by issuer and result: "valid" or the rejection reason',
       labelNames: ['issuer', 'result'],
       registers,
     });
-    this.cacheLookups = new Counter({
+    this.cacheLookups = new HotCounter({
       name: 'portcullis_jwt_cache_lookups_total',
       help: 'JWT cache lookups: cache "verified" (hit = no signature check) or "rejected" (hit = known bad token)',
       labelNames: ['cache', 'result'],
@@ -77,20 +78,15 @@ export class JwtMetrics {
         for (const s of sources) this.set({ issuer: s.issuer }, s.stale() ? 1 : 0);
       },
     });
-    this.verifiedHit = counterChild(this.cacheLookups, { cache: 'verified', result: 'hit' });
-    this.verifiedMiss = counterChild(this.cacheLookups, { cache: 'verified', result: 'miss' });
-    this.rejectedHit = counterChild(this.cacheLookups, { cache: 'rejected', result: 'hit' });
+    this.verifiedHit = this.cacheLookups.child({ cache: 'verified', result: 'hit' });
+    this.verifiedMiss = this.cacheLookups.child({ cache: 'verified', result: 'miss' });
+    this.rejectedHit = this.cacheLookups.child({ cache: 'rejected', result: 'hit' });
   }
 
-  /** Counts a verification (counter-child.ts: one addition per call). Issuers and reasons are bounded. */
+  /** Counts a verification (one addition per call). Issuers and reasons are bounded. */
   verification(issuer: string, result: string): void {
     const key = `${issuer}\u0000${result}`;
-    let c = this.verificationChildren.get(key);
-    if (!c) {
-      if (this.verificationChildren.size >= 10_000) return this.verifications.inc({ issuer, result });
-      this.verificationChildren.set(key, (c = counterChild(this.verifications, { issuer, result })));
-    }
-    c.inc();
+    (this.verificationChildren.get(key) ?? this.verificationChildren.set(key, this.verifications.child({ issuer, result }))).inc();
   }
 
   private static readonly byRegistry = new WeakMap<Registry, JwtMetrics>();

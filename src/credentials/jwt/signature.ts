@@ -1,9 +1,10 @@
 // JWS signature check with node:crypto's synchronous verify. Same verdicts as jose's compactVerify
-// (the hostile-token suite runs against this), at about half its CPU: jose goes through WebCrypto,
-// whose async machinery costs more than the RSA or ECDSA operation itself on the never-seen-token
-// path (docs/performance.md). Everything before this point has already been checked; this only
-// answers "did this key sign exactly these bytes".
+// (the hostile-token suite runs against this), without WebCrypto's promise and key-import
+// machinery around each RSA or ECDSA operation, which is what a never-seen token pays for.
+// Everything before this point has already been checked; this only answers "did this key sign
+// exactly these bytes".
 import { constants, KeyObject, verify, type VerifyKeyObjectInput } from 'node:crypto';
+import { Memo } from '../../plumbing/memo.ts';
 import type { VerificationKey } from './key-set.ts';
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -32,8 +33,8 @@ const PARAMS: Record<string, AlgParams> = {
   EdDSA: { hash: null, options: {} },
 };
 
-/** Per key, built once: node:crypto's KeyObject with its algorithm's verify options. */
-const verifyInputs = new WeakMap<VerificationKey, { params: AlgParams; input: VerifyKeyObjectInput }>();
+/** Per key (a KeySet's frozen key objects), built once: node:crypto's KeyObject with its algorithm's verify options. */
+const verifyInputs = new Memo<VerificationKey, { params: AlgParams; input: VerifyKeyObjectInput }>(1024);
 
 function verifyInputOf(vk: VerificationKey, params: AlgParams): VerifyKeyObjectInput {
   const known = verifyInputs.get(vk);

@@ -4,10 +4,11 @@
 // token cost a hash and a lookup.
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import type { VerificationKey } from './key-set.ts';
 
-/** SHA-256 of the whole token (one-shot crypto.hash: about half the cost of createHash on the hot path). */
+/** SHA-256 of the whole token (one-shot crypto.hash: no Hash object per Check). */
 export function tokenHash(token: string): string {
   return hash('sha256', token, 'base64url');
 }
@@ -26,7 +27,7 @@ interface VerifiedEntry {
 }
 
 interface RejectedEntry {
-  reason: string;
+  reason: InvalidTokenReason;
   expiresAt: number;
 }
 
@@ -58,13 +59,13 @@ export class TokenCache {
 
   setVerified(hash: string, identity: Identity, key: VerificationKey, keys: KeyLiveness, nowMs: number): void {
     if (!this.verified) return;
-    // No cached decision outlives the token's exp (DESIGN "Tokens").
+    // No cached decision outlives the token's exp (docs/jwt.md).
     const expiresAt = Math.min((identity.expiresAt ?? 0) * 1000, nowMs + this.opts.ttlSeconds * 1000);
     if (expiresAt <= nowMs) return;
     this.verified.set(hash, { identity, expiresAt, key, keys });
   }
 
-  getRejected(hash: string, nowMs: number): string | undefined {
+  getRejected(hash: string, nowMs: number): InvalidTokenReason | undefined {
     const e = this.rejected?.get(hash);
     if (!e) return undefined;
     if (e.expiresAt <= nowMs) {
@@ -74,7 +75,7 @@ export class TokenCache {
     return e.reason;
   }
 
-  setRejected(hash: string, reason: string, nowMs: number): void {
+  setRejected(hash: string, reason: InvalidTokenReason, nowMs: number): void {
     this.rejected?.set(hash, { reason, expiresAt: nowMs + this.opts.rejectedTtlSeconds * 1000 });
   }
 

@@ -1,9 +1,11 @@
 // Splitting a compact JWS and judging its header before any key is looked up.
 // These rules do not depend on the issuer: whatever an issuer allows, a token that names its own
 // key (jku, x5u, jwk, x5c), asks for critical extensions, nests another JWT, or uses `none` or an
-// HMAC algorithm is refused here (DESIGN "Never"). Nothing in a token is ever fetched.
+// HMAC algorithm is refused here (docs/jwt.md). Nothing in a token is ever fetched.
 import { isUtf8 } from 'node:buffer';
 import { InvalidCredentialError } from '../../core/errors.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
 
 export interface JoseHeader {
   alg?: unknown;
@@ -32,11 +34,10 @@ interface AcceptedHeader {
  * Header segments that already passed the rules below. An issuer's tokens share a handful of
  * header segments (one per key and `typ`), so for a never-seen token the base64 and JSON work of
  * its header is done once per segment, not per token. Only accepted headers are kept, and only
- * short ones; when full it starts over, so a flood of made-up headers costs the flood its own
- * parsing and nothing else.
+ * short ones.
  */
-const headerMemo = new Map<string, AcceptedHeader>();
 export const HEADER_MEMO_MAX = 256;
+const headerMemo = new Memo<string, AcceptedHeader>(HEADER_MEMO_MAX);
 const HEADER_MEMO_MAX_LENGTH = 512;
 
 /** Header segments remembered now (tests: the memo stays bounded). */
@@ -47,7 +48,7 @@ export function headerMemoSize(): number {
 /** Header parameters that name or carry a key: a token never chooses the key that verifies it. */
 const KEY_REFERENCE_PARAMS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
-function invalid(reason: string): never {
+function invalid(reason: InvalidTokenReason): never {
   throw new InvalidCredentialError(reason);
 }
 
@@ -105,7 +106,7 @@ function wellFormedStrings(root: unknown): boolean {
  * character the signer never wrote), holding a JSON object whose strings are well-formed Unicode
  * (a `\ud800` escape is valid UTF-8 JSON but a string no UTF-8 header or log can carry).
  */
-function decodeJsonObject(segment: string, reason: string): Record<string, unknown> {
+function decodeJsonObject(segment: string, reason: 'jwt_header_malformed' | 'jwt_payload_malformed'): Record<string, unknown> {
   if (segment.length === 0) invalid(reason);
   if (!isCanonicalBase64url(segment)) invalid('jwt_base64_invalid');
   const bytes = Buffer.from(segment, 'base64url');
@@ -155,7 +156,6 @@ export function parseToken(token: string): TokenParts {
   if (accepted === undefined) {
     accepted = judgeHeader(segment);
     if (segment.length <= HEADER_MEMO_MAX_LENGTH) {
-      if (headerMemo.size >= HEADER_MEMO_MAX) headerMemo.clear();
       // A copy: `segment` is a slice of the token, and V8 would keep the whole token (a bearer
       // credential) alive for as long as the memo holds its slice.
       headerMemo.set(Buffer.from(segment, 'latin1').toString('latin1'), accepted);
@@ -168,7 +168,7 @@ export function parseToken(token: string): TokenParts {
   return { header: accepted.header, payload, alg: accepted.alg, kid: accepted.kid };
 }
 
-/** The issuer-independent header rules (DESIGN "Never"); throws the precise reason. */
+/** The issuer-independent header rules (docs/jwt.md); throws the precise reason. */
 function judgeHeader(segment: string): AcceptedHeader {
   const h = decodeJsonObject(segment, 'jwt_header_malformed') as JoseHeader;
 

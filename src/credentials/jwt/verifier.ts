@@ -5,6 +5,8 @@
 // A token is accepted only after its signature verified with a key of the issuer the token
 // names, for the algorithm that key is allowed, over the very bytes the checks read.
 import { DependencyUnavailableError, InvalidCredentialError } from '../../core/errors.ts';
+import type { InvalidTokenReason } from '../../core/reasons.ts';
+import type { CredentialVerifier } from '../../core/deps.ts';
 import type { Identity } from '../../core/types.ts';
 import { checkClaims, checkHeader, type IssuerPolicy } from './issuer-policy.ts';
 import type { JwksManager } from './jwks-manager.ts';
@@ -19,9 +21,9 @@ export interface IssuerRuntime {
 }
 
 /** Rejections whose answer can change with time or a key refresh: never remembered. */
-const NOT_CACHED = new Set(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch', 'jwt_kid_missing']);
+const NOT_CACHED = new Set<InvalidTokenReason>(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch', 'jwt_kid_missing']);
 
-export class JwtVerifier {
+export class JwtVerifier implements CredentialVerifier {
   private readonly byIssuer: Map<string, IssuerRuntime>;
 
   constructor(

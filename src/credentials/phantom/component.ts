@@ -1,9 +1,7 @@
 // credentials.introspection.phantom_token -> the `phantomToken` dependency and the JWKS handler.
 import type { ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { Identity } from '../../core/types.ts';
-import type { OpsHandler } from '../../http/ops-server.ts';
+import type { ComponentContext, OpsHandler } from '../../plumbing/component.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
 import { phantomTokensIssued } from '../introspection/metrics.ts';
 import { generatedKey, loadKeyFiles, type SigningKey } from './keys.ts';
@@ -23,7 +21,7 @@ export interface PhantomComponent {
 
 export function createPhantom(
   cfg: PhantomConfig,
-  opts: { log: Logger; registry: Registry; now: () => number; resolvePath: (p: string) => string },
+  opts: ComponentContext,
 ): PhantomComponent {
   const where = 'credentials.introspection.phantom_token';
   const issued = phantomTokensIssued(opts.registry);

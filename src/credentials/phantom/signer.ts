@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Identity } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
 import type { SigningKey } from './keys.ts';
 
 export interface PhantomSignerOptions {
@@ -19,7 +20,7 @@ export interface PhantomSignerOptions {
 export class PhantomTokenSigner {
   private readonly signing: SigningKey;
   // Identities from the introspection cache are shared objects: their phantom token is too.
-  private readonly reuse = new WeakMap<Identity, { jwt: string; exp: number; renewAt: number }>();
+  private readonly reuse = new Memo<Identity, { jwt: string; exp: number; renewAt: number }>(4096);
 
   constructor(
     readonly keys: readonly SigningKey[],

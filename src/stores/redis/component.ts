@@ -1,7 +1,7 @@
 // Plugging Redis into the components of a config generation (src/runtime/components.ts):
 // the shared connection, its readiness, the key store and the rate limiter.
-import type { Config } from '../../policy/schema.ts';
-import type { ComponentContext, ReadinessCheck } from '../../runtime/components.ts';
+import type { ComponentContext, ReadinessCheck } from '../../plumbing/component.ts';
+import type { Config, RedisConfig } from '../../policy/schema.ts';
 import { MemoryRateLimiter, type RateLimiter } from '../ratelimit.ts';
 import { RedisConnection } from './connection.ts';
 import { CountingRateLimiter } from './counting-limiter.ts';
@@ -11,9 +11,8 @@ import { RedisRateLimiter } from './ratelimiter.ts';
 
 type RedisStoreConfig = Extract<NonNullable<Config['credentials']['api_key']>['store'], { type: 'redis' }>;
 
-export function createRedisConnection(ctx: ComponentContext, name = 'portcullis'): RedisConnection {
-  if (!ctx.config.redis) throw new Error('a Redis store needs the top-level redis section');
-  return new RedisConnection(ctx.config.redis, ctx.log.child({ component: 'redis' }), redisMetrics(ctx.metrics.registry), name);
+export function createRedisConnection(config: RedisConfig, ctx: ComponentContext, name = 'portcullis'): RedisConnection {
+  return new RedisConnection(config, ctx.log.child({ component: 'redis' }), redisMetrics(ctx.registry), name);
 }
 
 /**
@@ -34,13 +33,13 @@ export function redisReadiness(conn: RedisConnection): ReadinessCheck & { degrad
  * The Redis key store. With `conn` (the server) it shares the components' connection; without
  * (the `portcullis keys` CLI) it opens its own and closes it with the store.
  */
-export function createRedisKeyStore(ctx: ComponentContext, store: RedisStoreConfig, conn?: RedisConnection): RedisKeyStore {
+export function createRedisKeyStore(redis: RedisConfig, store: RedisStoreConfig, ctx: ComponentContext, conn?: RedisConnection): RedisKeyStore {
   const own = !conn;
-  const connection = conn ?? createRedisConnection(ctx, 'portcullis-cli');
+  const connection = conn ?? createRedisConnection(redis, ctx, 'portcullis-cli');
   return new RedisKeyStore(connection, {
     resyncSeconds: store.resync_seconds,
     log: ctx.log.child({ component: 'keystore' }),
-    metrics: redisMetrics(ctx.metrics.registry),
+    metrics: redisMetrics(ctx.registry),
     ownsConnection: own,
   });
 }
@@ -53,7 +52,7 @@ let reportOverflow: (policy: string) => void = () => {};
 
 /** Redis-backed when the config has a redis section, in memory otherwise; counted either way. */
 export function createRateLimiter(ctx: ComponentContext, conn?: RedisConnection): RateLimiter {
-  const metrics = rateLimitMetrics(ctx.metrics.registry);
+  const metrics = rateLimitMetrics(ctx.registry);
   let inner: RateLimiter;
   if (conn) inner = new RedisRateLimiter(conn);
   else {
@@ -82,7 +81,7 @@ function overflowReporter(ctx: ComponentContext, metrics: RateLimitMetrics): (po
 
 /** DecideDeps.onRateLimiterError: counts a request let through by on_redis_error: allow (log throttled). */
 export function rateLimiterFailOpen(ctx: ComponentContext): (policy: string, err: Error) => void {
-  const metrics = rateLimitMetrics(ctx.metrics.registry);
+  const metrics = rateLimitMetrics(ctx.registry);
   const log = ctx.log.child({ component: 'ratelimit' });
   let lastLog = 0;
   return (policy, err) => {

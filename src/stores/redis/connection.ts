@@ -7,9 +7,10 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { DependencyUnavailableError } from '../../core/errors.ts';
-import { redactUrl } from '../../core/redact-url.ts';
+import { redactUrl } from '../../plumbing/redact-url.ts';
 import type { RedisConfig } from '../../policy/schema.ts';
 import type { RedisMetrics } from './metrics.ts';
+import { Memo } from '../../plumbing/memo.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -20,7 +21,7 @@ const retryDelayMs = (times: number) => Math.min(times * 100, 1000);
 
 /**
  * What logs, /readyz and errors say about the Redis target. Single node: the URL parsed as ioredis
- * parses it, with no part of its userinfo and no query value (redact-url.ts). Sentinel and Cluster:
+ * parses it, with no part of its userinfo and no query value (src/plumbing/redact-url.ts). Sentinel and Cluster:
  * the configured addresses only; their passwords (`password`, `sentinel_password`) are separate
  * options and never part of the description.
  */
@@ -184,14 +185,13 @@ export class RedisConnection {
     return this.subscriberClient;
   }
 
-  private readonly timers = new Map<string, { observe(v: number): void }>();
+  private readonly timers = new Memo<string, { observe(v: number): void }>(64);
   private lastCommandErrorLog = 0;
 
   /** Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError. */
   async run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
     // Label children cached per op: the rate limiter runs this on every Check.
-    let timer = this.timers.get(op);
-    if (!timer && this.metrics) this.timers.set(op, (timer = this.metrics.commandDuration.labels(op)));
+    const timer = this.timers.get(op) ?? (this.metrics ? this.timers.set(op, this.metrics.commandDuration.labels(op)) : undefined);
     const start = timer ? performance.now() : 0;
     try {
       return await fn(this.client);
@@ -203,7 +203,7 @@ export class RedisConnection {
         this.lastCommandErrorLog = now;
         this.log.error({ redis: this.target, op, err: (e as Error).message }, 'redis command failed (Redis answered an error; logged at most every 10 s)');
       }
-      throw new DependencyUnavailableError(`redis_${kind}`, REDIS_RETRY_AFTER_SECONDS);
+      throw new DependencyUnavailableError(kind === 'timeout' ? 'redis_timeout' : kind === 'unavailable' ? 'redis_unavailable' : 'redis_error', REDIS_RETRY_AFTER_SECONDS);
     } finally {
       timer?.observe((performance.now() - start) / 1000);
     }

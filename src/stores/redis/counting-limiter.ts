@@ -1,12 +1,13 @@
 // Counts every rate-limit check by policy and result (portcullis_ratelimit_decisions_total),
 // whichever limiter (memory or Redis) does the counting.
-import { counterChild, type CounterChild } from '../../runtime/counter-child.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import type { CounterChild } from '../../plumbing/metrics.ts';
 import type { RateLimiter, RateLimitPolicy, RateLimitResult } from '../ratelimit.ts';
 import type { RateLimitMetrics } from './metrics.ts';
 
 export class CountingRateLimiter implements RateLimiter {
-  // Counters per policy, one addition per Check (counter-child.ts). Policies come from config.
-  private readonly children = new Map<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>();
+  // Counters per policy, one addition per Check (HotCounter). Policies come from config.
+  private readonly children = new Memo<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>(1024);
 
   constructor(
     readonly inner: RateLimiter,
@@ -17,7 +18,7 @@ export class CountingRateLimiter implements RateLimiter {
     let c = this.children.get(policy);
     if (!c) {
       const d = this.metrics.decisions;
-      c = { allowed: counterChild(d, { policy, result: 'allowed' }), limited: counterChild(d, { policy, result: 'limited' }), error: counterChild(d, { policy, result: 'error' }) };
+      c = { allowed: d.child({ policy, result: 'allowed' }), limited: d.child({ policy, result: 'limited' }), error: d.child({ policy, result: 'error' }) };
       this.children.set(policy, c);
     }
     return c;

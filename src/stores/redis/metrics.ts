@@ -2,10 +2,7 @@
 // reload, so each metric is fetched from the registry when it already exists (prom-client throws
 // on a second registration of the same name).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-
-function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
+import { HotCounter, registeredMetric as getOrCreate } from '../../plumbing/metrics.ts';
 
 export interface RedisMetrics {
   commandDuration: Histogram<'op'>;
@@ -71,7 +68,8 @@ export function redisMetrics(registry: Registry): RedisMetrics {
 }
 
 export interface RateLimitMetrics {
-  decisions: Counter<'policy' | 'result'>;
+  /** Counted on every Check of a rate-limited route: hot children. */
+  decisions: HotCounter<'policy' | 'result'>;
   failOpen: Counter<'policy'>;
   overflow: Counter<'policy'>;
 }
@@ -79,17 +77,11 @@ export interface RateLimitMetrics {
 export function rateLimitMetrics(registry: Registry): RateLimitMetrics {
   const registers = [registry];
   return {
-    decisions: getOrCreate(
-      registry,
-      'portcullis_ratelimit_decisions_total',
-      () =>
-        new Counter({
-          name: 'portcullis_ratelimit_decisions_total',
-          help: 'Rate-limit checks by policy and result (allowed, limited, error: the limiter backend failed)',
-          labelNames: ['policy', 'result'],
-          registers,
-        }),
-    ),
+    decisions: HotCounter.in(registry, {
+      name: 'portcullis_ratelimit_decisions_total',
+      help: 'Rate-limit checks by policy and result (allowed, limited, error: the limiter backend failed)',
+      labelNames: ['policy', 'result'],
+    }),
     failOpen: getOrCreate(
       registry,
       'portcullis_ratelimit_failopen_total',

@@ -6,7 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { loadConfigFile } from '../policy/load.ts';
-import { createLogger, exitWhenLogged } from './logger.ts';
+import { createLogger, exitWhenLogged } from '../runtime/logger.ts';
 import { serve } from './serve.ts';
 
 const METRICS_REQ = 'portcullis:cluster-metrics-req';

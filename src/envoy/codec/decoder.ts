@@ -1,15 +1,76 @@
 // The lean CheckRequest decoder: reads only the fields Portcullis uses straight off the wire
 // (protobufjs Reader) and skips the rest (destination, time, body, TLS, metadata, ...), instead of
 // decoding every field into messages and converting them to objects (proto-loader).
-// Same results as toAuthzRequest(proto-loader object): both end in headersFrom/buildAuthzRequest,
+// Same results as the oracle's toAuthzRequest (test/support/check-oracle.ts): both end in headersFrom/buildAuthzRequest,
 // and protobuf's rules are kept as protobufjs applies them (last occurrence of a field wins, a
 // repeated sub-message replaces the earlier one, absent map key/value are ""). A field arriving with
 // an unexpected wire type is skipped. Checked by test/unit/lean-codec.test.ts.
 import protobuf from 'protobufjs';
-import type { AuthzRequest } from '../core/types.ts';
-import { newHeaderMap } from '../core/header-map.ts';
-import { buildAuthzRequest, headersFrom, type HeaderValueMsg } from './check-adapter.ts';
-import { tagOf } from './proto-root.ts';
+import { newHeaderMap } from '../../core/header-map.ts';
+import type { AuthzRequest } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import { tagOf } from './tags.ts';
+
+/** A header line of `header_map` (Envoy's encode_raw_headers), as the oracle and this decoder read it. */
+export interface HeaderValueMsg {
+  key?: string;
+  value?: string;
+  raw_value?: Buffer;
+}
+
+/**
+ * Header lines to the normalized map. Also used by the proto-loader oracle the tests check this
+ * decoder against (test/support/check-oracle.ts), so the two cannot disagree on it.
+ */
+export function headersFrom(raw: readonly HeaderValueMsg[] | undefined, map: Record<string, string> | undefined): Record<string, string> {
+  // A map that inherits nothing: a header named "constructor" or "__proto__" is just a header.
+  const headers = newHeaderMap();
+  if (raw && raw.length > 0) {
+    // encode_raw_headers: one entry per header line, unmerged; merge like the map form does.
+    for (const h of raw) {
+      if (!h.key) continue;
+      const k = h.key.toLowerCase();
+      const v = h.raw_value && h.raw_value.length ? h.raw_value.toString('utf8') : (h.value ?? '');
+      headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+    }
+  } else if (map) {
+    for (const k of Object.keys(map)) {
+      const lk = k.toLowerCase();
+      const v = String(map[k]);
+      headers[lk] = headers[lk] === undefined ? v : `${headers[lk]},${v}`;
+    }
+  }
+  return headers;
+}
+
+const NO_CONTEXT_EXTENSIONS: Record<string, string> = Object.freeze(Object.create(null));
+
+export function buildAuthzRequest(
+  method: string | undefined,
+  host: string | undefined,
+  path: string | undefined,
+  headers: Record<string, string>,
+  sourceIp: string | undefined,
+  contextExtensions: Record<string, string> | undefined,
+): AuthzRequest {
+  // Most routes send none: share one frozen empty map rather than allocate one per Check.
+  let ext = NO_CONTEXT_EXTENSIONS;
+  if (contextExtensions) {
+    for (const k of Object.keys(contextExtensions)) {
+      if (ext === NO_CONTEXT_EXTENSIONS) ext = Object.create(null);
+      ext[k] = String(contextExtensions[k]);
+    }
+  }
+  return {
+    method: method || headers[':method'] || '',
+    host: host || headers[':authority'] || headers['host'] || '',
+    rawPath: path || headers[':path'] || '',
+    headers,
+    sourceIp: sourceIp ?? '',
+    contextExtensions: ext,
+    requestId: headers['x-request-id'],
+  };
+}
 
 const AC = 'envoy.service.auth.v3.AttributeContext';
 const T = {
@@ -198,10 +259,10 @@ function readHeaderEntry(r: protobuf.Reader, end: number, h: Http): void {
 
 // Header names (and context-extension keys) repeat from Check to Check: an ASCII name is looked up
 // by its bytes and the string decoded the first time is reused, instead of decoding and allocating
-// it again. Values are always decoded. Bounded: a client sending random names only refills it.
-const NAMES_MAX = 1024;
+// it again. Values are always decoded. Keyed by a hash of the bytes, and a hit is compared byte for
+// byte (sameAscii), so a colliding name is decoded, never mistaken.
 const NAME_MAX_BYTES = 64;
-const names = new Map<number, string>();
+const names = new Memo<number, string>(1024);
 /** Whether the name readName returned last has an upper-case letter. */
 let nameHasUpper = false;
 
@@ -230,10 +291,7 @@ function readName(r: protobuf.Reader): string {
       const cached = names.get(h);
       r.pos = end;
       if (cached !== undefined && sameAscii(cached, buf, start, end)) return cached;
-      const s = utf8(buf, start, end);
-      if (names.size >= NAMES_MAX) names.clear();
-      names.set(h, s);
-      return s;
+      return names.set(h, utf8(buf, start, end));
     }
   }
   r.pos = end;

@@ -1,13 +1,13 @@
 // Finding the one credential a request carries, and what kind it is. No verification here.
-// Token routing (DESIGN "Tokens"): JWT-shaped -> jwt only; API-key-shaped -> key store only;
+// Token routing (docs/security.md): JWT-shaped -> jwt only; API-key-shaped -> key store only;
 // anything else -> introspection. Never a fallback from one to another.
-import { looksLikeApiKey } from './apikey-format.ts';
-import type { QueryScan } from '../core/query.ts';
-import type { CredentialKind } from '../core/types.ts';
+import type { QueryScan } from './query.ts';
+import type { InvalidRequestReason } from './reasons.ts';
+import type { CredentialKind } from './types.ts';
 
 export type Extracted =
   | { kind: 'none' }
-  | { kind: 'malformed'; reason: string }
+  | { kind: 'malformed'; reason: InvalidRequestReason }
   | { kind: CredentialKind; value: string; header?: string; queryParam?: string };
 
 export interface ExtractOptions {
@@ -44,6 +44,18 @@ export function looksLikeJwt(token: string): boolean {
   const head = Buffer.from(token.slice(0, 20), 'base64');
   for (const b of head) if (b < 0x20 || b > 0x7e) return false;
   return true;
+}
+
+/**
+ * The shape of an API key, `<prefix>_` and 38 characters (32 random, 6 of checksum: the format is
+ * src/credentials/api-key/format.ts). The shape alone routes a bearer token to the key store; the
+ * checksum is the verifier's first check.
+ */
+export const API_KEY_BODY_LENGTH = 38;
+
+/** True if the string has the shape of a key with this prefix (checksum not verified). */
+export function looksLikeApiKey(value: string, prefix: string): boolean {
+  return value.length === prefix.length + 1 + API_KEY_BODY_LENGTH && value.startsWith(prefix + '_');
 }
 
 export function classifyBearer(token: string, apiKeyPrefix: string | null): CredentialKind {

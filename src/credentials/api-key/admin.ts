@@ -1,7 +1,7 @@
 // Key lifecycle on top of any KeyStore: create (shown once), rotate (overlap window), revoke.
 import { BlockList } from 'node:net';
-import { generateApiKey, hashApiKey, newKeyId } from './apikey-format.ts';
-import { isActive, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
+import { generateApiKey, hashApiKey, newKeyId } from './format.ts';
+import { isActive, type KeyRecord, type KeyStore } from '../../stores/keystore.ts';
 
 /** Two active keys per client: the current one and the one being rotated to. */
 export const MAX_ACTIVE_KEYS_PER_CLIENT = 2;

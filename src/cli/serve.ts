@@ -7,9 +7,9 @@ import { ReloadingTlsCredentials } from '../envoy/tls-credentials.ts';
 import { startOpsServer, type OpsListener } from '../http/ops-server.ts';
 import { forwardAuthHandler } from '../http/forward-auth.ts';
 import { loadConfigFile } from '../policy/load.ts';
-import { App } from './app.ts';
-import { createLogger, exitWhenLogged } from './logger.ts';
-import { Metrics } from './metrics.ts';
+import { App } from '../runtime/app.ts';
+import { createLogger, exitWhenLogged } from '../runtime/logger.ts';
+import { Metrics } from '../runtime/metrics.ts';
 
 export interface ServeOptions {
   configFile: string;

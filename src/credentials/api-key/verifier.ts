@@ -1,12 +1,19 @@
-// Verifying an API key on the hot path: checksum (no I/O), hash, store lookup, lifecycle, grants.
+// The api-key verifier: checksum (no I/O), hash, store lookup, lifecycle, grants.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { hashApiKey, isWellFormedApiKey } from './apikey-format.ts';
-import { isExpired, type KeyRecord, type KeyStore } from '../stores/keystore.ts';
-import { ForbiddenCredentialError, InvalidCredentialError } from '../core/errors.ts';
-import type { Identity } from '../core/types.ts';
-import { newIdentity } from '../core/identity.ts';
+import type { CredentialVerifier } from '../../core/deps.ts';
+import { ForbiddenCredentialError, InvalidCredentialError } from '../../core/errors.ts';
+import { newIdentity } from '../../core/identity.ts';
+import type { RouteRule } from '../../core/policy.ts';
+import type { AuthzRequest, Identity } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import { isExpired, type KeyRecord, type KeyStore } from '../../stores/keystore.ts';
+import { hashApiKey, isWellFormedApiKey } from './format.ts';
 
-const blockLists = new WeakMap<KeyRecord, BlockList>();
+// Keyed by frozen key records: stores replace a record when it changes (revoke, rotate, reload),
+// never edit it (KeyRecord), so what is derived from a record is always the current record's.
+const RECORDS_KEPT = 16_384;
+
+const blockLists = new Memo<KeyRecord, BlockList>(RECORDS_KEPT);
 
 function blockListOf(record: KeyRecord): BlockList {
   let bl = blockLists.get(record);
@@ -35,10 +42,10 @@ export function ipAllowed(record: KeyRecord, ip: string): boolean {
   return blockListOf(record).check(addr, type);
 }
 
-// One Identity per key record, made the first time the record is used. Stores replace a record
-// when it changes (revoke, rotate, reload), never edit it (KeyRecord), so the identity is always
-// the one of the record the store holds now; the record's going lets its identity go.
-const identities = new WeakMap<KeyRecord, Identity>();
+// One Identity per key record, made the first time the record is used: the identity is always the
+// one of the record the store holds now, and the same object from Check to Check (what the identity
+// header and allow-bytes memos are keyed by).
+const identities = new Memo<KeyRecord, Identity>(RECORDS_KEPT);
 
 function identityOf(record: KeyRecord): Identity {
   let id = identities.get(record);
@@ -75,8 +82,20 @@ export async function verifyApiKey(
   if (isExpired(record, nowMs)) throw new InvalidCredentialError('api_key_expired', 'The API key is invalid');
   const identity = identityOf(record);
   if (record.routes?.length && !record.routes.includes(routeName)) {
-    throw Object.assign(new ForbiddenCredentialError('api_key_route_not_allowed'), { identity });
+    throw new ForbiddenCredentialError('api_key_route_not_allowed', identity);
   }
-  if (!ipAllowed(record, sourceIp)) throw Object.assign(new ForbiddenCredentialError('api_key_source_not_allowed'), { identity });
+  if (!ipAllowed(record, sourceIp)) throw new ForbiddenCredentialError('api_key_source_not_allowed', identity);
   return identity;
+}
+
+export class ApiKeyVerifier implements CredentialVerifier {
+  constructor(
+    private readonly prefix: string,
+    private readonly store: KeyStore,
+    private readonly now: () => number,
+  ) {}
+
+  verify(key: string, _request: AuthzRequest, route: RouteRule, sourceIp: string): Promise<Identity> {
+    return verifyApiKey(key, this.prefix, this.store, route.name, sourceIp, this.now());
+  }
 }

@@ -1,13 +1,44 @@
 // The lean CheckResponse encoder: writes the wire bytes for a Decision directly, in one pass from
-// the end (reverse-writer.ts), with the constant fields pre-encoded, instead of building the object
+// the end (writer.ts), with the constant fields pre-encoded, instead of building the object
 // form, converting it (fromObject) and encoding that (proto-loader). Byte-for-byte the same as
-// proto-loader's serialization of toCheckResponse(d): same fields, same order, same values.
+// proto-loader's serialization of the oracle's toCheckResponse(d) (test/support/check-oracle.ts): same fields, same order, same values.
 // Checked by test/unit/lean-codec.test.ts.
-import { denyBody } from '../core/decision-table.ts';
-import type { Decision, HeaderSet, Identity } from '../core/types.ts';
-import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } from './check-adapter.ts';
-import { tagOf } from './proto-root.ts';
-import { ReverseWriter, stringBound } from './reverse-writer.ts';
+import { denyBody } from '../../core/decision.ts';
+import type { Allow, Decision, HeaderSet, Identity } from '../../core/types.ts';
+import { Memo } from '../../plumbing/memo.ts';
+import { tagOf } from './tags.ts';
+import { ReverseWriter, stringBound } from './writer.ts';
+
+export const GRPC_OK = 0;
+export const GRPC_CODE_FOR_STATUS: Record<number, number> = {
+  400: 3, // INVALID_ARGUMENT
+  401: 16, // UNAUTHENTICATED
+  403: 7, // PERMISSION_DENIED
+  429: 8, // RESOURCE_EXHAUSTED
+  503: 14, // UNAVAILABLE
+};
+
+/** Headers on every deny's local reply, before the decision's own. */
+export const DENY_CONTENT_TYPE: HeaderSet = { name: 'content-type', value: 'application/json' };
+
+/**
+ * Dynamic metadata for Envoy's access log, as ordered [key, value] pairs. Also used by the
+ * proto-loader oracle (test/support/check-oracle.ts).
+ */
+export function metadataEntries(d: Decision): Array<[string, string]> {
+  const out: Array<[string, string]> = [
+    ['decision', d.allowed ? 'allow' : 'deny'],
+    ['reason', d.reason],
+  ];
+  if (d.route) out.push(['route', d.route]);
+  const id = d.identity;
+  const method = id?.method ?? (d.allowed ? undefined : d.credential);
+  if (method) out.push(['method', method]);
+  if (id?.clientId) out.push(['client_id', id.clientId]);
+  if (id?.subject) out.push(['subject', id.subject]);
+  if (id?.keyId) out.push(['key_id', id.keyId]);
+  return out;
+}
 
 const CR = 'envoy.service.auth.v3.CheckResponse';
 const T = {
@@ -39,7 +70,7 @@ const T = {
 
 for (const [name, tag] of Object.entries(T)) {
   // Every tag here fits one byte (field numbers < 16); ReverseWriter.byte relies on it.
-  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/check-response-encoder.ts`);
+  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/codec/encoder.ts`);
 }
 
 // Constant fields, encoded once: `status: {code: 0}` and `append: {value: false}`, tag and length
@@ -68,26 +99,29 @@ function boundOf(hs: readonly HeaderSet[]): number {
   return n;
 }
 
-// An allow's bytes are a function of its identity (frozen, shared by every Check presenting the
-// same credential), route, reason, identity headers (the identity's shared list, see
-// HeaderPolicy.identityHeaders), removals and response headers. A client repeating its request
-// gets the same bytes: the last allow is kept per identity and reused when all of those match.
-// Allows carrying response headers (rate-limit quota, which changes every Check) are not kept.
+// A client repeating its request gets the same allow, and the same bytes: the last allow's bytes
+// are kept per identity and served again when the new allow would encode to the same bytes. What
+// an allow's bytes are made of, and how reusesBytes compares each:
+//   identity      the memo key, by reference. Identities are frozen (newIdentity), so the fields
+//                 the metadata carries (method, client_id, subject, key_id) cannot change under it.
+//   route, reason compared as values.
+//   set           by reference. HeaderPolicy.identityHeaders gives one frozen list per identity and
+//                 route of one config generation: another route, a reload or a phantom token means
+//                 another list, and a miss (even with equal contents: a miss is always safe).
+//   remove, removeQuery  by content: made per Check from the request's headers and query.
+//   responseHeaders      an allow with any (rate-limit quota, new every Check) is never kept.
+// test/unit/lean-codec.test.ts changes each of these in turn and compares with the oracle.
+// The kept bytes are a copy in memory of their own (a pooled slice would pin its whole pool slab);
 // grpc-js copies the returned bytes into its frame and never writes to them.
-// Bounded (cleared when full) and the kept bytes in memory of their own: never-seen tokens bring
-// an identity per Check, and an entry for each in a WeakMap, with a pooled slice (which holds its
-// whole 8 kB pool slab), grew the heap by ~200 MB and slowed every row of the full bench
-// (docs/performance.md, "A/B pairs").
-const IDENTITIES_KEPT = 4096;
-interface LastAllow {
-  route: string | undefined;
+interface KeptAllow {
+  route: string;
   reason: string;
   set: readonly HeaderSet[];
   remove: readonly string[];
   removeQuery: readonly string[];
   bytes: Buffer;
 }
-const lastAllow = new Map<Identity, LastAllow>();
+const keptAllows = new Memo<Identity, KeptAllow>(4096);
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -95,17 +129,18 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
+function reusesBytes(kept: KeptAllow, d: Allow): boolean {
+  return kept.set === d.set && kept.route === d.route && kept.reason === d.reason && sameStrings(kept.remove, d.remove) && sameStrings(kept.removeQuery, d.removeQuery);
+}
+
 export function encodeCheckResponse(d: Decision): Buffer {
   if (!d.allowed || !d.identity || d.responseHeaders.length !== 0) return encode(d);
-  const last = lastAllow.get(d.identity);
-  if (last && last.set === d.set && last.route === d.route && last.reason === d.reason && sameStrings(last.remove, d.remove) && sameStrings(last.removeQuery, d.removeQuery)) {
-    return last.bytes;
-  }
+  const kept = keptAllows.get(d.identity);
+  if (kept && reusesBytes(kept, d)) return kept.bytes;
   const bytes = encode(d);
-  const kept = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(kept);
-  if (lastAllow.size >= IDENTITIES_KEPT) lastAllow.clear();
-  lastAllow.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes: kept });
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  keptAllows.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes: copy });
   return bytes;
 }
 

@@ -3,10 +3,11 @@
 // random guess be rejected without a store lookup. The store keeps only SHA-256(key).
 import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { API_KEY_BODY_LENGTH, looksLikeApiKey } from '../../core/credential.ts';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const RANDOM_LEN = 32;
-const CHECK_LEN = 6;
+const CHECK_LEN = API_KEY_BODY_LENGTH - RANDOM_LEN;
 
 function base62(n: number, width: number): string {
   let s = '';
@@ -37,11 +38,6 @@ export function generateApiKey(prefix: string): string {
   return `${prefix}_${random}${checksum(prefix, random)}`;
 }
 
-/** True if the string has the shape of a key with this prefix (checksum not verified). */
-export function looksLikeApiKey(value: string, prefix: string): boolean {
-  return value.length === prefix.length + 1 + RANDOM_LEN + CHECK_LEN && value.startsWith(prefix + '_');
-}
-
 /** Shape and checksum. A false here is answered without touching the store. */
 export function isWellFormedApiKey(value: string, prefix: string): boolean {
   if (!looksLikeApiKey(value, prefix)) return false;
@@ -54,7 +50,7 @@ export function isWellFormedApiKey(value: string, prefix: string): boolean {
 }
 
 // CRC-32 (IEEE, as node:zlib's crc32) by table, over char codes: on every Check this runs on a
-// string already checked to be ASCII, and a JS loop over ~40 chars costs less than zlib's native
+// string already checked to be ASCII, and a JS loop over a key's characters costs less than zlib's native
 // call with its string conversion, the slices and the base62 string it replaced. Generation still
 // uses zlib (checksum above); test/unit/apikey-format.test.ts checks the two agree.
 const CRC_TABLE = (() => {
