@@ -122,7 +122,7 @@ try {
   for (const m of MODES) await startOnce(m, config);
   for (let i = 0; i < RUNS; i++) {
     // The order rotates, so each mode runs first, second and third equally often.
-    const order = MODES.map((_, k) => MODES[(i + k) % MODES.length]!);
+    const order = MODES.map((_, k) => MODES[(i + k) % MODES.length]);
     for (const m of order) times.get(m.name)!.push(await startOnce(m, config));
     nodeTimes.push(await nodeAlone());
     say(`[${i + 1}/${RUNS}] ${order.map((m) => `${m.name} ${times.get(m.name)!.at(-1)!.toFixed(0)} ms`).join(', ')}`);
@@ -131,12 +131,21 @@ try {
     ...MODES.map((m) => ({ mode: m.name, ms: times.get(m.name)! })),
     { mode: 'node -e 0 (Node alone)', ms: nodeTimes },
   ].map((r) => ({ ...r, median: median(r.ms), min: Math.min(...r.ms), max: Math.max(...r.ms) }));
-  const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, loadBefore, loadAfter: loadavg()[0] };
+  const machine = {
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    loadBefore,
+    loadAfter: loadavg()[0],
+  };
   if (opt.json) console.log(JSON.stringify({ runs: RUNS, machine, rows }, null, 2));
   else {
-    console.log(`\`portcullis serve\` to ready, example config, ${RUNS} runs each (${machine.node}, ${machine.cpus} × ${machine.cpu}, load ${loadBefore.toFixed(1)} → ${machine.loadAfter.toFixed(1)})\n`);
+    console.log(
+      `\`portcullis serve\` to ready, example config, ${RUNS} runs each (${machine.node}, ${machine.cpus} × ${machine.cpu}, load ${loadBefore.toFixed(1)} → ${machine.loadAfter.toFixed(1)})\n`,
+    );
     console.log('| started from | median | min | max |\n|---|--:|--:|--:|');
-    for (const r of rows) console.log(`| ${r.mode} | **${r.median.toFixed(0)} ms** | ${r.min.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
+    for (const r of rows)
+      console.log(`| ${r.mode} | **${r.median.toFixed(0)} ms** | ${r.min.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,17 @@
 // not rewrite (a computed dynamic import), fails here. test/support/build-dist.ts builds dist/
 // before the run.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +43,11 @@ function imageLikeCopy(withDist: boolean): string {
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
   mkdirSync(join(dir, 'examples'));
-  for (const f of ['portcullis.yaml', 'demo-only-keys.yaml', 'demo-only-jwks.json']) cpSync(join(ROOT, 'examples', f), join(dir, 'examples', f));
+  for (const f of ['portcullis.yaml', 'demo-only-keys.yaml', 'demo-only-jwks.json'])
+    cpSync(join(ROOT, 'examples', f), join(dir, 'examples', f));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  if (withDist) cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+  if (withDist)
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
   return dir;
 }
 
@@ -55,10 +67,13 @@ describe('bin/portcullis.js runs the compiled dist/', () => {
         if (f.isDirectory()) walk(p);
         else if (p.endsWith('.js')) {
           const text = readFileSync(p, 'utf8');
-          for (const m of text.matchAll(/(?:^|\s)(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\(\s*([^)]*)\)/gm)) {
+          for (const m of text.matchAll(
+            /(?:^|\s)(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\(\s*([^)]*)\)/gm,
+          )) {
             const spec = m[1] ?? m[2];
             // A literal `.ts` specifier, or a computed one tsc could not rewrite.
-            if (/\.ts['"]?$/.test(spec) || (m[2] !== undefined && !/^['"][^'"]+['"]$/.test(m[2].trim()))) offenders.push(`${p}: ${spec}`);
+            if (/\.ts['"]?$/.test(spec) || (m[2] !== undefined && !/^['"][^'"]+['"]$/.test(m[2].trim())))
+              offenders.push(`${p}: ${spec}`);
           }
         }
       }
@@ -79,7 +94,15 @@ describe('bin/portcullis.js runs the compiled dist/', () => {
     const valid = await run(dir, ['config', 'check', 'examples/portcullis.yaml']);
     expect(valid.code, valid.stderr).toBe(0);
     expect(valid.stdout).toContain('examples/portcullis.yaml: valid (4 routes)');
-    const checked = await run(dir, ['check', '-c', 'examples/portcullis.yaml', '--path', '/v1/orders/7', '-H', `x-api-key: ${DEMO_KEY}`]);
+    const checked = await run(dir, [
+      'check',
+      '-c',
+      'examples/portcullis.yaml',
+      '--path',
+      '/v1/orders/7',
+      '-H',
+      `x-api-key: ${DEMO_KEY}`,
+    ]);
     expect(checked.code, checked.stderr).toBe(0);
     expect(JSON.parse(checked.stdout)).toMatchObject({ allowed: true, status: 200, route: 'orders-read' });
   });
@@ -90,10 +113,16 @@ describe('bin/portcullis.js runs the compiled dist/', () => {
       config,
       readFileSync(join(dir, 'examples/portcullis.yaml'), 'utf8')
         .replace(/0\.0\.0\.0:919[12]/g, '127.0.0.1:0')
-        .replace('path: keys.yaml, create_from: demo-only-keys.yaml', 'path: examples/keys.yaml, create_from: examples/demo-only-keys.yaml')
+        .replace(
+          'path: keys.yaml, create_from: demo-only-keys.yaml',
+          'path: examples/keys.yaml, create_from: examples/demo-only-keys.yaml',
+        )
         .replace('jwks_file: demo-only-jwks.json', 'jwks_file: examples/demo-only-jwks.json'),
     );
-    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--config', config], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => (err += d));
@@ -101,12 +130,20 @@ describe('bin/portcullis.js runs the compiled dist/', () => {
       const timer = setTimeout(() => resolve(false), 20_000);
       child.stdout.on('data', (d) => {
         out += d;
-        if (out.includes('"msg":"ready: serving Checks"')) (clearTimeout(timer), resolve(true));
+        if (out.includes('"msg":"ready: serving Checks"')) {
+          clearTimeout(timer);
+          resolve(true);
+        }
       });
-      child.once('close', () => (clearTimeout(timer), resolve(false)));
+      child.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
     });
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('close', resolve)));
+    const code = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('close', resolve),
+    );
     expect(ready, `${err}${out}`).toBe(true);
     expect(code).toBe(0);
   });
