@@ -1,22 +1,31 @@
 # syntax=docker/dockerfile:1
-# Portcullis image: Node 24 LTS (slim), production dependencies only, runs as a non-root user.
+# Portcullis image: Node 24 LTS (slim), the compiled dist/ and production dependencies only, runs as a
+# non-root user.
 #   docker build -t portcullis:0.1.0 .
 #   docker run --rm -p 9191:9191 -p 9192:9192 portcullis:0.1.0            # serves examples/portcullis.yaml
 #   docker run ... -v ./my-config:/etc/portcullis:ro portcullis:0.1.0 serve --config /etc/portcullis/portcullis.yaml
 # Checked by test/deploy/dockerfile.test.ts (no Docker engine runs in CI).
 ARG NODE_IMAGE=node:24-slim
 
-# Production dependencies (tsx runs the TypeScript sources: there is no build step).
+# Production dependencies: the only node_modules the runtime image gets.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Every dependency, for the development identity provider used by docker-compose.yml.
+# Every dependency: the TypeScript compiler for `build`, oidc-provider for `dev-idp`.
 FROM ${NODE_IMAGE} AS dev-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+# Compiles src/ into dist/ (`npm run build`, tsc); only dist/ leaves this stage.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY --from=dev-deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && rm dist/.tsbuildinfo
 
 # docker-compose's `idp` service: oidc-provider (a dev dependency) issuing JWT access tokens.
 FROM ${NODE_IMAGE} AS dev-idp
@@ -33,9 +42,9 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
 COPY examples ./examples
 # The example's key store, made at build time from its demo seed: the runtime user cannot write here.
 RUN ["cp", "examples/demo-only-keys.yaml", "examples/keys.yaml"]

@@ -9,6 +9,8 @@ export default defineConfig({
     exclude: ['test/hardening/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Processes the tests start run bin/portcullis.js, i.e. dist/: compiled once, up front.
+    globalSetup: ['test/support/build-dist.ts'],
     pool: 'forks',
     // Two cores: integration suites start real servers; keep parallelism modest.
     maxWorkers: 2,

@@ -9,6 +9,8 @@ export default defineConfig({
     include: ['test/hardening/**/*.test.ts'],
     testTimeout: 20 * 60_000,
     hookTimeout: 120_000,
+    // Processes the tests start run bin/portcullis.js, i.e. dist/: compiled once, up front.
+    globalSetup: ['test/support/build-dist.ts'],
     pool: 'forks',
     maxWorkers: 1,
     tags: programs.tags,

@@ -1,7 +1,8 @@
 // `npm run bench:ab -- --b <checkout>`: this checkout's Portcullis (A) against another build (B),
 // both at once on the same pinned CPU, each driven by its own h2load, for one scenario.
-// Two identical builds read 1.00 ± ~0.015 here, where the floor pairs of `npm run bench` spread
-// ± 0.05 or more: the tool for measuring one change to the hot path. docs/performance.md, "A/B".
+// Two identical builds paired this way agree far more closely than the floor pairs of `npm run
+// bench` do, because they are the same program: the tool for measuring one change to the hot path.
+// docs/performance.md, "A/B pairs".
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,7 +11,7 @@ import { connect, h2Check } from './lib/h2call.ts';
 import { runGenerator } from './lib/generator.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load } from './lib/h2load.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
-import { freePort, REPO_ROOT, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import { buildCheckout, DIST_ENTRY, freePort, hasBuild, REPO_ROOT, SOURCE_ENTRY, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { decisionMismatch, scenarios } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget } from './lib/setup.ts';
 import { median } from './lib/stats.ts';
@@ -68,6 +69,12 @@ if (!pin) {
 pinProcess(pin.load);
 
 const dirB = resolve(opt.b ?? REPO_ROOT);
+// A and B run the same way, so the pair measures their code and nothing else: both compiled (dist/,
+// as production runs) when both checkouts have the build, else both from their sources through tsx.
+const compiled = hasBuild(REPO_ROOT) && hasBuild(dirB);
+const entry = compiled ? DIST_ENTRY : SOURCE_ENTRY;
+if (compiled) for (const checkout of new Set([REPO_ROOT, dirB])) buildCheckout(checkout);
+console.log(compiled ? 'A and B run compiled (dist/, built now)' : `A and B run their sources through tsx (${dirB} has no build)`);
 const dir = newWorkdir();
 // The opaque-token row needs an identity provider to introspect at: the bench's (test/support/idp.ts),
 // in this process, on the load CPUs; both servers then get the same introspection config.
@@ -118,7 +125,7 @@ async function sendAll(port: number, frames: Buffer[]): Promise<void> {
 }
 
 const start = (name: string, cwd: string, config: string, env: NodeJS.ProcessEnv, nodeArgs: string[]): Proc =>
-  startNode(name, 'src/cli/main.ts', ['serve', '--config', config], { logFile: join(dir, `${name}.log`), nodeArgs, env, cpus: pin.server, cwd });
+  startNode(name, entry.script, ['serve', '--config', config], { logFile: join(dir, `${name}.log`), nodeArgs, env, cpus: pin.server, cwd, tsx: entry.tsx });
 const envB = Object.fromEntries(opt['b-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const servers = [start('a', REPO_ROOT, ws.configFile, {}, []), start('b', dirB, configB, envB, opt['b-node-args'].split(' ').filter(Boolean))];
 try {
@@ -161,8 +168,8 @@ try {
     console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
   }
   // With --prime-only the other side gets as many seconds of the measured scenario meanwhile: a
-  // server driven by anything first read 9-11% faster than one that was not (warm-up, whatever
-  // the priming rows were), which would hide what the rows leave behind.
+  // server driven by anything first runs faster than one that was not (warm-up, whatever the
+  // priming rows were), which would hide what the rows leave behind.
   const primeSeconds = Number(opt['prime-seconds']);
   for (const p of primeWith) {
     const drive = (port: number, file: string) => runH2load({ port, dataFile: file, clients: 4, streams: 32, durationSeconds: primeSeconds, warmupSeconds: 1, logFile: join(dir, `h2load-prime-${port}.log`) });

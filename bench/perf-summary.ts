@@ -58,7 +58,8 @@ export function parsePerfScript(text: string): Sample[] {
 
 function jsCategory(symbol: string): Category | undefined {
   if (!symbol.startsWith('JS:')) return undefined;
-  if (/\/src\/[^ ]*\.ts/.test(symbol) && !symbol.includes('node_modules')) return 'portcullis JS';
+  // Portcullis's own code: its sources (through tsx) or its build (dist/, as production runs it).
+  if (/\/(src\/[^ ]*\.ts|dist\/[^ ]*\.js)/.test(symbol) && !symbol.includes('node_modules')) return 'portcullis JS';
   if (symbol.includes('grpc-js')) return 'grpc-js JS';
   if (symbol.includes('protobufjs')) return 'protobufjs JS';
   if (/ node:/.test(symbol)) return 'node JS';
@@ -83,11 +84,11 @@ export function categoryOf(f: Frame): Category {
   return 'other native';
 }
 
-/** A JS frame's name without the checkout's path, e.g. "*decide src/core/decide.ts:1:570". */
+/** A JS frame's name without the checkout's path, e.g. "*decide dist/core/decide.js:142:17". */
 function shortJs(symbol: string): string {
   return symbol
     .replace(/^JS:/, '')
-    .replace(/file:\/\/\/\S*?\/(src|bench|test)\//, '$1/')
+    .replace(/file:\/\/\/\S*?\/(src|dist|bench|test)\//, '$1/')
     .replace(/\S*node_modules\/(@grpc\/grpc-js\/build\/src\/)?/, '')
     .replace(/node:internal\//, 'node:');
 }

@@ -56,12 +56,12 @@ for (let i = 0; i < prof.samples.length; i++) {
   const seen = new Set<string>();
   for (let id: number | undefined = prof.samples[i]; id !== undefined; id = parent.get(id)) {
     const n = byId.get(id)!;
-    if (!/\/src\//.test(n.callFrame.url)) continue;
+    if (!/\/(src|dist)\//.test(n.callFrame.url)) continue;
     const name = `${n.callFrame.functionName || '(anonymous)'}  ${group(n.callFrame.url)}`;
     if (seen.has(name)) continue;
     seen.add(name);
     inclusive.set(name, (inclusive.get(name) ?? 0) + (prof.timeDeltas[i] ?? 0));
   }
 }
-console.log('\ninclusive time, src/ functions:');
+console.log("\ninclusive time, Portcullis's functions (src/ or dist/):");
 for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);

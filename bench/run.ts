@@ -9,7 +9,7 @@ import { connect, h2Check } from './lib/h2call.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load, type LoadResult } from './lib/h2load.ts';
 import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
-import { freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import { buildCheckout, DIST_ENTRY, freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
 import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
 import { apiKeySpec, decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
@@ -58,7 +58,7 @@ if (opt.help) {
   --clients N          h2load connections (default 4)   --streams N  streams per connection (default 32)
   --fixed-rate R       Checks/s for the latency comparison (default 2000; 0 skips it)
   --rate-connections N h2load connections for it, one stream each, R/N per connection (default 1;
-                       the method before 2026-12-01 16:48 UTC used 4)
+                       the older method used 4)
   --soak-minutes N     RSS soak at 50% of max load (default 10; quick 0)
   --workers 2,4        also measure 'portcullis serve --workers N' on the API-key scenario (default 2; quick none)
   --profile            run Portcullis and the floor under node --cpu-prof (profiles in bench/results/profiles/)
@@ -67,14 +67,14 @@ if (opt.help) {
   --pin-server CPUS    servers on these CPUs (taskset list: 0, 0-1), the bench and its load generators on
                        the others, so the load does not take CPU from the server it drives (default 0
                        where taskset and two CPUs exist; the --workers runs are always unpinned)
-  --pin-server none    servers and load share every CPU (the method before 2026-12-01 13:40 UTC)
+  --pin-server none    servers and load share every CPU (the older method)
   --pairs concurrent   each throughput pair runs the floor and Portcullis at the same time, each with
                        its own load, on the same server CPU, so the host's drift hits both alike;
                        A/A pairs (the floor against a second floor) first give the method's own error,
                        Portcullis driven alongside them so neither gets a head start (default;
-                       docs/performance.md, "Concurrent pairs", "A head start")
-  --pairs alternating  one after the other, the order alternating from round to round (the pairing
-                       before 2026-12-01 16:48 UTC); no A/A pairs
+                       docs/performance.md, "Concurrent pairs", "No head start")
+  --pairs alternating  one after the other, the order alternating from round to round (the older
+                       pairing); no A/A pairs
                        Either way, every scenario first runs once on both servers, unmeasured.
   --keep               keep the run directory (configs, logs) and print its path
   --out FILE           also write the JSON results to FILE
@@ -160,6 +160,9 @@ async function main(): Promise<number> {
       }
     }
 
+    // Portcullis runs compiled, as in production: dist/ from the current sources first.
+    say('building dist/ (tsc -b tsconfig.build.json)');
+    buildCheckout(REPO_ROOT);
     const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
     const floorPort = await freePort();
     const profileDir = join(REPO_ROOT, 'bench', 'results', 'profiles', startedAt.toISOString().replace(/[:.]/g, '-'));
@@ -226,9 +229,8 @@ async function main(): Promise<number> {
       await waitFloor(floorB, portB);
       // The API-key payload, whichever rows were chosen: the floors answer OK to anything, and
       // Portcullis is driven with it all the while (its own h2load, not measured): a server that
-      // gets ~30 s of load before the other one keeps a lead of 10% and more over it for the rest of
-      // the run, and the floor used to get the A/A pairs alone while Portcullis idled
-      // (docs/performance.md, "A head start").
+      // gets its load before the other one keeps a lead over it for the rest of the run, so the
+      // floor must not have the A/A pairs to itself (docs/performance.md, "No head start").
       const file = join(dir, 'calibration.bin');
       writeFileSync(file, framedCheckRequest(apiKeySpec(ws)));
       const alongside = <T>(run: Promise<T>, seconds: number) => Promise.all([run, h2(ws.grpcPort, file, { durationSeconds: seconds })]).then(([r]) => r);
@@ -246,8 +248,7 @@ async function main(): Promise<number> {
 
     // Warm-up, not measured, right before the rounds: every scenario once on both servers, paired
     // the same way, so that the first round does not measure V8 compiling them or getting back up
-    // to speed after an idle spell (the first API-key pair read 0.66-0.74x, the later ones
-    // 0.81-0.89x, when Portcullis had idled through the A/A pairs; docs/performance.md, "Warm-up").
+    // to speed after an idle spell (docs/performance.md, "Warm-up").
     const warmGen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: 1, durationSeconds: 1, threads: 1 };
     say('warm-up: each scenario on both servers, not measured');
     for (const s of all.filter((x) => !x.skip)) {
@@ -281,8 +282,7 @@ async function main(): Promise<number> {
         if (s.driver === 'h2load') {
           const file = payloadFile(s);
           // With --pairs alternating the order alternates from round to round, so an order effect
-          // cannot favour either server (one 8-pair run read 0.81x with the floor first, 0.99x
-          // with Portcullis first; docs/performance.md).
+          // (the second run of a pair meeting a warmer or busier machine) cannot favour either server.
           say(`${tag}: ${pairLabel(round)} (h2load)…`);
           [floorRun, run] = await throughputPair(
             round,
@@ -294,12 +294,11 @@ async function main(): Promise<number> {
           // Run the same way against both: one pool of never-seen tokens per round, each frame sent
           // once to the floor and once to Portcullis (the floor ignores tokens). The pool is sized
           // for the faster of the two; a run that exhausts it ends early and its rate is taken over
-          // the time it ran. (At least 3,000/s, so a slow round cannot starve the next one. Before
+          // the time it ran. (A floor of 3,000/s, so a slow round cannot starve the next one. Before
           // any generator floor run, twice the fastest h2load floor run, which the generator's floor
           // stays below; 40,000/s, above what one generator thread drives, before any floor run at
-          // all. An oversized pool is not free: each generator thread holds a copy, and first
-          // rounds signing 200,000 tokens read 0.70-0.85x against 0.57-0.66x later, cause not
-          // isolated.)
+          // all. An oversized pool is not free: each generator thread holds a copy, and a first
+          // round with a much larger pool than the later ones read high, cause not isolated.)
           const expectRate = genFloorRuns.length
             ? Math.max(3000, ...genFloorRuns.map((r) => r.rps))
             : floorRuns.length
@@ -348,9 +347,8 @@ async function main(): Promise<number> {
       // One connection, one stream: each Check is sent when the one before it has been answered,
       // paced by h2load's --rps timer, so nothing queues and the figure is what a Check adds.
       // h2load's connections tick together: with N of them, N Checks land on the server at once
-      // and all but the first wait for the others, so the p50 grows with N for both servers
-      // (0.3 ms with 1, 1.0 ms with 4, 2.1 ms with 8 for the floor on the AMD VM) and the
-      // difference between them is multiplied too (docs/performance.md, "Latency at a fixed rate").
+      // and all but the first wait for the others, so the p50 grows with N for both servers and
+      // the difference between them is multiplied too (docs/performance.md, "Latency at a fixed rate").
       const clients = RATE_CONNECTIONS;
       const opts = { clients, streams: 1, rpsPerClient: Math.ceil(FIXED_RATE / clients) };
       // Paired and repeated, but always one after the other, whatever --pairs says (two servers
@@ -447,7 +445,7 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
-      settings: { floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      settings: { portcullis: DIST_ENTRY.script, floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
       calibration: calibration ?? null,
       rows,
       fixedRate,
@@ -507,8 +505,10 @@ const roundShare = (share: number) => (Number.isFinite(share) ? +share.toFixed(3
 const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis' : 'Portcullis, then floor');
 
 /** `cpus`: a taskset list, null for every CPU; by default the servers' CPUs when pinned. */
+/** Portcullis as production runs it: the compiled dist/ through bin/portcullis.js (built at the start). */
 function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number, cpus: string | null = PIN?.server ?? null): Proc {
-  return startNode(name, 'src/cli/main.ts', ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
+  return startNode(name, DIST_ENTRY.script, ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
+    tsx: false,
     logFile: join(ws.dir, `${name}.log`),
     nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
     cpus: cpus ?? undefined,

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx: no build step to forget.
-import { register } from 'tsx/esm/api';
+// The `portcullis` command: runs the compiled CLI in dist/ (`npm run build` makes it from src/;
+// `npm start` builds first). Plain Node, no TypeScript loader, as in the container image.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('portcullis: dist/ is missing (the compiled sources): run `npm run build` first\n');
+  process.exit(1);
+}
+await import(main.href);

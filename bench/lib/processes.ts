@@ -1,10 +1,36 @@
 // Child processes under test (Portcullis, the floor) and their memory, read from /proc.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** How a checkout's Portcullis is started: a script and whether it needs tsx to load. */
+export interface Entry {
+  script: string;
+  tsx: boolean;
+}
+
+/** The compiled CLI, as production runs it (bin/portcullis.js imports dist/). */
+export const DIST_ENTRY: Entry = { script: 'bin/portcullis.js', tsx: false };
+/** The sources through tsx: checkouts from before there was a build. */
+export const SOURCE_ENTRY: Entry = { script: 'src/cli/main.ts', tsx: true };
+
+/** Whether a checkout compiles to dist/ (it has the build's tsconfig). */
+export const hasBuild = (checkout: string): boolean => existsSync(join(checkout, 'tsconfig.build.json'));
+
+/**
+ * Compiles a checkout's src/ into its dist/ (`npm run build`'s `tsc -b`, a no-op when up to date),
+ * with that checkout's own TypeScript when it has one, so the servers run what its sources say now.
+ */
+export function buildCheckout(checkout: string): void {
+  const own = join(checkout, 'node_modules/typescript/bin/tsc');
+  const tsc = existsSync(own) ? own : join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: checkout, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${checkout}: dist/ could not be built (tsc -b tsconfig.build.json):\n${r.stdout}${r.stderr}`);
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -28,12 +54,17 @@ export interface Proc {
 }
 
 /**
- * Starts `node --import tsx <script> ...args` from the repo root (or `cwd`: another checkout),
- * output to logFile; under `taskset -c cpus` when given.
+ * Starts `node --import tsx <script> ...args` (or without tsx, `tsx: false`, for plain JavaScript)
+ * from the repo root (or `cwd`: another checkout), output to logFile; under `taskset -c cpus` when given.
  */
-export function startNode(name: string, script: string, args: string[], opts: { logFile: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; cpus?: string; cwd?: string }): Proc {
+export function startNode(
+  name: string,
+  script: string,
+  args: string[],
+  opts: { logFile: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; cpus?: string; cwd?: string; tsx?: boolean },
+): Proc {
   const out = createWriteStream(opts.logFile);
-  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args];
+  const argv = [...(opts.nodeArgs ?? []), ...(opts.tsx === false ? [] : ['--import', 'tsx']), script, ...args];
   // taskset execs node in place, so the pid (and /proc's CPU and memory figures) stay node's.
   const child = spawn(opts.cpus ? 'taskset' : process.execPath, opts.cpus ? ['-c', opts.cpus, process.execPath, ...argv] : argv, {
     cwd: opts.cwd ?? REPO_ROOT,

@@ -1,6 +1,6 @@
 // Hypervisor steal time: the share of CPU time a virtual machine's CPUs were runnable but the host
-// ran something else. On a shared VM it is the first thing to read when two runs disagree (one
-// machine here showed 36% steal over five idle-looking seconds), so the bench reports it.
+// ran something else. On a shared VM it is the first thing to read when two runs disagree (it can
+// be large while the machine looks idle), so the bench reports it.
 import { readFileSync } from 'node:fs';
 
 export interface CpuTimes {

@@ -27,7 +27,9 @@ describe('bench --quick', () => {
     const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('api-key: ok'); // the preflight decision check ran
-    const result = JSON.parse(stdout) as { rows: Array<Record<string, number | string>> };
+    const result = JSON.parse(stdout) as { settings: { portcullis: string }; rows: Array<Record<string, number | string>> };
+    // Portcullis as production runs it: the compiled dist/ through bin/portcullis.js.
+    expect(result.settings.portcullis).toBe('bin/portcullis.js');
     const floor = result.rows.find((r) => r.scenario === 'floor')!;
     const apiKey = result.rows.find((r) => r.scenario === 'api-key')!;
     expect(floor.checksPerSecond).toBeGreaterThan(100);
@@ -93,6 +95,8 @@ describe.skipIf(!tasksetAvailable() || cpus().length < 2)('bench:ab', () => {
   it('pairs this build against itself, after priming both with never-seen tokens', async () => {
     const { code, stdout, stderr } = await runBench(['--rounds', '2', '--duration', '1', '--prime', '40', '--prime-with', 'deny-no-credential,jwt-es256-new,opaque-cached', '--pool', '300', '--prime-seconds', '1'], 'bench/ab.ts');
     expect(code, stderr).toBe(0);
+    // Both checkouts (here the same one) have the build, so both run compiled.
+    expect(stdout).toContain('A and B run compiled (dist/, built now)');
     expect(stdout).toContain('primed both with 40 never-seen RS256 tokens');
     expect(stdout).toContain('primed both with 1 s of deny-no-credential\n');
     // A never-seen-token row primes through the generator, from a pool of --pool tokens.

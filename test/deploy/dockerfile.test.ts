@@ -1,9 +1,11 @@
 // The Dockerfile, read instruction by instruction (no Docker engine here): Node 24 LTS slim in every
-// stage, production dependencies only in the runtime image, a non-root user, a health check on the
-// ops listener's default port, and every COPY source present and not excluded by .dockerignore.
+// stage, a build stage that compiles src/ into dist/, production dependencies and dist/ only in the
+// runtime image (no src/, no TypeScript loader), a non-root user, a health check on the ops
+// listener's default port, and every COPY source present and not excluded by .dockerignore.
 // Also: nothing under src/ imports a dev dependency (the image would fail at start if it did).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import ts from 'typescript';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/policy/load.ts';
@@ -60,12 +62,43 @@ describe('Dockerfile', () => {
     expect(dockerfile.stages[dockerfile.stages.length - 1].name).toBe('runtime');
   });
 
-  it('installs production dependencies only into the runtime image', () => {
+  it('installs production dependencies only into the runtime image, and takes only dist/ from the build stage', () => {
     const deps = stage('deps');
     expect(deps.body.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args))).toBe(true);
-    const copiesFrom = stage('runtime').body.filter((i) => i.op === 'COPY' && i.args.includes('--from=')).map((i) => /--from=(\S+)/.exec(i.args)![1]);
-    expect(copiesFrom).toEqual(['deps']);
+    const copiesFrom = stage('runtime')
+      .body.filter((i) => i.op === 'COPY' && i.args.includes('--from='))
+      .map((i) => i.args.split(/\s+/));
+    expect(copiesFrom).toEqual([
+      ['--from=deps', '/app/node_modules', './node_modules'],
+      ['--from=build', '/app/dist', './dist'],
+    ]);
     expect(stage('runtime').body.some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args))).toBe(false);
+  });
+
+  it('compiles in a build stage; the runtime image runs dist/ through bin/portcullis.js, with no src/ and no tsx', () => {
+    const build = stage('build').body;
+    expect(build.some((i) => i.op === 'RUN' && /^npm run build\b/.test(i.args))).toBe(true);
+    expect(build.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1))).toEqual(
+      expect.arrayContaining(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src']),
+    );
+    // npm run build is tsc over tsconfig.build.json, which compiles src/ into the dist/ copied above.
+    const pkg = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.build).toMatch(/^tsc (-b|-p) tsconfig\.build\.json$/);
+    const file = ts.readConfigFile(`${REPO}tsconfig.build.json`, (p) => ts.sys.readFile(p));
+    const parsed = ts.parseJsonConfigFileContent(file.config, ts.sys, REPO);
+    expect(parsed.errors).toEqual([]);
+    expect(relative(REPO, parsed.options.rootDir!)).toBe('src');
+    expect(relative(REPO, parsed.options.outDir!)).toBe('dist');
+    expect(parsed.options.rewriteRelativeImportExtensions).toBe(true);
+    // The runtime stage copies no sources, and its entrypoint runs the compiled CLI.
+    const runtime = stage('runtime').body;
+    expect(runtime.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/)[0])).not.toContain('src');
+    expect(readFileSync(`${REPO}bin/portcullis.js`, 'utf8')).toContain("new URL('../dist/cli/main.js', import.meta.url)");
+    // Neither the compiler nor a TypeScript loader is a production dependency.
+    for (const dev of ['tsx', 'typescript']) {
+      expect(pkg.dependencies[dev], dev).toBeUndefined();
+      expect(pkg.devDependencies[dev], dev).toBeDefined();
+    }
   });
 
   it('runs as a numeric non-root user, with a health check on the default ops port', () => {
@@ -95,8 +128,8 @@ describe('Dockerfile', () => {
         }
       }
     }
-    // And keeps secrets of the build context and bulky folders out.
-    for (const p of ['node_modules', '.git', 'test/deploy/compose.test.ts', 'bench']) expect(ignored(p, ignorePatterns), p).toBe(true);
+    // And keeps secrets of the build context, bulky folders and a local build out.
+    for (const p of ['node_modules', '.git', 'test/deploy/compose.test.ts', 'bench', 'dist']) expect(ignored(p, ignorePatterns), p).toBe(true);
   });
 
   it('src/ imports only runtime dependencies (the image has no dev dependencies)', () => {
@@ -126,6 +159,5 @@ describe('Dockerfile', () => {
     }
     expect(missing).toEqual([]);
     expect(seen).toContain('@grpc/grpc-js'); // the scan does see package imports
-    expect(seen).toContain('tsx');
   });
 });

@@ -82,8 +82,9 @@ describe.each([
     // Enough time to drain: preStop pause + shutdown grace must fit in the termination grace period.
     const pause = Number(c.lifecycle.preStop.exec.command[1]);
     expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(pause + config.server.shutdown_grace_seconds);
-    // The tsx loader writes its cache to /tmp: the one writable mount.
-    expect(c.volumeMounts.some((m: Json) => m.mountPath === '/tmp')).toBe(true);
+    // Compiled code writes nothing at run time: every mount is read-only, on a read-only root.
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(c.volumeMounts.filter((m: Json) => !m.readOnly).map((m: Json) => m.mountPath)).toEqual([]);
   });
 
   it('selects the Deployment\'s Pods from the Service, PDB, NetworkPolicy and ServiceMonitor; the HPA scales it', () => {

@@ -53,7 +53,7 @@ function majorGcs(logFile: string): Array<{ atMs: number; afterMb: number; pause
     list.push({ atMs: Number(m[2]), afterMb: Number(m[3]), pauseMs: Number(m[4]) });
     byIsolate.set(m[1], list);
   }
-  // The main isolate holds the service; others (tsx's loader thread) stay tiny.
+  // The main isolate holds the service; any other (a worker thread, a loader's) stays tiny.
   return [...byIsolate.values()].sort((a, b) => Math.max(...b.map((g) => g.afterMb)) - Math.max(...a.map((g) => g.afterMb)))[0] ?? [];
 }
 

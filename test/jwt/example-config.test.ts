@@ -1,13 +1,10 @@
 // The example config's DEMO-ONLY JWT issuer works as docs/jwt.md shows: a token minted with the
 // demo key passes `portcullis check` with no identity provider and no network.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { SignJWT, importPKCS8 } from 'jose';
 import { expect, it } from 'vitest';
-
-const run = promisify(execFile);
+import { runCli } from '../support/cli.ts';
 
 it('a token signed with the demo key is accepted by the example config through the CLI', async () => {
   const key = await importPKCS8(readFileSync('examples/demo-only-jwt-private-key.pem', 'utf8'), 'ES256');
@@ -20,9 +17,8 @@ it('a token signed with the demo key is accepted by the example config through t
     .setJti(randomUUID())
     .setExpirationTime('10m')
     .sign(key);
-  const { stdout } = await run(process.execPath, [
-    '--import', 'tsx', 'src/cli/main.ts', 'check', '-c', 'examples/portcullis.yaml', '--path', '/v1/orders/7', '-H', `authorization: Bearer ${token}`,
-  ]);
+  const { code, stdout, stderr } = await runCli(['check', '-c', 'examples/portcullis.yaml', '--path', '/v1/orders/7', '-H', `authorization: Bearer ${token}`]);
+  expect(code, stderr).toBe(0);
   const out = JSON.parse(stdout);
   expect(out).toMatchObject({ allowed: true, status: 200, route: 'orders-read' });
   expect(out.headers_set).toEqual({ 'x-user-id': 'demo-user', 'x-client-id': 'demo-client', 'x-scopes': 'orders:read', 'x-auth-method': 'jwt' });

@@ -1,4 +1,5 @@
-// Runs the real CLI (bin/portcullis.js) as a child process.
+// Runs the real CLI (bin/portcullis.js, i.e. the compiled dist/ that test/support/build-dist.ts builds
+// before the run) as a child process.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

@@ -133,6 +133,65 @@ describe('README.md', () => {
   });
 });
 
+/** The text of a Markdown file's `## heading` section, up to the next `## ` heading. */
+function section(markdown: string, heading: string): string {
+  const at = markdown.indexOf(`\n## ${heading}\n`);
+  expect(at, `## ${heading}`).toBeGreaterThanOrEqual(0);
+  const next = markdown.indexOf('\n## ', at + 1);
+  return markdown.slice(at, next < 0 ? undefined : next);
+}
+
+describe('docs/performance.md', () => {
+  const perf = text('docs/performance.md');
+
+  it('keeps the method, the latest full run, start-up time and the stage table; the run history lives in CHANGELOG.md', () => {
+    const sections = [...perf.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(sections).toEqual(['Running it', 'What is measured, and how', 'The latest full run', 'Start-up time', 'Where the time goes', 'Workers or replicas', 'Tuning notes']);
+    // One run, not a log of them: no dated sub-headings, and one dated run in the results.
+    expect(perf).not.toMatch(/^#{2,4} .*\b20\d\d-\d\d-\d\d/m);
+    expect(section(perf, 'The latest full run').match(/\b20\d\d-\d\d-\d\d \d\d:\d\d UTC/g)).toHaveLength(1);
+    expect(section(perf, 'Where the time goes')).toMatch(/^\| B answers a fixed OK after … \|/m);
+    expect(perf.split('\n').length).toBeLessThanOrEqual(500);
+    expect(perf).toContain('(../CHANGELOG.md)');
+    expect(section(text('CHANGELOG.md'), '[0.1.0] - 2026-12-02')).toContain('\n### Performance\n');
+  });
+
+  it("the README's performance summary is the latest full run's, and its start-up figure the compiled median", () => {
+    const readme = section(text('README.md'), 'Performance');
+    const latest = section(perf, 'The latest full run');
+    // The same run: "2 Dec 2026 07:38 UTC" in the README, "2026-12-02 07:38 UTC" in the page.
+    const [, day, month, year, time] = /The latest full run \((\d+) (\w+) (\d{4}) (\d\d:\d\d) UTC/.exec(readme)!;
+    const mm = String(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(month) + 1).padStart(2, '0');
+    expect(latest).toContain(`${year}-${mm}-${day.padStart(2, '0')} ${time} UTC`);
+    // Every figure of the summary table is a bold figure of that run's section.
+    const rows = [...readme.matchAll(/^\| (.+?) \| (.+?) \|$/gm)].filter((m) => !/^(target|---)/.test(m[1]) && !m[1].includes('ready'));
+    expect(rows.length).toBeGreaterThanOrEqual(6);
+    for (const [, row, result] of rows) {
+      const figure = /[−+-]?\d+(?:\.\d+)?(?: ms|%|×)?/.exec(result.replace(/\*/g, ''))![0];
+      expect(latest, `${row}: ${figure}`).toContain(`**${figure}`);
+    }
+    // Start-up: the README's seconds are the compiled median of the start-up table, rounded.
+    const seconds = Number(/ready.*\| (\d+\.\d+) s \|$/m.exec(readme)![1]);
+    const median = Number(/^\| `dist\/`.*?\| \*\*([\d,]+) ms\*\* \|/m.exec(section(perf, 'Start-up time'))![1].replace(',', ''));
+    expect(seconds).toBe(Math.round(median / 10) / 100);
+  });
+});
+
+describe('comments in bench/ and scripts/', () => {
+  it('say why without readings that go stale (ratios, µs figures, dated runs belong in docs/performance.md)', () => {
+    const reading = /\b\d\.\d+ ?[x×]|\d ?µs\b|\b20\d\d-\d\d-\d\d\b|\b\d\d:\d\d UTC\b/;
+    const hits: string[] = [];
+    for (const f of tracked.filter((x) => /^(bench|scripts)\/.*\.ts$/.test(x))) {
+      text(f)
+        .split('\n')
+        .forEach((line, i) => {
+          if (/^\s*(\/\/|\/?\*)/.test(line) && reading.test(line)) hits.push(`${f}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(hits).toEqual([]);
+  });
+});
+
 describe('proto/README.md', () => {
   const pkg = JSON.parse(text('package.json')) as { dependencies: Record<string, string> };
   const lock = JSON.parse(text('package-lock.json')) as { packages: Record<string, { version?: string; dependencies?: Record<string, string> }> };

@@ -63,6 +63,15 @@ describe('perf-summary', () => {
     expect(categoryOf(s.frames[1])).toBe('grpc-js JS');
   });
 
+  it("counts the compiled dist/ as Portcullis's JavaScript, as it does the sources", () => {
+    const frame = { symbol: 'JS:*decide file:///work/main/dist/core/decide.js:142:17', dso: '/tmp/perf-1.map' };
+    expect(categoryOf(frame)).toBe('portcullis JS');
+    const [s] = summarize(parsePerfScript(`node 7/7 \n\t    7f80ec24ecb3 ${frame.symbol} (${frame.dso})\n`));
+    expect([...s.jsFunctions.keys()]).toEqual(['*decide dist/core/decide.js:142:17']);
+    // A dependency's own dist/ is not Portcullis's.
+    expect(categoryOf({ symbol: 'JS:*parse file:///work/main/node_modules/yaml/dist/parse.js:1:1', dso: '' })).toBe('other JS');
+  });
+
   it('tells the native categories apart', () => {
     const at = (symbol: string, dso = '/usr/bin/node') => categoryOf({ symbol, dso });
     expect(at('RegExp:^[A-Za-z0-9_-]+$')).toBe('regexps');
