@@ -435,8 +435,36 @@ describe('evaluation', () => {
     expect(run("request.method == 'GET'", req, undefined)).toEqual(holds);
   });
 
+  it("a result never depends on what the same condition evaluated before (the library caches per expression)", () => {
+    const c = compileCondition("'admin' in identity.claims.roles || identity.claims.level > 2", 'routes[0].when[0]');
+    const at = (claims: Record<string, unknown> | undefined) => c.evaluate(buildActivation(request(), claims && jwtIdentity(claims), NOW));
+    const sequence = [
+      [undefined, errs('no_such_key')],
+      [{ roles: 'admin' }, errs('no_such_key')],
+      [{ roles: ['admin'] }, holds],
+      [{ roles: [], level: 3 }, holds],
+      [{ roles: [], level: '3' }, errs('no_such_overload')],
+      [{ roles: [1, 'admin'] }, holds],
+      [{ roles: ['x'], level: 1 }, fails],
+      [undefined, errs('no_such_key')],
+      [{ roles: ['admin'] }, holds],
+    ] as const;
+    for (const [claims, expected] of sequence) expect(at(claims as Record<string, unknown> | undefined), JSON.stringify(claims)).toEqual(expected);
+  });
+
   it('a ready query map is used as it is', () => {
     expect(run("request.query.x == '1'", request({ query: { x: '1' } }), undefined)).toEqual(holds);
+  });
+});
+
+describe('claimsRead (for check --explain)', () => {
+  it('lists the claims an expression reads, longest chain first written', () => {
+    const c = compileCondition(
+      "has(identity.claims.tier) && identity.claims.realm_access.roles.exists(r, r == 'a') && identity.claims['https://example.com/tenant'] == request.params.t && identity.claims.groups[request.params.i] == 'x' && 'k' in identity.claims",
+      'routes[0].when[0]',
+    );
+    expect(c.claimsRead).toEqual(['tier', 'realm_access.roles', '["https://example.com/tenant"]', 'groups']);
+    expect(compileCondition("request.method == 'GET'", 'routes[0].when[0]').claimsRead).toEqual([]);
   });
 });
 

@@ -5,7 +5,7 @@ import { PolicyConfigError } from '../config-error.ts';
 import { QueryDecodeError, type ConditionActivation } from './activation.ts';
 import { CONDITION_LIMITS, conditionEnvironment } from './environment.ts';
 import { HelperError } from './helpers.ts';
-import { lintCondition } from './lint.ts';
+import { claimPathsRead, lintCondition } from './lint.ts';
 
 /**
  * Why a condition could not be evaluated: `code` is the CEL error code (`no_such_key` for an absent
@@ -26,6 +26,8 @@ export interface CompiledCondition {
   /** The entry's `name`, if it has one: what logs and metrics call the condition. */
   readonly name: string | undefined;
   readonly source: string;
+  /** The claims the expression reads (`roles`, `realm_access.roles`), for `check --explain`. */
+  readonly claimsRead: readonly string[];
   /** Never throws. Only `{ ok: true, value: true }` lets the request through. */
   evaluate(activation: ConditionActivation): ConditionResult;
 }
@@ -64,6 +66,7 @@ export function compileCondition(expr: string, where: string, name?: string): Co
     where,
     name,
     source: expr,
+    claimsRead: Object.freeze(claimPathsRead(program.ast)),
     evaluate(activation: ConditionActivation): ConditionResult {
       let value: unknown;
       try {

@@ -223,3 +223,58 @@ function readsOuter(node: ASTNode, iter: ReadonlySet<string>): boolean {
     }
   }
 }
+
+/**
+ * The claims an expression reads, as dotted paths (`roles`, `realm_access.roles`; a member that
+ * is not a plain name is written `["name"]`): the longest chain of member names written after
+ * `identity.claims`, for `portcullis check --explain`. A member computed at run time ends the chain.
+ */
+export function claimPathsRead(root: ASTNode): string[] {
+  const out = new Set<string>();
+  const visit = (node: ASTNode, parentExtendsChain: boolean): void => {
+    const chain = claimChain(node);
+    if (chain !== undefined && !parentExtendsChain && chain.length > 0) out.add(chain.map((n) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(n) ? `.${n}` : `[${JSON.stringify(n)}]`)).join('').replace(/^\./, ''));
+    for (const child of children(node)) visit(child, chain !== undefined && claimChain(child) !== undefined);
+  };
+  visit(root, false);
+  return [...out];
+}
+
+/** The member names after `identity.claims` if `node` is such a chain (`[]` for the map itself). */
+function claimChain(node: ASTNode): string[] | undefined {
+  if (node.op === '.' || node.op === '.?') {
+    const [target, field] = node.args;
+    if (target.op === 'id' && target.args === 'identity') return field === 'claims' ? [] : undefined;
+    const inner = claimChain(target);
+    return inner && [...inner, field];
+  }
+  if (node.op === '[]' || node.op === '[?]') {
+    const [target, index] = node.args;
+    const inner = claimChain(target);
+    return inner && index.op === 'value' && typeof index.args === 'string' ? [...inner, index.args] : undefined;
+  }
+  return undefined;
+}
+
+function children(node: ASTNode): ASTNode[] {
+  switch (node.op) {
+    case 'value':
+    case 'id':
+      return [];
+    case '.':
+    case '.?':
+      return [node.args[0]];
+    case 'call':
+      return node.args[1];
+    case 'rcall':
+      return [node.args[1], ...node.args[2]];
+    case 'list':
+      return node.args;
+    case 'map':
+      return node.args.flat();
+    default: {
+      const args = node.args as ASTNode | ASTNode[];
+      return Array.isArray(args) ? args : [args];
+    }
+  }
+}
