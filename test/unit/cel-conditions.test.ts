@@ -11,6 +11,9 @@ import {
   type ConditionIdentityInput,
   type ConditionRequestInput,
   type ConditionResult,
+  ipInCidr,
+  isTimeZone,
+  parseCidr,
 } from '../../src/policy/conditions/index.ts';
 import { compilePathTemplate } from '../../src/policy/path-template.ts';
 import { compileHostPattern } from '../../src/policy/host-pattern.ts';
@@ -488,6 +491,45 @@ describe('evaluateAll', () => {
 
   it('an empty list holds', () => {
     expect(evaluateAll([], act({}, {}))).toEqual({ ok: true });
+  });
+});
+
+describe('address ranges', () => {
+  it('prefix boundaries, IPv4 and IPv6', () => {
+    expect(ipInCidr('10.255.255.255', '10.0.0.0/8')).toBe(true);
+    expect(ipInCidr('11.0.0.0', '10.0.0.0/8')).toBe(false);
+    expect(ipInCidr('203.0.113.9', '0.0.0.0/0')).toBe(true);
+    expect(ipInCidr('203.0.113.9', '203.0.113.9')).toBe(true);
+    expect(ipInCidr('203.0.113.8', '203.0.113.9/32')).toBe(false);
+    expect(ipInCidr('2001:db8:7fff:ffff::1', '2001:db8::/33')).toBe(true);
+    expect(ipInCidr('2001:db8:8000::1', '2001:db8::/33')).toBe(false);
+    expect(ipInCidr('::1', '::1/128')).toBe(true);
+    expect(ipInCidr('::2', '::1')).toBe(false);
+    expect(ipInCidr('fe80::1', '::/0')).toBe(true);
+    expect(ipInCidr('2001:db8::a:b:c:d', '2001:db8::a:b:0:0/96')).toBe(true);
+  });
+
+  it('families never mix: an IPv4 address is not in an IPv6 range, whatever its bits', () => {
+    expect(ipInCidr('10.0.0.1', '::/0')).toBe(false);
+    expect(ipInCidr('::a00:1', '10.0.0.0/8')).toBe(false); // IPv4-compatible (deprecated) is IPv6
+    expect(ipInCidr('::ffff:10.0.0.1', '10.0.0.0/8')).toBe(true); // IPv4-mapped is IPv4
+    expect(ipInCidr('::ffff:a00:1', '10.0.0.0/8')).toBe(true);
+  });
+
+  it('what is not an address or a range', () => {
+    for (const ip of ['', '10.0.0', '10.0.0.256', '010.0.0.1', '10.0.0.1/32', '[::1]', 'fe80::1%eth0', ' 10.0.0.1']) expect(() => ipInCidr(ip, '0.0.0.0/0'), ip).toThrow(/not an IP address/);
+    for (const r of ['10.0.0.0/', '10.0.0.0/08', '10.0.0.0/-1', '::/129', '10.0.0.0/8/8', 'fe80::/10%eth0']) expect(typeof parseCidr(r), r).toBe('string');
+    expect(parseCidr('2001:db8::/32')).toEqual({ family: 6, words: [0x20010db8, 0, 0, 0], prefix: 32 });
+    expect(parseCidr('192.168.0.0/16')).toEqual({ family: 4, words: [0xc0a80000], prefix: 16 });
+  });
+});
+
+describe('time zones', () => {
+  it('IANA names this runtime knows', () => {
+    expect(isTimeZone('Europe/Berlin')).toBe(true);
+    expect(isTimeZone('UTC')).toBe(true);
+    expect(isTimeZone('Mars/Olympus')).toBe(false);
+    expect(isTimeZone('')).toBe(false);
   });
 });
 
