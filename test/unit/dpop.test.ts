@@ -86,6 +86,22 @@ describe('a valid proof', () => {
     expect(r.ok).toBe(true);
   });
 
+  it('one RSA key used with RS256 and then PS256: each proof is verified with its own alg', async () => {
+    const rsa = await generateKeyPair('PS256', { extractable: true });
+    const jkt = await calculateJwkThumbprint(await exportJWK(rsa.publicKey));
+    const { privateKey } = rsa;
+    // The same key material imported for PKCS#1 v1.5 signing.
+    const pkcs1 = await crypto.subtle.importKey('jwk', await exportJWK(privateKey), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+    const rs256 = await craft({ key: { ...rsa, privateKey: pkcs1 }, header: { alg: 'RS256' } });
+    const ps256 = await craft({ key: rsa, header: { alg: 'PS256' } });
+    expect((await verifyDpopProof(request(rs256, { cnfJkt: jkt }), POLICY)).ok).toBe(true);
+    expect((await verifyDpopProof(request(ps256, { cnfJkt: jkt }), POLICY)).ok).toBe(true);
+    // A PS256 signature presented as RS256 does not verify.
+    const [, p, sig] = ps256.split('.');
+    const relabeled = `${rs256.split('.')[0]}.${p}.${sig}`;
+    expect(await refused(verifyDpopProof(request(relabeled, { cnfJkt: jkt }), POLICY))).toEqual(invalidProof('dpop_signature_invalid'));
+  });
+
   it('ath is base64url(SHA-256(token)): the RFC 9449 example', () => {
     expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe('fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
   });

@@ -11,6 +11,7 @@
 // errors are mapped; nothing from the proof is copied into a reason or a description.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { compactVerify, errors as joseErrors, importJWK, type JWK } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { normalizeHtu } from './htu.ts';
 import type { NonceCheck } from './nonce.ts';
 import { POP_REASONS, type ChallengeError, type DpopReason } from './reasons.ts';
@@ -86,6 +87,10 @@ function refuse(reason: DpopReason, detail?: string): DpopRefused {
 }
 
 // The signature may be empty here so that an unsigned `alg: none` proof is refused for its alg.
+// A client signs every proof with the same key: importing it (WebCrypto) costs more than the
+// signature check, so imported keys are kept by alg and thumbprint (the members imported, hashed).
+const importedKeys = new LRUCache<string, Awaited<ReturnType<typeof importJWK>>>({ max: 4096 });
+
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
@@ -214,11 +219,16 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
   const jwk = publicJwk(header.jwk, alg);
   if (!jwk) return refuse('dpop_jwk_invalid');
 
-  let key: Awaited<ReturnType<typeof importJWK>>;
-  try {
-    key = await importJWK(jwk, alg);
-  } catch {
-    return refuse('dpop_jwk_invalid', 'the DPoP proof jwk is not a valid public key');
+  const jkt = jwkThumbprint(jwk);
+  const cacheKey = `${alg} ${jkt}`;
+  let key = importedKeys.get(cacheKey);
+  if (key === undefined) {
+    try {
+      key = await importJWK(jwk, alg);
+    } catch {
+      return refuse('dpop_jwk_invalid', 'the DPoP proof jwk is not a valid public key');
+    }
+    importedKeys.set(cacheKey, key);
   }
   let payloadBytes: Uint8Array;
   try {
@@ -270,7 +280,6 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
   }
 
   if (!sameString(ath, accessTokenHash(req.accessToken))) return refuse('dpop_ath_mismatch');
-  const jkt = jwkThumbprint(jwk);
   if (!sameString(jkt, req.cnfJkt)) return refuse('dpop_key_mismatch');
 
   return {
