@@ -25,6 +25,8 @@ export interface TestPki {
   otherRoot: TestCert;
   /** A root CA that expired. */
   expiredRoot: TestCert;
+  /** expiredRoot renewed: the same name and key, valid now. */
+  renewedRoot: TestCert;
   /** spiffe://example.org/ns/prod/sa/api, issued by root. */
   spiffe: TestCert;
   /** spiffe://example.org/ns/prod/sa/worker, issued by the intermediate. */
@@ -154,7 +156,14 @@ export function makeTestPki(): TestPki {
     notCa: issue('not-ca', 'root', '/CN=not a ca', { plain: true }),
     signedByLeaf: issue('by-leaf', 'not-ca', '/CN=sub', { san: 'URI:spiffe://example.org/sa/sub' }),
     impostorRoot: impostor(),
+    renewedRoot: renewed(),
   };
+
+  function renewed(): TestCert {
+    writeFileSync(join(dir, 'renewed.ext'), '[x]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n');
+    openssl('req', '-new', '-x509', '-key', 'expired-root.key', '-subj', '/CN=Expired Root CA', '-days', '2', '-config', 'renewed.ext', '-extensions', 'x', '-out', 'renewed.pem');
+    return { ...load('renewed'), keyPath: join(dir, 'expired-root.key') };
+  }
 
   function impostor(): TestCert {
     const ski = execFileSync('openssl', ['x509', '-in', 'root.pem', '-noout', '-ext', 'subjectKeyIdentifier'], { cwd: dir, encoding: 'utf8' }).split('\n')[1].trim();

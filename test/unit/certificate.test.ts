@@ -213,6 +213,12 @@ describe('CA pinning (ca_file)', () => {
     expect(r).toMatchObject({ ok: false, reason: 'mtls_chain_untrusted', detail: expect.stringContaining('expired') });
   });
 
+  it('a CA renewed under the same name and key: the valid one is used, whatever the order in ca_file', () => {
+    for (const pem of [pki.expiredRoot.pem + pki.renewedRoot.pem, pki.renewedRoot.pem + pki.expiredRoot.pem]) {
+      expect(certificateIdentity(presented(pki.underExpiredRoot), { ...SPIFFE, trust: TrustBundle.fromPem(pem) }).ok).toBe(true);
+    }
+  });
+
   it('a CA with the issuer\'s name and key identifier but another key (only the signature tells): mtls_chain_untrusted', () => {
     expect(pki.impostorRoot.x509.subject).toBe(pki.root.x509.subject);
     // Names and key identifiers match: checkIssued alone would accept it.

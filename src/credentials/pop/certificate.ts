@@ -452,11 +452,10 @@ export class TrustBundle {
     let current = leaf;
     let expiredOnPath = false;
     for (let depth = 0; depth < 8; depth++) {
-      const anchor = this.anchors.find((a) => issues(a, current));
-      if (anchor) {
-        if (valid(anchor)) return undefined;
-        expiredOnPath = true;
-      }
+      // Several anchors may match (a CA renewed under the same name and key): any valid one will do.
+      const anchors = this.anchors.filter((a) => issues(a, current));
+      if (anchors.some(valid)) return undefined;
+      if (anchors.length > 0) expiredOnPath = true;
       const next = intermediates.find((c) => c !== current && issues(c, current) && valid(c));
       if (!next) break;
       current = next;
