@@ -1,4 +1,4 @@
-// DPoP (RFC 9449) proof verification, one test per rule of §4.3 and the key binding of §6/§7.1:
+// DPoP proof verification, one test per rule of RFC 9449, §4.3 and the key binding (RFC 9449, §6, §7.1):
 // proofs made the way a real client makes them (panva's `dpop` package) and hostile ones crafted
 // with jose (alg none, HMAC, a private jwk, a wrong key, stale and future iat, two headers, an
 // oversized proof, a proof for another token). Every refusal asserts its reason and the challenge
@@ -107,7 +107,7 @@ describe('a valid proof', () => {
   });
 });
 
-describe('exactly one proof (§4.3 1, 2)', () => {
+describe('exactly one proof (RFC 9449, §4.3 rules 1, 2)', () => {
   it('no DPoP header, or an empty one: dpop_proof_missing', async () => {
     expect(await refused(verifyDpopProof(request(undefined), POLICY))).toEqual(invalidProof('dpop_proof_missing'));
     expect(await refused(verifyDpopProof(request('  '), POLICY))).toEqual(invalidProof('dpop_proof_missing'));
@@ -144,7 +144,7 @@ describe('exactly one proof (§4.3 1, 2)', () => {
   });
 });
 
-describe('the JOSE header (§4.3 4, 5, 6, 7)', () => {
+describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
   it('typ other than dpop+jwt, or none: dpop_typ_invalid; application/dpop+jwt and any case are dpop+jwt', async () => {
     for (const typ of ['JWT', 'at+jwt', 'dpop', undefined, 7]) {
       expect(await refused(verifyDpopProof(request(await craft({ header: { typ } })), POLICY))).toEqual(invalidProof('dpop_typ_invalid'));
@@ -234,7 +234,7 @@ describe('the JOSE header (§4.3 4, 5, 6, 7)', () => {
   });
 });
 
-describe('the claims (§4.3 3, 8, 9, 11, 12)', () => {
+describe('the claims (RFC 9449, §4.3 rules 3, 8, 9, 11, 12)', () => {
   it.each(['jti', 'htm', 'htu', 'iat', 'ath'])('no %s: dpop_claim_missing', async (claim) => {
     expect(await refused(verifyDpopProof(request(await craft({ omit: [claim] })), POLICY))).toEqual(invalidProof('dpop_claim_missing'));
   });
@@ -317,7 +317,7 @@ describe('the claims (§4.3 3, 8, 9, 11, 12)', () => {
   });
 });
 
-describe('the key binding (§6, §7.1)', () => {
+describe('the key binding (RFC 9449, §6, §7.1)', () => {
   it('a valid proof by a key other than the token is bound to: dpop_key_mismatch with error invalid_token', async () => {
     const proof = await craft({ key: other });
     expect(await refused(verifyDpopProof(request(proof), POLICY))).toEqual({ reason: 'dpop_key_mismatch', error: 'invalid_token' });
@@ -330,7 +330,7 @@ describe('the key binding (§6, §7.1)', () => {
   });
 });
 
-describe('single use (§11.1)', () => {
+describe('single use (RFC 9449, §11.1)', () => {
   it('the same proof twice: the second is dpop_replayed; another proof of the same key passes', async () => {
     const cache = new MemoryReplayCache();
     const proof = await craft();
@@ -357,7 +357,7 @@ describe('single use (§11.1)', () => {
   });
 });
 
-describe('server nonces (§9)', () => {
+describe('server nonces (RFC 9449, §9)', () => {
   const secret = 'n'.repeat(40);
   const nonces = new DpopNonces({ secret, windowSeconds: 60 });
   const withNonces: DpopPolicy = { ...POLICY, nonces };

@@ -39,7 +39,7 @@ export function normalizeHtu(uri: string): string | undefined {
   return `${url.protocol}//${url.host}${normalizePercentEncoding(url.pathname)}`;
 }
 
-/** RFC 3986, §6.2.2.1 and §6.2.2.2: "%7e" -> "~", "%2f" -> "%2F". */
+/** RFC 3986, §6.2.2.1, §6.2.2.2: "%7e" -> "~", "%2f" -> "%2F". */
 function normalizePercentEncoding(path: string): string {
   if (!path.includes('%')) return path;
   return path.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
