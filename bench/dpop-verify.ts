@@ -3,7 +3,7 @@
 // `dpop` package, every proof never seen before: median wall µs of one awaited verification
 // (latency), and CPU µs per verification when many overlap (throughput). Also the cost of reading
 // a client certificate from source.certificate, first time and repeated.
-// Usage: node --import tsx bench/dpop-verify.ts [proofs=3000]
+// Usage: [CERT_PEM=<a PEM certificate>] node --import tsx bench/dpop-verify.ts [proofs=3000]
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as dpop from 'dpop';
