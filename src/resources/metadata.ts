@@ -1,6 +1,8 @@
 // RFC 9728 protected resource metadata: the JSON document of each `protected_resources` entry,
-// optionally signed (§2.2), and the answer to a request for it at its well-known path (§3). Built
-// once per config; a request for the document is a map lookup. https://www.rfc-editor.org/rfc/rfc9728
+// optionally signed (RFC 9728 §2.2), and the answer to a request for it at its well-known path
+// (RFC 9728 §3). Built once per config; a request for the document is a map lookup. How the
+// document reaches clients (the ops listener, with Envoy routing each well-known path to it) and
+// why not through Check: docs/mcp.md, "Serving the metadata". https://www.rfc-editor.org/rfc/rfc9728
 import { SignJWT, type CryptoKey, type KeyObject } from 'jose';
 import { normalizeHost } from '../core/host.ts';
 import { resourceLocation } from './resource-id.ts';
@@ -20,7 +22,7 @@ export type MetadataDocument = Readonly<Record<string, unknown>>;
 
 /**
  * The RFC 9728 §2 document, members in a fixed order. Members with no value (an empty list, a
- * false flag) are left out: §3.2 says zero-valued parameters MUST be omitted.
+ * false flag) are left out: RFC 9728 §3.2 says zero-valued parameters MUST be omitted.
  */
 export function metadataDocument(cfg: ProtectedResourceConfig, extras: MetadataExtras = {}): MetadataDocument {
   const doc: Record<string, unknown> = { resource: cfg.resource };

@@ -87,7 +87,7 @@ describe('well-known location (RFC 9728 §3.1)', () => {
 });
 
 describe('the metadata document (RFC 9728 §2)', () => {
-  it('path-suffixed resource: members in order, zero-valued ones left out (§3.2)', () => {
+  it('path-suffixed resource: members in order, zero-valued ones left out (RFC 9728 §3.2)', () => {
     const doc = metadataDocument(entry({ scopes_supported: ['mcp:use', 'files:read'], resource_name: 'Files MCP' }));
     expect(JSON.stringify(doc)).toBe(
       '{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://idp.example.com"],"scopes_supported":["mcp:use","files:read"],"bearer_methods_supported":["header"],"resource_name":"Files MCP"}',
