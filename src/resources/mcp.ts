@@ -10,32 +10,37 @@
 // or notification"; batching was removed in 2025-06-18 ("Remove support for JSON-RPC batching").
 // https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http
 // https://modelcontextprotocol.io/specification/2025-06-18/changelog
+import type { McpRouteConfig } from './schema.ts';
 
-/** Why a body was refused: each a 400 invalid_request, except mcp_body_not_buffered (503: Envoy's configuration). */
+/**
+ * Why a body was refused, with the status and the client-safe description: each is 400
+ * invalid_request except mcp_body_not_buffered, 503 temporarily_unavailable (Envoy is not sending
+ * bodies for this route: the operator's configuration, not the client's request).
+ */
 export const MCP_BODY_REASONS = {
-  mcp_body_missing: 'An MCP POST must carry one JSON-RPC message',
-  mcp_body_not_buffered: 'The service is temporarily unavailable',
-  mcp_body_truncated: 'The request body was cut short',
-  mcp_body_length_mismatch: 'The request body does not match its Content-Length',
-  mcp_body_too_large: 'The request body is too large',
-  mcp_body_ambiguous: 'The request body was sent twice',
-  mcp_body_encoded: 'The request body must not be content-encoded',
-  mcp_body_not_utf8: 'The request body is not UTF-8',
-  mcp_body_not_json: 'The request body is not JSON',
-  mcp_batch_not_supported: 'JSON-RPC batches are not supported: send one message per POST',
-  mcp_body_not_object: 'The request body is not a JSON-RPC message',
-  mcp_duplicate_member: 'The request body names a member twice',
-  mcp_jsonrpc_version: 'The message must have jsonrpc 2.0',
-  mcp_method_missing: 'The message has no method',
-  mcp_method_invalid: 'The message method is not valid',
-  mcp_id_invalid: 'The message id must be a string or an integer',
-  mcp_params_invalid: 'The message params must be an object',
-  mcp_tool_name_missing: 'A tools/call needs params.name',
-  mcp_tool_name_invalid: 'The tool name is not valid',
-  mcp_header_mismatch: 'The Mcp-Method or Mcp-Name header does not match the body',
-  mcp_header_missing: 'The Mcp-Name header is missing',
-  mcp_header_invalid: 'The Mcp-Method or Mcp-Name header is not valid',
-} as const;
+  mcp_body_missing: { status: 400, description: 'An MCP POST must carry one JSON-RPC message' },
+  mcp_body_not_buffered: { status: 503, description: 'The service is temporarily unavailable' },
+  mcp_body_truncated: { status: 400, description: 'The request body was cut short' },
+  mcp_body_length_mismatch: { status: 400, description: 'The request body does not match its Content-Length' },
+  mcp_body_too_large: { status: 400, description: 'The request body is too large' },
+  mcp_body_ambiguous: { status: 400, description: 'The request body was sent twice' },
+  mcp_body_encoded: { status: 400, description: 'The request body must not be content-encoded' },
+  mcp_body_not_utf8: { status: 400, description: 'The request body is not UTF-8' },
+  mcp_body_not_json: { status: 400, description: 'The request body is not JSON' },
+  mcp_batch_not_supported: { status: 400, description: 'JSON-RPC batches are not supported: send one message per POST' },
+  mcp_body_not_object: { status: 400, description: 'The request body is not a JSON-RPC message' },
+  mcp_duplicate_member: { status: 400, description: 'The request body names a member twice' },
+  mcp_jsonrpc_version: { status: 400, description: 'The message must have jsonrpc 2.0' },
+  mcp_method_missing: { status: 400, description: 'The message has no method' },
+  mcp_method_invalid: { status: 400, description: 'The message method is not valid' },
+  mcp_id_invalid: { status: 400, description: 'The message id must be a string or an integer' },
+  mcp_params_invalid: { status: 400, description: 'The message params must be an object' },
+  mcp_tool_name_missing: { status: 400, description: 'A tools/call needs params.name' },
+  mcp_tool_name_invalid: { status: 400, description: 'The tool name is not valid' },
+  mcp_header_mismatch: { status: 400, description: 'The Mcp-Method or Mcp-Name header does not match the body' },
+  mcp_header_missing: { status: 400, description: 'The Mcp-Name header is missing' },
+  mcp_header_invalid: { status: 400, description: 'The Mcp-Method or Mcp-Name header is not valid' },
+} as const satisfies Record<string, { status: 400 | 503; description: string }>;
 
 export type McpBodyReason = keyof typeof MCP_BODY_REASONS;
 
@@ -54,7 +59,7 @@ export interface McpMessage {
   isNotification: boolean;
 }
 
-export type McpRead = { ok: true; message: McpMessage } | { ok: false; reason: McpBodyReason; description: string };
+export type McpRead = { ok: true; message: McpMessage } | { ok: false; reason: McpBodyReason; status: 400 | 503; description: string };
 
 export interface McpBodyInput {
   /** Request headers, names in lower case (AuthzRequest.headers). */
@@ -78,7 +83,8 @@ const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'n
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function refuse(reason: McpBodyReason): McpRead {
-  return { ok: false, reason, description: MCP_BODY_REASONS[reason] };
+  const r = MCP_BODY_REASONS[reason];
+  return { ok: false, reason, status: r.status, description: r.description };
 }
 
 /**
@@ -347,6 +353,43 @@ function globMatch(p: CompiledGlob['parts'], s: string[]): boolean {
   }
   while (pi < p.length && p[pi] === STAR) pi++;
   return pi === p.length;
+}
+
+// ---- A route's MCP policy ----------------------------------------------------------------------
+
+/** routes[].mcp compiled once per config. */
+export interface McpRoutePolicy {
+  maxBodyBytes: number;
+  /** unlisted_tools: deny. */
+  denyUnlisted: boolean;
+  toolScopes(toolName: string): ToolScopes;
+}
+
+export function mcpRoutePolicy(cfg: McpRouteConfig): McpRoutePolicy {
+  return {
+    maxBodyBytes: cfg.max_body_bytes,
+    denyUnlisted: cfg.unlisted_tools === 'deny',
+    toolScopes: compileToolScopes(cfg.tools, { caseSensitive: cfg.tool_names_case_sensitive }),
+  };
+}
+
+export type McpDecision =
+  /** The body: 400 invalid_request (503 for mcp_body_not_buffered). */
+  | { kind: 'refused'; reason: McpBodyReason; status: 400 | 503; description: string }
+  /** A tools/call of a tool no pattern lists, with unlisted_tools: deny: 403 forbidden, reason mcp_tool_not_listed. */
+  | { kind: 'tool_not_listed'; message: McpMessage }
+  /** Readable: the token needs the route's scopes plus `toolScopes` (operationScopes). */
+  | { kind: 'ok'; message: McpMessage; toolScopes: readonly string[]; pattern?: string };
+
+/** What a POST on an MCP route needs, from its body. Call once the credential is verified. */
+export function evaluateMcpPost(policy: McpRoutePolicy, input: McpBodyInput): McpDecision {
+  const read = readMcpMessage(input, policy.maxBodyBytes);
+  if (!read.ok) return { kind: 'refused', reason: read.reason, status: read.status, description: read.description };
+  const message = read.message;
+  if (message.toolName === undefined) return { kind: 'ok', message, toolScopes: [] };
+  const t = policy.toolScopes(message.toolName);
+  if (!t.listed && policy.denyUnlisted) return { kind: 'tool_not_listed', message };
+  return { kind: 'ok', message, toolScopes: t.scopes, pattern: t.pattern };
 }
 
 /** Every scope an operation needs: the route's, then the tool's, once each (the challenge's `scope`). */

@@ -113,6 +113,9 @@ export const protectedResourceSchema = z
 export const protectedResourcesSchema = z
   .array(protectedResourceSchema)
   .default([])
+  .describe(
+    'OAuth protected resources (RFC 9728): each names its routes, publishes its metadata document, and binds their tokens to its identifier (RFC 8707). docs/mcp.md',
+  )
   .superRefine((list, ctx) => {
     const resources = new Map<string, number>();
     const locations = new Map<string, number>();

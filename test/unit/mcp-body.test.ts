@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { isErrorDescription } from '../../src/resources/challenge.ts';
 import {
   compileToolScopes,
+  evaluateMcpPost,
   hasDuplicateMember,
+  mcpRoutePolicy,
   MCP_BODY_REASONS,
   operationScopes,
   readMcpMessage,
@@ -245,10 +247,11 @@ describe('Mcp-Method and Mcp-Name headers (MCP 2026-07-28) must agree with the b
 });
 
 describe('descriptions sent to clients', () => {
-  it('fit RFC 6750 error_description and say nothing about the request', () => {
-    for (const [r, d] of Object.entries(MCP_BODY_REASONS)) {
-      expect(isErrorDescription(d), r).toBe(true);
-      expect(d.length, r).toBeLessThanOrEqual(80);
+  it('fit RFC 6750 error_description and say nothing about the request; all 400 but Envoy\'s configuration (503)', () => {
+    for (const [r, { status, description }] of Object.entries(MCP_BODY_REASONS)) {
+      expect(isErrorDescription(description), r).toBe(true);
+      expect(description.length, r).toBeLessThanOrEqual(80);
+      expect(status, r).toBe(r === 'mcp_body_not_buffered' ? 503 : 400);
     }
   });
 });
@@ -325,6 +328,47 @@ describe('per-tool scopes: glob patterns, precedence', () => {
   it('the challenge names every scope the operation needs: the route\'s and the tool\'s, once each', () => {
     expect(operationScopes(['mcp:use'], scopesFor('delete_users').scopes)).toEqual(['mcp:use', 'superadmin', 'admin', 'users:write']);
     expect(operationScopes([], [])).toEqual([]);
+  });
+});
+
+describe('evaluateMcpPost: a route\'s routes[].mcp applied to a POST', () => {
+  const call = (name: string) => JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name, arguments: {} } });
+  const post = (body: string) => ({ headers: envoyHeaders(body), body });
+  const listed = mcpRoutePolicy(mcpRouteSchema.parse({ tools: { 'delete_*': ['files:delete'], 'admin.*': ['mcp:admin'] }, max_body_bytes: 2048 }));
+  const strict = mcpRoutePolicy(mcpRouteSchema.parse({ tools: { 'get_*': [] }, unlisted_tools: 'deny' }));
+
+  it('a listed tool: its scopes and the pattern that listed it', () => {
+    expect(evaluateMcpPost(listed, post(call('delete_repo')))).toEqual({
+      kind: 'ok',
+      message: { method: 'tools/call', toolName: 'delete_repo', isNotification: false },
+      toolScopes: ['files:delete'],
+      pattern: 'delete_*',
+    });
+    expect(evaluateMcpPost(strict, post(call('get_weather')))).toMatchObject({ kind: 'ok', toolScopes: [], pattern: 'get_*' });
+  });
+
+  it('tools/list and notifications: no tool scopes, whatever unlisted_tools says', () => {
+    expect(evaluateMcpPost(strict, post(TOOLS_LIST))).toEqual({ kind: 'ok', message: { method: 'tools/list', toolName: undefined, isNotification: false }, toolScopes: [] });
+    expect(evaluateMcpPost(strict, post(INITIALIZED))).toMatchObject({ kind: 'ok', toolScopes: [] });
+  });
+
+  it('an unlisted tool: the route\'s scopes suffice, or 403 with unlisted_tools: deny', () => {
+    expect(evaluateMcpPost(listed, post(call('get_weather')))).toMatchObject({ kind: 'ok', toolScopes: [], pattern: undefined });
+    expect(evaluateMcpPost(strict, post(call('delete_repo')))).toEqual({
+      kind: 'tool_not_listed',
+      message: { method: 'tools/call', toolName: 'delete_repo', isNotification: false },
+    });
+  });
+
+  it('an unreadable body: refused with reason, status and description; the route\'s max_body_bytes applies', () => {
+    expect(evaluateMcpPost(listed, post(`[${call('delete_repo')}]`))).toEqual({
+      kind: 'refused',
+      reason: 'mcp_batch_not_supported',
+      status: 400,
+      description: 'JSON-RPC batches are not supported: send one message per POST',
+    });
+    expect(evaluateMcpPost(listed, post(call('x'.repeat(2100))))).toMatchObject({ kind: 'refused', reason: 'mcp_body_too_large', status: 400 });
+    expect(evaluateMcpPost(listed, { headers: { 'content-length': '100' } })).toMatchObject({ kind: 'refused', reason: 'mcp_body_not_buffered', status: 503 });
   });
 });
 
