@@ -334,6 +334,8 @@ export function resolveTracing(config: TracingConfig | undefined, env: Env): Res
 
   const queue = batchOption(config.batch, 'max_queue_size', env);
   const batchSize = batchOption(config.batch, 'max_export_batch_size', env);
+  // Only the default batch size follows a smaller queue; one that was set is an error below.
+  if (batchSize.source === 'default') batchSize.value = Math.min(batchSize.value, queue.value);
   const delay = batchOption(config.batch, 'schedule_delay_ms', env);
   const timeout = batchOption(config.batch, 'export_timeout_ms', env);
   if (batchSize.value > queue.value) {

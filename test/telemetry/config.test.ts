@@ -166,7 +166,8 @@ describe('tracing config: errors name what is wrong', () => {
     }
   });
 
-  it('a batch larger than the queue is an error saying where each number came from', () => {
+  it('a batch larger than the queue is an error saying where each number came from; the default batch size follows a smaller queue', () => {
+    expect(on({ batch: { max_queue_size: 100 } }).batch).toMatchObject({ maxQueueSize: 100, maxExportBatchSize: 100 });
     expect(errorOf(() => on({ batch: { max_export_batch_size: 600 } }, { OTEL_BSP_MAX_QUEUE_SIZE: '500' }))).toBe(
       'tracing.batch.max_export_batch_size (600, from config) is larger than max_queue_size (500, from env:OTEL_BSP_MAX_QUEUE_SIZE): a batch is taken from the queue',
     );
