@@ -305,7 +305,8 @@ class SdkCheckSpan extends SdkSpanHandle implements CheckSpan {
   }
 
   run<A, R>(fn: (arg: A) => R, arg: A): R {
-    return this.owner.active.run(this.span, fn, arg);
+    // An unsampled Check has no child spans: nothing to make active.
+    return this.span.isRecording() ? this.owner.active.run(this.span, fn, arg) : fn(arg);
   }
 
   setDecision(d: DecisionLike): void {

@@ -508,7 +508,7 @@ describe('a collector that is down, hangs or fails', () => {
     expect(normal.requests.length).toBeGreaterThan(0);
     expect(hanging.requests.length).toBeGreaterThan(0);
     for (const mode of ['hanging', 'down'] as const) {
-      expect(p99[mode], `${mode} p99 ${p99[mode]} µs vs normal ${p99.normal} µs`).toBeLessThan(Math.max(p99.normal * 2, p99.normal + 50));
+      expect(p99[mode], `${mode} p99 ${p99[mode]} µs vs normal ${p99.normal} µs`).toBeLessThan(Math.max(p99.normal * 2, p99.normal + 100));
       expect(median[mode]).toBeLessThan(Math.max(median.normal * 2, median.normal + 10));
     }
   });
