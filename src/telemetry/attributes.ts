@@ -11,7 +11,7 @@
 // db.system.name, db.operation.name; never db.query.text), error.type, server.address/port and
 // user.id (docs/registry/attributes/user.md, recorded only with tracing.record_user_id). The
 // decision itself has no convention: it is under portcullis.*.
-import { CREDENTIAL_KINDS } from '../core/types.ts';
+import { CREDENTIAL_KIND_NAMES } from '../core/types.ts';
 
 export type AttributeValue = string | number | boolean;
 type Rule = (v: AttributeValue) => boolean;
@@ -75,7 +75,7 @@ export const ATTRIBUTE_RULES = {
   'portcullis.decision': oneOf(['allow', 'deny']),
   'portcullis.status': intIn(100, 599),
   'portcullis.reason': pattern(/^[a-z0-9_.:-]{1,64}$/),
-  'portcullis.credential': oneOf(CREDENTIAL_KINDS),
+  'portcullis.credential': oneOf(CREDENTIAL_KIND_NAMES),
   'portcullis.client_id': pattern(IDENTIFIER),
   'user.id': pattern(IDENTIFIER),
   // Child spans: where a fetch or a Redis command went and how it ended.

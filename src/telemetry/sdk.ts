@@ -32,7 +32,7 @@ import { defaultResource, resourceFromAttributes } from '@opentelemetry/resource
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { ATTR_RPC_METHOD, ATTR_RPC_SYSTEM_NAME, RPC_SYSTEM_NAME_VALUE_GRPC } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
-import { redactUrl } from '../core/redact-url.ts';
+import { redactUrl } from '../plumbing/redact-url.ts';
 import { allowedAttribute, GRPC_SERVER_ERRORS, type AttributeKey, type AttributeValue, type GrpcStatusName, type SpanAttributes } from './attributes.ts';
 import type { Propagator, TracingSettings } from './config.ts';
 import { NOOP_SPAN_HANDLE, type ChildSpanKind, type CheckSpan, type DecisionLike, type HeaderMap, type MetadataLike, type SpanHandle, type Tracing, type TracingHooks } from './api.ts';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyUnavailableError } from '../../src/core/errors.ts';
 import { checkDpopReplay, verifyDpopProof, type DpopPolicy } from '../../src/credentials/pop/dpop.ts';
 import { normalizeHtu } from '../../src/credentials/pop/htu.ts';
-import { MemoryReplayCache, replayKey } from '../../src/credentials/pop/replay-cache.ts';
+import { MemoryReplayCache, replayKey } from '../../src/stores/replay-cache.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';
 import { RedisReplayCache } from '../../src/stores/redis/replay-cache.ts';

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { newIdentity } from '../../src/core/identity.ts';
 import { checkClaims, claimHeaderValue, DEFAULT_CLAIMS_LIMITS, isClaimReference, parseClaimReference } from '../../src/policy/claims.ts';
 import { PolicyConfigError } from '../../src/policy/config-error.ts';
-import { HeaderPolicy, UnsafeHeaderValueError } from '../../src/policy/headers.ts';
+import { UnsafeHeaderValueError } from '../../src/core/errors.ts';
+import { HeaderPolicy } from '../../src/policy/headers.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 
 describe('checkClaims', () => {

@@ -13,7 +13,7 @@ import { accessTokenHash, checkDpopReplay, dpopChallenge, verifyDpopProof, type 
 import { compileHtuOrigins, normalizeHtu, parseExternalOrigin, requestHtu } from '../../src/credentials/pop/htu.ts';
 import { DpopNonces } from '../../src/credentials/pop/nonce.ts';
 import { POP_REASONS } from '../../src/credentials/pop/reasons.ts';
-import { MemoryReplayCache, replayKey } from '../../src/credentials/pop/replay-cache.ts';
+import { MemoryReplayCache, replayKey } from '../../src/stores/replay-cache.ts';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 const HTU = 'https://api.example.com/v1/orders';

@@ -15,7 +15,7 @@ import { LRUCache } from 'lru-cache';
 import { normalizeHtu } from './htu.ts';
 import type { NonceCheck } from './nonce.ts';
 import { POP_REASONS, type ChallengeError, type DpopReason } from './reasons.ts';
-import { replayKey, type ReplayCache } from './replay-cache.ts';
+import { replayKey, type ReplayCache } from '../../stores/replay-cache.ts';
 
 /** The JWS algorithms a proof may use: asymmetric only (never none, never HMAC). */
 export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const;

@@ -4,7 +4,7 @@
 //   SET P + "dpop:jti:" + replayKey  "1"  NX  PX <ms until the proof expires>
 //
 // "OK" means the first use; nil means the key was there: a replay. The key is already a hash of
-// the proof key's thumbprint and the jti (credentials/pop/replay-cache.ts), so neither is stored.
+// the proof key's thumbprint and the jti (stores/replay-cache.ts), so neither is stored.
 //
 // A local cache sits in front: a replay this replica has seen is refused without asking Redis,
 // and it is the fallback when Redis is down and `on_redis_error: allow`.
@@ -14,7 +14,7 @@
 //   allow            this replica's memory alone decides (replays across replicas go unnoticed
 //                    for the outage); reported through onFailOpen for a metric and a log
 import { DependencyUnavailableError } from '../../core/errors.ts';
-import { MemoryReplayCache, type ReplayCache } from '../../credentials/pop/replay-cache.ts';
+import { MemoryReplayCache, type ReplayCache } from '../replay-cache.ts';
 import { REDIS_RETRY_AFTER_SECONDS, type RedisConnection } from './connection.ts';
 
 export interface RedisReplayCacheOptions {
