@@ -13,7 +13,17 @@
 //
 // A module imports its own layer and those below it, never one above. Every folder of src/ is in
 // LAYERS (test/unit/layers.test.ts): a new folder takes its place here.
-const LAYERS = ['core', 'plumbing', 'telemetry', 'policy|resources', 'stores', 'credentials', 'runtime', 'envoy|http', 'cli'];
+const LAYERS = [
+  'core',
+  'plumbing',
+  'telemetry',
+  'policy|resources',
+  'stores',
+  'credentials',
+  'runtime',
+  'envoy|http',
+  'cli',
+];
 
 const above = (i) => LAYERS.slice(i + 1).join('|');
 

@@ -11,7 +11,17 @@ import { connect, h2Check } from './lib/h2call.ts';
 import { runGenerator } from './lib/generator.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load } from './lib/h2load.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
-import { buildCheckout, DIST_ENTRY, freePort, hasBuild, REPO_ROOT, SOURCE_ENTRY, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import {
+  buildCheckout,
+  DIST_ENTRY,
+  freePort,
+  hasBuild,
+  REPO_ROOT,
+  SOURCE_ENTRY,
+  startNode,
+  waitUntil,
+  type Proc,
+} from './lib/processes.ts';
 import { decisionMismatch, scenarios } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget } from './lib/setup.ts';
 import { median } from './lib/stats.ts';
@@ -74,7 +84,9 @@ const dirB = resolve(opt.b ?? REPO_ROOT);
 const compiled = hasBuild(REPO_ROOT) && hasBuild(dirB);
 const entry = compiled ? DIST_ENTRY : SOURCE_ENTRY;
 if (compiled) for (const checkout of new Set([REPO_ROOT, dirB])) buildCheckout(checkout);
-console.log(compiled ? 'A and B run compiled (dist/, built now)' : `A and B run their sources through tsx (${dirB} has no build)`);
+console.log(
+  compiled ? 'A and B run compiled (dist/, built now)' : `A and B run their sources through tsx (${dirB} has no build)`,
+);
 const dir = newWorkdir();
 // The opaque-token row needs an identity provider to introspect at: the bench's (test/support/idp.ts),
 // in this process, on the load CPUs; both servers then get the same introspection config.
@@ -85,7 +97,12 @@ if ([opt.scenario, ...opt['prime-with'].split(',')].includes('opaque-cached')) {
   const { startIdp, INTROSPECTION_CLIENT } = await import('../test/support/idp.ts');
   const idp = await startIdp({ opaqueTtl: 24 * 3600 });
   closers.push(() => idp.close());
-  introspection = { endpoint: idp.introspectionEndpoint, clientId: INTROSPECTION_CLIENT.client_id, clientSecret: INTROSPECTION_CLIENT.client_secret, issuer: idp.issuer };
+  introspection = {
+    endpoint: idp.introspectionEndpoint,
+    clientId: INTROSPECTION_CLIENT.client_id,
+    clientSecret: INTROSPECTION_CLIENT.client_secret,
+    issuer: idp.issuer,
+  };
   opaqueToken = await idp.opaqueAccessToken('orders:read');
 }
 const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
@@ -99,18 +116,25 @@ writeFileSync(
 );
 const all = scenarios(ws, opaqueToken);
 const scenario = all.find((s) => s.id === opt.scenario && (s.spec || s.frames));
-if (!scenario) throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
+if (!scenario)
+  throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
 const payload = join(dir, 'payload.bin');
 if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
 // Checked before any server starts: a typo should not cost a minute of priming.
-const primeWith = opt['prime-with'].split(',').filter(Boolean).map((id) => {
-  const s = all.find((x) => x.id === id && (x.spec || x.frames));
-  if (!s) throw new Error(`--prime-with ${id}: not a scenario of npm run bench that runs here (see npm run bench -- --help)`);
-  if (!s.spec) return { id, scenario: s };
-  const file = join(dir, `prime-${id}.bin`);
-  writeFileSync(file, framedCheckRequest(s.spec));
-  return { id, scenario: s, file };
-});
+const primeWith = opt['prime-with']
+  .split(',')
+  .filter(Boolean)
+  .map((id) => {
+    const s = all.find((x) => x.id === id && (x.spec || x.frames));
+    if (!s)
+      throw new Error(
+        `--prime-with ${id}: not a scenario of npm run bench that runs here (see npm run bench -- --help)`,
+      );
+    if (!s.spec) return { id, scenario: s };
+    const file = join(dir, `prime-${id}.bin`);
+    writeFileSync(file, framedCheckRequest(s.spec));
+    return { id, scenario: s, file };
+  });
 
 /** Every frame once, 64 at a time over one connection. */
 async function sendAll(port: number, frames: Buffer[]): Promise<void> {
@@ -125,12 +149,35 @@ async function sendAll(port: number, frames: Buffer[]): Promise<void> {
 }
 
 const start = (name: string, cwd: string, config: string, env: NodeJS.ProcessEnv, nodeArgs: string[]): Proc =>
-  startNode(name, entry.script, ['serve', '--config', config], { logFile: join(dir, `${name}.log`), nodeArgs, env, cpus: pin.server, cwd, tsx: entry.tsx });
-const envB = Object.fromEntries(opt['b-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const servers = [start('a', REPO_ROOT, ws.configFile, {}, []), start('b', dirB, configB, envB, opt['b-node-args'].split(' ').filter(Boolean))];
+  startNode(name, entry.script, ['serve', '--config', config], {
+    logFile: join(dir, `${name}.log`),
+    nodeArgs,
+    env,
+    cpus: pin.server,
+    cwd,
+    tsx: entry.tsx,
+  });
+const envB = Object.fromEntries(
+  opt['b-env']
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+const servers = [
+  start('a', REPO_ROOT, ws.configFile, {}, []),
+  start('b', dirB, configB, envB, opt['b-node-args'].split(' ').filter(Boolean)),
+];
 try {
-  for (const [s, port] of [[servers[0], ws.httpPort], [servers[1], portsB.http]] as const) {
-    await waitUntil(`Portcullis ${s.name} to be ready (logs in ${dir})`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000, s);
+  for (const [s, port] of [
+    [servers[0], ws.httpPort],
+    [servers[1], portsB.http],
+  ] as const) {
+    await waitUntil(
+      `Portcullis ${s.name} to be ready (logs in ${dir})`,
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      90_000,
+      s,
+    );
   }
   // Every h2load payload must get its expected decision first (as npm run bench checks): a
   // priming row that silently answered 503, say, would measure something else.
@@ -141,21 +188,39 @@ try {
         for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(session, framedCheckRequest(s.spec!));
         const got = await h2Check(session, framedCheckRequest(s.spec!));
         const problem = decisionMismatch(s.expect, got.grpcStatus, got.response);
-        if (problem) throw new Error(`preflight ${s.id} on ${port === ws.grpcPort ? 'A' : 'B'}: ${problem} (logs in ${dir})`);
+        if (problem)
+          throw new Error(`preflight ${s.id} on ${port === ws.grpcPort ? 'A' : 'B'}: ${problem} (logs in ${dir})`);
       } finally {
         session.close();
       }
     }
   }
   const h2 = (port: number, seconds: number) =>
-    runH2load({ port, dataFile: payload, clients: 4, streams: 32, durationSeconds: seconds, warmupSeconds: 1, logFile: join(dir, `h2load-${port}.log`) });
+    runH2load({
+      port,
+      dataFile: payload,
+      clients: 4,
+      streams: 32,
+      durationSeconds: seconds,
+      warmupSeconds: 1,
+      logFile: join(dir, `h2load-${port}.log`),
+    });
   // h2load repeats one payload; never-seen-token scenarios get the bench's generator, both servers
   // the same fresh pool each pair (signed before the pair, on the load CPUs).
   const pool = Number(opt.pool);
   const pair = async (seconds: number) => {
     if (scenario.spec) return Promise.all([h2(ws.grpcPort, seconds), h2(portsB.grpc, seconds)]);
     const frames = await scenario.frames!(pool);
-    const gen = (port: number) => runGenerator({ port, frames, threads: 1, connections: 4, streams: 32, warmupSeconds: 1, durationSeconds: seconds });
+    const gen = (port: number) =>
+      runGenerator({
+        port,
+        frames,
+        threads: 1,
+        connections: 4,
+        streams: 32,
+        warmupSeconds: 1,
+        durationSeconds: seconds,
+      });
     const [a, b] = await Promise.all([gen(ws.grpcPort), gen(portsB.grpc)]);
     if (a.exhausted || b.exhausted) console.log(`  the pool of ${pool} tokens ran out during the pair: raise --pool`);
     return [a, b];
@@ -164,7 +229,10 @@ try {
   const only = opt['prime-only'];
   if (prime > 0) {
     const frames = await all.find((s) => s.id === 'jwt-rs256-new')!.frames!(prime);
-    await Promise.all([only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined, only !== 'a' ? sendAll(portsB.grpc, frames) : undefined]);
+    await Promise.all([
+      only !== 'b' ? sendAll(ws.grpcPort, frames) : undefined,
+      only !== 'a' ? sendAll(portsB.grpc, frames) : undefined,
+    ]);
     console.log(`primed ${only ?? 'both'} with ${prime} never-seen RS256 tokens`);
   }
   // With --prime-only the other side gets as many seconds of the measured scenario meanwhile: a
@@ -172,17 +240,38 @@ try {
   // priming rows were), which would hide what the rows leave behind.
   const primeSeconds = Number(opt['prime-seconds']);
   for (const p of primeWith) {
-    const drive = (port: number, file: string) => runH2load({ port, dataFile: file, clients: 4, streams: 32, durationSeconds: primeSeconds, warmupSeconds: 1, logFile: join(dir, `h2load-prime-${port}.log`) });
+    const drive = (port: number, file: string) =>
+      runH2load({
+        port,
+        dataFile: file,
+        clients: 4,
+        streams: 32,
+        durationSeconds: primeSeconds,
+        warmupSeconds: 1,
+        logFile: join(dir, `h2load-prime-${port}.log`),
+      });
     // Never-seen-token rows: the generator, each primed side the same fresh pool (--pool tokens).
     const frames = p.file ? undefined : await p.scenario.frames!(pool);
     const row = (port: number) =>
-      p.file ? drive(port, p.file) : runGenerator({ port, frames: frames!, threads: 1, connections: 4, streams: 32, warmupSeconds: 1, durationSeconds: primeSeconds });
+      p.file
+        ? drive(port, p.file)
+        : runGenerator({
+            port,
+            frames: frames!,
+            threads: 1,
+            connections: 4,
+            streams: 32,
+            warmupSeconds: 1,
+            durationSeconds: primeSeconds,
+          });
     const other = scenario.spec ? payload : undefined;
     await Promise.all([
       only !== 'b' ? row(ws.grpcPort) : other && drive(ws.grpcPort, other),
       only !== 'a' ? row(portsB.grpc) : other && drive(portsB.grpc, other),
     ]);
-    console.log(`primed ${only ?? 'both'} with ${opt['prime-seconds']} s of ${p.id}${only && other ? `, the other with as long of ${opt.scenario}` : ''}`);
+    console.log(
+      `primed ${only ?? 'both'} with ${opt['prime-seconds']} s of ${p.id}${only && other ? `, the other with as long of ${opt.scenario}` : ''}`,
+    );
   }
   // Warm-up pair, not measured.
   await pair(3);
@@ -192,7 +281,9 @@ try {
     ratios.push(b.rps / a.rps);
     console.log(`[${round}] A ${Math.round(a.rps)}/s  B ${Math.round(b.rps)}/s  B/A ${ratios.at(-1)!.toFixed(3)}`);
   }
-  console.log(`${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`);
+  console.log(
+    `${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`,
+  );
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
   for (const close of closers) await close();

@@ -2,7 +2,13 @@
 // CPU: each figure is the median of RUNS timed batches. docs/policy.md, "Cost per Check".
 // Usage: node --import tsx bench/conditions.ts [runs=7]
 import { checkClaims, claimHeaderValue, parseClaimReference } from '../src/policy/claims.ts';
-import { buildActivation, compileCondition, evaluateAll, type ConditionIdentityInput, type ConditionRequestInput } from '../src/policy/conditions/index.ts';
+import {
+  buildActivation,
+  compileCondition,
+  evaluateAll,
+  type ConditionIdentityInput,
+  type ConditionRequestInput,
+} from '../src/policy/conditions/index.ts';
 import { compileHostPattern } from '../src/policy/host-pattern.ts';
 import { compilePathTemplate } from '../src/policy/path-template.ts';
 import { median } from './lib/stats.ts';
@@ -57,12 +63,23 @@ const request: ConditionRequestInput = {
   host: 'acme.api.example.com',
   path,
   query: 'expand=items&limit=50',
-  headers: Object.assign(Object.create(null) as Record<string, string>, { 'x-env': 'prod', 'content-type': 'application/json', ':path': path }),
+  headers: Object.assign(Object.create(null) as Record<string, string>, {
+    'x-env': 'prod',
+    'content-type': 'application/json',
+    ':path': path,
+  }),
   params,
   sourceIp: '10.1.2.3',
   contextExtensions: {},
 };
-const identity: ConditionIdentityInput = { method: 'jwt', subject: 'user-123', clientId: 'web', scopes: ['orders:read', 'orders:write'], issuer: claims.iss, claims };
+const identity: ConditionIdentityInput = {
+  method: 'jwt',
+  subject: 'user-123',
+  clientId: 'web',
+  scopes: ['orders:read', 'orders:write'],
+  issuer: claims.iss,
+  claims,
+};
 const now = new Date('2026-12-07T10:30:00Z');
 const act = buildActivation(request, identity, now);
 
@@ -77,7 +94,10 @@ const EXPRESSIONS: Array<[string, string]> = [
     'business hours (4 local-time calls)',
     "now.localDayOfWeek('Europe/Berlin') >= 1 && now.localDayOfWeek('Europe/Berlin') <= 5 && now.localHours('Europe/Berlin') >= 9 && now.localHours('Europe/Berlin') < 17",
   ],
-  ['per-tier query limit', "!('limit' in request.query) || int(request.query.limit) <= (identity.claims.tier == 'gold' ? 1000 : 100)"],
+  [
+    'per-tier query limit',
+    "!('limit' in request.query) || int(request.query.limit) <= (identity.claims.tier == 'gold' ? 1000 : 100)",
+  ],
   ['one exists() over 3 roles', "identity.claims.roles.exists(r, r == 'admin')"],
 ];
 
@@ -88,7 +108,10 @@ for (const [label, expr] of EXPRESSIONS) {
   if (!r.ok || r.value !== true) throw new Error(`${label}: ${JSON.stringify(r)}`);
   rows.push([`evaluate: ${label}`, measure(() => c.evaluate(act))]);
 }
-rows.push(['compile one condition (parse, check, guard rails)', measure(() => compileCondition(EXPRESSIONS[2][1], 'bench'))]);
+rows.push([
+  'compile one condition (parse, check, guard rails)',
+  measure(() => compileCondition(EXPRESSIONS[2][1], 'bench')),
+]);
 
 // What the issue's route costs per Check: template match, activation, two conditions.
 const two = [compileCondition(EXPRESSIONS[1][1], 'bench'), compileCondition(EXPRESSIONS[2][1], 'bench')];

@@ -27,7 +27,10 @@ for (const alg of ['ES256', 'Ed25519'] as const) {
   const proofs: string[] = [];
   for (let i = 0; i < N * 2; i++) proofs.push(await dpop.generateProof(kp, HTU, 'GET', undefined, TOKEN));
   const verify = async (proof: string) => {
-    const r = await verifyDpopProof({ proof, method: 'GET', htu: normalizeHtu(HTU), accessToken: TOKEN, cnfJkt: jkt }, policy);
+    const r = await verifyDpopProof(
+      { proof, method: 'GET', htu: normalizeHtu(HTU), accessToken: TOKEN, cnfJkt: jkt },
+      policy,
+    );
     if (!r.ok) throw new Error(r.reason);
   };
   for (const p of proofs.slice(0, 200)) await verify(p); // warm up
@@ -42,7 +45,9 @@ for (const alg of ['ES256', 'Ed25519'] as const) {
   const batch = proofs.slice(N);
   for (let i = 0; i < batch.length; i += 64) await Promise.all(batch.slice(i, i + 64).map(verify));
   const cpuPer = (cpuUs() - c0) / batch.length;
-  console.log(`${alg === 'Ed25519' ? 'EdDSA' : alg}  latency median ${median(latencies).toFixed(0)} µs   CPU ${cpuPer.toFixed(0)} µs per proof (64 at a time)`);
+  console.log(
+    `${alg === 'Ed25519' ? 'EdDSA' : alg}  latency median ${median(latencies).toFixed(0)} µs   CPU ${cpuPer.toFixed(0)} µs per proof (64 at a time)`,
+  );
 }
 
 // A client certificate: parsed the first time, then from the parse cache.
@@ -57,5 +62,7 @@ if (pem) {
   const t1 = performance.now();
   for (let i = 0; i < 10000; i++) certificateFromEnvoy(encoded);
   const cached = ((performance.now() - t1) * 1000) / 10000;
-  console.log(`certificate: X509Certificate parse ${parse.toFixed(1)} µs; certificateFromEnvoy repeated ${cached.toFixed(1)} µs`);
+  console.log(
+    `certificate: X509Certificate parse ${parse.toFixed(1)} µs; certificateFromEnvoy repeated ${cached.toFixed(1)} µs`,
+  );
 }

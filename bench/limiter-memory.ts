@@ -37,8 +37,8 @@ routes:
 );
 
 const heapMb = () => {
-  gc!();
-  gc!();
+  gc();
+  gc();
   return Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10;
 };
 const keysHeld = (l: MemoryRateLimiter): number | undefined => {
@@ -46,12 +46,19 @@ const keysHeld = (l: MemoryRateLimiter): number | undefined => {
   return typeof o.size === 'number' ? o.size : o.windows?.size;
 };
 const hex = (v: number) => (v & 0xffff).toString(16);
-const address = (i: number) => (scenario === 'one-64' ? `2001:db8:1:2:${hex(i >>> 16)}:${hex(i)}:${hex(i * 7)}:1` : `2001:db8:${hex(i >>> 16)}:${hex(i)}::1`);
+const address = (i: number) =>
+  scenario === 'one-64'
+    ? `2001:db8:1:2:${hex(i >>> 16)}:${hex(i)}:${hex(i * 7)}:1`
+    : `2001:db8:${hex(i >>> 16)}:${hex(i)}::1`;
 
 const store = new MemoryKeyStore();
 const key = (await createKey(store, 'pcl', { clientId: 'bench' })).key;
 const limiter = new MemoryRateLimiter();
-const deps = { now: Date.now, verifiers: { 'api-key': new ApiKeyVerifier('pcl', store, Date.now) }, rateLimiter: limiter };
+const deps = {
+  now: Date.now,
+  verifiers: { 'api-key': new ApiKeyVerifier('pcl', store, Date.now) },
+  rateLimiter: limiter,
+};
 
 const before = heapMb();
 let lastNow = 0;

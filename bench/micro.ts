@@ -35,10 +35,28 @@ await new Promise((r) => setTimeout(r, 200));
 
 const check = (loadAuthzPackageDefinition()[AUTHZ_SERVICE] as grpc.ServiceDefinition).Check;
 const cases: Array<[string, Buffer]> = [
-  ['api-key', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items', headers: { 'x-api-key': ws.apiKey } }))],
-  ['jwt-cached', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items', headers: { authorization: `Bearer ${signToken(ws.rs256, { sub: 'user-cached', client_id: 'bench-web', scope: 'orders:read profile', jti: 'cached-1' })}` } }))],
+  [
+    'api-key',
+    serializeCheckRequest(
+      checkRequestObject({ path: '/v1/orders/12345?expand=items', headers: { 'x-api-key': ws.apiKey } }),
+    ),
+  ],
+  [
+    'jwt-cached',
+    serializeCheckRequest(
+      checkRequestObject({
+        path: '/v1/orders/12345?expand=items',
+        headers: {
+          authorization: `Bearer ${signToken(ws.rs256, { sub: 'user-cached', client_id: 'bench-web', scope: 'orders:read profile', jti: 'cached-1' })}`,
+        },
+      }),
+    ),
+  ],
   ['deny-no-credential', serializeCheckRequest(checkRequestObject({ path: '/v1/orders/12345?expand=items' }))],
-  ['rate-limited', serializeCheckRequest(checkRequestObject({ path: '/v1/limited/x', headers: { 'x-api-key': ws.limitedApiKey } }))],
+  [
+    'rate-limited',
+    serializeCheckRequest(checkRequestObject({ path: '/v1/limited/x', headers: { 'x-api-key': ws.limitedApiKey } })),
+  ],
 ];
 for (const [name, bytes] of cases) {
   const run = async (n: number) => {
@@ -91,7 +109,14 @@ for (const key of [ws.rs256, ws.es256]) {
   const n = key.alg === 'RS256' ? 4000 : 10000;
   const pk = createPrivateKey(key.privatePem);
   const frames = Array.from({ length: n }, (_, i) =>
-    serializeCheckRequest(checkRequestObject({ path: '/v1/orders/1', headers: { authorization: `Bearer ${signToken(key, { sub: 'u', client_id: 'c', scope: 'orders:read', jti: `m-${i}` }, pk)}` } })),
+    serializeCheckRequest(
+      checkRequestObject({
+        path: '/v1/orders/1',
+        headers: {
+          authorization: `Bearer ${signToken(key, { sub: 'u', client_id: 'c', scope: 'orders:read', jti: `m-${i}` }, pk)}`,
+        },
+      }),
+    ),
   );
   const t0 = performance.now();
   const c0 = cpuMs();
@@ -101,6 +126,8 @@ for (const key of [ws.rs256, ws.es256]) {
     allowed += ds.filter((d) => d.allowed).length;
   }
   const wall = performance.now() - t0;
-  console.log(`jwt ${key.alg} never seen    ${Math.round((n / wall) * 1000)} Checks/s   CPU ${(((cpuMs() - c0) * 1000) / n).toFixed(1)} µs/Check   (${allowed}/${n} allowed)`);
+  console.log(
+    `jwt ${key.alg} never seen    ${Math.round((n / wall) * 1000)} Checks/s   CPU ${(((cpuMs() - c0) * 1000) / n).toFixed(1)} µs/Check   (${allowed}/${n} allowed)`,
+  );
 }
 await app.close();

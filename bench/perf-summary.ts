@@ -71,13 +71,24 @@ export function categoryOf(f: Frame): Category {
   if (js) return js;
   if (f.dso.includes('kernel')) return 'kernel';
   if (f.symbol.startsWith('Builtins_')) return 'V8 builtins';
-  if (/Scaveng|MarkCompact|Marking|Sweep|Evacuat|v8::internal::Heap::|ArrayBufferSweeper/.test(f.symbol)) return 'V8 GC';
-  if (/libc[.-]/.test(f.dso) || /^(_int_malloc|malloc|_int_free|cfree|free|malloc_consolidate|unlink_chunk|__mem(move|set|cpy))/.test(f.symbol)) return 'libc';
+  if (/Scaveng|MarkCompact|Marking|Sweep|Evacuat|v8::internal::Heap::|ArrayBufferSweeper/.test(f.symbol))
+    return 'V8 GC';
+  if (
+    /libc[.-]/.test(f.dso) ||
+    /^(_int_malloc|malloc|_int_free|cfree|free|malloc_consolidate|unlink_chunk|__mem(move|set|cpy))/.test(f.symbol)
+  )
+    return 'libc';
   if (f.symbol.startsWith('nghttp2')) return 'nghttp2';
   if (f.symbol.includes('http2')) return 'node http2 C++';
   // Node links OpenSSL in: its functions are in the node binary.
   if (f.symbol.startsWith('RegExp:')) return 'regexps';
-  if (/^(EVP_|ossl_|OSSL_|OPENSSL_|bn_|__bn_|BN_|RSA_|rsa_|ecp_|ECDSA_|sha256_|SHA256|do_name|int_ctx_new|do_sigver_init|CRYPTO_)/.test(f.symbol) || f.dso.includes('libcrypto')) return 'OpenSSL';
+  if (
+    /^(EVP_|ossl_|OSSL_|OPENSSL_|bn_|__bn_|BN_|RSA_|rsa_|ecp_|ECDSA_|sha256_|SHA256|do_name|int_ctx_new|do_sigver_init|CRYPTO_)/.test(
+      f.symbol,
+    ) ||
+    f.dso.includes('libcrypto')
+  )
+    return 'OpenSSL';
   if (f.symbol.startsWith('v8::')) return 'V8 runtime';
   if (f.symbol.startsWith('node::')) return 'node C++';
   if (f.symbol.startsWith('uv_') || f.symbol.startsWith('uv__')) return 'libuv';
@@ -111,7 +122,18 @@ export function summarize(samples: Sample[]): Summary[] {
   const add = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
   for (const s of samples) {
     let sum = byPid.get(s.pid);
-    if (!sum) byPid.set(s.pid, (sum = { pid: s.pid, samples: 0, leaf: new Map(), caller: new Map(), jsFunctions: new Map(), threads: new Map() }));
+    if (!sum)
+      byPid.set(
+        s.pid,
+        (sum = {
+          pid: s.pid,
+          samples: 0,
+          leaf: new Map(),
+          caller: new Map(),
+          jsFunctions: new Map(),
+          threads: new Map(),
+        }),
+      );
     sum.samples++;
     add(sum.threads, s.tid);
     add(sum.leaf, categoryOf(s.frames[0]));
@@ -138,7 +160,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const top = Number(process.argv[3] ?? 30);
   for (const s of summarize(parsePerfScript(readFileSync(file, 'utf8')))) {
     const others = s.samples - (s.threads.get(s.pid) ?? 0);
-    console.log(`pid ${s.pid}: ${s.samples} samples, ${((100 * others) / s.samples).toFixed(1)}% of them off the main thread (${s.threads.size - 1} other threads)`);
+    console.log(
+      `pid ${s.pid}: ${s.samples} samples, ${((100 * others) / s.samples).toFixed(1)}% of them off the main thread (${s.threads.size - 1} other threads)`,
+    );
     console.log('where the CPU was (leaf frame):', '\n' + table(s.leaf, s.samples).join('\n'));
     console.log('whose code asked for it (nearest JS frame):', '\n' + table(s.caller, s.samples).join('\n'));
     console.log(`nearest JS frame, top ${top}:`, '\n' + table(s.jsFunctions, s.samples, top).join('\n'));

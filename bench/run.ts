@@ -9,7 +9,16 @@ import { connect, h2Check } from './lib/h2call.ts';
 import { H2LOAD_INSTALL_HINT, h2loadVersion, runH2load, type LoadResult } from './lib/h2load.ts';
 import { decisionCounts, shareWithStatus } from './lib/metrics.ts';
 import { framedCheckRequest } from './lib/payloads.ts';
-import { buildCheckout, DIST_ENTRY, freePort, REPO_ROOT, RssSampler, startNode, waitUntil, type Proc } from './lib/processes.ts';
+import {
+  buildCheckout,
+  DIST_ENTRY,
+  freePort,
+  REPO_ROOT,
+  RssSampler,
+  startNode,
+  waitUntil,
+  type Proc,
+} from './lib/processes.ts';
 import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
 import { apiKeySpec, decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
@@ -82,7 +91,7 @@ if (opt.help) {
   process.exit(0);
 }
 
-const quick = opt.quick!;
+const quick = opt.quick;
 const DURATION = Number(opt.duration ?? (quick ? 2 : 5));
 const WARMUP = Number(opt.warmup ?? (quick ? 1 : 1));
 const ROUNDS = Number(opt.rounds ?? (quick ? 1 : 4));
@@ -95,7 +104,7 @@ if (!Number.isInteger(RATE_CONNECTIONS) || RATE_CONNECTIONS < 1) {
   console.error(`--rate-connections: "${opt['rate-connections']}" is not a whole number of connections (1 or more)`);
   process.exit(3);
 }
-const NODE_ARGS = opt['node-args']!.split(/\s+/).filter(Boolean);
+const NODE_ARGS = opt['node-args'].split(/\s+/).filter(Boolean);
 let PIN: CpuPinning | undefined;
 const PAIRS = opt.pairs ?? 'concurrent';
 if (PAIRS !== 'concurrent' && PAIRS !== 'alternating') {
@@ -103,7 +112,11 @@ if (PAIRS !== 'concurrent' && PAIRS !== 'alternating') {
   process.exit(3);
 }
 // Worker counts below 2 are one process, already measured: `--workers 0` (or 1) skips the scaling run.
-const WORKERS = (opt.workers ?? (quick ? '' : '2')).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n >= 2);
+const WORKERS = (opt.workers ?? (quick ? '' : '2'))
+  .split(',')
+  .filter(Boolean)
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 2);
 const only = opt.scenarios?.split(',').map((s) => s.trim());
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
@@ -134,9 +147,13 @@ async function main(): Promise<number> {
     // Before anything is started: h2load, the generator's threads and the identity provider
     // inherit this process's CPUs; the servers get theirs explicitly.
     pinProcess(PIN.load);
-    say(`pinned: servers on CPU ${PIN.server}, the bench and its load on CPU ${PIN.load} (--pin-server none to share every CPU)`);
+    say(
+      `pinned: servers on CPU ${PIN.server}, the bench and its load on CPU ${PIN.load} (--pin-server none to share every CPU)`,
+    );
   } else {
-    say(`not pinned: the servers and the load share every CPU${opt['pin-server'] === 'none' ? '' : ' (pinning needs taskset and two CPUs or more)'}`);
+    say(
+      `not pinned: the servers and the load share every CPU${opt['pin-server'] === 'none' ? '' : ' (pinning needs taskset and two CPUs or more)'}`,
+    );
   }
   const startedAt = new Date();
   const cpuAtStart = readCpuTimes();
@@ -153,7 +170,12 @@ async function main(): Promise<number> {
         const { startIdp, INTROSPECTION_CLIENT } = await import('../test/support/idp.ts');
         const idp = await startIdp({ opaqueTtl: 24 * 3600 });
         closers.push(() => idp.close());
-        introspection = { endpoint: idp.introspectionEndpoint, clientId: INTROSPECTION_CLIENT.client_id, clientSecret: INTROSPECTION_CLIENT.client_secret, issuer: idp.issuer };
+        introspection = {
+          endpoint: idp.introspectionEndpoint,
+          clientId: INTROSPECTION_CLIENT.client_id,
+          clientSecret: INTROSPECTION_CLIENT.client_secret,
+          issuer: idp.issuer,
+        };
         opaqueToken = await idp.opaqueAccessToken('orders:read');
       } catch (e) {
         say(`opaque-cached: no identity provider (${(e as Error).message}); that scenario is skipped`);
@@ -168,15 +190,27 @@ async function main(): Promise<number> {
     const profileDir = join(REPO_ROOT, 'bench', 'results', 'profiles', startedAt.toISOString().replace(/[:.]/g, '-'));
     if (opt.profile) {
       mkdirSync(join(profileDir, 'floor'), { recursive: true });
-      say(`profiles (node --cpu-prof) go to ${profileDir}/{portcullis,floor}; summarize with: node --import tsx bench/profile-summary.ts <file>`);
+      say(
+        `profiles (node --cpu-prof) go to ${profileDir}/{portcullis,floor}; summarize with: node --import tsx bench/profile-summary.ts <file>`,
+      );
     }
-    const floor = startNode('floor', 'bench/floor-server.ts', [String(floorPort), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], {
-      logFile: join(dir, 'floor.log'),
-      nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'floor')}`] : [],
-      cpus: PIN?.server,
-    });
+    const floor = startNode(
+      'floor',
+      'bench/floor-server.ts',
+      [String(floorPort), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])],
+      {
+        logFile: join(dir, 'floor.log'),
+        nodeArgs: opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'floor')}`] : [],
+        cpus: PIN?.server,
+      },
+    );
     procs.push(floor);
-    const portcullis = startPortcullis(ws, ws.configFile, 'portcullis', opt.profile ? join(profileDir, 'portcullis') : undefined);
+    const portcullis = startPortcullis(
+      ws,
+      ws.configFile,
+      'portcullis',
+      opt.profile ? join(profileDir, 'portcullis') : undefined,
+    );
     procs.push(portcullis);
     await waitReady(portcullis, ws.httpPort);
     await waitFloor(floor, floorPort);
@@ -184,7 +218,9 @@ async function main(): Promise<number> {
     const rssF = new RssSampler(floor);
 
     const all = scenarios(ws, opaqueToken).filter((s) => !only || only.includes(s.id));
-    if (only) for (const id of only) if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario "${id}" (see --help)`);
+    if (only)
+      for (const id of only)
+        if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario "${id}" (see --help)`);
 
     // Preflight: every payload must get its expected decision before anything is measured.
     say('preflight: checking each scenario gets its expected decision');
@@ -198,7 +234,8 @@ async function main(): Promise<number> {
         const problem = decisionMismatch(s.expect, got.grpcStatus, got.response);
         if (problem) {
           const reason = got.response?.dynamic_metadata?.fields?.reason?.stringValue;
-          if (reason && /_not_configured$/.test(reason)) s.skip = `this build does not verify that credential yet (Portcullis answered ${reason})`;
+          if (reason && /_not_configured$/.test(reason))
+            s.skip = `this build does not verify that credential yet (Portcullis answered ${reason})`;
           else throw new Error(`preflight ${s.id}: ${problem}`);
         }
       }
@@ -206,13 +243,23 @@ async function main(): Promise<number> {
     }
     session.close();
     const floorSession = await connect(floorPort);
-    if ((await h2Check(floorSession, framedCheckRequest({ path: '/' }))).grpcStatus !== 0) throw new Error('preflight: the floor did not answer OK');
+    if ((await h2Check(floorSession, framedCheckRequest({ path: '/' }))).grpcStatus !== 0)
+      throw new Error('preflight: the floor did not answer OK');
     floorSession.close();
 
     const rows: Row[] = [];
     // One request log per port: the two runs of a concurrent pair never share one.
     const h2 = (port: number, file: string, extra: Partial<Parameters<typeof runH2load>[0]> = {}) =>
-      runH2load({ port, dataFile: file, clients: CLIENTS, streams: STREAMS, durationSeconds: DURATION, warmupSeconds: WARMUP, logFile: join(dir, `h2load-${port}.log`), ...extra });
+      runH2load({
+        port,
+        dataFile: file,
+        clients: CLIENTS,
+        streams: STREAMS,
+        durationSeconds: DURATION,
+        warmupSeconds: WARMUP,
+        logFile: join(dir, `h2load-${port}.log`),
+        ...extra,
+      });
     const payloadFile = (s: Scenario) => {
       const f = join(dir, `${s.id}.bin`);
       writeFileSync(f, framedCheckRequest(s.spec!));
@@ -224,7 +271,12 @@ async function main(): Promise<number> {
     let calibration: { ratios: number[]; median: number; min: number; max: number } | undefined;
     if (PAIRS === 'concurrent') {
       const portB = await freePort();
-      const floorB = startNode('floor-b', 'bench/floor-server.ts', [String(portB), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])], { logFile: join(dir, 'floor-b.log'), cpus: PIN?.server });
+      const floorB = startNode(
+        'floor-b',
+        'bench/floor-server.ts',
+        [String(portB), ...(opt['floor-channelz-off'] ? ['channelz-off'] : [])],
+        { logFile: join(dir, 'floor-b.log'), cpus: PIN?.server },
+      );
       procs.push(floorB);
       await waitFloor(floorB, portB);
       // The API-key payload, whichever rows were chosen: the floors answer OK to anything, and
@@ -233,31 +285,58 @@ async function main(): Promise<number> {
       // floor must not have the A/A pairs to itself (docs/performance.md, "No head start").
       const file = join(dir, 'calibration.bin');
       writeFileSync(file, framedCheckRequest(apiKeySpec(ws)));
-      const alongside = <T>(run: Promise<T>, seconds: number) => Promise.all([run, h2(ws.grpcPort, file, { durationSeconds: seconds })]).then(([r]) => r);
+      const alongside = <T>(run: Promise<T>, seconds: number) =>
+        Promise.all([run, h2(ws.grpcPort, file, { durationSeconds: seconds })]).then(([r]) => r);
       await alongside(Promise.all([floorPort, portB].map((port) => h2(port, file, { durationSeconds: 2 }))), 2);
       const ratios: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         say(`[${round}/${ROUNDS}] A/A: the floor and a second floor at once (h2load), Portcullis driven alongside…`);
-        const [a, b] = await alongside(throughputPair(round, () => h2(floorPort, file), () => h2(portB, file)), DURATION);
+        const [a, b] = await alongside(
+          throughputPair(
+            round,
+            () => h2(floorPort, file),
+            () => h2(portB, file),
+          ),
+          DURATION,
+        );
         ratios.push(b.rps / a.rps);
         say(`  floor ${Math.round(a.rps)}/s, second floor ${Math.round(b.rps)}/s (${ratios.at(-1)!.toFixed(2)}×)`);
       }
       await floorB.stop();
-      calibration = { ratios: ratios.map((x) => +x.toFixed(3)), median: +median(ratios).toFixed(3), min: +Math.min(...ratios).toFixed(3), max: +Math.max(...ratios).toFixed(3) };
+      calibration = {
+        ratios: ratios.map((x) => +x.toFixed(3)),
+        median: +median(ratios).toFixed(3),
+        min: +Math.min(...ratios).toFixed(3),
+        max: +Math.max(...ratios).toFixed(3),
+      };
     }
 
     // Warm-up, not measured, right before the rounds: every scenario once on both servers, paired
     // the same way, so that the first round does not measure V8 compiling them or getting back up
     // to speed after an idle spell (docs/performance.md, "Warm-up").
-    const warmGen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: 1, durationSeconds: 1, threads: 1 };
+    const warmGen = {
+      connections: Number(opt['gen-connections']),
+      streams: Number(opt['gen-streams']),
+      warmupSeconds: 1,
+      durationSeconds: 1,
+      threads: 1,
+    };
     say('warm-up: each scenario on both servers, not measured');
     for (const s of all.filter((x) => !x.skip)) {
       if (s.driver === 'h2load') {
         const file = payloadFile(s);
-        await throughputPair(1, () => h2(floorPort, file, { durationSeconds: 2 }), () => h2(ws.grpcPort, file, { durationSeconds: 2 }));
+        await throughputPair(
+          1,
+          () => h2(floorPort, file, { durationSeconds: 2 }),
+          () => h2(ws.grpcPort, file, { durationSeconds: 2 }),
+        );
       } else {
         const frames = await s.frames!(3000);
-        await throughputPair(1, () => runGenerator({ ...warmGen, port: floorPort, frames }), () => runGenerator({ ...warmGen, port: ws.grpcPort, frames }));
+        await throughputPair(
+          1,
+          () => runGenerator({ ...warmGen, port: floorPort, frames }),
+          () => runGenerator({ ...warmGen, port: ws.grpcPort, frames }),
+        );
       }
     }
 
@@ -267,8 +346,20 @@ async function main(): Promise<number> {
     // alternating from round to round (--pairs alternating).
     const floorRuns: Measured[] = [];
     const genFloorRuns: Measured[] = [];
-    const measured: Array<{ s: Scenario; pairs: Array<[Measured, Measured]>; peak: number; shares: number[]; exhausted: boolean }> = [];
-    const gen = { connections: Number(opt['gen-connections']), streams: Number(opt['gen-streams']), warmupSeconds: WARMUP, durationSeconds: DURATION, threads: Number(opt['gen-threads']) };
+    const measured: Array<{
+      s: Scenario;
+      pairs: Array<[Measured, Measured]>;
+      peak: number;
+      shares: number[];
+      exhausted: boolean;
+    }> = [];
+    const gen = {
+      connections: Number(opt['gen-connections']),
+      streams: Number(opt['gen-streams']),
+      warmupSeconds: WARMUP,
+      durationSeconds: DURATION,
+      threads: Number(opt['gen-threads']),
+    };
     const runnable = all.filter((s) => !s.skip);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of runnable) {
@@ -323,21 +414,42 @@ async function main(): Promise<number> {
           );
           genFloorRuns.push(floorRun);
         }
-        const share = shareWithStatus(before, await decisionCounts(ws.httpPort), s.expect.allowed ? 200 : s.expect.status).share;
+        const share = shareWithStatus(
+          before,
+          await decisionCounts(ws.httpPort),
+          s.expect.allowed ? 200 : s.expect.status,
+        ).share;
         let m = measured.find((x) => x.s === s);
         if (!m) measured.push((m = { s, pairs: [], peak: 0, shares: [], exhausted: false }));
         m.pairs.push([floorRun, run]);
         m.peak = Math.max(m.peak, rssP.peak());
         m.shares.push(share);
         m.exhausted ||= exhausted;
-        say(`  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×); CPU ${floorRun.cpuUsPerCheck.toFixed(0)} vs ${run.cpuUsPerCheck.toFixed(0)} µs/Check${generatorNote(floorRun, run)}${stealNote(stealShare(cpuBefore, readCpuTimes()))}`);
+        say(
+          `  floor ${Math.round(floorRun.rps)}/s, Portcullis ${Math.round(run.rps)}/s (${(run.rps / floorRun.rps).toFixed(2)}×); CPU ${floorRun.cpuUsPerCheck.toFixed(0)} vs ${run.cpuUsPerCheck.toFixed(0)} µs/Check${generatorNote(floorRun, run)}${stealNote(stealShare(cpuBefore, readCpuTimes()))}`,
+        );
       }
     }
     const floorPeak = rssF.peak();
-    if (floorRuns.length) rows.push(floorRow('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorRuns, floorPeak));
-    if (genFloorRuns.length) rows.push(floorRow('floor-generator', 'gRPC floor, distinct payloads', 'generator', genFloorRuns, floorPeak));
+    if (floorRuns.length)
+      rows.push(floorRow('floor', 'gRPC floor (grpc-js, no-op Check)', 'h2load', floorRuns, floorPeak));
+    if (genFloorRuns.length)
+      rows.push(floorRow('floor-generator', 'gRPC floor, distinct payloads', 'generator', genFloorRuns, floorPeak));
     for (const m of measured) rows.push(row(m.s, m.pairs, m.peak, Math.min(...m.shares), m.exhausted));
-    for (const s of all.filter((x) => x.skip)) rows.push({ scenario: s.id, title: s.title, driver: s.driver, checksPerSecond: NaN, p50Ms: NaN, p99Ms: NaN, ratioToFloor: NaN, cpuUsPerCheck: NaN, cpuRatioToFloor: NaN, peakRssMB: NaN, skipped: s.skip });
+    for (const s of all.filter((x) => x.skip))
+      rows.push({
+        scenario: s.id,
+        title: s.title,
+        driver: s.driver,
+        checksPerSecond: NaN,
+        p50Ms: NaN,
+        p99Ms: NaN,
+        ratioToFloor: NaN,
+        cpuUsPerCheck: NaN,
+        cpuRatioToFloor: NaN,
+        peakRssMB: NaN,
+        skipped: s.skip,
+      });
 
     // Latency at a fixed, moderate rate: what Envoy's callers feel when the service is not saturated.
     let fixedRate: Record<string, unknown> | undefined;
@@ -357,12 +469,22 @@ async function main(): Promise<number> {
       const ps: LoadResult[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         say(`[${round}/${ROUNDS}] fixed rate ${FIXED_RATE}/s, api-key: ${orderLabel(round)}…`);
-        const [f, p] = await inPairOrder(round, () => h2(floorPort, file, opts), () => h2(ws.grpcPort, file, opts));
+        const [f, p] = await inPairOrder(
+          round,
+          () => h2(floorPort, file, opts),
+          () => h2(ws.grpcPort, file, opts),
+        );
         fs.push(f);
         ps.push(p);
-        say(`  p50 ${fs.at(-1)!.p50Ms.toFixed(3)} vs ${ps.at(-1)!.p50Ms.toFixed(3)} ms, p99 ${fs.at(-1)!.p99Ms.toFixed(3)} vs ${ps.at(-1)!.p99Ms.toFixed(3)} ms`);
+        say(
+          `  p50 ${fs.at(-1)!.p50Ms.toFixed(3)} vs ${ps.at(-1)!.p50Ms.toFixed(3)} ms, p99 ${fs.at(-1)!.p99Ms.toFixed(3)} vs ${ps.at(-1)!.p99Ms.toFixed(3)} ms`,
+        );
       }
-      const med = (rs: LoadResult[]) => ({ rps: median(rs.map((r) => r.rps)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)) });
+      const med = (rs: LoadResult[]) => ({
+        rps: median(rs.map((r) => r.rps)),
+        p50Ms: median(rs.map((r) => r.p50Ms)),
+        p99Ms: median(rs.map((r) => r.p99Ms)),
+      });
       const f = med(fs);
       const p = med(ps);
       fixedRate = {
@@ -391,20 +513,37 @@ async function main(): Promise<number> {
         for (const n of WORKERS) {
           const ports = { grpc: await freePort(), http: await freePort() };
           const file = join(dir, `portcullis-workers-${n}.yaml`);
-          writeFileSync(file, readFileSync(ws.configFile, 'utf8').replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${ports.grpc}`).replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${ports.http}`));
+          writeFileSync(
+            file,
+            readFileSync(ws.configFile, 'utf8')
+              .replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${ports.grpc}`)
+              .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${ports.http}`),
+          );
           const p = startPortcullis(ws, file, `portcullis-workers-${n}`, undefined, n, null);
           procs.push(p);
           await waitReady(p, ports.http);
           // /readyz answers from whichever worker took the connection: wait for all of them
           // (the aggregated portcullis_ready counts ready workers).
-          await waitUntil(`all ${n} workers to be ready`, async () => new RegExp(`^portcullis_ready ${n}$`, 'm').test(await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text()), 60_000, p);
+          await waitUntil(
+            `all ${n} workers to be ready`,
+            async () =>
+              new RegExp(`^portcullis_ready ${n}$`, 'm').test(
+                await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text(),
+              ),
+            60_000,
+            p,
+          );
           const rss = new RssSampler(p);
           // Right after a single-process run, so both see the same machine load.
           say(`api-key, one process, for comparison…`);
-          const one = await withCpu(portcullis, WARMUP, () => h2(ws.grpcPort, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n) }));
+          const one = await withCpu(portcullis, WARMUP, () =>
+            h2(ws.grpcPort, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n) }),
+          );
           say(`api-key with --workers ${n}…`);
           // A longer warm-up: every worker compiles and JITs the hot path on its own.
-          const r = await withCpu(p, WARMUP + 3, () => h2(ports.grpc, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n), warmupSeconds: WARMUP + 3 }));
+          const r = await withCpu(p, WARMUP + 3, () =>
+            h2(ports.grpc, payloadFile(apiKey), { clients: Math.max(CLIENTS, 2 * n), warmupSeconds: WARMUP + 3 }),
+          );
           workers.push({
             workers: n,
             checksPerSecond: Math.round(r.rps),
@@ -436,7 +575,10 @@ async function main(): Promise<number> {
         say('api-key, Portcullis alone, for the soak rate…');
         max = (await h2(ws.grpcPort, payloadFile(apiKey))).rps;
       }
-      soak = { ...(await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir)), maxChecksPerSecond: Math.round(max) };
+      soak = {
+        ...(await runSoak(ws, all, max * 0.5, SOAK_MINUTES, portcullis, dir)),
+        maxChecksPerSecond: Math.round(max),
+      };
     }
 
     rssP.stop();
@@ -444,8 +586,28 @@ async function main(): Promise<number> {
     const result = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)), stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())) },
-      settings: { portcullis: DIST_ENTRY.script, floorChannelz: !opt['floor-channelz-off'], pinning: PIN ?? null, pairs: PAIRS, quick, durationSeconds: DURATION, warmupSeconds: WARMUP, rounds: ROUNDS, clients: CLIENTS, streams: STREAMS, generator: gen },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        memoryGB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        h2load,
+        loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
+        stealShare: roundShare(stealShare(cpuAtStart, readCpuTimes())),
+      },
+      settings: {
+        portcullis: DIST_ENTRY.script,
+        floorChannelz: !opt['floor-channelz-off'],
+        pinning: PIN ?? null,
+        pairs: PAIRS,
+        quick,
+        durationSeconds: DURATION,
+        warmupSeconds: WARMUP,
+        rounds: ROUNDS,
+        clients: CLIENTS,
+        streams: STREAMS,
+        generator: gen,
+      },
       calibration: calibration ?? null,
       rows,
       fixedRate,
@@ -456,7 +618,10 @@ async function main(): Promise<number> {
     if (opt.markdown) writeFileSync(opt.markdown, markdownTable(rows));
     if (opt.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else printReport(result);
-    const failed = rows.filter((r) => r.met === false).length + (fixedRate && fixedRate.met === false ? 1 : 0) + (soak && soak.flat === false ? 1 : 0);
+    const failed =
+      rows.filter((r) => r.met === false).length +
+      (fixedRate && fixedRate.met === false ? 1 : 0) +
+      (soak && soak.flat === false ? 1 : 0);
     return failed && !quick ? 1 : 0;
   } finally {
     for (const p of procs.reverse()) await p.stop();
@@ -471,7 +636,11 @@ async function main(): Promise<number> {
  * whatever the host does to that CPU in those seconds it does to both (docs/performance.md,
  * "Concurrent pairs"). Alternating: one after the other, as inPairOrder.
  */
-function throughputPair<T>(round: number, runFloor: () => Promise<T>, runPortcullis: () => Promise<T>): Promise<[T, T]> {
+function throughputPair<T>(
+  round: number,
+  runFloor: () => Promise<T>,
+  runPortcullis: () => Promise<T>,
+): Promise<[T, T]> {
   if (PAIRS === 'concurrent') return Promise.all([runFloor(), runPortcullis()]);
   return inPairOrder(round, runFloor, runPortcullis);
 }
@@ -479,7 +648,11 @@ function throughputPair<T>(round: number, runFloor: () => Promise<T>, runPortcul
 const pairLabel = (round: number) => (PAIRS === 'concurrent' ? 'floor and Portcullis at once' : orderLabel(round));
 
 /** A floor/Portcullis pair: the floor runs first in odd rounds, Portcullis in even ones. */
-async function inPairOrder<T>(round: number, runFloor: () => Promise<T>, runPortcullis: () => Promise<T>): Promise<[T, T]> {
+async function inPairOrder<T>(
+  round: number,
+  runFloor: () => Promise<T>,
+  runPortcullis: () => Promise<T>,
+): Promise<[T, T]> {
   if (round % 2 === 1) {
     const f = await runFloor();
     return [f, await runPortcullis()];
@@ -506,29 +679,55 @@ const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis
 
 /** `cpus`: a taskset list, null for every CPU; by default the servers' CPUs when pinned. */
 /** Portcullis as production runs it: the compiled dist/ through bin/portcullis.js (built at the start). */
-function startPortcullis(ws: Workspace, configFile: string, name: string, profileDir?: string, workers?: number, cpus: string | null = PIN?.server ?? null): Proc {
-  return startNode(name, DIST_ENTRY.script, ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])], {
-    tsx: false,
-    logFile: join(ws.dir, `${name}.log`),
-    nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
-    cpus: cpus ?? undefined,
-  });
+function startPortcullis(
+  ws: Workspace,
+  configFile: string,
+  name: string,
+  profileDir?: string,
+  workers?: number,
+  cpus: string | null = PIN?.server ?? null,
+): Proc {
+  return startNode(
+    name,
+    DIST_ENTRY.script,
+    ['serve', '--config', configFile, ...(workers ? ['--workers', String(workers)] : [])],
+    {
+      tsx: false,
+      logFile: join(ws.dir, `${name}.log`),
+      nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...NODE_ARGS],
+      cpus: cpus ?? undefined,
+    },
+  );
 }
 
 async function waitReady(p: Proc, httpPort: number): Promise<void> {
-  await waitUntil(`${p.name} to be ready (/readyz)`, async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200, 60_000, p);
+  await waitUntil(
+    `${p.name} to be ready (/readyz)`,
+    async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200,
+    60_000,
+    p,
+  );
 }
 
 async function waitFloor(p: Proc, port: number): Promise<void> {
-  await waitUntil('the floor server to listen', async () => {
-    const s = await connect(port);
-    s.close();
-    return true;
-  }, 30_000, p);
+  await waitUntil(
+    'the floor server to listen',
+    async () => {
+      const s = await connect(port);
+      s.close();
+      return true;
+    },
+    30_000,
+    p,
+  );
 }
 
 /** Runs a load and measures the server's CPU time per Check over the measured period (after warm-up). */
-async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, run: () => Promise<R>): Promise<R & { cpuUsPerCheck: number }> {
+async function withCpu<R extends LoadResult>(
+  proc: Proc,
+  warmupSeconds: number,
+  run: () => Promise<R>,
+): Promise<R & { cpuUsPerCheck: number }> {
   let startCpu = NaN;
   const t = setTimeout(() => (startCpu = proc.cpuSeconds()), warmupSeconds * 1000);
   const r = await run();
@@ -543,7 +742,10 @@ async function withCpu<R extends LoadResult>(proc: Proc, warmupSeconds: number, 
  * same window it reads this process's own CPU (the generator threads are in it) as a share of the
  * CPUs the load has: when pinned, a share near 1 means the generator, not the server, set the pace.
  */
-async function withGeneratorCpu<R extends LoadResult>(proc: Proc, run: (hooks: { onMeasuring(): void; onStopped(): void }) => Promise<R>): Promise<R & { cpuUsPerCheck: number; generatorCpuShare: number }> {
+async function withGeneratorCpu<R extends LoadResult>(
+  proc: Proc,
+  run: (hooks: { onMeasuring(): void; onStopped(): void }) => Promise<R>,
+): Promise<R & { cpuUsPerCheck: number; generatorCpuShare: number }> {
   let startCpu = NaN;
   let endCpu = NaN;
   let own0: NodeJS.CpuUsage | undefined;
@@ -589,7 +791,13 @@ function floorRow(id: string, title: string, driver: string, runs: Measured[], p
   };
 }
 
-function row(s: Scenario, pairs: Array<[Measured, Measured]>, peakRss: number, expectedShare: number, exhausted: boolean): Row {
+function row(
+  s: Scenario,
+  pairs: Array<[Measured, Measured]>,
+  peakRss: number,
+  expectedShare: number,
+  exhausted: boolean,
+): Row {
   const runs = pairs.map(([, r]) => r);
   const failed = runs.reduce((n, r) => n + r.failed, 0);
   if (failed > 0) say(`  ${s.id}: ${failed} requests failed at the HTTP/2 level`);
@@ -610,7 +818,9 @@ function row(s: Scenario, pairs: Array<[Measured, Measured]>, peakRss: number, e
     expectedShare: +expectedShare.toFixed(4),
     runs: runs.map((r) => Math.round(r.rps)),
     floorRuns: pairs.map(([f]) => Math.round(f.rps)),
-    ...(s.driver === 'generator' ? { floorGeneratorCpuShare: +Math.max(...pairs.map(([f]) => f.generatorCpuShare ?? NaN)).toFixed(3) } : {}),
+    ...(s.driver === 'generator'
+      ? { floorGeneratorCpuShare: +Math.max(...pairs.map(([f]) => f.generatorCpuShare ?? NaN)).toFixed(3) }
+      : {}),
   };
 }
 
@@ -621,13 +831,25 @@ async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: nu
   say(`soak: ${minutes} min at ${Math.round(rate)} Checks/s (${mix.map((s) => s.id).join(', ')})…`);
   const samples: Array<{ t: number; rssMB: number }> = [];
   const t0 = Date.now();
-  const timer = setInterval(() => samples.push({ t: Math.round((Date.now() - t0) / 1000), rssMB: +(proc.rss() / 2 ** 20).toFixed(1) }), 5000);
+  const timer = setInterval(
+    () => samples.push({ t: Math.round((Date.now() - t0) / 1000), rssMB: +(proc.rss() / 2 ** 20).toFixed(1) }),
+    5000,
+  );
   const before = await decisionCounts(ws.httpPort);
   const runs = await Promise.all(
     mix.map((s, i) => {
       const f = join(dir, `soak-${s.id}.bin`);
       writeFileSync(f, framedCheckRequest(s.spec!));
-      return runH2load({ port: ws.grpcPort, dataFile: f, clients: 1, streams: 8, rpsPerClient: Math.ceil(perScenario), durationSeconds: minutes * 60, warmupSeconds: 1, logFile: join(dir, `soak-${i}.log`) });
+      return runH2load({
+        port: ws.grpcPort,
+        dataFile: f,
+        clients: 1,
+        streams: 8,
+        rpsPerClient: Math.ceil(perScenario),
+        durationSeconds: minutes * 60,
+        warmupSeconds: 1,
+        logFile: join(dir, `soak-${i}.log`),
+      });
     }),
   );
   clearInterval(timer);
@@ -652,18 +874,44 @@ async function runSoak(ws: Workspace, all: Scenario[], rate: number, minutes: nu
   };
 }
 
-function printReport(r: { machine: Record<string, unknown>; settings: Record<string, unknown>; calibration: { median: number; min: number; max: number } | null; rows: Row[]; fixedRate?: Record<string, unknown>; workers: Array<Record<string, unknown>>; soak?: Record<string, unknown> }): void {
+function printReport(r: {
+  machine: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  calibration: { median: number; min: number; max: number } | null;
+  rows: Row[];
+  fixedRate?: Record<string, unknown>;
+  workers: Array<Record<string, unknown>>;
+  soak?: Record<string, unknown>;
+}): void {
   const m = r.machine;
   console.log(`\nPortcullis vs gRPC floor — ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB, Node ${m.node}, ${m.h2load}`);
   console.log(
     `h2load -c ${r.settings.clients} -m ${r.settings.streams} -t 1; ${r.settings.rounds} × (${r.settings.pairs === 'concurrent' ? 'floor and Portcullis at once' : 'floor run, Portcullis run, order alternating'}) per scenario, ` +
       `${r.settings.durationSeconds} s measured after ${r.settings.warmupSeconds} s warm-up; medians; × floor = median of per-pair ratios` +
-      (r.settings.pinning ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}` : '') +
-      (typeof m.stealShare === 'number' ? `; hypervisor steal ${(m.stealShare * 100).toFixed(1)}% of CPU time over the run` : '') +
-      (r.calibration ? `\nA/A, the floor against a second floor paired the same way: ${r.calibration.median.toFixed(2)}× (pairs ${r.calibration.min.toFixed(2)}–${r.calibration.max.toFixed(2)})` : '') +
+      (r.settings.pinning
+        ? `; servers on CPU ${(r.settings.pinning as CpuPinning).server}, load on CPU ${(r.settings.pinning as CpuPinning).load}`
+        : '') +
+      (typeof m.stealShare === 'number'
+        ? `; hypervisor steal ${(m.stealShare * 100).toFixed(1)}% of CPU time over the run`
+        : '') +
+      (r.calibration
+        ? `\nA/A, the floor against a second floor paired the same way: ${r.calibration.median.toFixed(2)}× (pairs ${r.calibration.min.toFixed(2)}–${r.calibration.max.toFixed(2)})`
+        : '') +
       '\n',
   );
-  const head = ['scenario', 'driver', 'Checks/s', 'p50 ms', 'p99 ms', '× floor', 'target', 'CPU µs/Check', 'CPU × floor', 'peak RSS', 'expected'];
+  const head = [
+    'scenario',
+    'driver',
+    'Checks/s',
+    'p50 ms',
+    'p99 ms',
+    '× floor',
+    'target',
+    'CPU µs/Check',
+    'CPU × floor',
+    'peak RSS',
+    'expected',
+  ];
   const body = r.rows.map((x) =>
     x.skipped
       ? [x.scenario, x.driver, 'skipped', '', '', '', '', '', '', '', '']
@@ -682,7 +930,8 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
         ],
   );
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(head));
   for (const b of body) console.log(line(b));
   for (const x of r.rows.filter((y) => y.skipped)) console.log(`  ${x.scenario} skipped: ${x.skipped}`);
@@ -696,7 +945,17 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
     );
   }
   type Side = { checksPerSecond: number; p50Ms: number; p99Ms: number };
-  const f = r.fixedRate as { rate: number; connections: number; floor: Side; apiKey: Side; p50DeltaMs: number; p99Ratio: number; met: boolean } | undefined;
+  const f = r.fixedRate as
+    | {
+        rate: number;
+        connections: number;
+        floor: Side;
+        apiKey: Side;
+        p50DeltaMs: number;
+        p99Ratio: number;
+        met: boolean;
+      }
+    | undefined;
   if (f) {
     const delta = `${f.p50DeltaMs >= 0 ? '+' : '−'}${Math.abs(f.p50DeltaMs).toFixed(3)}`;
     console.log(
@@ -705,9 +964,16 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
     );
     // One stream per connection: when a Check takes longer than connections / rate on average,
     // the rate is not reached and the latencies are those of a closed loop at a lower rate.
-    const short = ([['floor', f.floor], ['Portcullis', f.apiKey]] as const).filter(([, x]) => x.checksPerSecond < 0.95 * f.rate);
+    const short = (
+      [
+        ['floor', f.floor],
+        ['Portcullis', f.apiKey],
+      ] as const
+    ).filter(([, x]) => x.checksPerSecond < 0.95 * f.rate);
     if (short.length) {
-      console.log(`  note: the fixed rate was not reached (${short.map(([n, x]) => `${n} ${Math.round(x.checksPerSecond)}/s`).join(', ')}): each connection waited for its previous Check, so read these latencies as measured at that rate`);
+      console.log(
+        `  note: the fixed rate was not reached (${short.map(([n, x]) => `${n} ${Math.round(x.checksPerSecond)}/s`).join(', ')}): each connection waited for its previous Check, so read these latencies as measured at that rate`,
+      );
     }
   }
   for (const w of r.workers) {
@@ -716,9 +982,20 @@ function printReport(r: { machine: Record<string, unknown>; settings: Record<str
         `CPU ${w.cpuUsPerCheck as number} vs ${w.singleProcessCpuUsPerCheck as number} µs/Check; peak RSS ${w.peakRssMB as number} MB (all workers)`,
     );
   }
-  const s = r.soak as { minutes: number; achievedChecksPerSecond: number; rssStartMB: number; rssEndMB: number; rssChange: number; flat: boolean } | undefined;
+  const s = r.soak as
+    | {
+        minutes: number;
+        achievedChecksPerSecond: number;
+        rssStartMB: number;
+        rssEndMB: number;
+        rssChange: number;
+        flat: boolean;
+      }
+    | undefined;
   if (s) {
-    console.log(`Soak ${s.minutes} min at ${s.achievedChecksPerSecond} Checks/s: RSS ${s.rssStartMB} → ${s.rssEndMB} MB (${(s.rssChange * 100).toFixed(1)}%, target ±10%) ${s.flat ? 'ok' : 'MISSED'}`);
+    console.log(
+      `Soak ${s.minutes} min at ${s.achievedChecksPerSecond} Checks/s: RSS ${s.rssStartMB} → ${s.rssEndMB} MB (${(s.rssChange * 100).toFixed(1)}%, target ±10%) ${s.flat ? 'ok' : 'MISSED'}`,
+    );
   }
 }
 

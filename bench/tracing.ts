@@ -28,11 +28,21 @@ const sink = spawn(
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
-const [portLine] = (await once(sink.stdout!, 'data')) as [Buffer];
+const [portLine] = (await once(sink.stdout, 'data')) as [Buffer];
 const endpoint = `http://127.0.0.1:${portLine.toString().trim()}/v1/traces`;
 
-const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', ':path': '/v1/orders/12345', authorization: 'Bearer x' };
-const decision = { allowed: true, status: 200, reason: 'allowed', route: 'orders-api', identity: { method: 'jwt', clientId: 'bench-web', subject: 'user-1' } };
+const headers = {
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  ':path': '/v1/orders/12345',
+  authorization: 'Bearer x',
+};
+const decision = {
+  allowed: true,
+  status: 200,
+  reason: 'allowed',
+  route: 'orders-api',
+  identity: { method: 'jwt', clientId: 'bench-web', subject: 'user-1' },
+};
 const work = (x: number) => x + 1;
 const childWork = async () => 1;
 const checkWithChild = (t: Tracing) => () => t.withChildSpan('redis', { 'db.operation.name': 'EVALSHA' }, childWork);
@@ -54,7 +64,8 @@ async function run(t: Tracing, withChild: boolean, spansPerCheck: number): Promi
   }
   // Everything queued is exported (one batch at a time, as in service) before the clock stops.
   const deadline = Date.now() + 60_000;
-  while (t.enabled && counts.exported + counts.dropped - before < N * spansPerCheck && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while (t.enabled && counts.exported + counts.dropped - before < N * spansPerCheck && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5));
   await t.shutdown(60_000);
   return (cpuUs() - start) / N;
 }
@@ -74,15 +85,22 @@ for (const [name, cfg, withChild] of scenarios) {
   const sampled = cfg?.sample_ratio !== 0;
   for (let r = 0; r < RUNS + 1; r++) {
     const t = cfg
-      ? await createTracing(tracingSchema.parse({ enabled: true, otlp_endpoint: endpoint, ...cfg, batch: { max_queue_size: 65536 } }), {}, log, {
-          onSpansDropped: (n) => (counts.dropped += n),
-          onSpansExported: (n) => (counts.exported += n),
-        })
+      ? await createTracing(
+          tracingSchema.parse({ enabled: true, otlp_endpoint: endpoint, ...cfg, batch: { max_queue_size: 65536 } }),
+          {},
+          log,
+          {
+            onSpansDropped: (n) => (counts.dropped += n),
+            onSpansExported: (n) => (counts.exported += n),
+          },
+        )
       : TRACING_OFF;
     const us = await run(t, withChild, sampled ? (withChild ? 2 : 1) : 0);
     if (r > 0) samples.push(us); // the first run warms up
   }
   const lost = counts.dropped - dropped;
-  console.log(`${name.padEnd(40)} ${median(samples).toFixed(2).padStart(7)} µs${lost ? `   (${lost} spans dropped)` : ''}`);
+  console.log(
+    `${name.padEnd(40)} ${median(samples).toFixed(2).padStart(7)} µs${lost ? `   (${lost} spans dropped)` : ''}`,
+  );
 }
 sink.kill();

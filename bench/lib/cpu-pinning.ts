@@ -22,7 +22,8 @@ export function parseCpuList(list: string, available = cpus().length): number[] 
     const to = m[2] === undefined ? from : Number(m[2]);
     if (to < from) throw new Error(`--pin-server: "${part}" is an empty range`);
     for (let c = from; c <= to; c++) {
-      if (c >= available) throw new Error(`--pin-server: CPU ${c} does not exist (this machine has CPUs 0-${available - 1})`);
+      if (c >= available)
+        throw new Error(`--pin-server: CPU ${c} does not exist (this machine has CPUs 0-${available - 1})`);
       out.add(c);
     }
   }
@@ -33,7 +34,8 @@ export function parseCpuList(list: string, available = cpus().length): number[] 
 export function planPinning(list: string, available = cpus().length): CpuPinning {
   const server = parseCpuList(list, available);
   const load = Array.from({ length: available }, (_, c) => c).filter((c) => !server.includes(c));
-  if (load.length === 0) throw new Error(`--pin-server ${list}: no CPU left for the load generators (this machine has ${available})`);
+  if (load.length === 0)
+    throw new Error(`--pin-server ${list}: no CPU left for the load generators (this machine has ${available})`);
   return { server: server.join(','), load: load.join(',') };
 }
 
@@ -41,10 +43,15 @@ export function planPinning(list: string, available = cpus().length): CpuPinning
  * What `--pin-server` means when it is not given: the servers on CPU 0 and the load on the rest
  * where that is possible; undefined (unpinned) on one CPU or without taskset. "none" is unpinned.
  */
-export function pinningFor(option: string | undefined, available = cpus().length, taskset = tasksetAvailable()): CpuPinning | undefined {
+export function pinningFor(
+  option: string | undefined,
+  available = cpus().length,
+  taskset = tasksetAvailable(),
+): CpuPinning | undefined {
   if (option === 'none') return undefined;
   if (option !== undefined) {
-    if (!taskset) throw new Error('--pin-server needs taskset (util-linux: apt-get install -y util-linux), or --pin-server none');
+    if (!taskset)
+      throw new Error('--pin-server needs taskset (util-linux: apt-get install -y util-linux), or --pin-server none');
     return planPinning(option, available);
   }
   return taskset && available >= 2 ? planPinning('0', available) : undefined;

@@ -27,7 +27,9 @@ function runOne(job: GeneratorJob, onEvent: (e: GeneratorEvent) => void): Promis
   });
 }
 
-export async function runGenerator(opts: GeneratorOptions): Promise<LoadResult & { exhausted: boolean; nonOk: number }> {
+export async function runGenerator(
+  opts: GeneratorOptions,
+): Promise<LoadResult & { exhausted: boolean; nonOk: number }> {
   const { threads, frames, onMeasuring, onStopped, ...rest } = opts;
   // Each thread gets its own slice, so no frame is sent twice.
   const per = Math.ceil(frames.length / threads);
@@ -38,7 +40,9 @@ export async function runGenerator(opts: GeneratorOptions): Promise<LoadResult &
     if (e.event === 'stopped' && ++stopped === threads) onStopped?.();
   };
   const results = await Promise.all(
-    Array.from({ length: threads }, (_, i) => runOne({ ...rest, frames: frames.slice(i * per, (i + 1) * per) }, onEvent)),
+    Array.from({ length: threads }, (_, i) =>
+      runOne({ ...rest, frames: frames.slice(i * per, (i + 1) * per) }, onEvent),
+    ),
   );
   const requests = results.reduce((s, r) => s + r.requests, 0);
   const seconds = Math.max(...results.map((r) => r.seconds));

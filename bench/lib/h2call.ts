@@ -4,7 +4,12 @@ import * as http2 from 'node:http2';
 import { CHECK_PATH, deserializeCheckResponse, unframe } from './payloads.ts';
 import type { CheckResponseMsg } from '../../test/support/envoy.ts';
 
-export const GRPC_HEADERS = { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' };
+export const GRPC_HEADERS = {
+  ':method': 'POST',
+  ':path': CHECK_PATH,
+  'content-type': 'application/grpc',
+  te: 'trailers',
+};
 
 export interface CallResult {
   grpcStatus: number;

@@ -18,7 +18,7 @@ export interface LoadResult {
 }
 
 export const H2LOAD_INSTALL_HINT =
-  'h2load is not installed. It comes with Debian/Ubuntu\'s nghttp2-client: `sudo apt-get install -y nghttp2-client` ' +
+  "h2load is not installed. It comes with Debian/Ubuntu's nghttp2-client: `sudo apt-get install -y nghttp2-client` " +
   '(macOS: `brew install nghttp2`). .ci/run installs it on CI.';
 
 export function h2loadVersion(): string | undefined {
@@ -43,15 +43,24 @@ export interface H2loadOptions {
 
 export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
   const args = [
-    '-c', String(o.clients),
-    '-m', String(o.streams),
-    '-t', '1',
-    '-D', String(o.durationSeconds),
-    '--warm-up-time', String(o.warmupSeconds),
-    '-d', o.dataFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
-    '--log-file', o.logFile,
+    '-c',
+    String(o.clients),
+    '-m',
+    String(o.streams),
+    '-t',
+    '1',
+    '-D',
+    String(o.durationSeconds),
+    '--warm-up-time',
+    String(o.warmupSeconds),
+    '-d',
+    o.dataFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    '--log-file',
+    o.logFile,
     ...(o.rpsPerClient ? ['--rps', String(o.rpsPerClient)] : []),
     `http://127.0.0.1:${o.port}${CHECK_PATH}`,
   ];
@@ -64,7 +73,9 @@ export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
     p.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`h2load exited with ${code}:\n${text}`))));
   });
   const finished = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(out);
-  const reqs = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const reqs = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
+    out,
+  );
   if (!finished || !reqs) throw new Error(`cannot read h2load output:\n${out}`);
   const seconds = Number(finished[1]) / (finished[2] === 'ms' ? 1000 : 1);
   const latencies = readLatencies(o.logFile);

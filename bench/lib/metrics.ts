@@ -15,7 +15,11 @@ export async function decisionCounts(httpPort: number): Promise<DecisionCounts> 
 }
 
 /** Share of decisions between two snapshots that had `status` (200 = allowed). */
-export function shareWithStatus(before: DecisionCounts, after: DecisionCounts, status: number): { total: number; share: number } {
+export function shareWithStatus(
+  before: DecisionCounts,
+  after: DecisionCounts,
+  status: number,
+): { total: number; share: number } {
   let total = 0;
   let match = 0;
   for (const [s, n] of after) {

@@ -29,7 +29,8 @@ export function buildCheckout(checkout: string): void {
   const own = join(checkout, 'node_modules/typescript/bin/tsc');
   const tsc = existsSync(own) ? own : join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: checkout, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${checkout}: dist/ could not be built (tsc -b tsconfig.build.json):\n${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${checkout}: dist/ could not be built (tsc -b tsconfig.build.json):\n${r.stdout}${r.stderr}`);
 }
 
 export function freePort(): Promise<number> {
@@ -66,13 +67,17 @@ export function startNode(
   const out = createWriteStream(opts.logFile);
   const argv = [...(opts.nodeArgs ?? []), ...(opts.tsx === false ? [] : ['--import', 'tsx']), script, ...args];
   // taskset execs node in place, so the pid (and /proc's CPU and memory figures) stay node's.
-  const child = spawn(opts.cpus ? 'taskset' : process.execPath, opts.cpus ? ['-c', opts.cpus, process.execPath, ...argv] : argv, {
-    cwd: opts.cwd ?? REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
+  const child = spawn(
+    opts.cpus ? 'taskset' : process.execPath,
+    opts.cpus ? ['-c', opts.cpus, process.execPath, ...argv] : argv,
+    {
+      cwd: opts.cwd ?? REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    },
+  );
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     name,
@@ -166,10 +171,16 @@ export class RssSampler {
   }
 }
 
-export async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000, proc?: Proc): Promise<void> {
+export async function waitUntil(
+  what: string,
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+  proc?: Proc,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (proc && proc.child.exitCode !== null) throw new Error(`${proc.name} exited (code ${proc.child.exitCode}) before ${what}; see its log`);
+    if (proc && proc.child.exitCode !== null)
+      throw new Error(`${proc.name} exited (code ${proc.child.exitCode}) before ${what}; see its log`);
     try {
       if (await fn()) return;
     } catch {

@@ -28,11 +28,25 @@ const ORDERS = '/v1/orders/12345?expand=items';
 export const apiKeySpec = (ws: Workspace): RequestSpec => ({ path: ORDERS, headers: { 'x-api-key': ws.apiKey } });
 
 export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scenario[] {
-  const cachedJwt = signToken(ws.rs256, { sub: 'user-cached', client_id: 'bench-web', scope: 'orders:read profile', jti: 'cached-1' });
+  const cachedJwt = signToken(ws.rs256, {
+    sub: 'user-cached',
+    client_id: 'bench-web',
+    scope: 'orders:read profile',
+    jti: 'cached-1',
+  });
   const fresh = (key: SigningKey, prefix: string) => async (count: number) =>
-    (await signPool(key, count, `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`)).map((t, i) => framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${t}` } }, i));
+    (await signPool(key, count, `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`)).map((t, i) =>
+      framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${t}` } }, i),
+    );
   return [
-    { id: 'api-key', title: 'API key', driver: 'h2load', expect: { allowed: true }, targetRatio: 0.9, spec: apiKeySpec(ws) },
+    {
+      id: 'api-key',
+      title: 'API key',
+      driver: 'h2load',
+      expect: { allowed: true },
+      targetRatio: 0.9,
+      spec: apiKeySpec(ws),
+    },
     {
       id: 'jwt-cached',
       title: 'JWT RS256, cached',
@@ -41,8 +55,21 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
       targetRatio: 0.9,
       spec: { path: ORDERS, headers: { authorization: `Bearer ${cachedJwt}` } },
     },
-    { id: 'jwt-rs256-new', title: 'JWT RS256, never seen', driver: 'generator', expect: { allowed: true }, targetRatio: 0.6, frames: fresh(ws.rs256, 'rs') },
-    { id: 'jwt-es256-new', title: 'JWT ES256, never seen', driver: 'generator', expect: { allowed: true }, frames: fresh(ws.es256, 'es') },
+    {
+      id: 'jwt-rs256-new',
+      title: 'JWT RS256, never seen',
+      driver: 'generator',
+      expect: { allowed: true },
+      targetRatio: 0.6,
+      frames: fresh(ws.rs256, 'rs'),
+    },
+    {
+      id: 'jwt-es256-new',
+      title: 'JWT ES256, never seen',
+      driver: 'generator',
+      expect: { allowed: true },
+      frames: fresh(ws.es256, 'es'),
+    },
     {
       id: 'opaque-cached',
       title: 'Opaque token, cached',
@@ -51,7 +78,13 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
       spec: opaqueToken ? { path: ORDERS, headers: { authorization: `Bearer ${opaqueToken}` } } : undefined,
       skip: opaqueToken ? undefined : 'no identity provider for introspection (test/support/idp.ts did not start)',
     },
-    { id: 'deny-no-credential', title: 'Deny: no credential', driver: 'h2load', expect: { allowed: false, status: 401 }, spec: { path: ORDERS } },
+    {
+      id: 'deny-no-credential',
+      title: 'Deny: no credential',
+      driver: 'h2load',
+      expect: { allowed: false, status: 401 },
+      spec: { path: ORDERS },
+    },
     {
       id: 'rate-limited',
       title: 'Rate-limited client (429)',
@@ -64,13 +97,24 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
 }
 
 /** Why an answer is not the decision a scenario expects, or undefined when it is. */
-export function decisionMismatch(expect: Expectation, grpcStatus: number, res: { status?: { code?: number }; denied_response?: { status?: { code?: string | number } } } | undefined): string | undefined {
+export function decisionMismatch(
+  expect: Expectation,
+  grpcStatus: number,
+  res: { status?: { code?: number }; denied_response?: { status?: { code?: string | number } } } | undefined,
+): string | undefined {
   if (grpcStatus !== 0 || !res) return `the Check RPC failed (grpc-status ${grpcStatus})`;
   const allowed = (res.status?.code ?? 0) === 0;
-  if (expect.allowed) return allowed ? undefined : `expected allow, got deny ${String(res.denied_response?.status?.code)}`;
+  if (expect.allowed)
+    return allowed ? undefined : `expected allow, got deny ${String(res.denied_response?.status?.code)}`;
   if (allowed) return `expected deny ${expect.status}, got allow`;
   const code = res.denied_response?.status?.code;
-  const names: Record<string, number> = { Unauthorized: 401, Forbidden: 403, TooManyRequests: 429, BadRequest: 400, ServiceUnavailable: 503 };
+  const names: Record<string, number> = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
+    BadRequest: 400,
+    ServiceUnavailable: 503,
+  };
   const n = typeof code === 'number' ? code : names[String(code)];
   return n === expect.status ? undefined : `expected deny ${expect.status}, got ${String(code)}`;
 }

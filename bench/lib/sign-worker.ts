@@ -8,6 +8,13 @@ const pk = createPrivateKey(key.privatePem);
 const now = Math.floor(Date.now() / 1000);
 const out: string[] = [];
 for (let i = from; i < from + count; i++) {
-  out.push(signToken(key, { sub: `user-${i % 1000}`, client_id: 'bench-web', scope: 'orders:read profile', jti: `${prefix}-${i}` }, pk, now));
+  out.push(
+    signToken(
+      key,
+      { sub: `user-${i % 1000}`, client_id: 'bench-web', scope: 'orders:read profile', jti: `${prefix}-${i}` },
+      pk,
+      now,
+    ),
+  );
 }
 parentPort!.postMessage(out);

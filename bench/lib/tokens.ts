@@ -17,7 +17,9 @@ export interface SigningKey {
 
 export function generateSigningKey(alg: Alg): SigningKey {
   const { privateKey, publicKey } =
-    alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const kid = `bench-${alg.toLowerCase()}`;
   return {
     alg,
@@ -42,7 +44,12 @@ export interface TokenClaims {
   lifetimeSeconds?: number;
 }
 
-export function signToken(key: SigningKey, c: TokenClaims, privateKey: KeyObject = createPrivateKey(key.privatePem), nowSec = Math.floor(Date.now() / 1000)): string {
+export function signToken(
+  key: SigningKey,
+  c: TokenClaims,
+  privateKey: KeyObject = createPrivateKey(key.privatePem),
+  nowSec = Math.floor(Date.now() / 1000),
+): string {
   const header = b64(JSON.stringify({ alg: key.alg, typ: 'at+jwt', kid: key.kid }));
   const payload = b64(
     JSON.stringify({

@@ -15,12 +15,19 @@ const SCOPES = ['orders:read', 'orders:write'];
 
 async function signingKey(alg) {
   const { privateKey } = await generateKeyPair(alg, { extractable: true });
-  return { ...(await exportJWK(privateKey)), alg, use: 'sig', kid: `dev-${alg.toLowerCase()}-${Date.now().toString(36)}` };
+  return {
+    ...(await exportJWK(privateKey)),
+    alg,
+    use: 'sig',
+    kid: `dev-${alg.toLowerCase()}-${Date.now().toString(36)}`,
+  };
 }
 
 let handler;
 const server = createServer((req, res) => handler(req, res));
-await new Promise((resolve) => server.listen(Number(process.env.IDP_PORT ?? 3000), process.env.IDP_HOST ?? '0.0.0.0', resolve));
+await new Promise((resolve) =>
+  server.listen(Number(process.env.IDP_PORT ?? 3000), process.env.IDP_HOST ?? '0.0.0.0', resolve),
+);
 const { port } = server.address();
 const issuer = process.env.IDP_ISSUER ?? `http://127.0.0.1:${port}`;
 
@@ -59,7 +66,15 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['dev-only-cookie-key-not-secret'] },
 });
 handler = provider.callback();
-console.log(JSON.stringify({ msg: 'dev identity provider listening', issuer, port, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+console.log(
+  JSON.stringify({
+    msg: 'dev identity provider listening',
+    issuer,
+    port,
+    token_endpoint: `${issuer}/token`,
+    jwks_uri: `${issuer}/jwks`,
+  }),
+);
 
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);

@@ -61,7 +61,15 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
           headers_removed: d.remove,
           query_parameters_removed: d.removeQuery,
           response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
-          identity: d.identity ? { method: d.identity.method, subject: d.identity.subject, client_id: d.identity.clientId, scopes: d.identity.scopes, key_id: d.identity.keyId } : undefined,
+          identity: d.identity
+            ? {
+                method: d.identity.method,
+                subject: d.identity.subject,
+                client_id: d.identity.clientId,
+                scopes: d.identity.scopes,
+                key_id: d.identity.keyId,
+              }
+            : undefined,
         }
       : {
           allowed: false,

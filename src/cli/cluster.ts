@@ -50,7 +50,10 @@ async function runPrimary(opts: { configFile: string; workers: number }): Promis
       const now = Date.now();
       while (restarts.length && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
       if (restarts.length >= MAX_RESTARTS) {
-        log.fatal({ slot, code, signal }, `worker ${slot} died and ${MAX_RESTARTS} workers were restarted in the last minute: giving up. See the worker logs above`);
+        log.fatal(
+          { slot, code, signal },
+          `worker ${slot} died and ${MAX_RESTARTS} workers were restarted in the last minute: giving up. See the worker logs above`,
+        );
         void shutdown(1);
         return;
       }
@@ -67,9 +70,12 @@ async function runPrimary(opts: { configFile: string; workers: number }): Promis
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
     log.info({ workers: workers.length }, 'stopping: each worker drains its in-flight Checks');
     // Workers drain within server.shutdown_grace_seconds themselves; the margin covers their exit.
-    const deadline = setTimeout(() => {
-      for (const w of workers) w.process.kill('SIGKILL');
-    }, (config.server.shutdown_grace_seconds + 5) * 1000);
+    const deadline = setTimeout(
+      () => {
+        for (const w of workers) w.process.kill('SIGKILL');
+      },
+      (config.server.shutdown_grace_seconds + 5) * 1000,
+    );
     deadline.unref();
     await Promise.all(
       workers.map(

@@ -14,7 +14,8 @@ import { mustGive, UsageError } from './usage.ts';
 async function openStore(configFile: string): Promise<{ store: KeyStore; prefix: string; config: Config }> {
   const loaded = loadConfigFile(configFile);
   const apiKey = loaded.config.credentials.api_key;
-  if (!apiKey) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
+  if (!apiKey)
+    throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to manage']);
   const cfg = apiKey.store;
   // The same rule as serve: a file store that does not exist is a mistake, not an empty store.
   if (cfg.type === 'file' && cfg.create_from === undefined && !existsSync(resolvePath(loaded.dir, cfg.path))) {
@@ -22,11 +23,22 @@ async function openStore(configFile: string): Promise<{ store: KeyStore; prefix:
       `credentials.api_key.store.path: ${resolvePath(loaded.dir, cfg.path)} does not exist. Create an empty key store with \`portcullis keys init -c ${loaded.file}\`, or correct the path`,
     ]);
   }
-  const store = createKeyStore({ config: loaded.config, dir: loaded.dir, log: pino({ level: 'warn' }, pino.destination(2)), metrics: new Metrics({ defaultMetrics: false }) })!;
+  const store = createKeyStore({
+    config: loaded.config,
+    dir: loaded.dir,
+    log: pino({ level: 'warn' }, pino.destination(2)),
+    metrics: new Metrics({ defaultMetrics: false }),
+  })!;
   return { store, prefix: apiKey.prefix, config: loaded.config };
 }
 
-const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+const list = (s?: string) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 
 function publicView(r: KeyRecord, nowMs = Date.now()) {
   // Never the hash either: it is not secret, but nobody needs it.
@@ -34,7 +46,10 @@ function publicView(r: KeyRecord, nowMs = Date.now()) {
   return { ...rest, state: r.status === 'revoked' ? 'revoked' : isActive(r, nowMs) ? 'active' : 'expired' };
 }
 
-async function withStore(configFile: string, fn: (s: { store: KeyStore; prefix: string; config: Config }) => Promise<void>): Promise<void> {
+async function withStore(
+  configFile: string,
+  fn: (s: { store: KeyStore; prefix: string; config: Config }) => Promise<void>,
+): Promise<void> {
   const s = await openStore(configFile);
   try {
     await fn(s);
@@ -53,9 +68,12 @@ export function keysCommand(configOption: () => Option): Command {
     .action(async (o: { config: string }) => {
       const loaded = loadConfigFile(o.config);
       const cfg = loaded.config.credentials.api_key?.store;
-      if (!cfg) throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to create']);
+      if (!cfg)
+        throw new ConfigError(loaded.file, ['credentials.api_key: not configured, so there is no key store to create']);
       if (cfg.type !== 'file') {
-        console.log(`credentials.api_key.store.type is ${cfg.type}: there is no file to create; keys create adds the first key`);
+        console.log(
+          `credentials.api_key.store.type is ${cfg.type}: there is no file to create; keys create adds the first key`,
+        );
         return;
       }
       const path = resolvePath(loaded.dir, cfg.path);
@@ -64,7 +82,9 @@ export function keysCommand(configOption: () => Option): Command {
       } catch (e) {
         throw new UsageError((e as KeyFileError).message);
       }
-      console.log(`Created an empty key store at ${path}. Add keys with: portcullis keys create -c ${o.config} --client-id <id>`);
+      console.log(
+        `Created an empty key store at ${path}. Add keys with: portcullis keys create -c ${o.config} --client-id <id>`,
+      );
     });
 
   keys
@@ -104,7 +124,12 @@ export function keysCommand(configOption: () => Option): Command {
       withStore(o.config, async ({ store }) => {
         const records = (await store.list()).map((r) => publicView(r));
         // Records that failed the key-record schema: locked out, listed so they can be fixed.
-        const invalid = (await store.listInvalid()).map((l) => ({ id: l.id ?? null, position: l.position, state: 'invalid' as const, problems: l.problems }));
+        const invalid = (await store.listInvalid()).map((l) => ({
+          id: l.id ?? null,
+          position: l.position,
+          state: 'invalid' as const,
+          problems: l.problems,
+        }));
         if (o.json) console.log(JSON.stringify([...records, ...invalid], null, 2));
         else if (!records.length && !invalid.length) console.log('no keys');
         else {
@@ -133,7 +158,9 @@ export function keysCommand(configOption: () => Option): Command {
 
   keys
     .command('rotate')
-    .description('create a new key for the same client and grants; the old key stays valid until revoked or --grace ends')
+    .description(
+      'create a new key for the same client and grants; the old key stays valid until revoked or --grace ends',
+    )
     .addOption(configOption())
     .argument('<id>', 'key id to rotate')
     .option('--grace <duration>', 'old key expires after this, e.g. 24h')
@@ -143,7 +170,9 @@ export function keysCommand(configOption: () => Option): Command {
         const { key, record, old } = await rotateKey(store, prefix, id, o.grace ? parseDuration(o.grace) : undefined);
         if (o.json) console.log(JSON.stringify({ ...publicView(record), key, old: publicView(old) }, null, 2));
         else {
-          console.log(`Created ${record.id} for client ${record.client_id}, replacing ${old.id}${old.expires_at ? ` (valid until ${old.expires_at})` : ' (valid until revoked)'}.`);
+          console.log(
+            `Created ${record.id} for client ${record.client_id}, replacing ${old.id}${old.expires_at ? ` (valid until ${old.expires_at})` : ' (valid until revoked)'}.`,
+          );
           console.log(`Key (shown once, store it now): ${key}`);
         }
       }),

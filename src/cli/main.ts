@@ -6,7 +6,9 @@ import { parseWorkers } from './workers-option.ts';
 import { keysCommand } from './keys.ts';
 import { exitFor, mustGive, requireOptions } from './usage.ts';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 // Commands load what they need when they run: `keys` and `config check` start in a fraction of
 // the time `serve` needs (gRPC, protos, every credential module).
@@ -14,7 +16,10 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 const program = new Command('portcullis')
   .description('Envoy ext_authz service: API keys, JWT and opaque OAuth2 tokens, scope rules, header hygiene')
   .version(version, '-V, --version', 'print the version')
-  .addHelpText('after', '\nExit codes: 0 success (check: allowed), 1 check denied or a failure at run time, 2 usage or config error.');
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 success (check: allowed), 1 check denied or a failure at run time, 2 usage or config error.',
+  );
 
 const configOption = () => mustGive(new Option('-c, --config <file>', 'config file (YAML)').env('PORTCULLIS_CONFIG'));
 
@@ -23,7 +28,10 @@ program
   .description('run the gRPC ext_authz server and the ops HTTP listener')
   .addOption(configOption())
   .addOption(
-    new Option('-w, --workers <n>', 'worker processes sharing the listeners (node:cluster); "auto": one per CPU. See docs/performance.md')
+    new Option(
+      '-w, --workers <n>',
+      'worker processes sharing the listeners (node:cluster); "auto": one per CPU. See docs/performance.md',
+    )
       .env('PORTCULLIS_WORKERS')
       .argParser(workersArg)
       .default(1),
@@ -53,7 +61,9 @@ function collect(value: string, prev: string[]): string[] {
 
 program
   .command('check')
-  .description('print the decision for one request as JSON, without a server (exit 0 allowed, 1 denied, 2 usage or config error)')
+  .description(
+    'print the decision for one request as JSON, without a server (exit 0 allowed, 1 denied, 2 usage or config error)',
+  )
   .addOption(configOption())
   .option('-X, --method <method>', 'HTTP method', 'GET')
   .addOption(mustGive(new Option('-p, --path <path>', 'request path, with query')))
@@ -72,16 +82,23 @@ program
   .command('config')
   .description('configuration tools')
   .command('check')
-  .description('validate a config file as serve would, files it names included; exits 2 listing every error with its path')
+  .description(
+    'validate a config file as serve would, files it names included; exits 2 listing every error with its path',
+  )
   .argument('<file>', 'config file')
-  .option('--no-files', 'check the config alone, not the files it names (e.g. in CI, where certificates and key stores are not present)')
+  .option(
+    '--no-files',
+    'check the config alone, not the files it names (e.g. in CI, where certificates and key stores are not present)',
+  )
   .action(async (file: string, opts: { files: boolean }) => {
     const loaded = loadConfigFile(file);
     if (opts.files) {
       const { preflight } = await import('../runtime/preflight.ts');
       await preflight(loaded, { listeners: true });
     }
-    console.log(`${file}: valid (${loaded.config.routes.length} routes${opts.files ? '' : '; the files it names were not checked'})`);
+    console.log(
+      `${file}: valid (${loaded.config.routes.length} routes${opts.files ? '' : '; the files it names were not checked'})`,
+    );
   });
 
 requireOptions(program);

@@ -37,7 +37,8 @@ export interface Service {
  */
 function routeGrpcLogs(log: Logger): void {
   const child = log.child({ component: 'grpc-js' });
-  const text = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a))).join(' ');
+  const text = (args: unknown[]) =>
+    args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a))).join(' ');
   setGrpcLogger({
     error: (...args: unknown[]) => child.error(text(args)),
     info: (...args: unknown[]) => child.info(text(args)),
@@ -98,7 +99,10 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const reloadConfig = () =>
     app.reload().then((ok) => {
       if (ok && listeners(app.config.server) !== listenerSettings) {
-        log.warn({ config: loaded.file }, 'server.grpc / server.http changed (addresses, TLS on/off or file paths): restart to apply them; the rest of the new config is in use');
+        log.warn(
+          { config: loaded.file },
+          'server.grpc / server.http changed (addresses, TLS on/off or file paths): restart to apply them; the rest of the new config is in use',
+        );
       }
       syncReadiness();
     });
@@ -114,7 +118,10 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const stop = () =>
     (stopping ??= (async () => {
       const grace = app.config.server.shutdown_grace_seconds * 1000;
-      log.info({ grace_ms: grace, in_flight: app.inFlightChecks }, 'draining: health NOT_SERVING, finishing in-flight Checks');
+      log.info(
+        { grace_ms: grace, in_flight: app.inFlightChecks },
+        'draining: health NOT_SERVING, finishing in-flight Checks',
+      );
       app.startDraining();
       clearInterval(readinessTimer);
       grpc.setServing(false);
@@ -147,6 +154,15 @@ export async function serve(opts: ServeOptions): Promise<Service> {
       void reloadConfig();
     });
   }
-  log.info({ config: loaded.file, grpc: grpcAddress, grpc_port: grpc.port, http_port: ops.port, routes: loaded.config.routes.length }, 'portcullis started');
+  log.info(
+    {
+      config: loaded.file,
+      grpc: grpcAddress,
+      grpc_port: grpc.port,
+      http_port: ops.port,
+      routes: loaded.config.routes.length,
+    },
+    'portcullis started',
+  );
   return { app, grpc, ops, stop };
 }

@@ -31,7 +31,10 @@ export function requireOptions(program: Command): void {
       // An empty value (`--config ''`, PORTCULLIS_CONFIG=) names nothing either.
       if (required.has(o) && (value === undefined || value === '')) {
         const env = o.envVar ? ` (or set ${o.envVar})` : '';
-        action.error(`error: required option '${o.flags}' not specified${env}`, { code: 'commander.missingMandatoryOptionValue', exitCode: EXIT_USAGE });
+        action.error(`error: required option '${o.flags}' not specified${env}`, {
+          code: 'commander.missingMandatoryOptionValue',
+          exitCode: EXIT_USAGE,
+        });
       }
     }
   });
@@ -57,7 +60,12 @@ export function exitFor(e: unknown): { code: number; message?: string } {
     return { code: e.exitCode === 0 ? 0 : EXIT_USAGE };
   }
   if (e instanceof ConfigError) return { code: EXIT_USAGE, message: e.message };
-  if (e instanceof UsageError || e instanceof KeyAdminError || e instanceof KeyFileError || e instanceof InvalidArgumentError) {
+  if (
+    e instanceof UsageError ||
+    e instanceof KeyAdminError ||
+    e instanceof KeyFileError ||
+    e instanceof InvalidArgumentError
+  ) {
     return { code: EXIT_USAGE, message: `portcullis: ${e.message}` };
   }
   return { code: EXIT_FAILURE, message: `portcullis: ${(e as Error)?.message ?? String(e)}` };

@@ -3,13 +3,26 @@
 import { extractCredential } from './credential.ts';
 import { allow, deny, type DenyDetails } from './decision.ts';
 import type { DecideDeps } from './deps.ts';
-import { DependencyUnavailableError, ForbiddenCredentialError, InvalidCredentialError, UnsafeHeaderValueError } from './errors.ts';
+import {
+  DependencyUnavailableError,
+  ForbiddenCredentialError,
+  InvalidCredentialError,
+  UnsafeHeaderValueError,
+} from './errors.ts';
 import { normalizeHost } from './host.ts';
 import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
-import { CREDENTIAL_KINDS, type Allow, type AuthzRequest, type CredentialKind, type Decision, type HeaderSet, type Identity } from './types.ts';
+import {
+  CREDENTIAL_KINDS,
+  type Allow,
+  type AuthzRequest,
+  type CredentialKind,
+  type Decision,
+  type HeaderSet,
+  type Identity,
+} from './types.ts';
 
 export type { DecideDeps } from './deps.ts';
 
@@ -41,7 +54,8 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
   }
 
   const routeName = req.contextExtensions['portcullis.route'];
-  const route = routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
+  const route =
+    routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
   if (!route) return deny(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
 
   if (route.public) {
@@ -49,7 +63,13 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
     if (anonymous instanceof UnsafeHeaderValueError) return deny(anonymous.reason, realm, { route: route.name });
     const responseHeaders: HeaderSet[] = [];
     if (route.rateLimit && deps.rateLimiter) {
-      const limited = await applyRateLimit(policy.rateLimits.get(route.rateLimit)!, undefined, sourceIp, deps, responseHeaders);
+      const limited = await applyRateLimit(
+        policy.rateLimits.get(route.rateLimit)!,
+        undefined,
+        sourceIp,
+        deps,
+        responseHeaders,
+      );
       if (limited) return deny(limited.reason, realm, { route: route.name, ...limited.details });
     }
     return allowed(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
@@ -105,7 +125,11 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
 }
 
 /** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */
-function identityHeaders(policy: CompiledPolicy, identity: Identity | undefined, route: RouteRule): readonly HeaderSet[] | UnsafeHeaderValueError {
+function identityHeaders(
+  policy: CompiledPolicy,
+  identity: Identity | undefined,
+  route: RouteRule,
+): readonly HeaderSet[] | UnsafeHeaderValueError {
   try {
     return policy.headers.identityHeaders(identity, route.name);
   } catch (e) {
@@ -117,7 +141,8 @@ function identityHeaders(policy: CompiledPolicy, identity: Identity | undefined,
 function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {
   if (e instanceof InvalidCredentialError) return deny(e.reason, realm, base);
   if (e instanceof ForbiddenCredentialError) return deny(e.reason, realm, { ...base, identity: e.identity });
-  if (e instanceof DependencyUnavailableError) return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });
+  if (e instanceof DependencyUnavailableError)
+    return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });
   // A bug or an unexpected library error: still a deny, and one that says "try again", not "your
   // credential is bad". The runtime logs it at error level.
   return deny('internal_error', realm, { ...base, retryAfterSeconds: 1 });
@@ -145,7 +170,14 @@ function addressKey(rl: RateLimitRule, sourceIp: string): string {
 
 function rateLimitKey(rl: RateLimitRule, identity: Identity | undefined, sourceIp: string): string {
   if (rl.key === 'source_ip') return addressKey(rl, sourceIp);
-  const v = identity === undefined ? undefined : rl.key === 'client_id' ? identity.clientId : rl.key === 'key_id' ? identity.keyId : identity.subject;
+  const v =
+    identity === undefined
+      ? undefined
+      : rl.key === 'client_id'
+        ? identity.clientId
+        : rl.key === 'key_id'
+          ? identity.keyId
+          : identity.subject;
   // A credential without that field (and a public route, which has no credential) is limited by
   // its source address rather than not at all.
   return v ?? `ip:${addressKey(rl, sourceIp)}`;
@@ -166,7 +198,11 @@ async function applyRateLimit(
       deps.now(),
     );
     const state = { name: 'ratelimit', value: `"${rl.name}";r=${r.remaining};t=${r.resetSeconds}` };
-    if (!r.allowed) return { reason: 'rate_limited', details: { retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] } };
+    if (!r.allowed)
+      return {
+        reason: 'rate_limited',
+        details: { retryAfterSeconds: r.resetSeconds, extraHeaders: [policyHeader, state] },
+      };
     responseHeaders.push(policyHeader, state);
     return undefined;
   } catch (e) {

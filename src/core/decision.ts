@@ -35,7 +35,8 @@ export function deny(reason: DenyReason, realm: string, d: DenyDetails = NO_DETA
   const responseHeaders: HeaderSet[] = [];
   const wwwAuthenticate = challenge(row.challenge, realm, d.scope);
   if (wwwAuthenticate) responseHeaders.push({ name: 'www-authenticate', value: wwwAuthenticate });
-  if (d.retryAfterSeconds !== undefined) responseHeaders.push({ name: 'retry-after', value: String(d.retryAfterSeconds) });
+  if (d.retryAfterSeconds !== undefined)
+    responseHeaders.push({ name: 'retry-after', value: String(d.retryAfterSeconds) });
   if (d.extraHeaders) responseHeaders.push(...d.extraHeaders);
   return {
     allowed: false,

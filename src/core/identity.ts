@@ -28,7 +28,13 @@ export interface IdentityFields {
  * CheckResponse with such a string is refused by Envoy as a whole. Checked once per identity.
  */
 export function newIdentity(method: CredentialKind, f: IdentityFields): Identity {
-  if (notUnicode(f.subject) || notUnicode(f.clientId) || notUnicode(f.keyId) || notUnicode(f.issuer) || f.scopes.some((s) => LONE_SURROGATE.test(s))) {
+  if (
+    notUnicode(f.subject) ||
+    notUnicode(f.clientId) ||
+    notUnicode(f.keyId) ||
+    notUnicode(f.issuer) ||
+    f.scopes.some((s) => LONE_SURROGATE.test(s))
+  ) {
     throw new InvalidCredentialError('identity_value_invalid_unicode');
   }
   return Object.freeze({

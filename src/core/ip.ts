@@ -30,7 +30,10 @@ function parseIPv6(s: string): number[] {
   const lastColon = text.lastIndexOf(':');
   if (text.indexOf('.', lastColon) !== -1) {
     // An embedded IPv4 address: its 32 bits as two groups.
-    const [a, b, c, d] = text.slice(lastColon + 1).split('.').map(Number);
+    const [a, b, c, d] = text
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
   const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => parseInt(h, 16)));
@@ -47,7 +50,7 @@ function formatIPv6(g: number[]): string {
   // The longest run of two or more zero groups (the first when tied) becomes "::".
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

@@ -11,13 +11,15 @@ export type PathResult = { ok: true; path: string } | { ok: false; reason: Inval
 // table by char code: every Check runs this, and two char-code loops do without the regex
 // test, split('/') and includes() they replace (test/unit/paths.test.ts checks they agree).
 const ALLOWED_LITERAL = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%/") ALLOWED_LITERAL[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@%/")
+  ALLOWED_LITERAL[c.charCodeAt(0)] = 1;
 // What a percent-escape of an ASCII byte becomes: 1 decoded (unreserved: one meaning either way),
 // 0 kept escaped, or the reason it is refused.
 const UNRESERVED = 1;
 const KEEP = 0;
 const ESCAPED_ASCII: Array<number | InvalidRequestReason> = new Array(128).fill(KEEP);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') ESCAPED_ASCII[c.charCodeAt(0)] = UNRESERVED;
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~')
+  ESCAPED_ASCII[c.charCodeAt(0)] = UNRESERVED;
 for (let c = 1; c < 0x20; c++) ESCAPED_ASCII[c] = 'path_encoded_control';
 ESCAPED_ASCII[0x7f] = 'path_encoded_control';
 // A path decoded once more by the upstream must not gain a separator, a query, a fragment, a
@@ -168,7 +170,8 @@ export function unsafeCharacter(cp: number): InvalidRequestReason | undefined {
   const s = String.fromCodePoint(cp);
   if (WHITESPACE.test(s)) return 'path_encoded_whitespace';
   if (INVISIBLE.test(s)) return 'path_encoded_invisible';
-  if (ASCII.test(s.normalize('NFKC')) || ASCII.test(s.toLowerCase()) || ASCII.test(s.toUpperCase())) return 'path_confusable';
+  if (ASCII.test(s.normalize('NFKC')) || ASCII.test(s.toLowerCase()) || ASCII.test(s.toUpperCase()))
+    return 'path_confusable';
   return undefined;
 }
 

@@ -32,7 +32,11 @@ export interface HeaderRules {
    */
   identityHeaders(identity: Identity | undefined, route: string): readonly HeaderSet[];
   /** Headers to remove for an allowed request: never one that is in `set`. */
-  removals(requestHeaders: Record<string, string>, set: readonly HeaderSet[], credentialHeaders: readonly string[]): string[];
+  removals(
+    requestHeaders: Record<string, string>,
+    set: readonly HeaderSet[],
+    credentialHeaders: readonly string[],
+  ): string[];
 }
 
 export interface RateLimitRule {

@@ -20,7 +20,10 @@ export interface QueryScan {
   credentials: QueryCredential[];
 }
 
-export const NO_QUERY: QueryScan = Object.freeze({ methodOverride: undefined, credentials: Object.freeze([]) as unknown as QueryCredential[] });
+export const NO_QUERY: QueryScan = Object.freeze({
+  methodOverride: undefined,
+  credentials: Object.freeze([]) as unknown as QueryCredential[],
+});
 
 /**
  * Reads the parameters of `rawPath`'s query. Names are compared the way the most lenient framework
@@ -76,7 +79,14 @@ function mayMatter(rawPath: string, start: number, end: number, credentialNames:
   for (let i = start; i < end; i++) {
     const c = rawPath.charCodeAt(i);
     if (c === 37 /* % */ || c === 43 /* + */) return true;
-    if (!method && n >= 7 && (c | 0x20) === 109 /* m */ && i + 6 <= end && rawPath.slice(i + 1, i + 6).toLowerCase() === 'ethod') method = true;
+    if (
+      !method &&
+      n >= 7 &&
+      (c | 0x20) === 109 /* m */ &&
+      i + 6 <= end &&
+      rawPath.slice(i + 1, i + 6).toLowerCase() === 'ethod'
+    )
+      method = true;
   }
   return method;
 }

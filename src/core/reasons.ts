@@ -9,7 +9,11 @@ export const DENY_ERRORS = {
   missing_credentials: { status: 401, challenge: 'realm', description: 'Authentication is required' },
   invalid_request: { status: 400, challenge: 'invalid_request', description: 'The request is malformed' },
   invalid_token: { status: 401, challenge: 'invalid_token', description: 'The credential is invalid' },
-  insufficient_scope: { status: 403, challenge: 'insufficient_scope', description: 'The credential lacks a required scope' },
+  insufficient_scope: {
+    status: 403,
+    challenge: 'insufficient_scope',
+    description: 'The credential lacks a required scope',
+  },
   forbidden: { status: 403, challenge: 'none', description: 'Access to this resource is forbidden' },
   rate_limited: { status: 429, challenge: 'none', description: 'Too many requests' },
   temporarily_unavailable: { status: 503, challenge: 'none', description: 'The service is temporarily unavailable' },
@@ -31,13 +35,22 @@ export type AllowReason = keyof typeof ALLOW_REASONS;
 export const DENY_REASONS = {
   // The request itself (docs/security.md): refused before any route is chosen.
   method_invalid: { error: 'invalid_request', meaning: 'the method is empty or not upper-case letters' },
-  method_override_header: { error: 'invalid_request', meaning: 'a method-override header (X-HTTP-Method-Override and spellings) is present' },
-  method_override_query: { error: 'invalid_request', meaning: 'a method-override query parameter (`_method` and spellings) is present' },
+  method_override_header: {
+    error: 'invalid_request',
+    meaning: 'a method-override header (X-HTTP-Method-Override and spellings) is present',
+  },
+  method_override_query: {
+    error: 'invalid_request',
+    meaning: 'a method-override query parameter (`_method` and spellings) is present',
+  },
   host_invalid: { error: 'invalid_request', meaning: 'the Host / :authority is not one valid host name or address' },
   path_empty: { error: 'invalid_request', meaning: 'the path is empty' },
   path_too_long: { error: 'invalid_request', meaning: 'the path is longer than 8192 characters' },
   path_not_absolute: { error: 'invalid_request', meaning: 'the path does not start with `/`' },
-  path_bad_character: { error: 'invalid_request', meaning: 'the path has a character outside RFC 3986 path characters (or `;`)' },
+  path_bad_character: {
+    error: 'invalid_request',
+    meaning: 'the path has a character outside RFC 3986 path characters (or `;`)',
+  },
   path_bad_escape: { error: 'invalid_request', meaning: 'a `%` in the path is not followed by two hex digits' },
   path_encoded_separator: { error: 'invalid_request', meaning: 'the path has an encoded `/`, `\\` or NUL' },
   path_double_encoding: { error: 'invalid_request', meaning: 'the path has an encoded `%` (double encoding)' },
@@ -45,19 +58,31 @@ export const DENY_REASONS = {
   path_encoded_delimiter: { error: 'invalid_request', meaning: 'the path has an encoded `?`, `#` or `;`' },
   path_encoded_control: { error: 'invalid_request', meaning: 'the path has an encoded control character' },
   path_encoded_invisible: { error: 'invalid_request', meaning: 'the path has an encoded invisible (format) character' },
-  path_confusable: { error: 'invalid_request', meaning: 'the path has an encoded character that normalizes or case-maps to ASCII' },
+  path_confusable: {
+    error: 'invalid_request',
+    meaning: 'the path has an encoded character that normalizes or case-maps to ASCII',
+  },
   path_invalid_utf8: { error: 'invalid_request', meaning: 'the path has escapes that are not valid UTF-8' },
   path_empty_segment: { error: 'invalid_request', meaning: 'the path has an empty segment (`//`)' },
   path_dot_segment: { error: 'invalid_request', meaning: 'the path has a `.` or `..` segment' },
   path_trailing_dot: { error: 'invalid_request', meaning: 'a path segment ends with a dot (`admin.`)' },
-  query_credential_unremovable: { error: 'invalid_request', meaning: 'a credential query parameter follows a `;`, where Envoy cannot remove it' },
-  source_ip_invalid: { error: 'invalid_request', meaning: 'source_ip_header does not hold a valid client address at the trusted hop' },
+  query_credential_unremovable: {
+    error: 'invalid_request',
+    meaning: 'a credential query parameter follows a `;`, where Envoy cannot remove it',
+  },
+  source_ip_invalid: {
+    error: 'invalid_request',
+    meaning: 'source_ip_header does not hold a valid client address at the trusted hop',
+  },
 
   // Finding the one credential (docs/security.md, "One credential").
   missing_credentials: { error: 'missing_credentials', meaning: 'a protected route and no credential' },
   authorization_repeated: { error: 'invalid_request', meaning: 'more than one Authorization header' },
   authorization_empty: { error: 'invalid_request', meaning: 'an empty Authorization header' },
-  authorization_scheme_unsupported: { error: 'invalid_request', meaning: 'an Authorization scheme other than Bearer (or ApiKey when API keys are on)' },
+  authorization_scheme_unsupported: {
+    error: 'invalid_request',
+    meaning: 'an Authorization scheme other than Bearer (or ApiKey when API keys are on)',
+  },
   bearer_empty: { error: 'invalid_request', meaning: '`Bearer` without a token' },
   bearer_syntax: { error: 'invalid_request', meaning: 'the bearer token is not RFC 6750 token68 syntax' },
   apikey_syntax: { error: 'invalid_request', meaning: '`ApiKey` without a key, or with spaces' },
@@ -65,36 +90,72 @@ export const DENY_REASONS = {
   api_key_empty: { error: 'invalid_request', meaning: 'the API-key header or parameter is empty' },
   api_key_query_repeated: { error: 'invalid_request', meaning: 'the API-key query parameter is repeated' },
   query_bad_escape: { error: 'invalid_request', meaning: 'the API-key query parameter does not percent-decode' },
-  multiple_credentials: { error: 'invalid_request', meaning: 'more than one credential (header, query or kinds) in one request' },
-  access_token_in_query: { error: 'invalid_request', meaning: 'an `access_token` query parameter (tokens in URLs are never accepted)' },
-  credential_too_large: { error: 'invalid_token', meaning: 'the credential is longer than credentials.max_credential_bytes' },
-  credential_kind_not_accepted: { error: 'invalid_token', meaning: "the credential's kind is not in the route's `auth` list" },
+  multiple_credentials: {
+    error: 'invalid_request',
+    meaning: 'more than one credential (header, query or kinds) in one request',
+  },
+  access_token_in_query: {
+    error: 'invalid_request',
+    meaning: 'an `access_token` query parameter (tokens in URLs are never accepted)',
+  },
+  credential_too_large: {
+    error: 'invalid_token',
+    meaning: 'the credential is longer than credentials.max_credential_bytes',
+  },
+  credential_kind_not_accepted: {
+    error: 'invalid_token',
+    meaning: "the credential's kind is not in the route's `auth` list",
+  },
   api_key_not_configured: { error: 'invalid_token', meaning: 'an API key, and credentials.api_key is not configured' },
   jwt_not_configured: { error: 'invalid_token', meaning: 'a JWT, and credentials.jwt is not configured' },
-  introspection_not_configured: { error: 'invalid_token', meaning: 'an opaque token, and credentials.introspection is not configured' },
+  introspection_not_configured: {
+    error: 'invalid_token',
+    meaning: 'an opaque token, and credentials.introspection is not configured',
+  },
 
   // Routes.
   no_route: { error: 'forbidden', meaning: 'no route matches (default deny)' },
-  context_route_unknown: { error: 'forbidden', meaning: 'Envoy named a route (portcullis.route) that the config does not have' },
-  scope_missing: { error: 'insufficient_scope', meaning: 'the credential lacks a scope the route (or portcullis.scopes) requires' },
+  context_route_unknown: {
+    error: 'forbidden',
+    meaning: 'Envoy named a route (portcullis.route) that the config does not have',
+  },
+  scope_missing: {
+    error: 'insufficient_scope',
+    meaning: 'the credential lacks a scope the route (or portcullis.scopes) requires',
+  },
 
   // Identity values on their way to the upstream (docs/security.md, "Identity header values").
-  identity_value_unsafe: { error: 'invalid_token', meaning: 'an identity value is outside the safe header form and its header is not percent_encode' },
-  identity_value_too_long: { error: 'invalid_token', meaning: "an identity value is longer than its header's max_length" },
-  identity_value_invalid_unicode: { error: 'invalid_token', meaning: 'an identity value is not well-formed Unicode (no UTF-8 form)' },
+  identity_value_unsafe: {
+    error: 'invalid_token',
+    meaning: 'an identity value is outside the safe header form and its header is not percent_encode',
+  },
+  identity_value_too_long: {
+    error: 'invalid_token',
+    meaning: "an identity value is longer than its header's max_length",
+  },
+  identity_value_invalid_unicode: {
+    error: 'invalid_token',
+    meaning: 'an identity value is not well-formed Unicode (no UTF-8 form)',
+  },
 
   // API keys (docs/api-keys.md).
   api_key_malformed: { error: 'invalid_token', meaning: 'wrong shape or checksum: refused without a store lookup' },
   api_key_unknown: { error: 'invalid_token', meaning: 'no key with this hash in the store' },
   api_key_revoked: { error: 'invalid_token', meaning: 'the key was revoked' },
   api_key_expired: { error: 'invalid_token', meaning: "the key's expires_at has passed (or does not parse)" },
-  api_key_record_invalid: { error: 'invalid_token', meaning: "the key's record fails the key-record schema and is locked out" },
+  api_key_record_invalid: {
+    error: 'invalid_token',
+    meaning: "the key's record fails the key-record schema and is locked out",
+  },
   api_key_route_not_allowed: { error: 'forbidden', meaning: "the key's routes do not include this route" },
   api_key_source_not_allowed: { error: 'forbidden', meaning: "the client address is outside the key's cidrs" },
 
   // JWT access tokens (docs/jwt.md).
   jwt_malformed: { error: 'invalid_token', meaning: 'not three dot-separated segments' },
-  jwt_encrypted_unsupported: { error: 'invalid_token', meaning: 'a JWE (five segments): encrypted tokens are not accepted' },
+  jwt_encrypted_unsupported: {
+    error: 'invalid_token',
+    meaning: 'a JWE (five segments): encrypted tokens are not accepted',
+  },
   jwt_header_malformed: { error: 'invalid_token', meaning: 'the header is not a JSON object' },
   jwt_payload_malformed: { error: 'invalid_token', meaning: 'the payload is not a JSON object' },
   jwt_base64_invalid: { error: 'invalid_token', meaning: 'a segment is not canonical base64url' },
@@ -124,30 +185,60 @@ export const DENY_REASONS = {
   jwt_expired: { error: 'invalid_token', meaning: '`exp` has passed (with clock_skew_seconds)' },
   jwt_not_yet_valid: { error: 'invalid_token', meaning: '`nbf` is in the future (with clock_skew_seconds)' },
   jwt_issued_in_future: { error: 'invalid_token', meaning: '`iat` is in the future (with clock_skew_seconds)' },
-  jwt_lifetime_too_long: { error: 'invalid_token', meaning: '`exp` is further than max_lifetime_seconds from `iat` or now' },
-  jwt_id_token: { error: 'invalid_token', meaning: 'an ID token (nonce, at_hash, c_hash or s_hash), not an access token' },
+  jwt_lifetime_too_long: {
+    error: 'invalid_token',
+    meaning: '`exp` is further than max_lifetime_seconds from `iat` or now',
+  },
+  jwt_id_token: {
+    error: 'invalid_token',
+    meaning: 'an ID token (nonce, at_hash, c_hash or s_hash), not an access token',
+  },
   jwt_sub_missing: { error: 'invalid_token', meaning: 'no `sub` (required_claims)' },
   jwt_client_id_missing: { error: 'invalid_token', meaning: 'no `client_id` (required_claims)' },
   jwt_iat_missing: { error: 'invalid_token', meaning: 'no `iat` (required_claims)' },
   jwt_jti_missing: { error: 'invalid_token', meaning: 'no `jti` (required_claims)' },
   jwt_required_claim_missing: { error: 'invalid_token', meaning: 'another claim named in required_claims is missing' },
-  jwt_claim_type_invalid: { error: 'invalid_token', meaning: '`sub`, `client_id`, `jti` or the subject claim is not a non-empty string' },
-  jwt_scope_claim_invalid: { error: 'invalid_token', meaning: 'the scope claim has the wrong type or a malformed scope' },
-  jwt_kid_unknown: { error: 'invalid_token', meaning: "`kid` is not in the issuer's JWKS (after a refetch, if the cooldown allowed one)" },
+  jwt_claim_type_invalid: {
+    error: 'invalid_token',
+    meaning: '`sub`, `client_id`, `jti` or the subject claim is not a non-empty string',
+  },
+  jwt_scope_claim_invalid: {
+    error: 'invalid_token',
+    meaning: 'the scope claim has the wrong type or a malformed scope',
+  },
+  jwt_kid_unknown: {
+    error: 'invalid_token',
+    meaning: "`kid` is not in the issuer's JWKS (after a refetch, if the cooldown allowed one)",
+  },
   jwt_kid_missing: { error: 'invalid_token', meaning: 'no `kid` and more than one key could have signed' },
   jwt_key_alg_mismatch: { error: 'invalid_token', meaning: 'the key named by `kid` is not for this `alg`' },
   jwt_signature_invalid: { error: 'invalid_token', meaning: 'the signature does not verify' },
   jwks_not_loaded: { error: 'temporarily_unavailable', meaning: "the issuer's JWKS has not loaded yet" },
-  jwks_refresh_pending: { error: 'temporarily_unavailable', meaning: 'an unknown `kid` is being fetched and did not arrive within unknown_kid_wait_ms' },
-  jwks_unavailable: { error: 'temporarily_unavailable', meaning: 'an unknown `kid` and the issuer is unreachable (it may be a new key)' },
+  jwks_refresh_pending: {
+    error: 'temporarily_unavailable',
+    meaning: 'an unknown `kid` is being fetched and did not arrive within unknown_kid_wait_ms',
+  },
+  jwks_unavailable: {
+    error: 'temporarily_unavailable',
+    meaning: 'an unknown `kid` and the issuer is unreachable (it may be a new key)',
+  },
 
   // Opaque tokens by introspection (docs/opaque-tokens.md).
   token_inactive: { error: 'invalid_token', meaning: 'the authorization server says `active: false`' },
-  token_type_unsupported: { error: 'invalid_token', meaning: 'the server answered unsupported_token_type (not a token it issued)' },
+  token_type_unsupported: {
+    error: 'invalid_token',
+    meaning: 'the server answered unsupported_token_type (not a token it issued)',
+  },
   introspection_active_not_boolean: { error: 'invalid_token', meaning: '`active` is missing or not the boolean true' },
-  token_not_access_token: { error: 'invalid_token', meaning: '`token_type` / `token_use` says it is not an access token' },
+  token_not_access_token: {
+    error: 'invalid_token',
+    meaning: '`token_type` / `token_use` says it is not an access token',
+  },
   token_type_missing: { error: 'invalid_token', meaning: 'no `token_type` and require_token_type is on' },
-  token_sender_constrained: { error: 'invalid_token', meaning: 'a sender-constrained token (`cnf`) sent as a plain bearer token' },
+  token_sender_constrained: {
+    error: 'invalid_token',
+    meaning: 'a sender-constrained token (`cnf`) sent as a plain bearer token',
+  },
   token_exp_invalid: { error: 'invalid_token', meaning: '`exp` is not a finite number' },
   token_expired: { error: 'invalid_token', meaning: '`exp` has passed' },
   token_nbf_invalid: { error: 'invalid_token', meaning: '`nbf` is not a finite number' },
@@ -162,35 +253,68 @@ export const DENY_REASONS = {
   token_scope_invalid: { error: 'invalid_token', meaning: '`scope` is not a string' },
   token_client_id_invalid: { error: 'invalid_token', meaning: '`client_id` is not a non-empty string' },
   token_sub_invalid: { error: 'invalid_token', meaning: '`sub` is not a non-empty string' },
-  token_claim_not_unicode: { error: 'invalid_token', meaning: '`sub`, `client_id`, `iss` or `scope` is not well-formed Unicode' },
+  token_claim_not_unicode: {
+    error: 'invalid_token',
+    meaning: '`sub`, `client_id`, `iss` or `scope` is not well-formed Unicode',
+  },
   introspection_timeout: { error: 'temporarily_unavailable', meaning: 'the endpoint did not answer within timeout_ms' },
   introspection_unreachable: { error: 'temporarily_unavailable', meaning: 'the endpoint could not be reached' },
   introspection_response_too_large: { error: 'temporarily_unavailable', meaning: 'the answer is larger than 64 KiB' },
   introspection_http_5xx: { error: 'temporarily_unavailable', meaning: 'the endpoint answered 5xx' },
-  introspection_http_status: { error: 'temporarily_unavailable', meaning: "the endpoint answered another non-200 status (often: it refused Portcullis's client credentials)" },
+  introspection_http_status: {
+    error: 'temporarily_unavailable',
+    meaning: "the endpoint answered another non-200 status (often: it refused Portcullis's client credentials)",
+  },
   introspection_not_json: { error: 'temporarily_unavailable', meaning: 'the answer is not application/json' },
   introspection_bad_json: { error: 'temporarily_unavailable', meaning: 'the answer does not parse as JSON' },
   introspection_not_object: { error: 'temporarily_unavailable', meaning: 'the answer is not a JSON object' },
-  introspection_concurrency_limit: { error: 'temporarily_unavailable', meaning: 'max_concurrency introspection calls are already in flight' },
-  introspection_rate_limit: { error: 'temporarily_unavailable', meaning: 'max_per_second introspection calls were made this second' },
+  introspection_concurrency_limit: {
+    error: 'temporarily_unavailable',
+    meaning: 'max_concurrency introspection calls are already in flight',
+  },
+  introspection_rate_limit: {
+    error: 'temporarily_unavailable',
+    meaning: 'max_per_second introspection calls were made this second',
+  },
 
   // Rate limits, stores, and the service itself.
   rate_limited: { error: 'rate_limited', meaning: "the route's rate limit is spent for this window" },
-  rate_limiter_unavailable: { error: 'temporarily_unavailable', meaning: 'the rate limiter (Redis) failed and on_redis_error is deny' },
-  keystore_redis_unavailable: { error: 'temporarily_unavailable', meaning: 'the Redis key store is not loaded or not connected, and the key is not in the local copy' },
+  rate_limiter_unavailable: {
+    error: 'temporarily_unavailable',
+    meaning: 'the rate limiter (Redis) failed and on_redis_error is deny',
+  },
+  keystore_redis_unavailable: {
+    error: 'temporarily_unavailable',
+    meaning: 'the Redis key store is not loaded or not connected, and the key is not in the local copy',
+  },
   redis_unavailable: { error: 'temporarily_unavailable', meaning: 'a Redis command could not be sent (not connected)' },
-  redis_timeout: { error: 'temporarily_unavailable', meaning: 'a Redis command took longer than redis.command_timeout_ms' },
+  redis_timeout: {
+    error: 'temporarily_unavailable',
+    meaning: 'a Redis command took longer than redis.command_timeout_ms',
+  },
   redis_error: { error: 'temporarily_unavailable', meaning: 'Redis answered a command with an error' },
-  internal_error: { error: 'temporarily_unavailable', meaning: 'an unexpected error (a bug): logged at error level with its stack' },
+  internal_error: {
+    error: 'temporarily_unavailable',
+    meaning: 'an unexpected error (a bug): logged at error level with its stack',
+  },
 
   // Forward-auth calls (docs/forward-auth.md).
   forward_auth_untrusted_peer: { error: 'forbidden', meaning: 'the caller is not in forward_auth.trusted_proxies' },
-  forward_auth_header_repeated: { error: 'invalid_request', meaning: 'a forwarding header (X-Original-URI, X-Forwarded-*) is repeated' },
+  forward_auth_header_repeated: {
+    error: 'invalid_request',
+    meaning: 'a forwarding header (X-Original-URI, X-Forwarded-*) is repeated',
+  },
   forward_auth_host_repeated: { error: 'invalid_request', meaning: 'the Host header is repeated' },
   forward_auth_style_ambiguous: { error: 'invalid_request', meaning: 'the call matches more than one proxy style' },
-  forward_auth_original_request_missing: { error: 'invalid_request', meaning: 'neither X-Original-URI nor X-Forwarded-Uri is present' },
+  forward_auth_original_request_missing: {
+    error: 'invalid_request',
+    meaning: 'neither X-Original-URI nor X-Forwarded-Uri is present',
+  },
   forward_auth_method_missing: { error: 'invalid_request', meaning: 'the original method header is missing' },
-  forward_auth_target_invalid: { error: 'invalid_request', meaning: 'the request target is neither the prefix nor under it' },
+  forward_auth_target_invalid: {
+    error: 'invalid_request',
+    meaning: 'the request target is neither the prefix nor under it',
+  },
   forward_auth_uri_invalid: { error: 'invalid_request', meaning: 'the original URI does not start with `/`' },
   forward_auth_host_missing: { error: 'invalid_request', meaning: 'the original host is missing' },
 } as const satisfies Record<string, { error: DenyError; meaning: string }>;
@@ -198,7 +322,9 @@ export const DENY_REASONS = {
 export type DenyReason = keyof typeof DENY_REASONS;
 
 /** The reasons that answer with deny error `E`. */
-export type ReasonFor<E extends DenyError> = { [R in DenyReason]: (typeof DENY_REASONS)[R]['error'] extends E ? R : never }[DenyReason];
+export type ReasonFor<E extends DenyError> = {
+  [R in DenyReason]: (typeof DENY_REASONS)[R]['error'] extends E ? R : never;
+}[DenyReason];
 
 export type InvalidRequestReason = ReasonFor<'invalid_request'>;
 export type InvalidTokenReason = ReasonFor<'invalid_token'>;

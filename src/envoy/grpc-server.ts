@@ -53,7 +53,8 @@ export function leanAuthorizationService(): grpc.ServiceDefinition {
       ...Check,
       requestDeserialize: (bytes: Buffer): AuthzRequest => decodeCheckRequest(bytes),
       // grpc-js frames the result with Buffer#copy: hand it a Buffer (protobufjs gives one on Node).
-      responseSerialize: (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+      responseSerialize: (bytes: Uint8Array): Buffer =>
+        Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     },
   };
 }
@@ -63,20 +64,31 @@ export function leanAuthorizationService(): grpc.ServiceDefinition {
  * decided after that fails with UNAVAILABLE (Envoy: status_on_error) rather than being answered:
  * grpc-js's forceShutdown does not end open sessions while channelz is off (see startGrpcServer).
  */
-export function checkHandler(app: App, closed: () => boolean = () => false): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
+export function checkHandler(
+  app: App,
+  closed: () => boolean = () => false,
+): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
   return (call, callback) => {
     app.check(call.request).then(
       (d) =>
         closed()
-          ? callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' } as grpc.ServiceError, null)
+          ? callback(
+              { code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' },
+              null,
+            )
           : callback(null, encodeCheckResponse(d)),
       // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
-      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' } as grpc.ServiceError, null),
+      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
     );
   };
 }
 
-export async function startGrpcServer(app: App, address: string, credentials: grpc.ServerCredentials, maxReceive = 4 * 1024 * 1024): Promise<GrpcListener> {
+export async function startGrpcServer(
+  app: App,
+  address: string,
+  credentials: grpc.ServerCredentials,
+  maxReceive = 4 * 1024 * 1024,
+): Promise<GrpcListener> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxReceive,
     // channelz (grpc-js's introspection service, which Portcullis does not expose) tracks every
@@ -93,7 +105,7 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
   const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   health.addToServer({
     addService: (svc, impl) =>
-      server.addService(svc as grpc.ServiceDefinition, {
+      server.addService(svc, {
         ...impl,
         watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
           watches.add(call);
@@ -101,10 +113,12 @@ export async function startGrpcServer(app: App, address: string, credentials: gr
           call.on('cancelled', () => watches.delete(call));
           (impl.watch as (c: unknown) => void)(call);
         },
-      } as grpc.UntypedServiceImplementation),
+      }),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address} (server.grpc.address): ${err.message}`)) : resolve(p))),
+    server.bindAsync(address, credentials, (err, p) =>
+      err ? reject(new Error(`cannot listen on ${address} (server.grpc.address): ${err.message}`)) : resolve(p),
+    ),
   );
   const setServing = (serving: boolean) => {
     const s = serving ? 'SERVING' : 'NOT_SERVING';

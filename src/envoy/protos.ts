@@ -8,7 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 const require = createRequire(import.meta.url);
 const XDS_ROOT = dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
 
-export const ENVOY_PROTO_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(XDS_ROOT, 'deps', d));
+export const ENVOY_PROTO_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) =>
+  join(XDS_ROOT, 'deps', d),
+);
 
 export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const CHECK_METHOD_PATH = `/${AUTHZ_SERVICE}/Check`;

@@ -34,8 +34,17 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
     super({ requestCert: mtls, rejectUnauthorized: mtls }, first.options);
     this.current = first;
     if (registry) {
-      this.reloads = new Counter({ name: 'portcullis_tls_reloads_total', help: 'gRPC listener certificate reloads by result (success, unchanged, failure)', labelNames: ['result'], registers: [registry] });
-      this.notAfter = new Gauge({ name: 'portcullis_tls_certificate_not_after_seconds', help: 'Expiry (Unix time) of the certificate the gRPC listener serves', registers: [registry] });
+      this.reloads = new Counter({
+        name: 'portcullis_tls_reloads_total',
+        help: 'gRPC listener certificate reloads by result (success, unchanged, failure)',
+        labelNames: ['result'],
+        registers: [registry],
+      });
+      this.notAfter = new Gauge({
+        name: 'portcullis_tls_certificate_not_after_seconds',
+        help: 'Expiry (Unix time) of the certificate the gRPC listener serves',
+        registers: [registry],
+      });
       this.notAfter.set(first.notAfterSeconds);
     }
   }
@@ -48,7 +57,12 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
     } catch (e) {
       this.reloads?.inc({ result: 'failure' });
       this.log?.error(
-        { cert_file: this.files.cert_file, key_file: this.files.key_file, client_ca_file: this.files.client_ca_file, error: (e as Error).message },
+        {
+          cert_file: this.files.cert_file,
+          key_file: this.files.key_file,
+          client_ca_file: this.files.client_ca_file,
+          error: (e as Error).message,
+        },
         'TLS certificate reload rejected; the previous certificate keeps serving. Check that server.grpc.tls cert_file and key_file are readable PEM and belong together',
       );
       return 'failure';
@@ -61,7 +75,10 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
     this.updateSecureContextOptions(next.options);
     this.reloads?.inc({ result: 'success' });
     this.notAfter?.set(next.notAfterSeconds);
-    this.log?.info({ cert_file: this.files.cert_file, not_after: new Date(next.notAfterSeconds * 1000).toISOString() }, 'TLS certificate reloaded; new connections use it');
+    this.log?.info(
+      { cert_file: this.files.cert_file, not_after: new Date(next.notAfterSeconds * 1000).toISOString() },
+      'TLS certificate reloaded; new connections use it',
+    );
     return 'success';
   }
 
@@ -88,7 +105,11 @@ export class ReloadingTlsCredentials extends grpc.ServerCredentials {
   }
 
   private paths(): string[] {
-    return [this.files.cert_file, this.files.key_file, ...(this.files.client_ca_file ? [this.files.client_ca_file] : [])];
+    return [
+      this.files.cert_file,
+      this.files.key_file,
+      ...(this.files.client_ca_file ? [this.files.client_ca_file] : []),
+    ];
   }
 
   _equals(other: grpc.ServerCredentials): boolean {

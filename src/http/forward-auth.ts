@@ -49,12 +49,18 @@ export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
       return writeDecision(res, d, false);
     }
 
-    const parsed = parseForwardAuthCall({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer }, prefix);
+    const parsed = parseForwardAuthCall(
+      { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer },
+      prefix,
+    );
     if (!parsed.ok) {
       const d = deny(parsed.reason, realm);
       app.metrics.countDecision(d, 0);
       // Which header was wrong, never its value: the request may carry credentials.
-      app.log.info({ peer, reason: parsed.reason }, 'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)');
+      app.log.info(
+        { peer, reason: parsed.reason },
+        'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)',
+      );
       return writeDecision(res, d, parsed.nginxMode);
     }
     const decision = await app.check(parsed.request);
@@ -89,7 +95,9 @@ function writeDecision(res: ServerResponse, d: Decision, nginxMode: boolean): vo
     if (res.headersSent) return void res.destroy();
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     res.writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' });
-    res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' }));
+    res.end(
+      JSON.stringify({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' }),
+    );
   }
 }
 

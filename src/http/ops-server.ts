@@ -42,7 +42,11 @@ export async function startOpsServer(app: App, address: string): Promise<OpsList
           return json(
             res,
             missing.length ? 503 : 200,
-            missing.length ? { status: 'not_ready', waiting_for: missing } : degraded.length ? { status: 'ready', degraded } : { status: 'ready' },
+            missing.length
+              ? { status: 'not_ready', waiting_for: missing }
+              : degraded.length
+                ? { status: 'ready', degraded }
+                : { status: 'ready' },
           );
         }
         case '/metrics': {

@@ -49,13 +49,16 @@ export class HotCounter<L extends string> {
   }
 
   /** The counter named `config.name` in `registry`, created there the first time. */
-  static in<L extends string>(registry: Registry, config: Omit<CounterConfiguration<L>, 'collect' | 'registers'>): HotCounter<L> {
+  static in<L extends string>(
+    registry: Registry,
+    config: Omit<CounterConfiguration<L>, 'collect' | 'registers'>,
+  ): HotCounter<L> {
     let counters = byRegistry.get(registry);
     if (!counters) byRegistry.set(registry, (counters = new Map()));
     let c = counters.get(config.name) as HotCounter<L> | undefined;
     if (!c) {
       c = new HotCounter<L>({ ...config, registers: [registry] });
-      counters.set(config.name, c as unknown as HotCounter<string>);
+      counters.set(config.name, c);
     }
     return c;
   }

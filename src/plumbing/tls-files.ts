@@ -22,7 +22,11 @@ export interface LoadedTls {
 /** The files with relative paths resolved against `dir` (the config file's folder). */
 export function absoluteTlsFiles(tls: TlsFiles, dir = '.'): TlsFiles {
   const abs = (f: string) => resolve(dir, f);
-  return { cert_file: abs(tls.cert_file), key_file: abs(tls.key_file), ...(tls.client_ca_file ? { client_ca_file: abs(tls.client_ca_file) } : {}) };
+  return {
+    cert_file: abs(tls.cert_file),
+    key_file: abs(tls.key_file),
+    ...(tls.client_ca_file ? { client_ca_file: abs(tls.client_ca_file) } : {}),
+  };
 }
 
 /** Reads the files; throws on an unreadable file, unparsable PEM, or a key that is not the certificate's. */
@@ -33,7 +37,11 @@ export function readTlsFiles(files: TlsFiles): LoadedTls {
   const options: SecureContextOptions = { cert, key, ...(ca ? { ca } : {}) };
   createSecureContext(options);
   const x509 = new X509Certificate(cert);
-  return { options, fingerprint: `${x509.fingerprint256}|${ca?.toString('base64') ?? ''}`, notAfterSeconds: Date.parse(x509.validTo) / 1000 };
+  return {
+    options,
+    fingerprint: `${x509.fingerprint256}|${ca?.toString('base64') ?? ''}`,
+    notAfterSeconds: Date.parse(x509.validTo) / 1000,
+  };
 }
 
 /** The operator's message for files that cannot be served (server.grpc.tls). */

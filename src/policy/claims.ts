@@ -148,7 +148,10 @@ export function parseClaimReference(value: string, where: string): ClaimPath {
   while (i < value.length) {
     if (value[i] === '.') {
       const m = DOTTED_NAME.exec(value.slice(i + 1));
-      if (!m) fail(`expected a member name after the dot at column ${i + 1}; write names with dots, brackets, quotes or spaces as ["name"]`);
+      if (!m)
+        fail(
+          `expected a member name after the dot at column ${i + 1}; write names with dots, brackets, quotes or spaces as ["name"]`,
+        );
       path.push(m![0]);
       i += 1 + m![0].length;
     } else if (value[i] === '[') {
@@ -193,7 +196,9 @@ export function claimHeaderValue(
     case 'string':
       return v === '' ? { ok: false, reason: 'claim_empty' } : { ok: true, value: safeForm(v) };
     case 'number':
-      return Number.isFinite(v) ? { ok: true, value: safeForm(JSON.stringify(v)) } : { ok: false, reason: 'claim_unsupported_type' };
+      return Number.isFinite(v)
+        ? { ok: true, value: safeForm(JSON.stringify(v)) }
+        : { ok: false, reason: 'claim_unsupported_type' };
     case 'boolean':
       return { ok: true, value: safeForm(v ? 'true' : 'false') };
     case 'undefined':
@@ -202,7 +207,8 @@ export function claimHeaderValue(
       if (v === null) return { ok: false, reason: 'claim_absent' };
       if (!Array.isArray(v)) return { ok: false, reason: 'claim_unsupported_type' };
       if (v.length === 0) return { ok: false, reason: 'claim_empty' };
-      if (!v.every((item) => typeof item === 'string' && item !== '')) return { ok: false, reason: 'claim_unsupported_type' };
+      if (!v.every((item) => typeof item === 'string' && item !== ''))
+        return { ok: false, reason: 'claim_unsupported_type' };
       return { ok: true, value: (v as string[]).map(safeForm).join(' ') };
     }
     default:

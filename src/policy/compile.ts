@@ -25,7 +25,9 @@ export function compilePolicy(config: Config): Policy {
     rateLimits: new Map(config.rate_limits.map((r) => [r.name, r])),
     maxCredentialBytes: config.credentials.max_credential_bytes,
     sourceIp: sourceIpOption(config.source_ip_header),
-    queryCredentialNames: [...new Set([ACCESS_TOKEN_PARAM, ...(apiKey?.query_param ? [apiKey.query_param.toLowerCase()] : [])])],
+    queryCredentialNames: [
+      ...new Set([ACCESS_TOKEN_PARAM, ...(apiKey?.query_param ? [apiKey.query_param.toLowerCase()] : [])]),
+    ],
   };
 }
 

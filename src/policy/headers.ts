@@ -128,7 +128,11 @@ export class HeaderPolicy implements HeaderRules {
    * Removals for an allowed request: stripped headers the request carries and credential headers
    * (unless forwarded), minus anything in `set`, since Envoy applies removals after sets.
    */
-  removals(requestHeaders: Record<string, string>, set: readonly HeaderSet[], credentialHeaders: readonly string[]): string[] {
+  removals(
+    requestHeaders: Record<string, string>,
+    set: readonly HeaderSet[],
+    credentialHeaders: readonly string[],
+  ): string[] {
     // `set` holds a handful of headers: a scan is cheaper than building a Set on every Check, and
     // for-in over the (null-prototype) headers map cheaper than Object.keys' array.
     const out: string[] = [];
@@ -159,7 +163,11 @@ function safeForm(value: string, rule: SetRule): string {
   return value;
 }
 
-function fieldValue(identity: Identity | undefined, field: Exclude<IdentityField, 'scopes'>, route: string): string | undefined {
+function fieldValue(
+  identity: Identity | undefined,
+  field: Exclude<IdentityField, 'scopes'>,
+  route: string,
+): string | undefined {
   if (field === 'route') return route;
   if (!identity) return undefined;
   switch (field) {

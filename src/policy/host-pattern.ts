@@ -20,15 +20,18 @@ export function compileHostPattern(pattern: string, where: string): HostPattern 
   const wildcard = pattern.startsWith('*.');
   const name = wildcard ? pattern.slice(2) : pattern;
   if (name.includes('*')) fail(`"${pattern}": * stands only for the whole leftmost label, as in *.example.com`);
-  if ((name.startsWith('[') ? name.slice(name.indexOf(']') + 1) : name).includes(':')) fail(`"${pattern}": no port; the request's port is ignored when matching`);
+  if ((name.startsWith('[') ? name.slice(name.indexOf(']') + 1) : name).includes(':'))
+    fail(`"${pattern}": no port; the request's port is ignored when matching`);
   const canonical = normalizeHost(name);
   if (canonical === undefined) fail(`"${pattern}" is not a host name or IP address (no port, userinfo or path)`);
   if (!wildcard) return { source: pattern, matches: (host) => host === canonical };
-  if (canonical!.startsWith('[') || isIPv4(canonical!)) fail(`"${pattern}": a wildcard stands for a label of a name, not part of an IP address`);
+  if (canonical!.startsWith('[') || isIPv4(canonical!))
+    fail(`"${pattern}": a wildcard stands for a label of a name, not part of an IP address`);
   const suffix = `.${canonical}`;
   return {
     source: pattern,
     // One label: the host's first dot is where the suffix starts (a canonical host has no empty label).
-    matches: (host) => host.length > suffix.length && host.endsWith(suffix) && host.indexOf('.') === host.length - suffix.length,
+    matches: (host) =>
+      host.length > suffix.length && host.endsWith(suffix) && host.indexOf('.') === host.length - suffix.length,
   };
 }

@@ -22,7 +22,8 @@ type JsonSchema = {
 };
 
 export function jsonSchema(): JsonSchema & Record<string, unknown> {
-  const s = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema & Record<string, unknown>;
+  const s = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema &
+    Record<string, unknown>;
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://github.com/portcullis/portcullis/schema/portcullis.schema.json',
@@ -40,7 +41,8 @@ function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((e) => `\`${String(e)}\``).join(' \\| ');
   if (s.anyOf || s.oneOf) return (s.anyOf ?? s.oneOf)!.map(typeOf).join(' \\| ');
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'any'}`;
-  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object') return `map of ${typeOf(s.additionalProperties)}`;
+  if (s.type === 'object' && s.additionalProperties && typeof s.additionalProperties === 'object')
+    return `map of ${typeOf(s.additionalProperties)}`;
   if (Array.isArray(s.type)) return s.type.join(' \\| ');
   return s.type ?? 'any';
 }
@@ -64,7 +66,12 @@ function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
   const suffix = target === s ? '' : '[]';
   for (const [name, prop] of Object.entries(target.properties ?? {})) {
     const p = `${path}${suffix}${path || suffix ? '.' : ''}${name}`;
-    const def = prop.default !== undefined ? `\`${JSON.stringify(prop.default)}\`` : target.required?.includes(name) ? '**required**' : '';
+    const def =
+      prop.default !== undefined
+        ? `\`${JSON.stringify(prop.default)}\``
+        : target.required?.includes(name)
+          ? '**required**'
+          : '';
     const limits = [
       prop.minimum !== undefined && Math.abs(prop.minimum) < SAFE ? `≥ ${prop.minimum}` : '',
       prop.maximum !== undefined && Math.abs(prop.maximum) < SAFE ? `≤ ${prop.maximum}` : '',
@@ -83,7 +90,8 @@ function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
     if (inner && (inner.properties || inner.anyOf || inner.oneOf)) rows(prop, p, out);
     // A map whose values may be objects (headers.set: a field name or { from, unsafe, … }): its
     // object's options, under `<name>`.
-    const value = prop.type === 'object' && typeof prop.additionalProperties === 'object' ? prop.additionalProperties : undefined;
+    const value =
+      prop.type === 'object' && typeof prop.additionalProperties === 'object' ? prop.additionalProperties : undefined;
     const object = value?.properties ? value : (value?.anyOf ?? value?.oneOf)?.find((v) => v.type === 'object');
     if (object) rows(object, `${p}.<name>`, out);
   }
@@ -92,7 +100,9 @@ function rows(s: JsonSchema, path: string, out: Map<string, Row>): void {
 export function renderConfigReference(): string {
   const out = new Map<string, Row>();
   rows(jsonSchema(), '', out);
-  const table = [...out].map(([p, r]) => `| \`${p}\` | ${r.types.join(' \\| ')} | ${r.def} | ${r.desc.replaceAll('|', '\\|')} |`);
+  const table = [...out].map(
+    ([p, r]) => `| \`${p}\` | ${r.types.join(' \\| ')} | ${r.def} | ${r.desc.replaceAll('|', '\\|')} |`,
+  );
   return `# Configuration reference
 
 Generated from the zod schema in \`src/policy/schema.ts\` by \`npm run schema\` (a test fails when this

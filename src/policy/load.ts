@@ -39,12 +39,17 @@ function substituteString(text: string, path: string, env: NodeJS.ProcessEnv, pr
     }
     const name = ENV_NAME.exec(inner!)?.[1];
     if (!name) {
-      problems.push(`${where}: "\${${shown}}" is not a reference: write \${env:NAME} (NAME: letters, digits and _, not starting with a digit), or $\${ for a literal \${`);
+      problems.push(
+        `${where}: "\${${shown}}" is not a reference: write \${env:NAME} (NAME: letters, digits and _, not starting with a digit), or $\${ for a literal \${`,
+      );
       return '';
     }
     const v = env[name];
     if (v === undefined) problems.push(`${where}: environment variable ${name} is not set`);
-    else if (v === '') problems.push(`${where}: environment variable ${name} is empty (an empty value can be written in the file itself)`);
+    else if (v === '')
+      problems.push(
+        `${where}: environment variable ${name} is empty (an empty value can be written in the file itself)`,
+      );
     return v ?? '';
   });
 }
@@ -99,6 +104,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   }
   // An empty file is valid YAML for "all defaults" (no routes: deny everything). As a reload it is
   // almost always a file caught mid-write or truncated by mistake, so it is refused, not served.
-  if (text.trim() === '') throw new ConfigError(abs, ['the file is empty (caught mid-write?); write the whole config, then reload']);
+  if (text.trim() === '')
+    throw new ConfigError(abs, ['the file is empty (caught mid-write?); write the whole config, then reload']);
   return { config: parseConfig(text, abs, env), file: abs, dir: dirname(abs) };
 }

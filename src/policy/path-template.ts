@@ -34,7 +34,8 @@ export function compilePathTemplate(template: string, where: string, caseSensiti
   if (typeof template !== 'string' || !template.startsWith('/')) fail('a path template starts with /');
   if (template.length > MAX_LENGTH) fail(`a path template is at most ${MAX_LENGTH} characters`);
   if (template === '/') fail('a path template needs at least one segment; for the root use match.path: /');
-  if (template.endsWith('/')) fail('a path template does not end with /; it also matches the trailing-slash form of a path');
+  if (template.endsWith('/'))
+    fail('a path template does not end with /; it also matches the trailing-slash form of a path');
   if (/[?#]/.test(template)) fail('a path template is a path only, without ? or #; conditions can read request.query');
 
   const segments: Segment[] = [];
@@ -51,10 +52,12 @@ export function compilePathTemplate(template: string, where: string, caseSensiti
       continue;
     }
     const m = VARIABLE.exec(part);
-    if (!m) fail(`"${part}": a variable is a whole segment, {name} or a final {name...} (not part of one, as in order-{id})`);
+    if (!m)
+      fail(`"${part}": a variable is a whole segment, {name} or a final {name...} (not part of one, as in order-{id})`);
     const name = m![1];
     if (name === '') fail(`"${part}": a variable needs a name, e.g. {id}`);
-    if (!NAME.test(name)) fail(`"${part}": a variable name is letters, digits and _ (not starting with a digit), at most 64`);
+    if (!NAME.test(name))
+      fail(`"${part}": a variable name is letters, digits and _ (not starting with a digit), at most 64`);
     if (names.includes(name)) fail(`the variable {${name}} appears twice`);
     names.push(name);
     segments.push({ kind: m![2] ? 'rest' : 'one', name });
@@ -67,7 +70,8 @@ export function compilePathTemplate(template: string, where: string, caseSensiti
 function literalSegment(part: string, fail: (detail: string) => never): string {
   const n = normalizePath(`/${part}`);
   if (!n.ok) fail(`no request path can match the segment "${part}" (${n.reason}); see docs/security.md#paths`);
-  if (n.ok && n.path !== `/${part}`) fail(`the segment "${part}" is written "${n.path.slice(1)}" in a normalized path; write it that way`);
+  if (n.ok && n.path !== `/${part}`)
+    fail(`the segment "${part}" is written "${n.path.slice(1)}" in a normalized path; write it that way`);
   return part;
 }
 
@@ -107,7 +111,11 @@ class CompiledTemplate implements PathTemplate {
       if (s.kind === 'literal') {
         const len = s.text.length;
         if (!cmp.startsWith(s.text, pos)) return undefined;
-        if (pos + len !== segEnd && !(formatSuffix && i === last && segEnd === end && cmp.charCodeAt(pos + len) === DOT)) return undefined;
+        if (
+          pos + len !== segEnd &&
+          !(formatSuffix && i === last && segEnd === end && cmp.charCodeAt(pos + len) === DOT)
+        )
+          return undefined;
       } else {
         if (segEnd === pos) return undefined;
         const value = decodeSegment(path.slice(pos, segEnd));

@@ -40,7 +40,9 @@ const identityHeader = z.union([
         .min(1)
         .max(8192)
         .optional()
-        .describe('longest value sent, after encoding (default 256; scopes 4096); longer: 401 invalid_token (identity_value_too_long)'),
+        .describe(
+          'longest value sent, after encoding (default 256; scopes 4096); longer: 401 invalid_token (identity_value_too_long)',
+        ),
     })
     .strict(),
 ]);
@@ -50,7 +52,9 @@ const tls = z
   .object({
     cert_file: z
       .string()
-      .describe('PEM certificate chain served by the gRPC listener (relative to the config file); re-read on change or SIGHUP, no restart'),
+      .describe(
+        'PEM certificate chain served by the gRPC listener (relative to the config file); re-read on change or SIGHUP, no restart',
+      ),
     key_file: z.string().describe('PEM private key for cert_file'),
     client_ca_file: z
       .string()
@@ -65,7 +69,11 @@ const server = z
       .object({
         address: address.default('0.0.0.0:9191').describe('ext_authz Check and grpc.health.v1 listener'),
         tls: tls.optional().describe('TLS for the gRPC listener; plaintext h2c without it'),
-        max_receive_message_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        max_receive_message_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 * 1024),
       })
       .strict()
       .prefault({}),
@@ -82,7 +90,10 @@ const server = z
 // addresses are printed in logs and /readyz, and credentials have options of their own.
 const redisHost = z
   .string()
-  .regex(/^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9._-]+)$/, 'must be a host name or IP address (no user or password: use username / password / sentinel_password)');
+  .regex(
+    /^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9._-]+)$/,
+    'must be a host name or IP address (no user or password: use username / password / sentinel_password)',
+  );
 
 const redis = z
   .object({
@@ -91,15 +102,23 @@ const redis = z
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss:// (TLS)')
       // ioredis parses the URL with WHATWG URL; one it cannot parse would fail at connect time
       // with an error carrying the whole URL, password included.
-      .refine((u) => URL.canParse(u), 'is not a URL: percent-encode reserved characters in the password (e.g. / as %2F, # as %23)')
+      .refine(
+        (u) => URL.canParse(u),
+        'is not a URL: percent-encode reserved characters in the password (e.g. / as %2F, # as %23)',
+      )
       .default('redis://127.0.0.1:6379')
       .describe('mode single: redis:// or rediss:// (TLS) URL, e.g. redis://:${env:REDIS_PASSWORD}@redis:6379/0'),
     key_prefix: z
       .string()
       .regex(/^[^\s{}]{0,64}$/, 'at most 64 characters, no spaces or braces')
       .default('portcullis:')
-      .describe('every Redis key Portcullis writes starts with this; share one Redis between deployments by giving each its own'),
-    mode: z.enum(['single', 'sentinel', 'cluster']).default('single').describe('single node (url), Sentinel (sentinels + sentinel_name) or Cluster (nodes)'),
+      .describe(
+        'every Redis key Portcullis writes starts with this; share one Redis between deployments by giving each its own',
+      ),
+    mode: z
+      .enum(['single', 'sentinel', 'cluster'])
+      .default('single')
+      .describe('single node (url), Sentinel (sentinels + sentinel_name) or Cluster (nodes)'),
     sentinels: z
       .array(z.object({ host: redisHost, port: z.number().int().min(1).max(65535) }).strict())
       .min(1)
@@ -107,13 +126,29 @@ const redis = z
       .describe('mode sentinel: Sentinel addresses'),
     sentinel_name: z.string().optional().describe('mode sentinel: master group name'),
     nodes: z
-      .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'must be host:port, e.g. redis-0.redis:6379 (no user or password: use username / password)'))
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/,
+            'must be host:port, e.g. redis-0.redis:6379 (no user or password: use username / password)',
+          ),
+      )
       .min(1)
       .optional()
       .describe('mode cluster: host:port seed nodes'),
-    username: z.string().optional().describe('mode sentinel / cluster: ACL user of the data nodes (single: put it in url)'),
-    password: z.string().optional().describe('mode sentinel / cluster: password of the data nodes; use ${env:NAME} (single: put it in url)'),
-    sentinel_password: z.string().optional().describe('mode sentinel: password of the Sentinels themselves, if they require one'),
+    username: z
+      .string()
+      .optional()
+      .describe('mode sentinel / cluster: ACL user of the data nodes (single: put it in url)'),
+    password: z
+      .string()
+      .optional()
+      .describe('mode sentinel / cluster: password of the data nodes; use ${env:NAME} (single: put it in url)'),
+    sentinel_password: z
+      .string()
+      .optional()
+      .describe('mode sentinel: password of the Sentinels themselves, if they require one'),
     tls: z.boolean().default(false).describe('mode sentinel / cluster: TLS to the data nodes (single: use rediss://)'),
     command_timeout_ms: z
       .number()
@@ -121,22 +156,32 @@ const redis = z
       .min(1)
       .max(10000)
       .default(100)
-      .describe('a command not answered within this fails (then: on_redis_error / 503); keep it inside Envoy\'s 200 ms Check deadline'),
-    connect_timeout_ms: z.number().int().min(100).max(60000).default(2000).describe('TCP connect timeout; reconnects back off up to 1 s between attempts'),
+      .describe(
+        "a command not answered within this fails (then: on_redis_error / 503); keep it inside Envoy's 200 ms Check deadline",
+      ),
+    connect_timeout_ms: z
+      .number()
+      .int()
+      .min(100)
+      .max(60000)
+      .default(2000)
+      .describe('TCP connect timeout; reconnects back off up to 1 s between attempts'),
   })
   .strict()
   .superRefine((r, ctx) => {
     if (r.mode === 'sentinel' && (!r.sentinels || !r.sentinel_name)) {
       ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'mode sentinel needs sentinels and sentinel_name' });
     }
-    if (r.mode === 'cluster' && !r.nodes) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'mode cluster needs nodes (host:port seeds)' });
+    if (r.mode === 'cluster' && !r.nodes)
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'mode cluster needs nodes (host:port seeds)' });
   });
 
 const headers = z
   .object({
-    strip: z.array(headerName).default(['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method']).describe(
-      'client-supplied headers that never reach the upstream (matched case-insensitively, "_" same as "-")',
-    ),
+    strip: z
+      .array(headerName)
+      .default(['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method'])
+      .describe('client-supplied headers that never reach the upstream (matched case-insensitively, "_" same as "-")'),
     strip_prefixes: z.array(headerName).default(['x-auth-']).describe('header name prefixes stripped the same way'),
     set: z
       .record(headerName, identityHeader)
@@ -160,12 +205,16 @@ const keyStore = z.discriminatedUnion('type', [
         .string()
         .min(1)
         .default('keys.yaml')
-        .describe('relative to the config file. It must exist (a missing file is a config error, not an empty store): `portcullis keys init` creates an empty one'),
+        .describe(
+          'relative to the config file. It must exist (a missing file is a config error, not an empty store): `portcullis keys init` creates an empty one',
+        ),
       create_from: z
         .string()
         .min(1)
         .optional()
-        .describe('when `path` does not exist, create it as a copy of this file (relative to the config file); for demos and fixtures, e.g. the example config'),
+        .describe(
+          'when `path` does not exist, create it as a copy of this file (relative to the config file); for demos and fixtures, e.g. the example config',
+        ),
     })
     .strict(),
   z.object({ type: z.literal('memory') }).strict(),
@@ -178,15 +227,22 @@ const keyStore = z.discriminatedUnion('type', [
         .min(1)
         .max(3600)
         .default(30)
-        .describe('full reload of the local copy this often, a safety net behind pub/sub invalidation (changes normally apply within milliseconds)'),
+        .describe(
+          'full reload of the local copy this often, a safety net behind pub/sub invalidation (changes normally apply within milliseconds)',
+        ),
     })
     .strict()
-    .describe('shared by every replica through the top-level redis section; each replica serves lookups from a local copy'),
+    .describe(
+      'shared by every replica through the top-level redis section; each replica serves lookups from a local copy',
+    ),
 ]);
 
 const apiKey = z
   .object({
-    headers: z.array(headerName).default(['x-api-key']).describe('headers carrying the key; also `Authorization: ApiKey <key>`'),
+    headers: z
+      .array(headerName)
+      .default(['x-api-key'])
+      .describe('headers carrying the key; also `Authorization: ApiKey <key>`'),
     query_param: z.string().nullable().default(null).describe('off unless named: keys in URLs leak into logs'),
     prefix: z
       .string()
@@ -201,25 +257,47 @@ const jwtIssuer = z
   .object({
     issuer: z.string().min(1).describe('exact `iss` value'),
     audiences: z.array(z.string().min(1)).min(1).describe('`aud` must contain one of these'),
-    jwks_uri: z.string().url().optional().describe('URL of the issuer\'s JWKS (http(s)); only this URL is fetched, never one from a token'),
-    discovery: z.boolean().optional().describe('read jwks_uri from <issuer>/.well-known/openid-configuration (its `issuer` must equal this issuer)'),
+    jwks_uri: z
+      .string()
+      .url()
+      .optional()
+      .describe("URL of the issuer's JWKS (http(s)); only this URL is fetched, never one from a token"),
+    discovery: z
+      .boolean()
+      .optional()
+      .describe('read jwks_uri from <issuer>/.well-known/openid-configuration (its `issuer` must equal this issuer)'),
     jwks_file: z.string().optional().describe('a local JWKS file (relative to the config file), re-read on refresh'),
     algorithms: z
       .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
       .min(1)
       .default(['RS256', 'ES256'])
-      .describe('accepted `alg` values; a key is used only for algorithms matching its type. none and HS* are never accepted'),
+      .describe(
+        'accepted `alg` values; a key is used only for algorithms matching its type. none and HS* are never accepted',
+      ),
     clock_skew_seconds: seconds(60, 600).describe('leeway for exp, nbf and iat'),
     token_types: z
-      .array(z.string().regex(/^[\x21-\x7e]+$/, 'a media type without spaces, e.g. at+jwt').refine((t) => t.toLowerCase() !== 'application/', 'a media type, e.g. at+jwt'))
+      .array(
+        z
+          .string()
+          .regex(/^[\x21-\x7e]+$/, 'a media type without spaces, e.g. at+jwt')
+          .refine((t) => t.toLowerCase() !== 'application/', 'a media type, e.g. at+jwt'),
+      )
       .min(1)
       .default(['at+jwt'])
       .describe(
         'allowed `typ` values (RFC 9068: at+jwt), compared ASCII case-insensitively with `application/` optional and nothing else (no trimming, no parameters); add JWT for providers that still send it',
       ),
-    allow_missing_typ: z.boolean().default(false).describe('accept tokens without a `typ` header (weakens the ID-token / access-token separation)'),
-    max_lifetime_seconds: seconds(86400).describe('exp - iat, and exp - now, may not exceed this (plus skew for exp - now)'),
-    scope_claim: z.enum(['scope', 'scp']).default('scope').describe('`scope`: space-separated string (RFC 9068); `scp`: array of strings'),
+    allow_missing_typ: z
+      .boolean()
+      .default(false)
+      .describe('accept tokens without a `typ` header (weakens the ID-token / access-token separation)'),
+    max_lifetime_seconds: seconds(86400).describe(
+      'exp - iat, and exp - now, may not exceed this (plus skew for exp - now)',
+    ),
+    scope_claim: z
+      .enum(['scope', 'scp'])
+      .default('scope')
+      .describe('`scope`: space-separated string (RFC 9068); `scp`: array of strings'),
     required_claims: z
       .array(z.string().min(1))
       .default(['sub', 'client_id', 'iat', 'jti'])
@@ -227,18 +305,34 @@ const jwtIssuer = z
         'claims every token must carry (RFC 9068 §2.2: sub, client_id, iat, jti); list fewer only for a provider that omits one (docs/jwt.md lists which), e.g. [sub, azp, iat] for Microsoft Entra ID v2',
       ),
     subject_claim: z.string().min(1).default('sub').describe('claim mapped to the identity subject (x-user-id)'),
-    client_id_claims: z.array(z.string().min(1)).default(['client_id', 'azp']).describe('claims tried in order for the client id (x-client-id)'),
+    client_id_claims: z
+      .array(z.string().min(1))
+      .default(['client_id', 'azp'])
+      .describe('claims tried in order for the client id (x-client-id)'),
     jwks_refresh_seconds: seconds(300, 86400).describe('background JWKS refresh interval; 0 turns it off'),
     jwks_cooldown_seconds: seconds(30, 3600).describe('unknown kid: at most one refetch per cooldown'),
-    fetch_timeout_ms: z.number().int().min(10).max(60000).default(5000).describe('timeout of each discovery/JWKS fetch (background; Checks never wait this long)'),
-    allow_http: z.boolean().default(false).describe('allow plain http:// for jwks_uri / discovery (local development only: keys can be swapped in transit)'),
+    fetch_timeout_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(60000)
+      .default(5000)
+      .describe('timeout of each discovery/JWKS fetch (background; Checks never wait this long)'),
+    allow_http: z
+      .boolean()
+      .default(false)
+      .describe(
+        'allow plain http:// for jwks_uri / discovery (local development only: keys can be swapped in transit)',
+      ),
     unknown_kid_wait_ms: z
       .number()
       .int()
       .min(0)
       .max(150)
       .default(100)
-      .describe('how long a Check whose kid is unknown waits for the refetch before answering 503 (inside Envoy\'s 200 ms deadline)'),
+      .describe(
+        "how long a Check whose kid is unknown waits for the refetch before answering 503 (inside Envoy's 200 ms deadline)",
+      ),
   })
   .strict()
   .refine((j) => [j.jwks_uri, j.discovery, j.jwks_file].filter((x) => x !== undefined && x !== false).length === 1, {
@@ -263,54 +357,93 @@ const jwtIssuer = z
 const jwtCache = z
   .object({
     max_entries: z.number().int().min(0).default(100000).describe('verified tokens kept (LRU); 0 turns the cache off'),
-    ttl_seconds: seconds(300, 86400).describe('a verified token is re-verified after this long, or at its exp if sooner'),
-    rejected_max_entries: z.number().int().min(0).default(10000).describe('rejected tokens remembered (LRU); 0 turns it off'),
+    ttl_seconds: seconds(300, 86400).describe(
+      'a verified token is re-verified after this long, or at its exp if sooner',
+    ),
+    rejected_max_entries: z
+      .number()
+      .int()
+      .min(0)
+      .default(10000)
+      .describe('rejected tokens remembered (LRU); 0 turns it off'),
     rejected_ttl_seconds: seconds(10, 300).describe('how long a rejection is remembered'),
   })
   .strict();
 
 const phantomKey = z
   .object({
-    kid: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)').describe('key id: the JWT header `kid` and the JWKS entry'),
-    private_key_file: z.string().describe('PEM PKCS#8 private key (relative to the config file), of the type `algorithm` needs'),
-    algorithm: z.enum(['ES256', 'RS256', 'EdDSA']).optional().describe('this key\'s algorithm; defaults to phantom_token.algorithm'),
+    kid: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)')
+      .describe('key id: the JWT header `kid` and the JWKS entry'),
+    private_key_file: z
+      .string()
+      .describe('PEM PKCS#8 private key (relative to the config file), of the type `algorithm` needs'),
+    algorithm: z
+      .enum(['ES256', 'RS256', 'EdDSA'])
+      .optional()
+      .describe("this key's algorithm; defaults to phantom_token.algorithm"),
     publish_only: z
       .boolean()
       .default(false)
-      .describe('publish in the JWKS without signing: stage a new key (or keep a retired one) so upstreams already know it'),
+      .describe(
+        'publish in the JWKS without signing: stage a new key (or keep a retired one) so upstreams already know it',
+      ),
   })
   .strict();
 
 const introspection = z
   .object({
     endpoint: z.string().url().describe('RFC 7662 introspection endpoint (https; http only with allow_http)'),
-    client_id: z.string().min(1).describe('Portcullis\'s own client at the authorization server'),
+    client_id: z.string().min(1).describe("Portcullis's own client at the authorization server"),
     client_secret: z.string().min(1).describe('use ${env:NAME}; never commit it'),
     auth_method: z
       .enum(['client_secret_basic', 'client_secret_post'])
       .default('client_secret_basic')
       .describe('how the client authenticates to the endpoint (RFC 6749 §2.3.1)'),
-    timeout_ms: z.number().int().min(10).max(10000).default(150).describe('per call; stay inside Envoy\'s 200 ms Check deadline'),
-    ca_file: z.string().optional().describe('PEM CA bundle trusted for the endpoint\'s TLS (system CAs otherwise); relative to the config file'),
-    allow_http: z.boolean().default(false).describe('allow a plain http:// endpoint (local development only: the client secret and tokens travel in clear)'),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(10000)
+      .default(150)
+      .describe("per call; stay inside Envoy's 200 ms Check deadline"),
+    ca_file: z
+      .string()
+      .optional()
+      .describe("PEM CA bundle trusted for the endpoint's TLS (system CAs otherwise); relative to the config file"),
+    allow_http: z
+      .boolean()
+      .default(false)
+      .describe(
+        'allow a plain http:// endpoint (local development only: the client secret and tokens travel in clear)',
+      ),
     issuer: z.string().min(1).optional().describe('when set, an answer that carries `iss` must carry exactly this one'),
     audiences: z
       .array(z.string().min(1))
       .min(1)
       .optional()
-      .describe('an answer that carries `aud` must name one of these (the API behind Portcullis). Required unless allow_any_audience: true'),
+      .describe(
+        'an answer that carries `aud` must name one of these (the API behind Portcullis). Required unless allow_any_audience: true',
+      ),
     allow_any_audience: z
       .boolean()
       .default(false)
-      .describe('accept answers whatever their `aud`: only for an authorization server whose every token is meant for this API. Say it explicitly instead of audiences'),
+      .describe(
+        'accept answers whatever their `aud`: only for an authorization server whose every token is meant for this API. Say it explicitly instead of audiences',
+      ),
     require_audience: z
       .boolean()
       .default(false)
-      .describe('an answer without `aud` is refused too (many servers leave `aud` out for tokens issued without a resource, so it is off by default)'),
+      .describe(
+        'an answer without `aud` is refused too (many servers leave `aud` out for tokens issued without a resource, so it is off by default)',
+      ),
     require_token_type: z
       .boolean()
       .default(true)
-      .describe('an answer must say the token is an access token (`token_type`); refresh tokens come back without one from some servers'),
+      .describe(
+        'an answer must say the token is an access token (`token_type`); refresh tokens come back without one from some servers',
+      ),
     access_token_types: z
       .array(z.string().min(1))
       .min(1)
@@ -318,11 +451,24 @@ const introspection = z
       .describe('`token_type` values that mean an access token (case-insensitive); anything else is rejected'),
     clock_skew_seconds: seconds(30, 600).describe('leeway for `nbf` and `iat` in the future; `exp` gets none'),
     max_concurrency: z.number().int().min(1).default(64).describe('introspection calls in flight at most; beyond: 503'),
-    max_per_second: z.number().int().min(1).default(200).describe('introspection calls started per second at most (burst: one second\'s worth); beyond: 503'),
-    retry_after_seconds: z.number().int().min(1).max(3600).default(5).describe('Retry-After sent with 503 when the endpoint is down'),
+    max_per_second: z
+      .number()
+      .int()
+      .min(1)
+      .default(200)
+      .describe("introspection calls started per second at most (burst: one second's worth); beyond: 503"),
+    retry_after_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(5)
+      .describe('Retry-After sent with 503 when the endpoint is down'),
     cache: z
       .object({
-        max_ttl_seconds: seconds(60).describe('an active answer is reused until min(exp, now + this): a revoked token stops passing within it'),
+        max_ttl_seconds: seconds(60).describe(
+          'an active answer is reused until min(exp, now + this): a revoked token stops passing within it',
+        ),
         negative_ttl_seconds: seconds(5, 3600).describe('how long an inactive / rejected answer is reused'),
         max_entries: z.number().int().min(1).default(100000).describe('active answers kept (LRU)'),
         negative_max_entries: z
@@ -336,7 +482,10 @@ const introspection = z
       .prefault({}),
     phantom_token: z
       .object({
-        enabled: z.boolean().default(false).describe('replace an allowed opaque token upstream with a JWT signed by Portcullis'),
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('replace an allowed opaque token upstream with a JWT signed by Portcullis'),
         issuer: z.string().default('https://portcullis.internal').describe('`iss` of phantom tokens'),
         audience: z.string().default('internal').describe('`aud` of phantom tokens'),
         ttl_seconds: seconds(60, 3600).describe('phantom `exp` = min(original exp, now + this)'),
@@ -346,13 +495,16 @@ const introspection = z
           .array(phantomKey)
           .min(1)
           .optional()
-          .describe('newest first: the first key without publish_only signs, all are published at /.well-known/jwks.json. Without keys a key is generated at start (single node, development only)'),
+          .describe(
+            'newest first: the first key without publish_only signs, all are published at /.well-known/jwks.json. Without keys a key is generated at start (single node, development only)',
+          ),
       })
       .strict()
       .superRefine((p, ctx) => {
         const kids = new Set<string>();
         p.keys?.forEach((k, i) => {
-          if (kids.has(k.kid)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: `duplicate kid "${k.kid}"` });
+          if (kids.has(k.kid))
+            ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: `duplicate kid "${k.kid}"` });
           kids.add(k.kid);
         });
         if (p.keys && p.keys.every((k) => k.publish_only)) {
@@ -381,13 +533,20 @@ const introspection = z
       });
     }
     if (c.audiences && c.allow_any_audience) {
-      ctx.addIssue({ code: 'custom', path: ['allow_any_audience'], message: 'set either audiences or allow_any_audience: true, not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allow_any_audience'],
+        message: 'set either audiences or allow_any_audience: true, not both',
+      });
     }
   });
 
 const rateLimit = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)').describe('referenced by routes[].rate_limit; shown in the RateLimit-Policy header'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)')
+      .describe('referenced by routes[].rate_limit; shown in the RateLimit-Policy header'),
     key: z
       .enum(['client_id', 'key_id', 'source_ip', 'subject'])
       .default('client_id')
@@ -400,7 +559,9 @@ const rateLimit = z
       .int()
       .min(1)
       .max(30 * 24 * 3600)
-      .describe('fixed window, aligned to the epoch (Redis server clock when redis is configured): 1 second to 30 days (a quota)'),
+      .describe(
+        'fixed window, aligned to the epoch (Redis server clock when redis is configured): 1 second to 30 days (a quota)',
+      ),
     ipv4_prefix_length: z
       .number()
       .int()
@@ -414,7 +575,9 @@ const rateLimit = z
       .min(0)
       .max(128)
       .default(64)
-      .describe('source IP counting: IPv6 addresses are counted by their network of this many bits; 64 because one host usually holds a whole /64'),
+      .describe(
+        'source IP counting: IPv6 addresses are counted by their network of this many bits; 64 because one host usually holds a whole /64',
+      ),
     max_keys: z
       .number()
       .int()
@@ -438,7 +601,11 @@ const routePath = (what: string) =>
     .startsWith('/')
     .superRefine((p, ctx) => {
       const n = normalizePath(p);
-      if (!n.ok) ctx.addIssue({ code: 'custom', message: `no request path can match ${what} "${p}" (${n.reason}); see docs/security.md#paths` });
+      if (!n.ok)
+        ctx.addIssue({
+          code: 'custom',
+          message: `no request path can match ${what} "${p}" (${n.reason}); see docs/security.md#paths`,
+        });
     });
 
 const route = z
@@ -450,17 +617,29 @@ const route = z
         path_prefix: routePath('path_prefix')
           .optional()
           .describe('whole segments: /v1/orders matches /v1/orders, /v1/orders/7 and /v1/orders.json, not /v1/ordersX'),
-        path: routePath('path').optional().describe('exact path, without query; also matches its trailing-slash form (/v1/secret/) and a format suffix (/v1/secret.json)'),
+        path: routePath('path')
+          .optional()
+          .describe(
+            'exact path, without query; also matches its trailing-slash form (/v1/secret/) and a format suffix (/v1/secret.json)',
+          ),
         host: z
           .string()
-          .refine((h) => normalizeHost(h) !== undefined, 'must be a host name or IP address (no port, userinfo or wildcard)')
-          .refine((h) => !(h.startsWith('[') ? h.slice(h.indexOf(']') + 1) : h).includes(':'), 'no port: the request\'s port is ignored when matching')
+          .refine(
+            (h) => normalizeHost(h) !== undefined,
+            'must be a host name or IP address (no port, userinfo or wildcard)',
+          )
+          .refine(
+            (h) => !(h.startsWith('[') ? h.slice(h.indexOf(']') + 1) : h).includes(':'),
+            "no port: the request's port is ignored when matching",
+          )
           .optional()
-          .describe('exact host; case, one trailing dot and the request\'s port are ignored'),
+          .describe("exact host; case, one trailing dot and the request's port are ignored"),
         case_sensitive: z
           .boolean()
           .optional()
-          .describe('match path and path_prefix case-sensitively; by default they match in any case (/ADMIN is /admin), because many upstreams fold case'),
+          .describe(
+            'match path and path_prefix case-sensitively; by default they match in any case (/ADMIN is /admin), because many upstreams fold case',
+          ),
       })
       .strict()
       .prefault({}),
@@ -471,10 +650,16 @@ const route = z
     rate_limit: z.string().optional().describe('name of a rate_limits entry; on a public route it counts by source IP'),
   })
   .strict()
-  .refine((r) => r.case_sensitive === undefined || r.match.case_sensitive === undefined || r.case_sensitive === r.match.case_sensitive, {
-    message: 'case_sensitive and match.case_sensitive disagree',
-    path: ['case_sensitive'],
-  });
+  .refine(
+    (r) =>
+      r.case_sensitive === undefined ||
+      r.match.case_sensitive === undefined ||
+      r.case_sensitive === r.match.case_sensitive,
+    {
+      message: 'case_sensitive and match.case_sensitive disagree',
+      path: ['case_sensitive'],
+    },
+  );
 
 // HTTP forward-auth (docs/forward-auth.md): the same decisions for Envoy's HTTP ext_authz, nginx
 // auth_request and Traefik ForwardAuth, served on the ops listener.
@@ -492,14 +677,20 @@ const cidr = z.string().refine(
 const OPS_PATHS = ['/healthz', '/readyz', '/metrics'];
 const forwardAuth = z
   .object({
-    enabled: z.boolean().default(false).describe('serve the forward-auth endpoint on the ops listener (server.http.address)'),
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('serve the forward-auth endpoint on the ops listener (server.http.address)'),
     path_prefix: z
       .string()
       .regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'must be a path like /authz: starts with /, no trailing /, no query')
-      .refine((p) => !OPS_PATHS.includes(p) && !p.startsWith('/.well-known'), 'must not shadow /healthz, /readyz, /metrics or /.well-known')
+      .refine(
+        (p) => !OPS_PATHS.includes(p) && !p.startsWith('/.well-known'),
+        'must not shadow /healthz, /readyz, /metrics or /.well-known',
+      )
       .default('/authz')
       .describe(
-        'nginx and Traefik call this path; Envoy\'s http_service uses it as path_prefix and appends the original path (read at start; restart to change)',
+        "nginx and Traefik call this path; Envoy's http_service uses it as path_prefix and appends the original path (read at start; restart to change)",
       ),
     trusted_proxies: z
       .array(cidr)
@@ -516,7 +707,11 @@ export const configSchema = z
   .object({
     server,
     redis: redis.optional().describe('shared state; memory/file stores without it'),
-    realm: z.string().regex(/^[^"\\]*$/, 'no quotes or backslashes').default('portcullis').describe('WWW-Authenticate realm'),
+    realm: z
+      .string()
+      .regex(/^[^"\\]*$/, 'no quotes or backslashes')
+      .default('portcullis')
+      .describe('WWW-Authenticate realm'),
     source_ip_header: z
       .union([
         headerName,
@@ -529,7 +724,9 @@ export const configSchema = z
               .min(0)
               .max(16)
               .default(0)
-              .describe('proxies in front of Envoy that append to the header: the address is the entry this many places from the right (0: the rightmost), as Envoy\'s xff_num_trusted_hops'),
+              .describe(
+                "proxies in front of Envoy that append to the header: the address is the entry this many places from the right (0: the rightmost), as Envoy's xff_num_trusted_hops",
+              ),
           })
           .strict(),
       ])
@@ -545,7 +742,10 @@ export const configSchema = z
     credentials: z
       .object({
         api_key: apiKey.optional(),
-        jwt: z.array(jwtIssuer).optional().describe('JWT access token issuers (allow-list, selected by the token\'s `iss`)'),
+        jwt: z
+          .array(jwtIssuer)
+          .optional()
+          .describe("JWT access token issuers (allow-list, selected by the token's `iss`)"),
         jwt_cache: jwtCache.prefault({}).describe('verified-token and rejection caches for JWTs'),
         introspection: introspection.optional(),
         max_credential_bytes: z.number().int().min(256).max(65536).default(8192),
@@ -553,7 +753,9 @@ export const configSchema = z
       .strict()
       .prefault({}),
     rate_limits: z.array(rateLimit).default([]),
-    forward_auth: forwardAuth.describe('HTTP forward-auth endpoint for Envoy http_service, nginx auth_request, Traefik ForwardAuth'),
+    forward_auth: forwardAuth.describe(
+      'HTTP forward-auth endpoint for Envoy http_service, nginx auth_request, Traefik ForwardAuth',
+    ),
     routes: z.array(route).default([]).describe('first match wins'),
     default: z.literal('deny').default('deny').describe('no route matched: 403'),
   })
@@ -562,32 +764,54 @@ export const configSchema = z
     const names = new Set<string>();
     const limits = new Set(c.rate_limits.map((r) => r.name));
     c.routes.forEach((r, i) => {
-      if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` });
+      if (names.has(r.name))
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` });
       names.add(r.name);
       if (r.public && (r.auth || r.scopes.length)) {
         ctx.addIssue({ code: 'custom', path: ['routes', i], message: 'a public route takes no auth or scopes' });
       }
       if (!r.public && !r.auth?.length) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth'], message: 'a protected route must list at least one credential kind (or set public: true)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'auth'],
+          message: 'a protected route must list at least one credential kind (or set public: true)',
+        });
       }
       for (const [j, kind] of (r.auth ?? []).entries()) {
         const section: readonly string[] = CREDENTIAL_KINDS[kind].section;
         const value = section.reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], c);
         if (value === undefined || (Array.isArray(value) && value.length === 0)) {
-          ctx.addIssue({ code: 'custom', path: ['routes', i, 'auth', j], message: `"${kind}" needs ${section.join('.')} to be configured` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'auth', j],
+            message: `"${kind}" needs ${section.join('.')} to be configured`,
+          });
         }
       }
       if (r.rate_limit && !limits.has(r.rate_limit)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'rate_limit'], message: `no rate_limits entry named "${r.rate_limit}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'rate_limit'],
+          message: `no rate_limits entry named "${r.rate_limit}"`,
+        });
       }
     });
     const issuers = new Set<string>();
     c.credentials.jwt?.forEach((j, i) => {
-      if (issuers.has(j.issuer)) ctx.addIssue({ code: 'custom', path: ['credentials', 'jwt', i, 'issuer'], message: `duplicate issuer "${j.issuer}"` });
+      if (issuers.has(j.issuer))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['credentials', 'jwt', i, 'issuer'],
+          message: `duplicate issuer "${j.issuer}"`,
+        });
       issuers.add(j.issuer);
     });
     if (c.credentials.api_key?.store.type === 'redis' && !c.redis) {
-      ctx.addIssue({ code: 'custom', path: ['credentials', 'api_key', 'store', 'type'], message: 'store type redis needs a top-level redis section' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentials', 'api_key', 'store', 'type'],
+        message: 'store type redis needs a top-level redis section',
+      });
     }
     const set = c.headers.set;
     for (const h of Object.keys(set)) {

@@ -34,7 +34,8 @@ const QUOTABLE = /^[\t\x20-\x7e]*$/;
 
 /** `"value"` with `\` and `"` escaped; throws ChallengeValueError for characters no header may carry. */
 export function quotedString(value: string): string {
-  if (!QUOTABLE.test(value)) throw new ChallengeValueError('a challenge parameter value may hold only tab, space and visible ASCII characters');
+  if (!QUOTABLE.test(value))
+    throw new ChallengeValueError('a challenge parameter value may hold only tab, space and visible ASCII characters');
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
@@ -124,7 +125,8 @@ export function parseChallenges(header: string): Challenge[] {
         // next challenge's scheme).
         for (;;) {
           const sep = skipSeparators(header, pos);
-          if (sep.pos < header.length && !sep.sawComma) throw new Error(`WWW-Authenticate: unexpected character at ${sep.pos}`);
+          if (sep.pos < header.length && !sep.sawComma)
+            throw new Error(`WWW-Authenticate: unexpected character at ${sep.pos}`);
           if (sep.pos >= header.length) {
             pos = sep.pos;
             break;
@@ -148,7 +150,8 @@ export function parseChallenges(header: string): Challenge[] {
       }
     }
     const sep = skipSeparators(header, pos);
-    if (sep.pos < header.length && !sep.sawComma) throw new Error(`WWW-Authenticate: unexpected character at ${sep.pos}`);
+    if (sep.pos < header.length && !sep.sawComma)
+      throw new Error(`WWW-Authenticate: unexpected character at ${sep.pos}`);
     pos = sep.pos;
   }
   return out;
@@ -214,7 +217,9 @@ export function isErrorDescription(v: string): boolean {
 }
 
 function tokenList(kind: string, values: readonly string[]): string {
-  for (const v of values) if (!isChallengeToken(v)) throw new ChallengeValueError(`${kind} value is not a token of visible ASCII without quotes or backslashes`);
+  for (const v of values)
+    if (!isChallengeToken(v))
+      throw new ChallengeValueError(`${kind} value is not a token of visible ASCII without quotes or backslashes`);
   return [...new Set(values)].join(' ');
 }
 
@@ -238,7 +243,8 @@ export function resourceChallengeParams(p: ResourceChallengeParams): [string, st
   if (p.scope && p.scope.length) out.push(['scope', tokenList('scope', p.scope)]);
   if (p.acrValues && p.acrValues.length) out.push(['acr_values', tokenList('acr_values', p.acrValues)]);
   if (p.maxAge !== undefined) {
-    if (!Number.isSafeInteger(p.maxAge) || p.maxAge < 0) throw new ChallengeValueError('max_age must be a non-negative integer (RFC 9470 §3)');
+    if (!Number.isSafeInteger(p.maxAge) || p.maxAge < 0)
+      throw new ChallengeValueError('max_age must be a non-negative integer (RFC 9470 §3)');
     out.push(['max_age', String(p.maxAge)]);
   }
   if (p.resourceMetadata !== undefined) out.push(['resource_metadata', p.resourceMetadata]);

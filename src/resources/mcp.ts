@@ -27,7 +27,10 @@ export const MCP_BODY_REASONS = {
   mcp_body_encoded: { status: 400, description: 'The request body must not be content-encoded' },
   mcp_body_not_utf8: { status: 400, description: 'The request body is not UTF-8' },
   mcp_body_not_json: { status: 400, description: 'The request body is not JSON' },
-  mcp_batch_not_supported: { status: 400, description: 'JSON-RPC batches are not supported: send one message per POST' },
+  mcp_batch_not_supported: {
+    status: 400,
+    description: 'JSON-RPC batches are not supported: send one message per POST',
+  },
   mcp_body_not_object: { status: 400, description: 'The request body is not a JSON-RPC message' },
   mcp_duplicate_member: { status: 400, description: 'The request body names a member twice' },
   mcp_jsonrpc_version: { status: 400, description: 'The message must have jsonrpc 2.0' },
@@ -59,7 +62,8 @@ export interface McpMessage {
   isNotification: boolean;
 }
 
-export type McpRead = { ok: true; message: McpMessage } | { ok: false; reason: McpBodyReason; status: 400 | 503; description: string };
+export type McpRead =
+  { ok: true; message: McpMessage } | { ok: false; reason: McpBodyReason; status: 400 | 503; description: string };
 
 export interface McpBodyInput {
   /** Request headers, names in lower case (AuthzRequest.headers). */
@@ -78,7 +82,11 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 /** The Mcp-Name value encoding for values that are not plain header text (MCP 2026-07-28, Value Encoding). */
 const SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
 /** Methods whose Mcp-Name header mirrors a params member (MCP 2026-07-28, Standard Request Headers). */
-const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -125,7 +133,7 @@ export function readMcpMessage(input: McpBodyInput, maxBodyBytes: number): McpRe
     text = data;
   } else {
     try {
-      text = utf8.decode(data!);
+      text = utf8.decode(data);
     } catch {
       return refuse('mcp_body_not_utf8');
     }
@@ -149,10 +157,12 @@ export function readMcpMessage(input: McpBodyInput, maxBodyBytes: number): McpRe
   if (!METHOD.test(method)) return refuse('mcp_method_invalid');
   const isNotification = !Object.hasOwn(m, 'id');
   // MCP: "Requests MUST include a string or integer ID"; null is not allowed.
-  if (!isNotification && !(typeof m.id === 'string' || (typeof m.id === 'number' && Number.isSafeInteger(m.id)))) return refuse('mcp_id_invalid');
+  if (!isNotification && !(typeof m.id === 'string' || (typeof m.id === 'number' && Number.isSafeInteger(m.id))))
+    return refuse('mcp_id_invalid');
   let params: Record<string, unknown> | undefined;
   if (Object.hasOwn(m, 'params')) {
-    if (m.params === null || typeof m.params !== 'object' || Array.isArray(m.params)) return refuse('mcp_params_invalid');
+    if (m.params === null || typeof m.params !== 'object' || Array.isArray(m.params))
+      return refuse('mcp_params_invalid');
     params = m.params as Record<string, unknown>;
   }
 
@@ -175,7 +185,11 @@ export function readMcpMessage(input: McpBodyInput, maxBodyBytes: number): McpRe
  * headers do not match". Earlier revisions send neither header, so each is checked when present;
  * Mcp-Name is required once Mcp-Method shows the client speaks the revision that has it.
  */
-function checkMirroredHeaders(h: Readonly<Record<string, string>>, method: string, params: Record<string, unknown> | undefined): McpBodyReason | undefined {
+function checkMirroredHeaders(
+  h: Readonly<Record<string, string>>,
+  method: string,
+  params: Record<string, unknown> | undefined,
+): McpBodyReason | undefined {
   const mcpMethod = h['mcp-method'];
   if (mcpMethod !== undefined) {
     if (!/^[\x21-\x7e]+$/.test(mcpMethod)) return 'mcp_header_invalid';
@@ -198,7 +212,8 @@ function checkMirroredHeaders(h: Readonly<Record<string, string>>, method: strin
  * like one), so a sentinel with bad base64 inside is malformed, not a literal.
  */
 function decodeHeaderValue(v: string): string | undefined {
-  if (!(v.startsWith('=?base64?') && v.endsWith('?=') && v.length >= 11)) return /^[\t\x20-\x7e]*$/.test(v) ? v : undefined;
+  if (!(v.startsWith('=?base64?') && v.endsWith('?=') && v.length >= 11))
+    return /^[\t\x20-\x7e]*$/.test(v) ? v : undefined;
   const m = SENTINEL.exec(v);
   if (!m) return undefined;
   const b64 = m[1];
@@ -295,7 +310,10 @@ const ANY = 1;
  * (and "most specific" has no answer for delete_* against *_users). To give some tools fewer scopes
  * than a broad pattern, narrow the broad pattern.
  */
-export function compileToolScopes(tools: Readonly<Record<string, readonly string[]>>, opts: { caseSensitive: boolean }): (toolName: string) => ToolScopes {
+export function compileToolScopes(
+  tools: Readonly<Record<string, readonly string[]>>,
+  opts: { caseSensitive: boolean },
+): (toolName: string) => ToolScopes {
   const fold = opts.caseSensitive ? (s: string) => s : (s: string) => s.toLowerCase();
   const exact = new Map<string, { source: string; scopes: readonly string[] }[]>();
   const globs: CompiledGlob[] = [];
@@ -306,7 +324,11 @@ export function compileToolScopes(tools: Readonly<Record<string, readonly string
       list.push({ source: pattern, scopes });
       exact.set(key, list);
     } else {
-      globs.push({ source: pattern, parts: [...fold(pattern)].map((ch) => (ch === '*' ? STAR : ch === '?' ? ANY : ch)), scopes });
+      globs.push({
+        source: pattern,
+        parts: [...fold(pattern)].map((ch) => (ch === '*' ? STAR : ch === '?' ? ANY : ch)),
+        scopes,
+      });
     }
   }
   const none: ToolScopes = { scopes: [], listed: false };

@@ -57,16 +57,27 @@ export type MetadataSigner = (claims: Record<string, unknown>) => Promise<string
  * `typ: JWT`, not `at+jwt`: an upstream that accepts phantom access tokens signed by the same key
  * (RFC 9068 requires typ at+jwt) does not take this document for one.
  */
-export function joseMetadataSigner(key: { privateKey: CryptoKey | KeyObject | Uint8Array; alg: string; kid?: string }): MetadataSigner {
+export function joseMetadataSigner(key: {
+  privateKey: CryptoKey | KeyObject | Uint8Array;
+  alg: string;
+  kid?: string;
+}): MetadataSigner {
   return (claims) =>
-    new SignJWT(claims).setProtectedHeader({ alg: key.alg, typ: 'JWT', ...(key.kid !== undefined ? { kid: key.kid } : {}) }).sign(key.privateKey);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, typ: 'JWT', ...(key.kid !== undefined ? { kid: key.kid } : {}) })
+      .sign(key.privateKey);
 }
 
 /**
  * RFC 9728 §2.2 `signed_metadata`: the document's members as claims, with `iss` (the party
  * attesting them: required) and `iat`; never `signed_metadata` itself.
  */
-export function signMetadata(doc: MetadataDocument, issuer: string, signer: MetadataSigner, nowMs: number): Promise<string> {
+export function signMetadata(
+  doc: MetadataDocument,
+  issuer: string,
+  signer: MetadataSigner,
+  nowMs: number,
+): Promise<string> {
   const claims: Record<string, unknown> = { ...doc, iss: issuer, iat: Math.floor(nowMs / 1000) };
   delete claims.signed_metadata;
   return signer(claims);
@@ -86,7 +97,11 @@ export interface ProtectedResource {
   body: string;
 }
 
-export function prepareProtectedResource(cfg: ProtectedResourceConfig, extras: MetadataExtras = {}, signedMetadata?: string): ProtectedResource {
+export function prepareProtectedResource(
+  cfg: ProtectedResourceConfig,
+  extras: MetadataExtras = {},
+  signedMetadata?: string,
+): ProtectedResource {
   const loc = resourceLocation(cfg.resource);
   const document = metadataDocument(cfg, extras);
   const served = signedMetadata === undefined ? document : { ...document, signed_metadata: signedMetadata };
@@ -109,16 +124,26 @@ export interface CompileOptions {
 }
 
 /** Every entry prepared, the signed ones signed. Throws (at load) when signing is asked for without a signer. */
-export async function compileProtectedResources(configs: readonly ProtectedResourceConfig[], opts: CompileOptions = {}): Promise<ProtectedResources> {
+export async function compileProtectedResources(
+  configs: readonly ProtectedResourceConfig[],
+  opts: CompileOptions = {},
+): Promise<ProtectedResources> {
   const out: ProtectedResource[] = [];
   for (const [i, cfg] of configs.entries()) {
     const extras = opts.extras?.(cfg) ?? {};
     let signed: string | undefined;
     if (cfg.signed_metadata) {
       if (!opts.signer) {
-        throw new Error(`protected_resources[${i}].signed_metadata: no signing key; configure credentials.introspection.phantom_token.keys`);
+        throw new Error(
+          `protected_resources[${i}].signed_metadata: no signing key; configure credentials.introspection.phantom_token.keys`,
+        );
       }
-      signed = await signMetadata(metadataDocument(cfg, extras), cfg.signed_metadata.issuer ?? cfg.resource, opts.signer, (opts.now ?? Date.now)());
+      signed = await signMetadata(
+        metadataDocument(cfg, extras),
+        cfg.signed_metadata.issuer ?? cfg.resource,
+        opts.signer,
+        (opts.now ?? Date.now)(),
+      );
     }
     out.push(prepareProtectedResource(cfg, extras, signed));
   }
@@ -193,7 +218,12 @@ export class ProtectedResources {
     if (method === 'OPTIONS') {
       return {
         status: 204,
-        headers: { ...cors, 'access-control-allow-methods': ALLOWED_METHODS, 'access-control-allow-headers': '*', 'access-control-max-age': '86400' },
+        headers: {
+          ...cors,
+          'access-control-allow-methods': ALLOWED_METHODS,
+          'access-control-allow-headers': '*',
+          'access-control-max-age': '86400',
+        },
         body: '',
       };
     }

@@ -24,7 +24,8 @@ export function resourceIdentifierIssue(value: string, allowHttp = false): strin
   }
   if (u.username || u.password) return 'must not carry a user name or password';
   if (value.includes('#')) return 'must not have a fragment (RFC 8707 §2)';
-  if (value.includes('?')) return 'must not have a query: its metadata URL could not be routed by path (RFC 8707 §2 advises against one too)';
+  if (value.includes('?'))
+    return 'must not have a query: its metadata URL could not be routed by path (RFC 8707 §2 advises against one too)';
   const canonical = canonicalForm(u);
   if (value !== canonical && value !== `${canonical}/`) {
     return `must be written as clients send it: "${canonical}" (lower-case scheme and host, no default port, no "." or ".." segments, percent-encoded path)`;
@@ -66,7 +67,13 @@ export function resourceLocation(resource: string): ResourceLocation {
   const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
   const wellKnownPath = WELL_KNOWN_PREFIX + trimmed;
   const wellKnownPaths = trimmed === path ? [wellKnownPath] : [wellKnownPath, WELL_KNOWN_PREFIX + path];
-  return { origin, hostKey: normalizeHost(u.host) ?? u.hostname, wellKnownPath, wellKnownPaths, metadataUrl: origin + wellKnownPath };
+  return {
+    origin,
+    hostKey: normalizeHost(u.host) ?? u.hostname,
+    wellKnownPath,
+    wellKnownPaths,
+    metadataUrl: origin + wellKnownPath,
+  };
 }
 
 /**

@@ -13,11 +13,28 @@ const challengeToken = (what: string) =>
     .string()
     .min(1)
     .max(256)
-    .refine(isChallengeToken, `a ${what} is visible ASCII without spaces, quotes or backslashes (RFC 6750 §3), so it can be named in a challenge`);
+    .refine(
+      isChallengeToken,
+      `a ${what} is visible ASCII without spaces, quotes or backslashes (RFC 6750 §3), so it can be named in a challenge`,
+    );
 
 const scopeToken = challengeToken('scope');
 
-const JWS_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'] as const;
+const JWS_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
 
 /** An http(s) URL for a metadata member: https unless allow_http, no fragment. */
 function urlIssue(value: string, allowHttp: boolean): string | undefined {
@@ -27,7 +44,8 @@ function urlIssue(value: string, allowHttp: boolean): string | undefined {
   } catch {
     return 'is not an absolute URL';
   }
-  if (u.protocol !== 'https:' && !(allowHttp && u.protocol === 'http:')) return 'must be an https URL (http only with allow_http: true, for local development)';
+  if (u.protocol !== 'https:' && !(allowHttp && u.protocol === 'http:'))
+    return 'must be an https URL (http only with allow_http: true, for local development)';
   if (value.includes('#')) return 'must not have a fragment';
   return undefined;
 }
@@ -44,28 +62,39 @@ export const protectedResourceSchema = z
     routes: z
       .array(routeName)
       .min(1)
-      .describe('names of the routes (routes[].name) that make up this resource: their 401 and 403 challenges carry resource_metadata, and their tokens must have this resource in `aud`'),
+      .describe(
+        'names of the routes (routes[].name) that make up this resource: their 401 and 403 challenges carry resource_metadata, and their tokens must have this resource in `aud`',
+      ),
     authorization_servers: z
       .array(z.string())
       .min(1)
-      .describe('issuer identifiers of the authorization servers that issue tokens for this resource (RFC 9728 §2; RFC 8414 issuer URLs), exactly as each server writes its `issuer`'),
+      .describe(
+        'issuer identifiers of the authorization servers that issue tokens for this resource (RFC 9728 §2; RFC 8414 issuer URLs), exactly as each server writes its `issuer`',
+      ),
     scopes_supported: z
       .array(scopeToken)
       .optional()
-      .describe('scopes clients may request for this resource (RFC 9728 §2, RECOMMENDED); MCP clients request these when a challenge names none. Leave out offline_access'),
+      .describe(
+        'scopes clients may request for this resource (RFC 9728 §2, RECOMMENDED); MCP clients request these when a challenge names none. Leave out offline_access',
+      ),
     resource_name: z
       .string()
       .min(1)
       .max(256)
       .optional()
       .describe('human-readable name of the resource, shown to end users (RFC 9728 §2, RECOMMENDED)'),
-    resource_documentation: z.string().optional().describe('URL of developer documentation for the resource (RFC 9728 §2)'),
-    resource_policy_uri: z.string().optional().describe('URL of the resource\'s data-use policy (RFC 9728 §2)'),
-    resource_tos_uri: z.string().optional().describe('URL of the resource\'s terms of service (RFC 9728 §2)'),
+    resource_documentation: z
+      .string()
+      .optional()
+      .describe('URL of developer documentation for the resource (RFC 9728 §2)'),
+    resource_policy_uri: z.string().optional().describe("URL of the resource's data-use policy (RFC 9728 §2)"),
+    resource_tos_uri: z.string().optional().describe("URL of the resource's terms of service (RFC 9728 §2)"),
     jwks_uri: z
       .string()
       .optional()
-      .describe('URL of the resource\'s public JWK Set (RFC 9728 §2), e.g. where the phantom-token JWKS is published: clients verify signed_metadata with it'),
+      .describe(
+        "URL of the resource's public JWK Set (RFC 9728 §2), e.g. where the phantom-token JWKS is published: clients verify signed_metadata with it",
+      ),
     resource_signing_alg_values_supported: z
       .array(z.enum(JWS_ALGS))
       .min(1)
@@ -82,7 +111,9 @@ export const protectedResourceSchema = z
           .string()
           .min(1)
           .optional()
-          .describe('`iss` of the signed metadata: who attests it (RFC 9728 §2.2); defaults to the resource identifier'),
+          .describe(
+            '`iss` of the signed metadata: who attests it (RFC 9728 §2.2); defaults to the resource identifier',
+          ),
       })
       .strict()
       .optional()
@@ -99,7 +130,9 @@ export const protectedResourceSchema = z
     const issue = resourceIdentifierIssue(r.resource, r.allow_http);
     if (issue) ctx.addIssue({ code: 'custom', path: ['resource'], message: issue });
     r.authorization_servers.forEach((as, i) => {
-      const bad = urlIssue(as, r.allow_http) ?? (as.includes('?') ? 'must not have a query (RFC 8414 §2: an issuer has none)' : undefined);
+      const bad =
+        urlIssue(as, r.allow_http) ??
+        (as.includes('?') ? 'must not have a query (RFC 8414 §2: an issuer has none)' : undefined);
       if (bad) ctx.addIssue({ code: 'custom', path: ['authorization_servers', i], message: bad });
     });
     for (const m of URL_MEMBERS) {
@@ -107,7 +140,9 @@ export const protectedResourceSchema = z
       const bad = v === undefined ? undefined : urlIssue(v, r.allow_http);
       if (bad) ctx.addIssue({ code: 'custom', path: [m], message: bad });
     }
-    duplicates(r.routes).forEach((i) => ctx.addIssue({ code: 'custom', path: ['routes', i], message: `route "${r.routes[i]}" is listed twice` }));
+    duplicates(r.routes).forEach((i) =>
+      ctx.addIssue({ code: 'custom', path: ['routes', i], message: `route "${r.routes[i]}" is listed twice` }),
+    );
   });
 
 export const protectedResourcesSchema = z
@@ -123,7 +158,11 @@ export const protectedResourcesSchema = z
     list.forEach((r, i) => {
       const first = resources.get(r.resource);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [i, 'resource'], message: `resource "${r.resource}" is also protected_resources[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'resource'],
+          message: `resource "${r.resource}" is also protected_resources[${first}]`,
+        });
         return;
       }
       resources.set(r.resource, i);
@@ -147,7 +186,11 @@ export const protectedResourcesSchema = z
         const other = routes.get(name);
         // One route, one resource: its challenges name one metadata URL and its tokens one audience.
         if (other !== undefined && other !== i) {
-          ctx.addIssue({ code: 'custom', path: [i, 'routes', j], message: `route "${name}" already belongs to protected_resources[${other}]` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'routes', j],
+            message: `route "${name}" already belongs to protected_resources[${other}]`,
+          });
         }
         routes.set(name, i);
       });
@@ -181,12 +224,14 @@ export const mcpRouteSchema = z
       .record(toolGlob, z.array(scopeToken))
       .default({})
       .describe(
-        'tool name pattern -> scopes a tools/call of a matching tool needs on top of the route\'s scopes. `*` matches any run of characters, `?` one character. When several patterns match, the tool needs the scopes of all of them (so a broad pattern cannot be undercut by a narrower one)',
+        "tool name pattern -> scopes a tools/call of a matching tool needs on top of the route's scopes. `*` matches any run of characters, `?` one character. When several patterns match, the tool needs the scopes of all of them (so a broad pattern cannot be undercut by a narrower one)",
       ),
     unlisted_tools: z
       .enum(UNLISTED_TOOL_CHOICES)
       .default('route_scopes')
-      .describe('a tools/call of a tool no pattern matches: route_scopes = the route\'s scopes suffice; deny = 403 forbidden (mcp_tool_not_listed)'),
+      .describe(
+        "a tools/call of a tool no pattern matches: route_scopes = the route's scopes suffice; deny = 403 forbidden (mcp_tool_not_listed)",
+      ),
     tool_names_case_sensitive: z
       .boolean()
       .default(false)
@@ -200,7 +245,7 @@ export const mcpRouteSchema = z
       .max(MCP_BODY_LIMIT)
       .default(1024 * 1024)
       .describe(
-        'largest JSON-RPC body read; a larger one is 400 (mcp_body_too_large). Set Envoy\'s with_request_body.max_request_bytes to the same value, with allow_partial_message: false',
+        "largest JSON-RPC body read; a larger one is 400 (mcp_body_too_large). Set Envoy's with_request_body.max_request_bytes to the same value, with allow_partial_message: false",
       ),
   })
   .strict()
@@ -214,14 +259,18 @@ export const stepUpSchema = z
       .array(challengeToken('ACR value'))
       .min(1)
       .optional()
-      .describe('accepted authentication context classes, most preferred first: the token\'s `acr` must be one of them (RFC 9470)'),
+      .describe(
+        "accepted authentication context classes, most preferred first: the token's `acr` must be one of them (RFC 9470)",
+      ),
     max_age_seconds: z
       .number()
       .int()
       .min(0)
       .max(30 * 24 * 3600)
       .optional()
-      .describe('the user must have authenticated at most this long ago: the token\'s `auth_time` is checked (RFC 9470)'),
+      .describe(
+        "the user must have authenticated at most this long ago: the token's `auth_time` is checked (RFC 9470)",
+      ),
     clock_skew_seconds: z
       .number()
       .int()
@@ -231,7 +280,9 @@ export const stepUpSchema = z
       .describe('leeway for auth_time, both for age and for a time in the future'),
   })
   .strict()
-  .refine((s) => s.acr_values !== undefined || s.max_age_seconds !== undefined, { message: 'set acr_values, max_age_seconds or both' })
+  .refine((s) => s.acr_values !== undefined || s.max_age_seconds !== undefined, {
+    message: 'set acr_values, max_age_seconds or both',
+  })
   .describe(
     'step-up authentication (RFC 9470): a token whose `acr` or `auth_time` (JWT claims or introspection members) does not meet this is 401 error="insufficient_user_authentication" with acr_values / max_age in the challenge',
   );
@@ -270,32 +321,46 @@ export function resourceConfigIssues(
     res.routes.forEach((name, j) => {
       const found = byName.get(name);
       if (!found) {
-        issues.push({ path: ['protected_resources', i, 'routes', j], message: `no route named "${name}" (routes[].name)` });
+        issues.push({
+          path: ['protected_resources', i, 'routes', j],
+          message: `no route named "${name}" (routes[].name)`,
+        });
       } else if (found.r.public) {
-        issues.push({ path: ['protected_resources', i, 'routes', j], message: `route "${name}" is public: it has no token to bind to the resource` });
+        issues.push({
+          path: ['protected_resources', i, 'routes', j],
+          message: `route "${name}" is public: it has no token to bind to the resource`,
+        });
       }
     });
     if (res.signed_metadata && !opts.signingKeys) {
       issues.push({
         path: ['protected_resources', i, 'signed_metadata'],
-        message: 'needs a signing key: configure credentials.introspection.phantom_token.keys (every node must sign with the same key)',
+        message:
+          'needs a signing key: configure credentials.introspection.phantom_token.keys (every node must sign with the same key)',
       });
     }
   });
   routes.forEach((r, i) => {
     if (r.step_up !== undefined) {
-      if (r.public) issues.push({ path: ['routes', i, 'step_up'], message: 'a public route has no token to check acr or auth_time in' });
+      if (r.public)
+        issues.push({
+          path: ['routes', i, 'step_up'],
+          message: 'a public route has no token to check acr or auth_time in',
+        });
       else if (r.auth?.includes('api-key')) {
         issues.push({
           path: ['routes', i, 'step_up'],
-          message: 'API keys carry no acr or auth_time, so every API-key request would be refused: remove api-key from auth, or step_up',
+          message:
+            'API keys carry no acr or auth_time, so every API-key request would be refused: remove api-key from auth, or step_up',
         });
       }
     }
     if (r.mcp !== undefined && r.public) {
-      issues.push({ path: ['routes', i, 'mcp'], message: 'a public route has no token whose scopes a tool could require' });
+      issues.push({
+        path: ['routes', i, 'mcp'],
+        message: 'a public route has no token whose scopes a tool could require',
+      });
     }
   });
   return issues;
 }
-

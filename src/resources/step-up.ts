@@ -45,7 +45,11 @@ export type StepUpResult =
       maxAge?: number;
     };
 
-export function stepUpPolicy(cfg: { acr_values?: readonly string[]; max_age_seconds?: number; clock_skew_seconds: number }): StepUpPolicy {
+export function stepUpPolicy(cfg: {
+  acr_values?: readonly string[];
+  max_age_seconds?: number;
+  clock_skew_seconds: number;
+}): StepUpPolicy {
   return { acrValues: cfg.acr_values, maxAgeSeconds: cfg.max_age_seconds, clockSkewSeconds: cfg.clock_skew_seconds };
 }
 

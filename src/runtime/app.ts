@@ -56,7 +56,13 @@ export class App {
    * Loads (or takes) a config, checks the files it names (preflight.ts; `preflight.listeners` for
    * serve's own), builds and starts its components. Throws ConfigError for a config that cannot run.
    */
-  static async create(opts: { configFile?: string; loaded?: LoadedConfig; log: Logger; metrics: Metrics; preflight?: PreflightOptions }): Promise<App> {
+  static async create(opts: {
+    configFile?: string;
+    loaded?: LoadedConfig;
+    log: Logger;
+    metrics: Metrics;
+    preflight?: PreflightOptions;
+  }): Promise<App> {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
     app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
@@ -76,7 +82,12 @@ export class App {
 
   private async build(loaded: LoadedConfig, preflightOptions: PreflightOptions = {}): Promise<Generation> {
     await preflight(loaded, preflightOptions);
-    const components = await createComponents({ config: loaded.config, dir: loaded.dir, log: this.log, metrics: this.metrics });
+    const components = await createComponents({
+      config: loaded.config,
+      dir: loaded.dir,
+      log: this.log,
+      metrics: this.metrics,
+    });
     try {
       await components.start();
     } catch (e) {
@@ -115,7 +126,8 @@ export class App {
       const next = await this.build(loadConfigFile(this.configFile));
       const old = this.gen;
       this.gen = next;
-      if (repeat('success')) this.log.debug({ config: this.configFile }, 'config re-read; unchanged since the last reload');
+      if (repeat('success'))
+        this.log.debug({ config: this.configFile }, 'config re-read; unchanged since the last reload');
       else {
         this.metrics.configReloads.inc({ result: 'success' });
         this.log.info({ config: this.configFile, routes: next.config.routes.length }, 'config reloaded');
@@ -129,7 +141,10 @@ export class App {
         this.log.debug({ config: this.configFile }, 'config reload rejected again for the same problems');
       } else {
         this.metrics.configReloads.inc({ result: 'failure' });
-        this.log.error({ config: this.configFile, problems }, 'config reload rejected; the previous config keeps serving. Fix the file and reload again');
+        this.log.error(
+          { config: this.configFile, problems },
+          'config reload rejected; the previous config keeps serving. Fix the file and reload again',
+        );
       }
       return false;
     }
@@ -168,7 +183,14 @@ export class App {
     } catch (e) {
       this.metrics.internalErrors.inc();
       this.log.error(
-        { err: { message: (e as Error)?.message, stack: (e as Error)?.stack }, request_id: logRequestId(req.requestId, gen.policy.extract.apiKeyPrefix, presentedCredentials(req, gen.policy)) },
+        {
+          err: { message: (e as Error)?.message, stack: (e as Error)?.stack },
+          request_id: logRequestId(
+            req.requestId,
+            gen.policy.extract.apiKeyPrefix,
+            presentedCredentials(req, gen.policy),
+          ),
+        },
         'unexpected error while deciding; denied with 503',
       );
       d = deny('internal_error', gen.policy.realm, { retryAfterSeconds: 1 });
@@ -178,7 +200,8 @@ export class App {
     const seconds = (performance.now() - start) / 1000;
     this.metrics.countDecision(d, seconds);
     if (!d.allowed) this.logDeny(req, d, gen.policy);
-    else if (this.decisionLog.isLevelEnabled('debug')) this.decisionLog.debug(this.decisionFields(req, d, gen.policy), 'allowed');
+    else if (this.decisionLog.isLevelEnabled('debug'))
+      this.decisionLog.debug(this.decisionFields(req, d, gen.policy), 'allowed');
     return d;
   }
 
@@ -188,7 +211,9 @@ export class App {
     const prefix = policy.extract.apiKeyPrefix;
     const presented = presentedCredentials(req, policy);
     const peer = logIp(req.sourceIp);
-    const client = policy.sourceIp ? logIp(clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops)) : peer;
+    const client = policy.sourceIp
+      ? logIp(clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops))
+      : peer;
     return {
       request_id: logRequestId(req.requestId, prefix, presented),
       method: logMethod(req.method),
@@ -205,7 +230,8 @@ export class App {
   }
 
   private logDeny(req: AuthzRequest, d: Decision, policy: Policy): void {
-    if (d.reason === 'internal_error') this.decisionLog.error(this.decisionFields(req, d, policy), 'denied after an internal error');
+    if (d.reason === 'internal_error')
+      this.decisionLog.error(this.decisionFields(req, d, policy), 'denied after an internal error');
     else this.decisionLog.info(this.decisionFields(req, d, policy), 'denied');
   }
 

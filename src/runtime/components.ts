@@ -13,7 +13,13 @@ import { FileKeyStore } from '../stores/file-keystore.ts';
 import type { KeyStore } from '../stores/keystore.ts';
 import { MemoryKeyStore } from '../stores/memory-keystore.ts';
 import type { RedisConnection } from '../stores/redis/connection.ts';
-import { createRateLimiter, createRedisConnection, createRedisKeyStore, rateLimiterFailOpen, redisReadiness } from '../stores/redis/component.ts';
+import {
+  createRateLimiter,
+  createRedisConnection,
+  createRedisKeyStore,
+  rateLimiterFailOpen,
+  redisReadiness,
+} from '../stores/redis/component.ts';
 import type { Metrics } from './metrics.ts';
 
 export type { ReadinessCheck };

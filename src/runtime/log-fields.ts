@@ -9,10 +9,46 @@ import { canonicalIp } from '../core/ip.ts';
  * logged as `_OTHER`, as OpenTelemetry's semantic conventions do for `http.request.method`.
  */
 const KNOWN_METHODS = new Set([
-  'ACL', 'BASELINE-CONTROL', 'BIND', 'CHECKIN', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LABEL', 'LINK', 'LOCK',
-  'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MKREDIRECTREF', 'MKWORKSPACE', 'MOVE', 'OPTIONS', 'ORDERPATCH', 'PATCH', 'POST',
-  'PRI', 'PROPFIND', 'PROPPATCH', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'TRACE', 'UNBIND', 'UNCHECKOUT', 'UNLINK', 'UNLOCK',
-  'UPDATE', 'UPDATEREDIRECTREF', 'VERSION-CONTROL',
+  'ACL',
+  'BASELINE-CONTROL',
+  'BIND',
+  'CHECKIN',
+  'CHECKOUT',
+  'CONNECT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LABEL',
+  'LINK',
+  'LOCK',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MKREDIRECTREF',
+  'MKWORKSPACE',
+  'MOVE',
+  'OPTIONS',
+  'ORDERPATCH',
+  'PATCH',
+  'POST',
+  'PRI',
+  'PROPFIND',
+  'PROPPATCH',
+  'PUT',
+  'QUERY',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'TRACE',
+  'UNBIND',
+  'UNCHECKOUT',
+  'UNLINK',
+  'UNLOCK',
+  'UPDATE',
+  'UPDATEREDIRECTREF',
+  'VERSION-CONTROL',
 ]);
 
 export const MAX_LOGGED_PATH = 256;
@@ -44,7 +80,11 @@ export function looksLikeSecret(v: string, apiKeyPrefix: string | null, presente
  * visible ASCII (others escaped), so it still finds Envoy's access-log line; `[redacted]` when it
  * is shaped like a credential.
  */
-export function logRequestId(id: string | undefined, apiKeyPrefix: string | null, presented: readonly string[]): string | undefined {
+export function logRequestId(
+  id: string | undefined,
+  apiKeyPrefix: string | null,
+  presented: readonly string[],
+): string | undefined {
   if (id === undefined) return undefined;
   return looksLikeSecret(id, apiKeyPrefix, presented) ? REDACTED : visibleAscii(id, MAX_LOGGED_ID);
 }

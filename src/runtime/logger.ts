@@ -60,8 +60,7 @@ export function createLogger(level = 'info', destination?: NodeJS.WritableStream
  */
 export async function exitWhenLogged(log: Logger, code: number, timeoutMs = 2000): Promise<never> {
   const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
-    | (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean })
-    | undefined;
+    (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean }) | undefined;
   if (stream && typeof stream.end === 'function' && !stream.destroyed) {
     await new Promise<void>((resolve) => {
       setTimeout(resolve, timeoutMs).unref();

@@ -35,8 +35,17 @@ export class Metrics {
     });
     this.allowDuration = this.checkDuration.labels({ decision: 'allow' });
     this.denyDuration = this.checkDuration.labels({ decision: 'deny' });
-    this.configReloads = new Counter({ name: 'portcullis_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
-    this.ready = new Gauge({ name: 'portcullis_ready', help: '1 when every dependency the config names is ready', registers });
+    this.configReloads = new Counter({
+      name: 'portcullis_config_reloads_total',
+      help: 'Config reloads by result',
+      labelNames: ['result'],
+      registers,
+    });
+    this.ready = new Gauge({
+      name: 'portcullis_ready',
+      help: '1 when every dependency the config names is ready',
+      registers,
+    });
     this.keyStoreKeys = new Gauge({
       name: 'portcullis_keystore_keys',
       help: 'API key records in the local copy of the key store',
@@ -46,7 +55,11 @@ export class Metrics {
       // Every worker of `serve --workers N` holds the same store: one count, not N.
       aggregator: 'max',
     });
-    this.internalErrors = new Counter({ name: 'portcullis_internal_errors_total', help: 'Unexpected errors (each denied with 503); see the error log', registers });
+    this.internalErrors = new Counter({
+      name: 'portcullis_internal_errors_total',
+      help: 'Unexpected errors (each denied with 503); see the error log',
+      registers,
+    });
   }
 
   // Children found level by level with the decision's own strings (reason, then route, then
@@ -69,7 +82,16 @@ export class Metrics {
     return (
       byCredential.get(credential) ??
       // HotCounter.child gives the same child for the same labels: a memo emptied and refilled still counts into it.
-      byCredential.set(credential, this.decisions.child({ decision: d.allowed ? 'allow' : 'deny', status: String(d.status), reason: d.reason, route, credential }))
+      byCredential.set(
+        credential,
+        this.decisions.child({
+          decision: d.allowed ? 'allow' : 'deny',
+          status: String(d.status),
+          reason: d.reason,
+          route,
+          credential,
+        }),
+      )
     );
   }
 }

@@ -53,11 +53,14 @@ export async function preflightProblems(loaded: LoadedConfig, opts: PreflightOpt
   }
 
   const introspection = config.credentials.introspection;
-  if (introspection?.ca_file !== undefined) readable('credentials.introspection.ca_file', at(introspection.ca_file), problems);
+  if (introspection?.ca_file !== undefined)
+    readable('credentials.introspection.ca_file', at(introspection.ca_file), problems);
   const phantom = introspection?.phantom_token;
   if (phantom?.enabled && phantom.keys?.length) {
     const { loadKeyFiles } = await import('../credentials/phantom/keys.ts');
-    await loadKeyFiles(phantom.keys, phantom.algorithm, at, 'credentials.introspection.phantom_token').catch((e: Error) => problems.push(e.message));
+    await loadKeyFiles(phantom.keys, phantom.algorithm, at, 'credentials.introspection.phantom_token').catch(
+      (e: Error) => problems.push(e.message),
+    );
   }
 
   const tls = config.server.grpc.tls;

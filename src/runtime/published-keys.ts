@@ -28,7 +28,11 @@ export interface PublishedKeyInUse {
 }
 
 /** The published keys this config accepts: API keys in its store, signing keys in its jwks_files. */
-export async function publishedKeysInUse(config: Config, resolvePath: (p: string) => string, keyStore?: KeyStore): Promise<PublishedKeyInUse[]> {
+export async function publishedKeysInUse(
+  config: Config,
+  resolvePath: (p: string) => string,
+  keyStore?: KeyStore,
+): Promise<PublishedKeyInUse[]> {
   const out: PublishedKeyInUse[] = [];
   for (const [i, issuer] of (config.credentials.jwt ?? []).entries()) {
     if (issuer.jwks_file === undefined) continue;
@@ -41,20 +45,27 @@ export async function publishedKeysInUse(config: Config, resolvePath: (p: string
     for (const k of keys) {
       const thumbprint = await calculateJwkThumbprint(k as JWK, 'sha256').catch(() => undefined);
       const publishedIn = thumbprint && PUBLISHED_JWK_THUMBPRINTS.get(thumbprint);
-      if (publishedIn) out.push({ where: `credentials.jwt[${i}] (issuer ${issuer.issuer})`, publishedIn, keyId: (k as JWK).kid });
+      if (publishedIn)
+        out.push({ where: `credentials.jwt[${i}] (issuer ${issuer.issuer})`, publishedIn, keyId: (k as JWK).kid });
     }
   }
   if (keyStore) {
     for (const [hash, publishedIn] of PUBLISHED_API_KEY_HASHES) {
       // The local copy only: a store still loading (Redis) may miss one, it never waits.
       const record = await keyStore.findByHash(hash).catch(() => undefined);
-      if (record && isActive(record, Date.now())) out.push({ where: 'credentials.api_key.store', publishedIn, keyId: record.id });
+      if (record && isActive(record, Date.now()))
+        out.push({ where: 'credentials.api_key.store', publishedIn, keyId: record.id });
     }
   }
   return out;
 }
 
-export async function warnAboutPublishedKeys(config: Config, resolvePath: (p: string) => string, keyStore: KeyStore | undefined, log: Logger): Promise<void> {
+export async function warnAboutPublishedKeys(
+  config: Config,
+  resolvePath: (p: string) => string,
+  keyStore: KeyStore | undefined,
+  log: Logger,
+): Promise<void> {
   for (const p of await publishedKeysInUse(config, resolvePath, keyStore)) {
     log.warn(
       { config_path: p.where, key_id: p.keyId, published_in: p.publishedIn },

@@ -2,7 +2,19 @@
 // a running server polls it and swaps its in-memory copy, so changes apply within seconds.
 // The file must exist: a missing file is a mistake (a typo in the path, a volume not mounted), never
 // an empty store. `portcullis keys init` creates an empty one; `createFrom` seeds it from another file.
-import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from 'node:fs';
 import { parse, stringify } from 'yaml';
 import type { Logger } from 'pino';
 import { admitKeyRecords, logLocked, type LockedRecord } from './key-record.ts';
@@ -77,9 +89,17 @@ export class FileKeyStore extends MemoryKeyStore {
     try {
       writeFileSync(tmp, HEADER + stringify({ keys: records }), { mode: 0o600 });
       linkSync(tmp, this.path);
-      this.log?.info({ path: this.path, from: this.createFrom, keys: records.length }, 'key store created from credentials.api_key.store.create_from');
+      this.log?.info(
+        { path: this.path, from: this.createFrom, keys: records.length },
+        'key store created from credentials.api_key.store.create_from',
+      );
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyFileError(this.path, 'unreadable', `cannot create ${this.path} from ${this.createFrom}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new KeyFileError(
+          this.path,
+          'unreadable',
+          `cannot create ${this.path} from ${this.createFrom}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
     } finally {
       try {
         unlinkSync(tmp);
@@ -119,7 +139,9 @@ export class FileKeyStore extends MemoryKeyStore {
     this.withLock(() => {
       // Every other entry is written back exactly as it was, invalid ones included: the CLI
       // neither drops nor "repairs" what someone wrote by hand.
-      const entries = this.readFile().filter((r) => !(typeof r === 'object' && r !== null && (r as { id?: unknown }).id === checked.id));
+      const entries = this.readFile().filter(
+        (r) => !(typeof r === 'object' && r !== null && (r as { id?: unknown }).id === checked.id),
+      );
       entries.push({ ...checked });
       this.writeFile(entries);
       this.admit(entries);
@@ -142,7 +164,10 @@ export class FileKeyStore extends MemoryKeyStore {
       this.log?.debug({ path: this.path, keys: this.size() }, 'key store loaded');
     } catch (e) {
       if (!this.loaded) throw e;
-      this.log?.error({ path: this.path, err: (e as Error).message }, 'key store file unreadable; keeping the previous keys. Fix the file or restore it from backup');
+      this.log?.error(
+        { path: this.path, err: (e as Error).message },
+        'key store file unreadable; keeping the previous keys. Fix the file or restore it from backup',
+      );
     }
   }
 
@@ -160,12 +185,20 @@ export class FileKeyStore extends MemoryKeyStore {
     try {
       doc = parse(text) as { keys?: unknown } | null;
     } catch (e) {
-      throw new KeyFileError(this.path, 'malformed', `${this.path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+      throw new KeyFileError(
+        this.path,
+        'malformed',
+        `${this.path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+      );
     }
     // An empty file is an empty store; anything else must be a mapping with a `keys` list (a typo in
     // that one name would otherwise empty the store).
     if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc) || !('keys' in doc))) {
-      throw new KeyFileError(this.path, 'malformed', `${this.path}: expected a mapping with a "keys" list (keys: [] for none)`);
+      throw new KeyFileError(
+        this.path,
+        'malformed',
+        `${this.path}: expected a mapping with a "keys" list (keys: [] for none)`,
+      );
     }
     const keys = doc?.keys ?? [];
     if (!Array.isArray(keys)) throw new KeyFileError(this.path, 'malformed', `${this.path}: "keys" must be a list`);
@@ -202,7 +235,8 @@ export class FileKeyStore extends MemoryKeyStore {
         try {
           if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
         } catch {}
-        if (Date.now() > deadline) throw new Error(`${lock} is held by another writer; remove it if no portcullis keys command is running`);
+        if (Date.now() > deadline)
+          throw new Error(`${lock} is held by another writer; remove it if no portcullis keys command is running`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }

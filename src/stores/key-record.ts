@@ -36,25 +36,28 @@ const KEY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
-const time = z.string().refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 time, e.g. 2027-01-31T00:00:00Z');
+const time = z
+  .string()
+  .refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 time, e.g. 2027-01-31T00:00:00Z');
 
-const cidr = z.string().refine(
-  (c) => {
-    const [addr, bits, extra] = c.split('/');
-    if (extra !== undefined) return false;
-    const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : 0;
-    if (!max) return false;
-    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
-  },
-  'must be an IP address or CIDR, e.g. 10.0.0.0/8 or 2001:db8::/32',
-);
+const cidr = z.string().refine((c) => {
+  const [addr, bits, extra] = c.split('/');
+  if (extra !== undefined) return false;
+  const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : 0;
+  if (!max) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
+}, 'must be an IP address or CIDR, e.g. 10.0.0.0/8 or 2001:db8::/32');
 
 export const keyRecordSchema = z
   .object({
     id: z.string().regex(KEY_ID, 'letters, digits, _ . : - (1-128)'),
     hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the SHA-256 of the key, 64 lowercase hex digits'),
     client_id: z.string().regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'letters, digits, _ . : @ - (1-128)'),
-    scopes: z.array(z.string().regex(SCOPE_TOKEN, 'one scope per entry, without spaces, quotes or backslashes (RFC 6749 §3.3)')).default([]),
+    scopes: z
+      .array(
+        z.string().regex(SCOPE_TOKEN, 'one scope per entry, without spaces, quotes or backslashes (RFC 6749 §3.3)'),
+      )
+      .default([]),
     routes: z
       .array(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'a route name'))
       .min(1, 'an empty list grants no route: omit routes for any route')
@@ -84,7 +87,7 @@ export function validateKeyRecord(raw: unknown, position: string): { record: Key
   const r = keyRecordSchema.safeParse(raw);
   const obj = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
   if (r.success) {
-    const record = r.data as KeyRecord;
+    const record = r.data;
     Object.freeze(record.scopes);
     if (record.routes) Object.freeze(record.routes);
     if (record.cidrs) Object.freeze(record.cidrs);
@@ -101,7 +104,10 @@ export function validateKeyRecord(raw: unknown, position: string): { record: Key
 }
 
 /** Validates a store's list, record by record. */
-export function admitKeyRecords(entries: Array<{ raw: unknown; position: string }>): { records: KeyRecord[]; locked: LockedRecord[] } {
+export function admitKeyRecords(entries: Array<{ raw: unknown; position: string }>): {
+  records: KeyRecord[];
+  locked: LockedRecord[];
+} {
   const records: KeyRecord[] = [];
   const locked: LockedRecord[] = [];
   for (const { raw, position } of entries) {
@@ -117,7 +123,10 @@ export function admitKeyRecords(entries: Array<{ raw: unknown; position: string 
  * one hash (the same key: which grants apply?), a valid record sharing its hash with an invalid
  * one, or two records with one id.
  */
-export function lockAmbiguous(records: readonly KeyRecord[], locked: readonly LockedRecord[]): { records: KeyRecord[]; locked: LockedRecord[] } {
+export function lockAmbiguous(
+  records: readonly KeyRecord[],
+  locked: readonly LockedRecord[],
+): { records: KeyRecord[]; locked: LockedRecord[] } {
   const hashes = new Map<string, number>();
   const ids = new Map<string, number>();
   for (const r of records) {
@@ -142,7 +151,12 @@ export function lockAmbiguous(records: readonly KeyRecord[], locked: readonly Lo
  * Logs each locked record once (by id, or position, and problems), at error: a locked record is a key
  * that no longer works. Returns what has been said, for the next load. `where` says which store.
  */
-export function logLocked(log: Logger | undefined, locked: readonly LockedRecord[], said: ReadonlySet<string>, where: Record<string, unknown>): Set<string> {
+export function logLocked(
+  log: Logger | undefined,
+  locked: readonly LockedRecord[],
+  said: ReadonlySet<string>,
+  where: Record<string, unknown>,
+): Set<string> {
   const now = new Set<string>();
   for (const l of locked) {
     // By id where there is one: a rewrite of the file moves records, not their problems.

@@ -24,7 +24,8 @@ export class MemoryKeyStore implements KeyStore {
    * valid key is the one Map lookup it always was.
    */
   protected lockedOut(hash: string): undefined {
-    if (this.lockedByHash.has(hash)) throw new InvalidCredentialError('api_key_record_invalid', 'The API key is invalid');
+    if (this.lockedByHash.has(hash))
+      throw new InvalidCredentialError('api_key_record_invalid', 'The API key is invalid');
     return undefined;
   }
 
@@ -78,6 +79,7 @@ export class MemoryKeyStore implements KeyStore {
 /** A record a store is asked to write: it must pass the schema, or nothing is written. */
 export function checkedForWrite(record: KeyRecord): KeyRecord {
   const v = validateKeyRecord(record, record.id);
-  if ('locked' in v) throw new Error(`refusing to store an invalid key record ${v.locked.id ?? ''}: ${v.locked.problems.join('; ')}`);
+  if ('locked' in v)
+    throw new Error(`refusing to store an invalid key record ${v.locked.id ?? ''}: ${v.locked.problems.join('; ')}`);
   return v.record;
 }

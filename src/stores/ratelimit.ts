@@ -38,7 +38,10 @@ export class MemoryRateLimiter implements RateLimiter {
   private lastHitAt = 0;
 
   constructor(private readonly opts: MemoryRateLimiterOptions = {}) {
-    this.timer = setInterval(() => this.sweep(this.lastNowMs + (performance.now() - this.lastHitAt)), opts.sweepIntervalMs ?? 1000);
+    this.timer = setInterval(
+      () => this.sweep(this.lastNowMs + (performance.now() - this.lastHitAt)),
+      opts.sweepIntervalMs ?? 1000,
+    );
     this.timer.unref();
   }
 

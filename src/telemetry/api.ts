@@ -65,7 +65,11 @@ export interface Tracing {
    * A rejection marks the span as an error with error.type (the error's name or code, never its
    * message, which can hold a URL or a body) and is passed on unchanged.
    */
-  withChildSpan<T>(kind: ChildSpanKind, attributes: SpanAttributes | undefined, fn: (span: SpanHandle) => Promise<T>): Promise<T>;
+  withChildSpan<T>(
+    kind: ChildSpanKind,
+    attributes: SpanAttributes | undefined,
+    fn: (span: SpanHandle) => Promise<T>,
+  ): Promise<T>;
   /** Exports what is queued, waiting at most `timeoutMs`; what is still queued then is lost. */
   shutdown(timeoutMs?: number): Promise<void>;
 }
@@ -95,7 +99,11 @@ export const TRACING_OFF: Tracing = Object.freeze({
   enabled: false,
   startCheckSpan: () => NOOP_SPAN,
   startForwardAuthSpan: () => NOOP_SPAN,
-  withChildSpan: <T>(_kind: ChildSpanKind, _attributes: SpanAttributes | undefined, fn: (span: SpanHandle) => Promise<T>): Promise<T> => fn(NOOP_SPAN),
+  withChildSpan: <T>(
+    _kind: ChildSpanKind,
+    _attributes: SpanAttributes | undefined,
+    fn: (span: SpanHandle) => Promise<T>,
+  ): Promise<T> => fn(NOOP_SPAN),
   shutdown: async (): Promise<void> => {},
 });
 

@@ -39,7 +39,14 @@ export const GRPC_STATUS_NAMES = [
 export type GrpcStatusName = (typeof GRPC_STATUS_NAMES)[number];
 
 /** Server-side gRPC statuses that mark the span as an error (semconv docs/rpc/grpc.md, "gRPC Status"). */
-export const GRPC_SERVER_ERRORS: ReadonlySet<string> = new Set(['UNKNOWN', 'DEADLINE_EXCEEDED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS']);
+export const GRPC_SERVER_ERRORS: ReadonlySet<string> = new Set([
+  'UNKNOWN',
+  'DEADLINE_EXCEEDED',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+]);
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', '_OTHER'];
 
@@ -94,5 +101,9 @@ const RULES: Readonly<Record<string, Rule | undefined>> = ATTRIBUTE_RULES;
 /** Whether `key` may be recorded with `value`. Unknown keys (including prototype names) are refused. */
 export function allowedAttribute(key: string, value: unknown): value is AttributeValue {
   const rule = Object.hasOwn(RULES, key) ? RULES[key] : undefined;
-  return rule !== undefined && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && rule(value);
+  return (
+    rule !== undefined &&
+    (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') &&
+    rule(value)
+  );
 }

@@ -54,9 +54,11 @@ function endpointProblem(raw: string): string | undefined {
   } catch {
     return 'is not a URL';
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http:// or https:// URL (OTLP/HTTP; OTLP/gRPC is not supported)';
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return 'must be an http:// or https:// URL (OTLP/HTTP; OTLP/gRPC is not supported)';
   // The endpoint is printed in logs; collector credentials belong in OTEL_EXPORTER_OTLP_HEADERS.
-  if (u.username !== '' || u.password !== '') return 'must not carry a user or password; send collector credentials with OTEL_EXPORTER_OTLP_HEADERS';
+  if (u.username !== '' || u.password !== '')
+    return 'must not carry a user or password; send collector credentials with OTEL_EXPORTER_OTLP_HEADERS';
   if (u.search !== '' || u.hash !== '') return 'must not have a query or fragment';
   return undefined;
 }
@@ -66,7 +68,9 @@ export const tracingSchema = z
     enabled: z
       .boolean()
       .default(false)
-      .describe('export an OpenTelemetry span for every Check (and forward-auth call) over OTLP/HTTP; only this turns tracing on (OTEL_SDK_DISABLED=true turns it off)'),
+      .describe(
+        'export an OpenTelemetry span for every Check (and forward-auth call) over OTLP/HTTP; only this turns tracing on (OTEL_SDK_DISABLED=true turns it off)',
+      ),
     otlp_endpoint: z
       .string()
       .superRefine((v, ctx) => {
@@ -80,13 +84,17 @@ export const tracingSchema = z
     protocol: z
       .enum(OTLP_PROTOCOLS)
       .optional()
-      .describe('OTLP/HTTP encoding. Unset: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf'),
+      .describe(
+        'OTLP/HTTP encoding. Unset: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf',
+      ),
     sample_ratio: z
       .number()
       .min(0)
       .max(1)
       .optional()
-      .describe('share of Checks traced, 0 to 1, by trace id (the same trace gets the same answer everywhere). Unset: from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else 1'),
+      .describe(
+        'share of Checks traced, 0 to 1, by trace id (the same trace gets the same answer everywhere). Unset: from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else 1',
+      ),
     parent_based: z
       .boolean()
       .optional()
@@ -98,11 +106,18 @@ export const tracingSchema = z
       .min(1)
       .max(255)
       .optional()
-      .describe('service.name of the spans. Unset: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else portcullis'),
+      .describe(
+        'service.name of the spans. Unset: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else portcullis',
+      ),
     resource_attributes: z
-      .record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'an attribute name: letters, digits, . _ -'), z.string().max(1024))
+      .record(
+        z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'an attribute name: letters, digits, . _ -'),
+        z.string().max(1024),
+      )
       .optional()
-      .describe('more resource attributes (e.g. deployment.environment.name: prod); each wins over the same key in OTEL_RESOURCE_ATTRIBUTES'),
+      .describe(
+        'more resource attributes (e.g. deployment.environment.name: prod); each wins over the same key in OTEL_RESOURCE_ATTRIBUTES',
+      ),
     propagators: z
       .array(z.enum(PROPAGATORS))
       .refine((a) => new Set(a).size === a.length, 'each propagator at most once')
@@ -113,12 +128,20 @@ export const tracingSchema = z
     record_user_id: z
       .boolean()
       .default(false)
-      .describe("put the verified subject on the Check span as user.id. Off by default: a subject is personal data, and the trace backend's access rules are not Portcullis's"),
+      .describe(
+        "put the verified subject on the Check span as user.id. Off by default: a subject is personal data, and the trace backend's access rules are not Portcullis's",
+      ),
     batch: z
       .object({
-        max_queue_size: intOption('max_queue_size').describe('finished spans held for export; when full, new spans are dropped (and counted). Unset: OTEL_BSP_MAX_QUEUE_SIZE, else 2048'),
-        max_export_batch_size: intOption('max_export_batch_size').describe('spans per export request, at most max_queue_size. Unset: OTEL_BSP_MAX_EXPORT_BATCH_SIZE, else 512'),
-        schedule_delay_ms: intOption('schedule_delay_ms').describe('longest wait before a partly filled batch is sent. Unset: OTEL_BSP_SCHEDULE_DELAY, else 5000'),
+        max_queue_size: intOption('max_queue_size').describe(
+          'finished spans held for export; when full, new spans are dropped (and counted). Unset: OTEL_BSP_MAX_QUEUE_SIZE, else 2048',
+        ),
+        max_export_batch_size: intOption('max_export_batch_size').describe(
+          'spans per export request, at most max_queue_size. Unset: OTEL_BSP_MAX_EXPORT_BATCH_SIZE, else 512',
+        ),
+        schedule_delay_ms: intOption('schedule_delay_ms').describe(
+          'longest wait before a partly filled batch is sent. Unset: OTEL_BSP_SCHEDULE_DELAY, else 5000',
+        ),
         export_timeout_ms: intOption('export_timeout_ms').describe(
           'an export not answered within this is abandoned and its spans dropped. Unset: OTEL_BSP_EXPORT_TIMEOUT, else OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT, else 10000',
         ),
@@ -206,20 +229,31 @@ function envProtocol(env: Env): { protocol: OtlpProtocol; source: Source } | und
   for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
     const v = envValue(env, name);
     if (v === undefined) continue;
-    if ((OTLP_PROTOCOLS as readonly string[]).includes(v)) return { protocol: v as OtlpProtocol, source: `env:${name}` };
-    const hint = v === 'grpc' ? ' (OTLP/gRPC is not supported: point it at the collector\'s OTLP/HTTP port, usually 4318)' : '';
+    if ((OTLP_PROTOCOLS as readonly string[]).includes(v))
+      return { protocol: v as OtlpProtocol, source: `env:${name}` };
+    const hint =
+      v === 'grpc' ? " (OTLP/gRPC is not supported: point it at the collector's OTLP/HTTP port, usually 4318)" : '';
     throw new TracingConfigError(`${name}=${shown(v)} is not one of ${OTLP_PROTOCOLS.join(', ')}${hint}`);
   }
   return undefined;
 }
 
-const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
 
 function envSampler(env: Env): { ratio: number; parentBased: boolean; source: Source } | undefined {
   const name = envValue(env, 'OTEL_TRACES_SAMPLER');
   if (name === undefined) return undefined;
   if (!SAMPLERS.includes(name)) {
-    throw new TracingConfigError(`OTEL_TRACES_SAMPLER=${shown(name)} is not one of ${SAMPLERS.join(', ')} (or set tracing.sample_ratio and tracing.parent_based in the config)`);
+    throw new TracingConfigError(
+      `OTEL_TRACES_SAMPLER=${shown(name)} is not one of ${SAMPLERS.join(', ')} (or set tracing.sample_ratio and tracing.parent_based in the config)`,
+    );
   }
   const parentBased = name.startsWith('parentbased_');
   const kind = name.replace('parentbased_', '');
@@ -229,7 +263,9 @@ function envSampler(env: Env): { ratio: number; parentBased: boolean; source: So
   if (arg === undefined) return { ratio: 1, parentBased, source: 'env:OTEL_TRACES_SAMPLER' };
   const ratio = Number(arg);
   if (!/^\s*[0-9.eE+-]+\s*$/.test(arg) || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-    throw new TracingConfigError(`OTEL_TRACES_SAMPLER_ARG=${shown(arg)} is not a ratio between 0 and 1 (for OTEL_TRACES_SAMPLER=${name})`);
+    throw new TracingConfigError(
+      `OTEL_TRACES_SAMPLER_ARG=${shown(arg)} is not a ratio between 0 and 1 (for OTEL_TRACES_SAMPLER=${name})`,
+    );
   }
   return { ratio, parentBased, source: 'env:OTEL_TRACES_SAMPLER' };
 }
@@ -238,12 +274,19 @@ function envPropagators(env: Env): Propagator[] | undefined {
   const v = envValue(env, 'OTEL_PROPAGATORS');
   if (v === undefined) return undefined;
   const out: Propagator[] = [];
-  for (const item of v.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const item of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     if (item === 'none') return [];
     // Baggage is not read: Portcullis records nothing from it and calls nothing that would carry it.
     if (item === 'baggage') continue;
-    const p: Propagator | undefined = item === 'tracecontext' ? 'w3c' : item === 'b3' || item === 'b3multi' ? 'b3' : undefined;
-    if (!p) throw new TracingConfigError(`OTEL_PROPAGATORS has ${shown(item)}: Portcullis reads tracecontext, b3, b3multi (baggage and none are accepted too)`);
+    const p: Propagator | undefined =
+      item === 'tracecontext' ? 'w3c' : item === 'b3' || item === 'b3multi' ? 'b3' : undefined;
+    if (!p)
+      throw new TracingConfigError(
+        `OTEL_PROPAGATORS has ${shown(item)}: Portcullis reads tracecontext, b3, b3multi (baggage and none are accepted too)`,
+      );
     if (!out.includes(p)) out.push(p);
   }
   return out;
@@ -262,7 +305,9 @@ function envResourceAttributes(env: Env): Record<string, string> {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq).trim() : '';
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(key)) {
-      throw new TracingConfigError('OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas (keys: letters, digits, . _ -)');
+      throw new TracingConfigError(
+        'OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas (keys: letters, digits, . _ -)',
+      );
     }
     let value: string;
     try {
@@ -278,14 +323,19 @@ function envResourceAttributes(env: Env): Record<string, string> {
 function batchOption(cfg: TracingConfig['batch'], name: BatchOption, env: Env): { value: number; source: Source } {
   const fromConfig = cfg?.[name];
   if (fromConfig !== undefined) return { value: fromConfig, source: 'config' };
-  const names = name === 'export_timeout_ms' ? [LIMITS[name].env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'] : [LIMITS[name].env];
+  const names =
+    name === 'export_timeout_ms'
+      ? [LIMITS[name].env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']
+      : [LIMITS[name].env];
   for (const envName of names) {
     const raw = envValue(env, envName);
     if (raw === undefined) continue;
     const n = Number(raw);
     const { min, max } = LIMITS[name];
     if (!/^\d+$/.test(raw) || n < min || n > max) {
-      throw new TracingConfigError(`${envName}=${shown(raw)} must be a whole number from ${min} to ${max} (or set tracing.batch.${name} in the config)`);
+      throw new TracingConfigError(
+        `${envName}=${shown(raw)} must be a whole number from ${min} to ${max} (or set tracing.batch.${name} in the config)`,
+      );
     }
     return { value: n, source: `env:${envName}` };
   }
@@ -307,14 +357,21 @@ export function resolveTracing(config: TracingConfig | undefined, env: Env): Res
       ? { url: tracesUrl(config.otlp_endpoint), source: 'config' as Source }
       : (fromEnvEndpoint ?? { url: DEFAULTS.endpoint, source: 'default' as Source });
 
-  const protocol = config.protocol !== undefined ? { protocol: config.protocol, source: 'config' as Source } : (envProtocol(env) ?? { protocol: DEFAULTS.protocol, source: 'default' as Source });
+  const protocol =
+    config.protocol !== undefined
+      ? { protocol: config.protocol, source: 'config' as Source }
+      : (envProtocol(env) ?? { protocol: DEFAULTS.protocol, source: 'default' as Source });
 
   // The sampler is one setting in the environment (OTEL_TRACES_SAMPLER) and two in the config;
   // a config value replaces its half and the variable still supplies the other.
   const sampler = config.sample_ratio === undefined || config.parent_based === undefined ? envSampler(env) : undefined;
   const sampleRatio = config.sample_ratio ?? sampler?.ratio ?? DEFAULTS.sampleRatio;
   const parentBased = config.parent_based ?? sampler?.parentBased ?? DEFAULTS.parentBased;
-  const samplerSource: Source = config.sample_ratio !== undefined && config.parent_based !== undefined ? 'config' : (sampler?.source ?? (config.sample_ratio !== undefined || config.parent_based !== undefined ? 'config' : 'default'));
+  const samplerSource: Source =
+    config.sample_ratio !== undefined && config.parent_based !== undefined
+      ? 'config'
+      : (sampler?.source ??
+        (config.sample_ratio !== undefined || config.parent_based !== undefined ? 'config' : 'default'));
 
   const envResource = envResourceAttributes(env);
   const envServiceName = envValue(env, 'OTEL_SERVICE_NAME');
@@ -330,7 +387,8 @@ export function resolveTracing(config: TracingConfig | undefined, env: Env): Res
 
   const envProps = config.propagators === undefined ? envPropagators(env) : undefined;
   const propagators = config.propagators ?? envProps ?? DEFAULTS.propagators;
-  const propagatorSource: Source = config.propagators !== undefined ? 'config' : envProps !== undefined ? 'env:OTEL_PROPAGATORS' : 'default';
+  const propagatorSource: Source =
+    config.propagators !== undefined ? 'config' : envProps !== undefined ? 'env:OTEL_PROPAGATORS' : 'default';
 
   const queue = batchOption(config.batch, 'max_queue_size', env);
   const batchSize = batchOption(config.batch, 'max_export_batch_size', env);
@@ -356,7 +414,19 @@ export function resolveTracing(config: TracingConfig | undefined, env: Env): Res
     resourceAttributes,
     propagators: [...propagators],
     recordUserId: config.record_user_id,
-    batch: { maxQueueSize: queue.value, maxExportBatchSize: batchSize.value, scheduleDelayMs: delay.value, exportTimeoutMs: timeout.value },
-    sources: { endpoint: endpoint.source, protocol: protocol.source, sampler: samplerSource, serviceName: serviceName.source, propagators: propagatorSource, batch: batchSource },
+    batch: {
+      maxQueueSize: queue.value,
+      maxExportBatchSize: batchSize.value,
+      scheduleDelayMs: delay.value,
+      exportTimeoutMs: timeout.value,
+    },
+    sources: {
+      endpoint: endpoint.source,
+      protocol: protocol.source,
+      sampler: samplerSource,
+      serviceName: serviceName.source,
+      propagators: propagatorSource,
+      batch: batchSource,
+    },
   };
 }

@@ -29,13 +29,37 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type Sampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
 import { ATTR_RPC_METHOD, ATTR_RPC_SYSTEM_NAME, RPC_SYSTEM_NAME_VALUE_GRPC } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import { redactUrl } from '../plumbing/redact-url.ts';
-import { allowedAttribute, GRPC_SERVER_ERRORS, type AttributeKey, type AttributeValue, type GrpcStatusName, type SpanAttributes } from './attributes.ts';
+import {
+  allowedAttribute,
+  GRPC_SERVER_ERRORS,
+  type AttributeKey,
+  type AttributeValue,
+  type GrpcStatusName,
+  type SpanAttributes,
+} from './attributes.ts';
 import type { Propagator, TracingSettings } from './config.ts';
-import { NOOP_SPAN_HANDLE, type ChildSpanKind, type CheckSpan, type DecisionLike, type HeaderMap, type MetadataLike, type SpanHandle, type Tracing, type TracingHooks } from './api.ts';
+import {
+  NOOP_SPAN_HANDLE,
+  type ChildSpanKind,
+  type CheckSpan,
+  type DecisionLike,
+  type HeaderMap,
+  type MetadataLike,
+  type SpanHandle,
+  type Tracing,
+  type TracingHooks,
+} from './api.ts';
 
 /** The gRPC method Envoy calls; the span name and rpc.method (semconv docs/rpc/rpc-spans.md, "Name"). */
 export const CHECK_METHOD = 'envoy.service.auth.v3.Authorization/Check';
@@ -83,10 +107,12 @@ const DROP_WARNING_INTERVAL_MS = 60_000;
  */
 function processorCounters(onProcessed: (count: number, errorType: unknown) => void): MeterProvider {
   const noop = createNoopMeter();
-  const counter = { add: (count: number, attributes?: Record<string, unknown>) => onProcessed(count, attributes?.['error.type']) } as Counter;
+  const counter = {
+    add: (count: number, attributes?: Record<string, unknown>) => onProcessed(count, attributes?.['error.type']),
+  } as Counter;
   const meter: Meter = Object.create(noop) as Meter;
-  meter.createCounter = ((name: string, options?: Parameters<Meter['createCounter']>[1]) =>
-    name === PROCESSED_SPANS_METRIC ? counter : noop.createCounter(name, options)) as Meter['createCounter'];
+  meter.createCounter = (name: string, options?: Parameters<Meter['createCounter']>[1]) =>
+    name === PROCESSED_SPANS_METRIC ? counter : noop.createCounter(name, options);
   return { getMeter: () => meter };
 }
 
@@ -175,13 +201,18 @@ class SdkTracing implements Tracing {
     return handle;
   }
 
-  async withChildSpan<T>(kind: ChildSpanKind, attributes: SpanAttributes | undefined, fn: (span: SpanHandle) => Promise<T>): Promise<T> {
+  async withChildSpan<T>(
+    kind: ChildSpanKind,
+    attributes: SpanAttributes | undefined,
+    fn: (span: SpanHandle) => Promise<T>,
+  ): Promise<T> {
     const parent = this.active.getStore();
     if (parent === undefined || !parent.isRecording()) return fn(NOOP_SPAN_HANDLE);
     const spec = CHILD_SPANS[kind];
     const operation = kind === 'redis' ? attributes?.['db.operation.name'] : undefined;
     // A database span is named after its operation (semconv docs/db/database-spans.md, "Name").
-    const name = typeof operation === 'string' && allowedAttribute('db.operation.name', operation) ? operation : spec.name;
+    const name =
+      typeof operation === 'string' && allowedAttribute('db.operation.name', operation) ? operation : spec.name;
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, parent));
     const handle = new SdkSpanHandle(this, span);
     handle.setAll(spec.attributes);
@@ -221,7 +252,10 @@ class SdkTracing implements Tracing {
   /** The caller's trace context: from the first carrier that has one, by the propagators in order of precedence. */
   private parentOf(first: HeaderMap | MetadataLike | undefined, second: HeaderMap): Context {
     if (first !== undefined) {
-      const ctx = typeof first.get === 'function' ? this.extract(first as MetadataLike, METADATA_GETTER) : this.extract(first as HeaderMap, HEADER_GETTER);
+      const ctx =
+        typeof first.get === 'function'
+          ? this.extract(first as MetadataLike, METADATA_GETTER)
+          : this.extract(first as HeaderMap, HEADER_GETTER);
       if (ctx !== ROOT_CONTEXT) return ctx;
     }
     return this.extract(second, HEADER_GETTER);
@@ -237,9 +271,14 @@ class SdkTracing implements Tracing {
 
   /** Called by the handles: records an allowlisted attribute, refuses anything else. */
   setAttribute(span: Span, key: string, value: unknown): void {
-    if (key === 'user.id' && !this.settings.recordUserId) return this.refuse(key, 'user.id is recorded only with tracing.record_user_id: true');
+    if (key === 'user.id' && !this.settings.recordUserId)
+      return this.refuse(key, 'user.id is recorded only with tracing.record_user_id: true');
     if (allowedAttribute(key, value)) span.setAttribute(key, value);
-    else this.refuse(key, 'not in the attribute allowlist (src/telemetry/attributes.ts), or its value is outside the allowed form');
+    else
+      this.refuse(
+        key,
+        'not in the attribute allowlist (src/telemetry/attributes.ts), or its value is outside the allowed form',
+      );
   }
 
   private refuse(key: string, why: string): void {
@@ -262,7 +301,8 @@ class SdkTracing implements Tracing {
     const now = Date.now();
     if (now - this.lastDropWarning < DROP_WARNING_INTERVAL_MS) return;
     this.lastDropWarning = now;
-    const errorName = typeof errorTypeValue === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(errorTypeValue) ? errorTypeValue : undefined;
+    const errorName =
+      typeof errorTypeValue === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(errorTypeValue) ? errorTypeValue : undefined;
     this.log.warn(
       { endpoint: redactUrl(this.settings.endpoint), dropped: this.droppedSinceWarning, reason, error_type: errorName },
       reason === 'queue_full'
@@ -289,7 +329,8 @@ class SdkSpanHandle implements SpanHandle {
 
   setAll(attributes: SpanAttributes): void {
     if (!this.span.isRecording()) return;
-    for (const key of Object.keys(attributes)) this.owner.setAttribute(this.span, key, (attributes as Record<string, unknown>)[key]);
+    for (const key of Object.keys(attributes))
+      this.owner.setAttribute(this.span, key, (attributes as Record<string, unknown>)[key]);
   }
 }
 
@@ -347,8 +388,12 @@ class SdkCheckSpan extends SdkSpanHandle implements CheckSpan {
 
 export async function createSdkTracing(settings: TracingSettings, log: Logger, hooks: TracingHooks): Promise<Tracing> {
   const { OTLPTraceExporter } =
-    settings.protocol === 'http/json' ? await import('@opentelemetry/exporter-trace-otlp-http') : await import('@opentelemetry/exporter-trace-otlp-proto');
-  const exporter = new DeferredExporter(new OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: settings.batch.exportTimeoutMs }));
+    settings.protocol === 'http/json'
+      ? await import('@opentelemetry/exporter-trace-otlp-http')
+      : await import('@opentelemetry/exporter-trace-otlp-proto');
+  const exporter = new DeferredExporter(
+    new OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: settings.batch.exportTimeoutMs }),
+  );
   const root: Sampler = new TraceIdRatioBasedSampler(settings.sampleRatio);
   let tracing: SdkTracing | undefined;
   const processor = new BatchSpanProcessor({

@@ -14,17 +14,27 @@ export { tracingSchema, TracingConfigError, type TracingConfig } from './config.
  * On: the OpenTelemetry SDK is loaded and the exporter set up; nothing is sent until a span ends.
  * Throws TracingConfigError for an OTEL_* variable that is set but wrong.
  */
-export async function createTracing(config: TracingConfig | undefined, env: Env, log: Logger, hooks: TracingHooks = {}): Promise<Tracing> {
+export async function createTracing(
+  config: TracingConfig | undefined,
+  env: Env,
+  log: Logger,
+  hooks: TracingHooks = {},
+): Promise<Tracing> {
   const resolved = resolveTracing(config, env);
   if (!resolved.enabled) {
-    if (resolved.why === 'OTEL_SDK_DISABLED') log.info('tracing is enabled in the config but OTEL_SDK_DISABLED=true: no spans are recorded');
+    if (resolved.why === 'OTEL_SDK_DISABLED')
+      log.info('tracing is enabled in the config but OTEL_SDK_DISABLED=true: no spans are recorded');
     return TRACING_OFF;
   }
   return startSdkTracing(resolved, log, hooks);
 }
 
 /** With settings already resolved (tests and benchmarks set them directly). */
-export async function startSdkTracing(settings: TracingSettings, log: Logger, hooks: TracingHooks = {}): Promise<Tracing> {
+export async function startSdkTracing(
+  settings: TracingSettings,
+  log: Logger,
+  hooks: TracingHooks = {},
+): Promise<Tracing> {
   const { createSdkTracing } = await import('./sdk.ts');
   return createSdkTracing(settings, log, hooks);
 }

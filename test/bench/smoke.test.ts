@@ -12,7 +12,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 function runBench(args: string[], script = 'bench/run.ts'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -24,17 +27,34 @@ function runBench(args: string[], script = 'bench/run.ts'): Promise<{ code: numb
 
 describe('bench --quick', () => {
   it('measures the API-key scenario against the floor and reports it as JSON', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
+    const { code, stdout, stderr } = await runBench([
+      '--quick',
+      '--scenarios',
+      'api-key',
+      '--duration',
+      '1',
+      '--warmup',
+      '1',
+      '--fixed-rate',
+      '0',
+      '--json',
+    ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('api-key: ok'); // the preflight decision check ran
-    const result = JSON.parse(stdout) as { settings: { portcullis: string }; rows: Array<Record<string, number | string>> };
+    const result = JSON.parse(stdout) as {
+      settings: { portcullis: string };
+      rows: Array<Record<string, number | string>>;
+    };
     // Portcullis as production runs it: the compiled dist/ through bin/portcullis.js.
     expect(result.settings.portcullis).toBe('bin/portcullis.js');
     const floor = result.rows.find((r) => r.scenario === 'floor')!;
     const apiKey = result.rows.find((r) => r.scenario === 'api-key')!;
     expect(floor.checksPerSecond).toBeGreaterThan(100);
     expect(apiKey.checksPerSecond).toBeGreaterThan(100);
-    expect(apiKey.ratioToFloor).toBeCloseTo((apiKey.runs as unknown as number[])[0] / (apiKey.floorRuns as unknown as number[])[0], 2);
+    expect(apiKey.ratioToFloor).toBeCloseTo(
+      (apiKey.runs as unknown as number[])[0] / (apiKey.floorRuns as unknown as number[])[0],
+      2,
+    );
     expect(apiKey.p99Ms).toBeGreaterThanOrEqual(apiKey.p50Ms as number);
     // Every decision Portcullis made under load was the expected allow (its own metrics say so).
     expect(apiKey.expectedShare).toBe(1);
@@ -42,12 +62,31 @@ describe('bench --quick', () => {
   }, 60_000);
 
   it('never-seen tokens, --pairs alternating: both servers get the same pool, and the order alternates between rounds', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--pairs', 'alternating', '--rounds', '2', '--scenarios', 'jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '0', '--json']);
+    const { code, stdout, stderr } = await runBench([
+      '--quick',
+      '--pairs',
+      'alternating',
+      '--rounds',
+      '2',
+      '--scenarios',
+      'jwt-es256-new',
+      '--duration',
+      '1',
+      '--warmup',
+      '1',
+      '--fixed-rate',
+      '0',
+      '--json',
+    ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('[1/2] jwt-es256-new: floor, then Portcullis (generator)');
     expect(stderr).toContain('[2/2] jwt-es256-new: Portcullis, then floor (generator)');
     expect(stderr).not.toContain('A/A');
-    const result = JSON.parse(stdout) as { settings: { pairs: string }; calibration: unknown; rows: Array<Record<string, unknown>> };
+    const result = JSON.parse(stdout) as {
+      settings: { pairs: string };
+      calibration: unknown;
+      rows: Array<Record<string, unknown>>;
+    };
     expect(result.settings.pairs).toBe('alternating');
     expect(result.calibration).toBeNull();
     const floor = result.rows.find((r) => r.scenario === 'floor-generator')!;
@@ -62,7 +101,18 @@ describe('bench --quick', () => {
   }, 120_000);
 
   it('by default runs each pair at once, calibrates with an A/A pair, and holds the fixed rate over one connection', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--scenarios', 'api-key,jwt-es256-new', '--duration', '1', '--warmup', '1', '--fixed-rate', '400', '--json']);
+    const { code, stdout, stderr } = await runBench([
+      '--quick',
+      '--scenarios',
+      'api-key,jwt-es256-new',
+      '--duration',
+      '1',
+      '--warmup',
+      '1',
+      '--fixed-rate',
+      '400',
+      '--json',
+    ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('warm-up: each scenario on both servers, not measured');
     expect(stderr).toContain('[1/1] A/A: the floor and a second floor at once (h2load), Portcullis driven alongside');
@@ -93,7 +143,23 @@ describe('bench --quick', () => {
 
 describe.skipIf(!tasksetAvailable() || cpus().length < 2)('bench:ab', () => {
   it('pairs this build against itself, after priming both with never-seen tokens', async () => {
-    const { code, stdout, stderr } = await runBench(['--rounds', '2', '--duration', '1', '--prime', '40', '--prime-with', 'deny-no-credential,jwt-es256-new,opaque-cached', '--pool', '300', '--prime-seconds', '1'], 'bench/ab.ts');
+    const { code, stdout, stderr } = await runBench(
+      [
+        '--rounds',
+        '2',
+        '--duration',
+        '1',
+        '--prime',
+        '40',
+        '--prime-with',
+        'deny-no-credential,jwt-es256-new,opaque-cached',
+        '--pool',
+        '300',
+        '--prime-seconds',
+        '1',
+      ],
+      'bench/ab.ts',
+    );
     expect(code, stderr).toBe(0);
     // Both checkouts (here the same one) have the build, so both run compiled.
     expect(stdout).toContain('A and B run compiled (dist/, built now)');

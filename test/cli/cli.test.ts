@@ -29,7 +29,14 @@ async function createKey(...extra: string[]) {
   const r = await runCli(['keys', 'create', '--config', config, '--client-id', 'partner-a', '--json', ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
-  return JSON.parse(r.stdout) as { id: string; key: string; client_id: string; scopes: string[]; expires_at?: string; routes?: string[] };
+  return JSON.parse(r.stdout) as {
+    id: string;
+    key: string;
+    client_id: string;
+    scopes: string[];
+    expires_at?: string;
+    routes?: string[];
+  };
 }
 
 describe('portcullis keys', () => {
@@ -49,7 +56,10 @@ describe('portcullis keys', () => {
 
     const revoke = await runCli(['keys', 'revoke', k.id, '--config', config]);
     expect(revoke.code).toBe(0);
-    await waitFor(async () => (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key } })).status === 401, 5000);
+    await waitFor(
+      async () => (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key } })).status === 401,
+      5000,
+    );
   });
 
   it('rotate: a new key for the same client; the old one keeps working until revoked or the grace ends', async () => {
@@ -63,7 +73,10 @@ describe('portcullis keys', () => {
     expect(rotated.routes).toEqual(['orders']);
     expect(rotated.rotated_from).toBe(old.id);
     expect(Date.parse(rotated.old.expires_at) - Date.now()).toBeGreaterThan(3500_000);
-    await waitFor(async () => (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': rotated.key } })).allowed, 5000);
+    await waitFor(
+      async () => (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': rotated.key } })).allowed,
+      5000,
+    );
     expect((await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': old.key } })).allowed).toBe(true);
     // The rotated key keeps the route restriction.
     expect((await svc.envoy({ path: '/v1/reports', headers: { 'x-api-key': rotated.key } })).status).toBe(403);
@@ -79,7 +92,11 @@ describe('portcullis keys', () => {
   it('expiry and source CIDRs are enforced', async () => {
     const k = await createKey('--cidrs', '192.168.0.0/16', '--expires-in', '30d', '--scopes', 'orders:read');
     expect(Date.parse(k.expires_at!) - Date.now()).toBeGreaterThan(29 * 86400_000);
-    await waitFor(async () => (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key }, sourceIp: '192.168.1.1' })).allowed, 5000);
+    await waitFor(
+      async () =>
+        (await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key }, sourceIp: '192.168.1.1' })).allowed,
+      5000,
+    );
     const out = await svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key }, sourceIp: '10.0.0.1' });
     expect(out.status).toBe(403);
     await runCli(['keys', 'revoke', k.id, '--config', config]);
@@ -102,13 +119,25 @@ describe('portcullis keys with a hand-edited, invalid record', () => {
     const own = tempDir();
     writeFileSync(join(own, 'portcullis.yaml'), CONFIG);
     const hash = 'b'.repeat(64);
-    writeFileSync(join(own, 'keys.yaml'), `keys:\n  - { id: key_hand, hash: ${hash}, client_id: acme, routes: orders-internal-admin, status: active }\n`);
+    writeFileSync(
+      join(own, 'keys.yaml'),
+      `keys:\n  - { id: key_hand, hash: ${hash}, client_id: acme, routes: orders-internal-admin, status: active }\n`,
+    );
     const cfg = join(own, 'portcullis.yaml');
     const list = await runCli(['keys', 'list', '--config', cfg]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toBe('key_hand  invalid (locked out): routes: Invalid input: expected array, received string\n');
+    expect(list.stdout).toBe(
+      'key_hand  invalid (locked out): routes: Invalid input: expected array, received string\n',
+    );
     const json = JSON.parse((await runCli(['keys', 'list', '--config', cfg, '--json'])).stdout);
-    expect(json).toEqual([{ id: 'key_hand', position: 'keys[0]', state: 'invalid', problems: ['routes: Invalid input: expected array, received string'] }]);
+    expect(json).toEqual([
+      {
+        id: 'key_hand',
+        position: 'keys[0]',
+        state: 'invalid',
+        problems: ['routes: Invalid input: expected array, received string'],
+      },
+    ]);
     const revoke = await runCli(['keys', 'revoke', 'key_hand', '--config', cfg]);
     expect(revoke.code).not.toBe(0);
     expect(revoke.stderr).toContain('key "key_hand" has an invalid record and is locked out (routes: ');
@@ -121,17 +150,39 @@ describe('portcullis keys with a hand-edited, invalid record', () => {
 describe('portcullis check', () => {
   it('prints the decision as JSON; exit 0 allowed, 1 denied', async () => {
     const k = await createKey('--scopes', 'orders:read');
-    const ok = await runCli(['check', '--config', config, '--method', 'GET', '--path', '/v1/orders/1', '-H', `x-api-key: ${k.key}`, '-H', 'X-User-Id: admin']);
+    const ok = await runCli([
+      'check',
+      '--config',
+      config,
+      '--method',
+      'GET',
+      '--path',
+      '/v1/orders/1',
+      '-H',
+      `x-api-key: ${k.key}`,
+      '-H',
+      'X-User-Id: admin',
+    ]);
     expect(ok.code).toBe(0);
     const d = JSON.parse(ok.stdout);
-    expect(d).toMatchObject({ allowed: true, status: 200, route: 'orders', headers_set: { 'x-client-id': 'partner-a' } });
+    expect(d).toMatchObject({
+      allowed: true,
+      status: 200,
+      route: 'orders',
+      headers_set: { 'x-client-id': 'partner-a' },
+    });
     // x-user-id is overwritten (set), so it is not also removed: Envoy removes after setting.
     expect(d.headers_removed).toEqual(['x-api-key']);
     expect(d.headers_set['x-user-id']).toBe('partner-a');
 
     const denied = await runCli(['check', '--config', config, '--path', '/v1/orders']);
     expect(denied.code).toBe(1);
-    expect(JSON.parse(denied.stdout)).toMatchObject({ allowed: false, status: 401, error: 'missing_credentials', response_headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });
+    expect(JSON.parse(denied.stdout)).toMatchObject({
+      allowed: false,
+      status: 401,
+      error: 'missing_credentials',
+      response_headers: { 'www-authenticate': 'Bearer realm="portcullis"' },
+    });
     await runCli(['keys', 'revoke', k.id, '--config', config]);
   });
 });
@@ -144,19 +195,29 @@ describe('portcullis config check', () => {
 
   it('invalid file: non-zero, every error with its path', async () => {
     const f = join(tempDir(), 'bad.yaml');
-    writeFileSync(f, `
+    writeFileSync(
+      f,
+      `
 server: { grpc: { address: "nope" } }
 routes:
   - { name: a, match: { path_prefix: v1 }, auth: [jwt] }
   - { name: a, public: true, scopes: [x] }
 credentials: { introspection: { endpoint: "http://idp/introspect", client_id: gw, client_secret: "\${env:PORTCULLIS_TEST_UNSET}" } }
-`);
+`,
+    );
     const r = await runCli(['config', 'check', f]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('environment variable PORTCULLIS_TEST_UNSET is not set');
     const r2 = await runCli(['config', 'check', f], { PORTCULLIS_TEST_UNSET: 'x' });
     expect(r2.code).toBe(2);
-    for (const p of ['server.grpc.address', 'routes[0].match.path_prefix', 'routes[0].auth[0]', 'routes[1].name', 'routes[1]:']) expect(r2.stderr).toContain(p);
+    for (const p of [
+      'server.grpc.address',
+      'routes[0].match.path_prefix',
+      'routes[0].auth[0]',
+      'routes[1].name',
+      'routes[1]:',
+    ])
+      expect(r2.stderr).toContain(p);
   });
 });
 
@@ -193,7 +254,7 @@ describe('keys create refuses grants that can never be used', () => {
     expect(ok.code).toBe(0);
   });
 
-  it('keys list shows each key\'s routes and CIDRs without --json', async () => {
+  it("keys list shows each key's routes and CIDRs without --json", async () => {
     const k = await createKey('--routes', 'orders', '--cidrs', '10.0.0.0/8,192.168.0.0/16');
     const all = await createKey();
     const r = await runCli(['keys', 'list', '--config', config]);

@@ -31,11 +31,31 @@ function writeConfig(dir: string, keysPath: string): string {
 
 /** Each way a key file can be wrong, and the words that must name it. */
 const BROKEN: Array<{ name: string; make(dir: string): void; says: RegExp }> = [
-  { name: 'missing', make: () => {}, says: /keys\.yaml does not exist\. Create an empty key store with `portcullis keys init -c .*portcullis\.yaml`/ },
-  { name: 'unreadable (a directory)', make: (d) => mkdirSync(join(d, 'keys.yaml')), says: /cannot read .*keys\.yaml: EISDIR/ },
-  { name: 'not YAML', make: (d) => writeFileSync(join(d, 'keys.yaml'), 'keys: [\n'), says: /keys\.yaml is not valid YAML/ },
-  { name: 'keys misspelt', make: (d) => writeFileSync(join(d, 'keys.yaml'), 'kyes: []\n'), says: /keys\.yaml: expected a mapping with a "keys" list/ },
-  { name: 'keys not a list', make: (d) => writeFileSync(join(d, 'keys.yaml'), 'keys: { a: 1 }\n'), says: /keys\.yaml: "keys" must be a list/ },
+  {
+    name: 'missing',
+    make: () => {},
+    says: /keys\.yaml does not exist\. Create an empty key store with `portcullis keys init -c .*portcullis\.yaml`/,
+  },
+  {
+    name: 'unreadable (a directory)',
+    make: (d) => mkdirSync(join(d, 'keys.yaml')),
+    says: /cannot read .*keys\.yaml: EISDIR/,
+  },
+  {
+    name: 'not YAML',
+    make: (d) => writeFileSync(join(d, 'keys.yaml'), 'keys: [\n'),
+    says: /keys\.yaml is not valid YAML/,
+  },
+  {
+    name: 'keys misspelt',
+    make: (d) => writeFileSync(join(d, 'keys.yaml'), 'kyes: []\n'),
+    says: /keys\.yaml: expected a mapping with a "keys" list/,
+  },
+  {
+    name: 'keys not a list',
+    make: (d) => writeFileSync(join(d, 'keys.yaml'), 'keys: { a: 1 }\n'),
+    says: /keys\.yaml: "keys" must be a list/,
+  },
 ];
 
 describe('config check validates the key store file as serve would', () => {
@@ -72,7 +92,9 @@ describe('serve refuses it at start', () => {
     writeFileSync(join(dir, 'keys.yaml'), 'keys: [\n');
     const lines: string[] = [];
     const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
-    const err = await serve({ configFile: writeConfig(dir, 'keys.yaml'), log, watchIntervalMs: 0 }).catch((e: unknown) => e);
+    const err = await serve({ configFile: writeConfig(dir, 'keys.yaml'), log, watchIntervalMs: 0 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems.join('\n')).toMatch(/keys\.yaml is not valid YAML/);
     expect(lines.join('')).not.toContain('keeping the previous keys');
@@ -82,7 +104,10 @@ describe('serve refuses it at start', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'keys.yaml'), 'kyes: []\n');
     const lines: string[] = [];
-    const store = new FileKeyStore(join(dir, 'keys.yaml'), pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) }));
+    const store = new FileKeyStore(
+      join(dir, 'keys.yaml'),
+      pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) }),
+    );
     await expect(store.start()).rejects.toThrow(/expected a mapping with a "keys" list/);
     await store.close();
     expect(lines.join('')).not.toContain('keeping the previous keys');

@@ -27,7 +27,9 @@ async function leafCommands(prefix: string[] = []): Promise<string[][]> {
 describe('exit codes and flags', () => {
   it('an unknown option is a usage error (exit 2) naming that option, for every command', async () => {
     const leaves = await leafCommands();
-    expect(leaves.map((l) => l.join(' '))).toEqual(expect.arrayContaining(['serve', 'check', 'keys create', 'keys list', 'config check']));
+    expect(leaves.map((l) => l.join(' '))).toEqual(
+      expect.arrayContaining(['serve', 'check', 'keys create', 'keys list', 'config check']),
+    );
     const results = await Promise.all(leaves.map((l) => runCli([...l, '--no-such-flag', 'x', '-c', CONFIG])));
     results.forEach((r, i) => {
       expect({ command: leaves[i].join(' '), code: r.code }).toEqual({ command: leaves[i].join(' '), code: 2 });
@@ -47,14 +49,19 @@ describe('exit codes and flags', () => {
       ['config', 'check'],
     ];
     const results = await Promise.all(cases.map((c) => runCli(c, { PORTCULLIS_CONFIG: '' })));
-    results.forEach((r, i) => expect({ argv: cases[i].join(' '), code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(/required option|missing required argument/) }));
+    results.forEach((r, i) =>
+      expect({ argv: cases[i].join(' '), code: r.code, stderr: r.stderr }).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/required option|missing required argument/),
+      }),
+    );
   });
 
   it('check --pth names the unknown option, not the missing --path', async () => {
     const r = await runCli(['check', '-c', CONFIG, '--pth', '/v1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--pth'");
-    expect(r.stderr).not.toContain('--path <path>\' not specified');
+    expect(r.stderr).not.toContain("--path <path>' not specified");
   });
 
   it('an unknown command, or a group without its subcommand, is exit 2', async () => {
@@ -72,7 +79,7 @@ describe('exit codes and flags', () => {
     expect(w.code).toBe(2);
   });
 
-  it('--version prints package.json\'s version; --help exits 0', async () => {
+  it("--version prints package.json's version; --help exits 0", async () => {
     const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
     const v = await runCli(['--version']);
     expect(v).toMatchObject({ code: 0, stdout: `${version}\n` });

@@ -37,19 +37,55 @@ describe('the README walkthrough on a fresh clone', () => {
     const cfg = join(dir, 'portcullis.yaml');
 
     // The one-minute try: the demo key is allowed, with no setup step before it.
-    const ok = await runCli(['check', '-c', cfg, '--path', '/v1/orders/7', '-H', `x-api-key: ${DEMO_KEY}`, '-H', 'X-User-Id: admin']);
+    const ok = await runCli([
+      'check',
+      '-c',
+      cfg,
+      '--path',
+      '/v1/orders/7',
+      '-H',
+      `x-api-key: ${DEMO_KEY}`,
+      '-H',
+      'X-User-Id: admin',
+    ]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ allowed: true, headers_set: { 'x-user-id': 'demo-client' } });
     expect((await runCli(['check', '-c', cfg, '--path', '/v1/orders/7'])).code).toBe(1);
 
     // The API-key walkthrough.
-    const created = await runCli(['keys', 'create', '-c', cfg, '--client-id', 'partner-a', '--scopes', 'orders:read', '--routes', 'orders-read,reports', '--cidrs', '10.0.0.0/8', '--expires-in', '90d', '--json']);
+    const created = await runCli([
+      'keys',
+      'create',
+      '-c',
+      cfg,
+      '--client-id',
+      'partner-a',
+      '--scopes',
+      'orders:read',
+      '--routes',
+      'orders-read,reports',
+      '--cidrs',
+      '10.0.0.0/8',
+      '--expires-in',
+      '90d',
+      '--json',
+    ]);
     expect(created.code).toBe(0);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
     const list = await runCli(['keys', 'list', '-c', cfg]);
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(id);
-    const allowed = await runCli(['check', '-c', cfg, '--path', '/v1/orders/7', '--source-ip', '10.1.2.3', '-H', `x-api-key: ${key}`]);
+    const allowed = await runCli([
+      'check',
+      '-c',
+      cfg,
+      '--path',
+      '/v1/orders/7',
+      '--source-ip',
+      '10.1.2.3',
+      '-H',
+      `x-api-key: ${key}`,
+    ]);
     expect(allowed.code).toBe(0);
     const rotated = await runCli(['keys', 'rotate', id, '-c', cfg, '--grace', '24h']);
     expect(rotated.code).toBe(0);
@@ -74,7 +110,8 @@ describe('published demo key material', () => {
     const composeKey = /x-api-key: (pcl_[A-Za-z0-9]{38})/.exec(deployment)![1];
     expect(PUBLISHED_API_KEY_HASHES.has(hashApiKey(composeKey))).toBe(true);
     const jwks = JSON.parse(readFileSync(join(REPO, 'examples/demo-only-jwks.json'), 'utf8')) as { keys: JWK[] };
-    for (const k of jwks.keys) expect(PUBLISHED_JWK_THUMBPRINTS.has(await calculateJwkThumbprint(k, 'sha256'))).toBe(true);
+    for (const k of jwks.keys)
+      expect(PUBLISHED_JWK_THUMBPRINTS.has(await calculateJwkThumbprint(k, 'sha256'))).toBe(true);
   });
 
   it('serve warns at start for each one in use, whatever the config calls it; a config without them gets no warning', async () => {
@@ -82,13 +119,23 @@ describe('published demo key material', () => {
     // The demo issuer renamed, its JWKS copied under another name: still the published key.
     writeFileSync(
       join(dir, 'portcullis.yaml'),
-      readFileSync(join(dir, 'portcullis.yaml'), 'utf8').replace('https://demo-issuer.invalid', 'https://idp.example.com').replace('jwks_file: demo-only-jwks.json', 'jwks_file: prod-jwks.json'),
+      readFileSync(join(dir, 'portcullis.yaml'), 'utf8')
+        .replace('https://demo-issuer.invalid', 'https://idp.example.com')
+        .replace('jwks_file: demo-only-jwks.json', 'jwks_file: prod-jwks.json'),
     );
     cpSync(join(dir, 'demo-only-jwks.json'), join(dir, 'prod-jwks.json'));
     const lines: string[] = [];
-    const svc = await serve({ configFile: join(dir, 'portcullis.yaml'), log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchIntervalMs: 0 });
+    const svc = await serve({
+      configFile: join(dir, 'portcullis.yaml'),
+      log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
+      grpcAddress: '127.0.0.1:0',
+      httpAddress: '127.0.0.1:0',
+      watchIntervalMs: 0,
+    });
     await svc.stop();
-    const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string; config_path?: string }).filter((l) => l.msg.startsWith('DEMO-ONLY key in use'));
+    const warnings = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string; config_path?: string })
+      .filter((l) => l.msg.startsWith('DEMO-ONLY key in use'));
     expect(warnings.map((w) => [w.level, w.config_path])).toEqual(
       expect.arrayContaining([
         [40, 'credentials.jwt[0] (issuer https://idp.example.com)'],
@@ -98,9 +145,16 @@ describe('published demo key material', () => {
 
     const clean = join(tempDir(), 'portcullis.yaml');
     writeFileSync(join(dirname(clean), 'keys.yaml'), 'keys: []\n');
-    writeFileSync(clean, 'server: { grpc: { address: "127.0.0.1:0" }, http: { address: "127.0.0.1:0" } }\ncredentials: { api_key: { store: { type: file, path: keys.yaml } } }\n');
+    writeFileSync(
+      clean,
+      'server: { grpc: { address: "127.0.0.1:0" }, http: { address: "127.0.0.1:0" } }\ncredentials: { api_key: { store: { type: file, path: keys.yaml } } }\n',
+    );
     const quiet: string[] = [];
-    const svc2 = await serve({ configFile: clean, log: pino({ level: 'info' }, { write: (l: string) => void quiet.push(l) }), watchIntervalMs: 0 });
+    const svc2 = await serve({
+      configFile: clean,
+      log: pino({ level: 'info' }, { write: (l: string) => void quiet.push(l) }),
+      watchIntervalMs: 0,
+    });
     await svc2.stop();
     expect(quiet.join('')).not.toContain('DEMO-ONLY');
   });

@@ -16,7 +16,11 @@ let grpcPort = 0;
 let httpPort = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 45_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -35,9 +39,17 @@ const logLines = () =>
 /** Worker pids: children of the primary started by cluster.fork (they carry PORTCULLIS_WORKER). */
 function workerPids(): number[] {
   const out: number[] = [];
-  for (const t of readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+  for (const t of readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)) {
     try {
-      if (readFileSync(`/proc/${t}/environ`, 'utf8').split('\0').some((e) => e.startsWith('PORTCULLIS_WORKER='))) out.push(Number(t));
+      if (
+        readFileSync(`/proc/${t}/environ`, 'utf8')
+          .split('\0')
+          .some((e) => e.startsWith('PORTCULLIS_WORKER='))
+      )
+        out.push(Number(t));
     } catch {
       // exited meanwhile
     }
@@ -48,11 +60,17 @@ function workerPids(): number[] {
 /** A Check on its own connection (a fresh subchannel), so connections spread over the workers. */
 async function checkOnNewConnection(path: string): Promise<{ status?: { code?: number } }> {
   const Client = authorizationClient();
-  const c = new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as grpc.Client & { Check: Function };
+  const c = new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  }) as unknown as grpc.Client & { Check: Function };
   try {
     return await new Promise((resolve, reject) =>
       c.Check(
-        { attributes: { request: { http: { method: 'GET', path, host: 'api.example.com', headers: { 'x-request-id': 'r' } } } } },
+        {
+          attributes: {
+            request: { http: { method: 'GET', path, host: 'api.example.com', headers: { 'x-request-id': 'r' } } },
+          },
+        },
         { deadline: Date.now() + 10_000 },
         (err: Error | null, res: { status?: { code?: number } }) => (err ? reject(err) : resolve(res)),
       ),
@@ -84,7 +102,9 @@ routes:
   - { name: public, match: { path_prefix: /public }, public: true }
 `,
   );
-  child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => (logs += d));
   child.stderr!.on('data', (d) => (logs += d));
   // Port 0 under node:cluster: the primary picks one port and every worker shares it.
@@ -112,7 +132,11 @@ describe('serve --workers 2', () => {
     // Denied Checks (no route) are logged with the worker's pid: connections land on both workers.
     for (let i = 0; i < 6; i++) expect((await checkOnNewConnection('/nowhere')).status?.code).toBe(7);
     for (let i = 0; i < 4; i++) expect((await checkOnNewConnection('/public/x')).status?.code ?? 0).toBe(0);
-    const pids = new Set(logLines().filter((l) => l.msg === 'denied').map((l) => l.pid));
+    const pids = new Set(
+      logLines()
+        .filter((l) => l.msg === 'denied')
+        .map((l) => l.pid),
+    );
     expect(pids.size).toBe(2);
     // Every scrape (landing on either worker) reports the sum over both workers.
     for (let i = 0; i < 4; i++) expect(await decisionsTotal()).toBe(before + 10);
@@ -128,7 +152,10 @@ describe('serve --workers 2', () => {
       return now.length === 2 && !now.includes(victim) && now.includes(other);
     });
     expect(logs).toContain('exited unexpectedly; starting a new one');
-    await until('the replacement to be ready', () => logLines().filter((l) => l.msg === 'ready: serving Checks').length >= 3);
+    await until(
+      'the replacement to be ready',
+      () => logLines().filter((l) => l.msg === 'ready: serving Checks').length >= 3,
+    );
     for (let i = 0; i < 4; i++) expect((await checkOnNewConnection('/public/x')).status?.code ?? 0).toBe(0);
   });
 

@@ -28,7 +28,10 @@ let keyId: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
+  const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
+    clientId: 'partner-a',
+    scopes: ['orders:read'],
+  });
   key = created.key;
   keyId = created.record.id;
   svc = await startService(CONFIG, { dir });
@@ -69,10 +72,34 @@ describe('allowed answers', () => {
 
   const spoofs: Array<[string, Array<[string, string]>]> = [
     ['lowercase', [['x-user-id', 'admin']]],
-    ['mixed case', [['X-User-Id', 'admin'], ['X-SCOPES', 'admin:all']]],
-    ['duplicate lines', [['x-user-id', 'admin'], ['X-User-ID', 'root']]],
-    ['underscore variant', [['x_user_id', 'admin'], ['X_Client_Id', 'evil']]],
-    ['stripped prefix', [['X-Auth-Admin', 'true'], ['x-auth-method', 'jwt']]],
+    [
+      'mixed case',
+      [
+        ['X-User-Id', 'admin'],
+        ['X-SCOPES', 'admin:all'],
+      ],
+    ],
+    [
+      'duplicate lines',
+      [
+        ['x-user-id', 'admin'],
+        ['X-User-ID', 'root'],
+      ],
+    ],
+    [
+      'underscore variant',
+      [
+        ['x_user_id', 'admin'],
+        ['X_Client_Id', 'evil'],
+      ],
+    ],
+    [
+      'stripped prefix',
+      [
+        ['X-Auth-Admin', 'true'],
+        ['x-auth-method', 'jwt'],
+      ],
+    ],
   ];
   for (const raw of [false, true]) {
     for (const [name, headers] of spoofs) {
@@ -95,7 +122,10 @@ describe('allowed answers', () => {
   }
 
   it('public routes: allowed, spoofed identity headers and unverified credentials removed', async () => {
-    const out = await svc.envoy({ path: '/public/docs', headers: { 'X-User-Id': 'admin', 'x-scopes': 'all', authorization: 'Bearer whatever' } });
+    const out = await svc.envoy({
+      path: '/public/docs',
+      headers: { 'X-User-Id': 'admin', 'x-scopes': 'all', authorization: 'Bearer whatever' },
+    });
     expect(out.allowed).toBe(true);
     expect(out.upstreamHeaders['x-user-id']).toBeUndefined();
     expect(out.upstreamHeaders['x-scopes']).toBeUndefined();
@@ -119,15 +149,56 @@ describe('allowed answers', () => {
 describe('denied answers: status, challenge and body as the client sees them', () => {
   it.each([
     ['no credential', { path: '/v1/orders' }, 401, 'missing_credentials', 'Bearer realm="api.example.com"'],
-    ['two Authorization headers', { path: '/v1/orders', headers: [['authorization', 'Bearer a'], ['Authorization', 'Bearer b']] as Array<[string, string]> }, 400, 'invalid_request', 'Bearer realm="api.example.com", error="invalid_request"'],
-    ['unknown key', { path: '/v1/orders', headers: { 'x-api-key': 'pcl_' + 'x'.repeat(38) } }, 401, 'invalid_token', 'Bearer realm="api.example.com", error="invalid_token"'],
-    ['wrong kind for the route', { path: '/v1/orders', headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln' } }, 401, 'invalid_token', 'Bearer realm="api.example.com", error="invalid_token"'],
-    ['missing scope', { method: 'POST', path: '/v1/orders', headers: { 'x-api-key': 'KEY' } }, 403, 'insufficient_scope', 'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"'],
+    [
+      'two Authorization headers',
+      {
+        path: '/v1/orders',
+        headers: [
+          ['authorization', 'Bearer a'],
+          ['Authorization', 'Bearer b'],
+        ] as Array<[string, string]>,
+      },
+      400,
+      'invalid_request',
+      'Bearer realm="api.example.com", error="invalid_request"',
+    ],
+    [
+      'unknown key',
+      { path: '/v1/orders', headers: { 'x-api-key': 'pcl_' + 'x'.repeat(38) } },
+      401,
+      'invalid_token',
+      'Bearer realm="api.example.com", error="invalid_token"',
+    ],
+    [
+      'wrong kind for the route',
+      { path: '/v1/orders', headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln' } },
+      401,
+      'invalid_token',
+      'Bearer realm="api.example.com", error="invalid_token"',
+    ],
+    [
+      'missing scope',
+      { method: 'POST', path: '/v1/orders', headers: { 'x-api-key': 'KEY' } },
+      403,
+      'insufficient_scope',
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"',
+    ],
     ['no route', { path: '/admin', headers: { 'x-api-key': 'KEY' } }, 403, 'forbidden', undefined],
-    ['dot segments', { path: '/public/../v1/orders' }, 400, 'invalid_request', 'Bearer realm="api.example.com", error="invalid_request"'],
+    [
+      'dot segments',
+      { path: '/public/../v1/orders' },
+      400,
+      'invalid_request',
+      'Bearer realm="api.example.com", error="invalid_request"',
+    ],
   ] as const)('%s', async (_n, init, status, error, www) => {
-    const headers = 'headers' in init ? (Array.isArray(init.headers) ? init.headers : Object.fromEntries(Object.entries(init.headers).map(([k, v]) => [k, v === 'KEY' ? key : v]))) : undefined;
-    const out = await svc.envoy({ ...init, headers } as never);
+    const headers =
+      'headers' in init
+        ? Array.isArray(init.headers)
+          ? init.headers
+          : Object.fromEntries(Object.entries(init.headers).map(([k, v]) => [k, v === 'KEY' ? key : v]))
+        : undefined;
+    const out = await svc.envoy({ ...init, headers });
     expect(out.allowed).toBe(false);
     expect(out.response.status?.code).not.toBe(0);
     // Always set: an unset denied status would become 403 in Envoy whatever the gRPC code.
@@ -152,10 +223,43 @@ describe('malformed CheckRequests are denied, never an RPC error', () => {
     ['empty path', envoyCheckRequest({ path: '' })],
     ['absolute-form path', envoyCheckRequest({ path: 'http://evil/v1/orders' })],
     ['odd method', envoyCheckRequest({ method: 'G E T', path: '/v1/orders' })],
-    ['huge header value', envoyCheckRequest({ path: '/v1/orders', headers: { authorization: 'Bearer ' + 'a'.repeat(1_000_000) } })],
-    ['many headers', envoyCheckRequest({ path: '/v1/orders', headers: Array.from({ length: 5000 }, (_, i) => [`x-h-${i}`, 'v'] as [string, string]) })],
-    ['binary raw header values', { attributes: { request: { http: { method: 'GET', path: '/v1/orders', header_map: { headers: [{ key: 'x-api-key', raw_value: Buffer.from([0, 255, 254, 10, 13]) }, { key: '', raw_value: Buffer.from('x') }] } } } } }],
-    ['header named __proto__ and constructor', envoyCheckRequest({ path: '/v1/orders', headers: { __proto__: 'x', constructor: 'y', 'x-api-key': 'toString' } as never })],
+    [
+      'huge header value',
+      envoyCheckRequest({ path: '/v1/orders', headers: { authorization: 'Bearer ' + 'a'.repeat(1_000_000) } }),
+    ],
+    [
+      'many headers',
+      envoyCheckRequest({
+        path: '/v1/orders',
+        headers: Array.from({ length: 5000 }, (_, i) => [`x-h-${i}`, 'v'] as [string, string]),
+      }),
+    ],
+    [
+      'binary raw header values',
+      {
+        attributes: {
+          request: {
+            http: {
+              method: 'GET',
+              path: '/v1/orders',
+              header_map: {
+                headers: [
+                  { key: 'x-api-key', raw_value: Buffer.from([0, 255, 254, 10, 13]) },
+                  { key: '', raw_value: Buffer.from('x') },
+                ],
+              },
+            },
+          },
+        },
+      },
+    ],
+    [
+      'header named __proto__ and constructor',
+      envoyCheckRequest({
+        path: '/v1/orders',
+        headers: { __proto__: 'x', constructor: 'y', 'x-api-key': 'toString' } as never,
+      }),
+    ],
   ];
   it.each(cases)('%s', async (_n, req) => {
     const res = await svc.checkRaw(req);
@@ -166,15 +270,20 @@ describe('malformed CheckRequests are denied, never an RPC error', () => {
 
 function statusNumber(code: string | number | undefined): number {
   const names: Record<string, number> = { BadRequest: 400, Unauthorized: 401, Forbidden: 403 };
-  return typeof code === 'number' ? code : names[code ?? ''] ?? 0;
+  return typeof code === 'number' ? code : (names[code ?? ''] ?? 0);
 }
 
 describe('health and ops', () => {
   it('grpc.health.v1 answers SERVING for "" and envoy.service.auth.v3.Authorization', async () => {
     const Health = grpc.makeGenericClientConstructor(healthService, 'Health');
-    const client = new Health(svc.grpcAddress, grpc.credentials.createInsecure()) as unknown as { Check: Function; close(): void };
+    const client = new Health(svc.grpcAddress, grpc.credentials.createInsecure()) as unknown as {
+      Check: Function;
+      close(): void;
+    };
     for (const service of ['', 'envoy.service.auth.v3.Authorization']) {
-      const res = await new Promise<{ status: string }>((resolve, reject) => client.Check({ service }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))));
+      const res = await new Promise<{ status: string }>((resolve, reject) =>
+        client.Check({ service }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))),
+      );
       expect(res.status).toBe('SERVING');
     }
     client.close();
@@ -185,14 +294,26 @@ describe('health and ops', () => {
     const ready = await fetch(`${svc.httpBase}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`${svc.httpBase}/metrics`)).text();
-    expect(metrics).toMatch(/portcullis_decisions_total\{decision="allow",status="200",reason="allowed",route="orders-read",credential="api-key"\} \d+/);
-    expect(metrics).toMatch(/portcullis_decisions_total\{decision="deny",status="401",reason="missing_credentials",route="orders-read",credential="none"\} \d+/);
+    expect(metrics).toMatch(
+      /portcullis_decisions_total\{decision="allow",status="200",reason="allowed",route="orders-read",credential="api-key"\} \d+/,
+    );
+    expect(metrics).toMatch(
+      /portcullis_decisions_total\{decision="deny",status="401",reason="missing_credentials",route="orders-read",credential="none"\} \d+/,
+    );
     expect(metrics).toContain('portcullis_check_duration_seconds_bucket');
     expect(metrics).toContain('portcullis_process_cpu_seconds_total');
   });
 
   it('deny logs carry reason, route and request id, and never a credential', async () => {
-    await svc.envoy({ path: '/v1/orders', headers: { 'x-request-id': 'rid-123', 'x-api-key': key, authorization: 'Bearer secret-token-value', cookie: 'session=abc' } });
+    await svc.envoy({
+      path: '/v1/orders',
+      headers: {
+        'x-request-id': 'rid-123',
+        'x-api-key': key,
+        authorization: 'Bearer secret-token-value',
+        cookie: 'session=abc',
+      },
+    });
     const line = svc.logs.find((l) => l.includes('rid-123'));
     expect(line).toBeDefined();
     const entry = JSON.parse(line!);

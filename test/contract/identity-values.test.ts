@@ -49,21 +49,43 @@ afterAll(async () => {
 
 function token(over: Record<string, unknown>): string {
   const now = nowSeconds();
-  const claims = { iss: ISS, aud: AUD, sub: 'alice', client_id: 'web', scope: 'orders:read', iat: now, exp: now + 300, jti: randomUUID(), ...over };
+  const claims = {
+    iss: ISS,
+    aud: AUD,
+    sub: 'alice',
+    client_id: 'web',
+    scope: 'orders:read',
+    iat: now,
+    exp: now + 300,
+    jti: randomUUID(),
+    ...over,
+  };
   return signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'iv-1' }, claims, key.privateKey, 'ES256');
 }
 
 async function ask(t: string) {
   presented.push(t);
   // The client also tries to name itself: that never reaches the upstream either.
-  const out = await svc.envoy({ method: 'GET', path: '/v1/orders/7', headers: { authorization: `Bearer ${t}`, 'x-user-id': 'root', 'x-client-id': 'admin' } });
-  return { ...out, reason: out.response.dynamic_metadata?.fields?.reason?.stringValue, metadata: out.response.dynamic_metadata?.fields ?? {} };
+  const out = await svc.envoy({
+    method: 'GET',
+    path: '/v1/orders/7',
+    headers: { authorization: `Bearer ${t}`, 'x-user-id': 'root', 'x-client-id': 'admin' },
+  });
+  return {
+    ...out,
+    reason: out.response.dynamic_metadata?.fields?.reason?.stringValue,
+    metadata: out.response.dynamic_metadata?.fields ?? {},
+  };
 }
 
 async function expectRefused(t: string, reason: string, value?: string) {
   const logged = svc.logs.length;
   const out = await ask(t);
-  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({ status: 401, challenge: INVALID, reason });
+  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
+    status: 401,
+    challenge: INVALID,
+    reason,
+  });
   expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
   expect(out.upstreamHeaders).toEqual({});
   // The refused values are not handed to Envoy's access log either.
@@ -71,7 +93,9 @@ async function expectRefused(t: string, reason: string, value?: string) {
   expect(out.metadata.client_id).toBeUndefined();
   // Nor in the deny's log line.
   await new Promise((r) => setTimeout(r, 10));
-  if (value !== undefined) for (const line of svc.logs.slice(logged)) expect(line.includes(JSON.stringify(value).slice(1, -1)), line).toBe(false);
+  if (value !== undefined)
+    for (const line of svc.logs.slice(logged))
+      expect(line.includes(JSON.stringify(value).slice(1, -1)), line).toBe(false);
 }
 
 const UNSAFE_SUBJECTS = [
@@ -107,15 +131,25 @@ describe('x-user-id (unsafe: reject, the default)', () => {
 
   it('an overlong subject is refused: identity_value_too_long', async () => {
     await expectAllowedLength(256);
-    for (const n of [257, 1000, 5000]) await expectRefused(token({ sub: 'a'.repeat(n) }), 'identity_value_too_long', 'a'.repeat(n));
+    for (const n of [257, 1000, 5000])
+      await expectRefused(token({ sub: 'a'.repeat(n) }), 'identity_value_too_long', 'a'.repeat(n));
   });
 
   it('a scope with a comma or semicolon (RFC 6749 allows them) cannot turn x-scopes into a list', async () => {
-    for (const scope of ['orders:read a,b', 'orders:read x;y']) await expectRefused(token({ scope }), 'identity_value_unsafe');
+    for (const scope of ['orders:read a,b', 'orders:read x;y'])
+      await expectRefused(token({ scope }), 'identity_value_unsafe');
   });
 
   it('a lone surrogate never reaches a CheckResponse: the token is refused before any identity exists', async () => {
-    const raw = JSON.stringify({ iss: ISS, aud: AUD, sub: 'PLACEHOLDER', client_id: 'web', iat: nowSeconds(), exp: nowSeconds() + 300, jti: randomUUID() }).replace('PLACEHOLDER', '\\ud800');
+    const raw = JSON.stringify({
+      iss: ISS,
+      aud: AUD,
+      sub: 'PLACEHOLDER',
+      client_id: 'web',
+      iat: nowSeconds(),
+      exp: nowSeconds() + 300,
+      jti: randomUUID(),
+    }).replace('PLACEHOLDER', '\\ud800');
     const out = await ask(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'iv-1' }, raw, key.privateKey, 'ES256'));
     expect({ status: out.status, reason: out.reason }).toEqual({ status: 401, reason: 'jwt_utf8_invalid' });
   });

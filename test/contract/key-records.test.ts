@@ -57,7 +57,11 @@ async function ask(key: string, path = '/v1/orders/7') {
 describe('hand-edited key records', () => {
   it('an invalid record is locked out: 401 invalid_token, api_key_record_invalid, nothing upstream; the valid ones serve', async () => {
     const good = await ask(keys.good);
-    expect({ status: good.status, scopes: good.upstreamHeaders['x-scopes'], client: good.upstreamHeaders['x-client-id'] }).toEqual({
+    expect({
+      status: good.status,
+      scopes: good.upstreamHeaders['x-scopes'],
+      client: good.upstreamHeaders['x-client-id'],
+    }).toEqual({
       status: 200,
       scopes: 'orders:read',
       client: 'partner-a',
@@ -65,14 +69,24 @@ describe('hand-edited key records', () => {
     for (const key of [keys.substring, keys.spaced, keys.typo]) {
       for (const path of ['/v1/orders/7', '/internal/orders/7']) {
         const out = await ask(key, path);
-        expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({ status: 401, challenge: INVALID, reason: 'api_key_record_invalid' });
-        expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
+        expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
+          status: 401,
+          challenge: INVALID,
+          reason: 'api_key_record_invalid',
+        });
+        expect(JSON.parse(out.body!)).toEqual({
+          error: 'invalid_token',
+          error_description: 'The credential is invalid',
+        });
         expect(out.upstreamHeaders).toEqual({});
       }
     }
     // A well-formed route list is matched by whole names: the admin route only.
     const restricted = await ask(keys.restricted);
-    expect({ status: restricted.status, reason: restricted.reason }).toEqual({ status: 403, reason: 'api_key_route_not_allowed' });
+    expect({ status: restricted.status, reason: restricted.reason }).toEqual({
+      status: 403,
+      reason: 'api_key_route_not_allowed',
+    });
     expect((await ask(keys.restricted, '/internal/orders/7')).status).toBe(200);
   });
 
@@ -91,6 +105,9 @@ describe('hand-edited key records', () => {
     writeFileSync(file, records('[orders]'));
     await waitFor(async () => (await ask(keys.substring)).status === 200, 5000, 50);
     const admin = await ask(keys.substring, '/internal/orders/7');
-    expect({ status: admin.status, reason: admin.reason }).toEqual({ status: 403, reason: 'api_key_route_not_allowed' });
+    expect({ status: admin.status, reason: admin.reason }).toEqual({
+      status: 403,
+      reason: 'api_key_route_not_allowed',
+    });
   });
 });

@@ -55,33 +55,77 @@ async function expect400(init: EnvoyRequestInit, reason: string) {
 
 async function expectProtected(init: EnvoyRequestInit, route: string) {
   const out = await svc.envoy(init);
-  expect({ allowed: out.allowed, status: out.status, route: out.response.dynamic_metadata?.fields?.route?.stringValue }).toEqual({ allowed: false, status: 401, route });
+  expect({
+    allowed: out.allowed,
+    status: out.status,
+    route: out.response.dynamic_metadata?.fields?.route?.stringValue,
+  }).toEqual({ allowed: false, status: 401, route });
   expect(out.clientHeaders['www-authenticate']).toBe('Bearer realm="api.example.com"');
 }
 
 describe('method override', () => {
   it('POST /v1/items/7?_method=DELETE with a POST-only key: 400, in the query and in header spellings', async () => {
-    expect((await svc.envoy({ method: 'POST', path: '/v1/items/7', headers: { 'x-api-key': writer } })).allowed).toBe(true);
-    for (const q of ['_method=DELETE', '_METHOD=delete', '%5Fmethod=DELETE', 'a=1;_method=DELETE', 'X-HTTP-Method-Override=DELETE', '_method[]=DELETE']) {
-      await expect400({ method: 'POST', path: `/v1/items/7?${q}`, headers: { 'x-api-key': writer } }, 'method_override_query');
+    expect((await svc.envoy({ method: 'POST', path: '/v1/items/7', headers: { 'x-api-key': writer } })).allowed).toBe(
+      true,
+    );
+    for (const q of [
+      '_method=DELETE',
+      '_METHOD=delete',
+      '%5Fmethod=DELETE',
+      'a=1;_method=DELETE',
+      'X-HTTP-Method-Override=DELETE',
+      '_method[]=DELETE',
+    ]) {
+      await expect400(
+        { method: 'POST', path: `/v1/items/7?${q}`, headers: { 'x-api-key': writer } },
+        'method_override_query',
+      );
     }
     for (const raw of [false, true]) {
-      await expect400({ method: 'POST', path: '/v1/items/7', headers: [['x-api-key', writer], ['X_HTTP_Method_Override', 'DELETE']], rawHeaders: raw }, 'method_override_header');
+      await expect400(
+        {
+          method: 'POST',
+          path: '/v1/items/7',
+          headers: [
+            ['x-api-key', writer],
+            ['X_HTTP_Method_Override', 'DELETE'],
+          ],
+          rawHeaders: raw,
+        },
+        'method_override_header',
+      );
     }
   });
 });
 
 describe('client address', () => {
   it('a CIDR-fenced key: the client-written X-Forwarded-For entry does not pass the fence; the proxy-appended one decides', async () => {
-    const spoofed = await svc.envoy({ path: '/v1/fenced', headers: { 'x-api-key': fenced, 'x-forwarded-for': via('198.51.100.7', '203.0.113.5') } });
-    expect({ status: spoofed.status, error: JSON.parse(spoofed.body!).error, www: spoofed.clientHeaders['www-authenticate'] }).toEqual({ status: 403, error: 'forbidden', www: undefined });
+    const spoofed = await svc.envoy({
+      path: '/v1/fenced',
+      headers: { 'x-api-key': fenced, 'x-forwarded-for': via('198.51.100.7', '203.0.113.5') },
+    });
+    expect({
+      status: spoofed.status,
+      error: JSON.parse(spoofed.body!).error,
+      www: spoofed.clientHeaders['www-authenticate'],
+    }).toEqual({ status: 403, error: 'forbidden', www: undefined });
     expect(spoofed.response.dynamic_metadata?.fields?.reason?.stringValue).toBe('api_key_source_not_allowed');
-    expect((await svc.envoy({ path: '/v1/fenced', headers: { 'x-api-key': fenced, 'x-forwarded-for': via('203.0.113.5', '198.51.100.7') } })).allowed).toBe(true);
+    expect(
+      (
+        await svc.envoy({
+          path: '/v1/fenced',
+          headers: { 'x-api-key': fenced, 'x-forwarded-for': via('203.0.113.5', '198.51.100.7') },
+        })
+      ).allowed,
+    ).toBe(true);
   });
 
   it('a chosen entry that is not one IP address is 400', async () => {
     for (const bad of ['garbage', '203.0.113.5:1234', '[2001:db8::1]', 'fe80::1%eth0']) {
-      await expect400({ path: '/v1/fenced', headers: { 'x-api-key': fenced, 'x-forwarded-for': via(bad) } }, 'source_ip_invalid');
+      await expect400(
+        { path: '/v1/fenced', headers: { 'x-api-key': fenced, 'x-forwarded-for': via(bad) } },
+        'source_ip_invalid',
+      );
     }
   });
 
@@ -92,18 +136,31 @@ describe('client address', () => {
     expect(first.clientHeaders['ratelimit-policy']).toBe('"login-contract";q=2;w=3600');
     expect((await login(via('2001:db8:5:6:aaaa::2', '1.1.1.2'))).allowed).toBe(true);
     const third = await login(via('2001:db8:5:6:ffff:ffff:ffff:ffff', '1.1.1.3'));
-    expect({ status: third.status, error: JSON.parse(third.body!).error }).toEqual({ status: 429, error: 'rate_limited' });
+    expect({ status: third.status, error: JSON.parse(third.body!).error }).toEqual({
+      status: 429,
+      error: 'rate_limited',
+    });
     expect(third.clientHeaders['retry-after']).toMatch(/^\d+$/);
   });
 });
 
 describe('host confusion', () => {
   it('spellings of admin.example.com reach its route', async () => {
-    for (const host of ['ADMIN.example.com', 'admin.example.com.', 'admin.example.com:8443', 'Admin.Example.Com.:443']) await expectProtected({ host, path: '/x' }, 'admin-host');
+    for (const host of ['ADMIN.example.com', 'admin.example.com.', 'admin.example.com:8443', 'Admin.Example.Com.:443'])
+      await expectProtected({ host, path: '/x' }, 'admin-host');
   });
 
   it('anything that is not a valid authority is 400', async () => {
-    for (const host of ['', 'user@admin.example.com', '[admin.example.com]', 'admin.example.com,www.example.com', 'admin.example.com ', 'admin.example.com..', 'admin%2eexample.com', '127.1']) {
+    for (const host of [
+      '',
+      'user@admin.example.com',
+      '[admin.example.com]',
+      'admin.example.com,www.example.com',
+      'admin.example.com ',
+      'admin.example.com..',
+      'admin%2eexample.com',
+      '127.1',
+    ]) {
       await expect400({ host, path: '/x' }, 'host_invalid');
     }
   });
@@ -111,7 +168,14 @@ describe('host confusion', () => {
 
 describe('path confusion', () => {
   it('other spellings of /admin and /v1/secret reach their routes', async () => {
-    for (const [path, route] of [['/ADMIN', 'admin'], ['/Admin/x', 'admin'], ['/admin.json', 'admin'], ['/v1/secret/', 'secret'], ['/V1/Secret', 'secret'], ['/v1/secret.json', 'secret']]) {
+    for (const [path, route] of [
+      ['/ADMIN', 'admin'],
+      ['/Admin/x', 'admin'],
+      ['/admin.json', 'admin'],
+      ['/v1/secret/', 'secret'],
+      ['/V1/Secret', 'secret'],
+      ['/v1/secret.json', 'secret'],
+    ]) {
       await expectProtected({ path }, route);
     }
   });
@@ -135,8 +199,14 @@ describe('path confusion', () => {
 
 describe('credentials in the query', () => {
   it('a header credential plus ?access_token= is 400 multiple_credentials; a lone ?access_token= is 400 access_token_in_query', async () => {
-    await expect400({ method: 'POST', path: '/v1/items/7?access_token=abc', headers: { 'x-api-key': writer } }, 'multiple_credentials');
-    await expect400({ method: 'POST', path: `/v1/items/7?api_key=${writer}`, headers: { authorization: `Bearer ${writer}` } }, 'multiple_credentials');
+    await expect400(
+      { method: 'POST', path: '/v1/items/7?access_token=abc', headers: { 'x-api-key': writer } },
+      'multiple_credentials',
+    );
+    await expect400(
+      { method: 'POST', path: `/v1/items/7?api_key=${writer}`, headers: { authorization: `Bearer ${writer}` } },
+      'multiple_credentials',
+    );
     await expect400({ method: 'POST', path: `/v1/items/7?access_token=${writer}` }, 'access_token_in_query');
   });
 
@@ -172,7 +242,9 @@ describe('request-derived log fields', () => {
     // The test client's own x-request-id line and the key, joined with "," as Envoy joins repeated headers.
     expect(entries.find((e) => e.path === '/v1/keys/[redacted]')).toMatchObject({ request_id: '[redacted]' });
     expect(entries.find((e) => e.reason === 'source_ip_invalid')).toMatchObject({ peer_ip: '10.1.2.3' });
-    expect(entries.find((e) => e.method === '_OTHER' && e.path === '/v1/secret')!.request_id).toMatch(/^req-[a-z0-9]+,x{100,128}…$/);
+    expect(entries.find((e) => e.method === '_OTHER' && e.path === '/v1/secret')!.request_id).toMatch(
+      /^req-[a-z0-9]+,x{100,128}…$/,
+    );
     for (const e of entries) expect(e.source_ip === undefined || /^[0-9a-f.:]+$/.test(e.source_ip)).toBe(true);
   });
 });

@@ -20,23 +20,35 @@ let issuer: string;
 let redis: TestRedis;
 let svc: TestService;
 
-const envoyConfig = parse(readFileSync(`${REPO}envoy/envoy.yaml`, 'utf8')) as Json;
+const envoyConfig = parse(readFileSync(`${REPO}envoy/envoy.yaml`, 'utf8'));
 const routes = envoyRoutes(envoyConfig);
-const stripped: string[] = findHcm(envoyConfig).http_filters[0].typed_config.mutations.request_mutations.map((m: Json) => m.remove);
+const stripped: string[] = findHcm(envoyConfig).http_filters[0].typed_config.mutations.request_mutations.map(
+  (m: Json) => m.remove,
+);
 
 /** A request through Envoy as envoy/envoy.yaml configures it, then Portcullis, then the upstream. */
 async function curl(method: string, path: string, headers: Record<string, string> = {}) {
   const kept = Object.fromEntries(Object.entries(headers).filter(([k]) => !stripped.includes(k.toLowerCase())));
   const route = envoySelect(routes, method, path.split('?')[0]);
   if (!route) throw new Error(`no Envoy route for ${method} ${path}: the catch-all is missing`);
-  if (route.disabled) return { allowed: true, status: 200, upstreamHeaders: kept, clientHeaders: {} as Record<string, string>, body: undefined as string | undefined };
+  if (route.disabled)
+    return {
+      allowed: true,
+      status: 200,
+      upstreamHeaders: kept,
+      clientHeaders: {} as Record<string, string>,
+      body: undefined as string | undefined,
+    };
   return svc.envoy({ method, path, headers: kept, contextExtensions: route.contextExtensions });
 }
 
 async function token(scope: string): Promise<string> {
   const res = await fetch(`${issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from('demo-client:demo-client-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from('demo-client:demo-client-secret').toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
   });
   const json = (await res.json()) as { access_token: string };
@@ -45,7 +57,10 @@ async function token(scope: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  idpProc = spawn(process.execPath, [`${REPO}deploy/compose/idp.mjs`], { env: { ...process.env, IDP_PORT: '0', IDP_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  idpProc = spawn(process.execPath, [`${REPO}deploy/compose/idp.mjs`], {
+    env: { ...process.env, IDP_PORT: '0', IDP_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   issuer = await new Promise<string>((resolve, reject) => {
     let out = '';
     idpProc.stdout!.on('data', (c: Buffer) => {
@@ -88,23 +103,39 @@ describe('compose walk-through (docs/deployment.md)', () => {
   it('2. API key: 200, the upstream sees trusted identity headers and not the key', async () => {
     const r = await curl('GET', '/v1/orders', { 'x-api-key': DEMO_API_KEY });
     expect(r.status).toBe(200);
-    expect(r.upstreamHeaders).toMatchObject({ 'x-client-id': 'partner-app', 'x-auth-method': 'api-key', 'x-scopes': 'orders:read' });
+    expect(r.upstreamHeaders).toMatchObject({
+      'x-client-id': 'partner-app',
+      'x-auth-method': 'api-key',
+      'x-scopes': 'orders:read',
+    });
     expect(r.upstreamHeaders['x-api-key']).toBeUndefined();
   });
 
   it('3. JWT from the dev identity provider: 200 with its subject and client; the token is not forwarded', async () => {
     const r = await curl('GET', '/v1/orders/42', { authorization: `Bearer ${await token('orders:read')}` });
     expect(r.status).toBe(200);
-    expect(r.upstreamHeaders).toMatchObject({ 'x-user-id': 'demo-client', 'x-client-id': 'demo-client', 'x-auth-method': 'jwt', 'x-scopes': 'orders:read' });
+    expect(r.upstreamHeaders).toMatchObject({
+      'x-user-id': 'demo-client',
+      'x-client-id': 'demo-client',
+      'x-auth-method': 'jwt',
+      'x-scopes': 'orders:read',
+    });
     expect(r.upstreamHeaders.authorization).toBeUndefined();
   });
 
   it('4. a spoofed X-User-Id never reaches the upstream', async () => {
-    const withKey = await curl('GET', '/v1/orders', { 'x-api-key': DEMO_API_KEY, 'X-User-Id': 'admin', 'x-auth-method': 'root' });
+    const withKey = await curl('GET', '/v1/orders', {
+      'x-api-key': DEMO_API_KEY,
+      'X-User-Id': 'admin',
+      'x-auth-method': 'root',
+    });
     expect(withKey.status).toBe(200);
     expect(withKey.upstreamHeaders['x-user-id']).not.toBe('admin');
     expect(withKey.upstreamHeaders['x-auth-method']).toBe('api-key');
-    const jwt = await curl('GET', '/v1/orders', { authorization: `Bearer ${await token('orders:read')}`, 'x-user-id': 'admin' });
+    const jwt = await curl('GET', '/v1/orders', {
+      authorization: `Bearer ${await token('orders:read')}`,
+      'x-user-id': 'admin',
+    });
     expect(jwt.upstreamHeaders['x-user-id']).toBe('demo-client');
     // On a public route ext_authz is off; Envoy's header_mutation filter still removes it.
     const pub = await curl('GET', '/public/hello', { 'x-user-id': 'admin' });
@@ -115,7 +146,9 @@ describe('compose walk-through (docs/deployment.md)', () => {
   it('5. a read-only token cannot write: 403 insufficient_scope', async () => {
     const r = await curl('POST', '/v1/orders', { authorization: `Bearer ${await token('orders:read')}` });
     expect(r.status).toBe(403);
-    expect(r.clientHeaders['www-authenticate']).toBe('Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"');
+    expect(r.clientHeaders['www-authenticate']).toBe(
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"',
+    );
   });
 
   it('6. a path no route names: 403 (the catch-all still asks Portcullis; default deny)', async () => {

@@ -12,7 +12,13 @@ import { parse, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/policy/load.ts';
 import type { Config } from '../../src/policy/schema.ts';
 import { extAuthzFilter, REPO, type Json } from './support/envoy-config.ts';
-import { envoyGatewaySchema, extensionProvider, meshConfig, problems, securityPolicy } from './support/control-plane-api.ts';
+import {
+  envoyGatewaySchema,
+  extensionProvider,
+  meshConfig,
+  problems,
+  securityPolicy,
+} from './support/control-plane-api.ts';
 import { hasModel, schemaErrors, typeErrors } from './support/k8s-validate.ts';
 import { kustomizeBuild, type K8sObject } from './support/kustomize.ts';
 import { disagreements, gatewayRoutes } from './support/route-agreement.ts';
@@ -28,9 +34,10 @@ const find = (objs: K8sObject[], kind: string, name: string) => {
   return o;
 };
 const all = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 const withoutNamespace = (o: K8sObject) => ({ ...o, metadata: { ...o.metadata, namespace: undefined } });
-const readYaml = (file: string) => parse(readFileSync(file, 'utf8')) as Json;
+const readYaml = (file: string) => parse(readFileSync(file, 'utf8'));
 
 /** Validation problems of every object, each against the schema of its API. */
 async function apiProblems(objs: K8sObject[]): Promise<string[]> {
@@ -54,7 +61,9 @@ function portcullisConfig(objs: K8sObject[]): Config {
 function grpcPort(objs: K8sObject[]): number {
   const svc = find(objs, 'Service', 'portcullis');
   const port = svc.spec.ports.find((p: Json) => p.name === 'grpc');
-  const container = find(objs, 'Deployment', 'portcullis').spec.template.spec.containers.find((c: Json) => c.name === 'portcullis');
+  const container = find(objs, 'Deployment', 'portcullis').spec.template.spec.containers.find(
+    (c: Json) => c.name === 'portcullis',
+  );
   const target = container.ports.find((p: Json) => p.name === port.targetPort).containerPort;
   expect(Number(portcullisConfig(objs).server.grpc.address.split(':').pop())).toBe(target);
   return port.port;
@@ -75,7 +84,17 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
   const extAuths = () => all(objs, 'SecurityPolicy').map((p) => p.spec.extAuth);
 
   it('every object validates against its API: Kubernetes, Gateway API and Envoy Gateway schemas and types', async () => {
-    expect(objs.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'Service', 'Gateway', 'HTTPRoute', 'SecurityPolicy', 'ClientTrafficPolicy', 'NetworkPolicy']));
+    expect(objs.map((o) => o.kind)).toEqual(
+      expect.arrayContaining([
+        'Deployment',
+        'Service',
+        'Gateway',
+        'HTTPRoute',
+        'SecurityPolicy',
+        'ClientTrafficPolicy',
+        'NetworkPolicy',
+      ]),
+    );
     expect(await apiProblems(objs)).toEqual([]);
     expect(typeProblems).toEqual([]);
   });
@@ -92,7 +111,8 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
     const port = grpcPort(objs);
     // The gRPC health service Portcullis reports on, and the same one envoy/envoy.yaml checks.
     const envoy = readYaml(`${REPO}envoy/envoy.yaml`);
-    const healthService = envoy.static_resources.clusters.find((c: Json) => c.name === 'portcullis').health_checks[0].grpc_health_check.service_name;
+    const healthService = envoy.static_resources.clusters.find((c: Json) => c.name === 'portcullis').health_checks[0]
+      .grpc_health_check.service_name;
     expect(extAuthzFilter(envoy).status_on_error).toEqual({ code: 'ServiceUnavailable' });
     expect(extAuths()).toHaveLength(4);
     for (const e of extAuths()) {
@@ -100,7 +120,10 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
       expect(e.failOpen).toBe(false);
       expect(e.statusOnError).toBe(503); // as envoy/envoy.yaml's status_on_error (checked below)
       expect(e.timeout).toBe('250ms');
-      expect(e.grpc.backendSettings.healthCheck.active).toMatchObject({ type: 'GRPC', grpc: { service: healthService } });
+      expect(e.grpc.backendSettings.healthCheck.active).toMatchObject({
+        type: 'GRPC',
+        grpc: { service: healthService },
+      });
     }
   });
 
@@ -110,18 +133,24 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
 
   it('puts every route through Portcullis: a Gateway-wide policy, and HTTPRoutes and Gateway that exist', () => {
     const gateway = find(objs, 'Gateway', 'api');
-    const gatewayPolicy = all(objs, 'SecurityPolicy').filter((p) => p.spec.targetRefs.some((t: Json) => t.kind === 'Gateway'));
-    expect(gatewayPolicy.map((p) => p.spec.targetRefs)).toEqual([[{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: gateway.metadata.name }]]);
+    const gatewayPolicy = all(objs, 'SecurityPolicy').filter((p) =>
+      p.spec.targetRefs.some((t: Json) => t.kind === 'Gateway'),
+    );
+    expect(gatewayPolicy.map((p) => p.spec.targetRefs)).toEqual([
+      [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: gateway.metadata.name }],
+    ]);
     expect(gatewayPolicy[0].spec.extAuth.contextExtensions).toBeUndefined();
     for (const p of [...all(objs, 'SecurityPolicy'), ...all(objs, 'ClientTrafficPolicy')]) {
-      for (const t of p.spec.targetRefs) expect(() => find(objs, t.kind, t.name), `${p.kind}/${p.metadata.name}`).not.toThrow();
+      for (const t of p.spec.targetRefs)
+        expect(() => find(objs, t.kind, t.name), `${p.kind}/${p.metadata.name}`).not.toThrow();
     }
     const routes = gatewayRoutes(objs, gateway.metadata.name);
     expect(routes.filter((r) => r.disabled)).toEqual([]);
     for (const hr of all(objs, 'HTTPRoute')) {
       expect(hr.spec.parentRefs).toEqual([{ name: gateway.metadata.name }]);
       for (const rule of hr.spec.rules) {
-        for (const ref of rule.backendRefs) expect(find(objs, 'Service', ref.name).spec.ports.map((p: Json) => p.port)).toContain(ref.port);
+        for (const ref of rule.backendRefs)
+          expect(find(objs, 'Service', ref.name).spec.ports.map((p: Json) => p.port)).toContain(ref.port);
       }
     }
   });
@@ -130,7 +159,9 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
     const routes = gatewayRoutes(objs, 'api');
     expect(disagreements(routes, portcullisConfig(objs))).toEqual([]);
     // Not vacuous: three routes pinned, each by its own policy, with Envoy Gateway's Value type.
-    expect(new Set(routes.map((r) => r.contextExtensions['portcullis.route']).filter(Boolean))).toEqual(new Set(['orders-read', 'orders-write', 'reports']));
+    expect(new Set(routes.map((r) => r.contextExtensions['portcullis.route']).filter(Boolean))).toEqual(
+      new Set(['orders-read', 'orders-write', 'reports']),
+    );
     for (const e of extAuths()) for (const c of e.contextExtensions ?? []) expect(c.type).toBe('Value');
   });
 
@@ -139,7 +170,8 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
     expect(ctp.spec.targetRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'api' }]);
     const early = ctp.spec.headers.earlyRequestHeaders;
     const { headers } = portcullisConfig(objs);
-    for (const h of [...headers.strip, ...Object.keys(headers.set), 'x-envoy-auth-failure-mode-allowed']) expect(early.remove).toContain(h);
+    for (const h of [...headers.strip, ...Object.keys(headers.set), 'x-envoy-auth-failure-mode-allowed'])
+      expect(early.remove).toContain(h);
     for (const p of headers.strip_prefixes) expect(early.removeOnMatch).toContainEqual({ type: 'Prefix', value: p });
     expect(early.set ?? []).toEqual([]);
     expect(ctp.spec.headers.withUnderscoresAction).toBe('RejectRequest');
@@ -150,16 +182,32 @@ describe('Envoy Gateway (deploy/envoy-gateway)', () => {
     // The labels Envoy Gateway puts on the Envoy Pods it runs (EnvoyAppLabel in
     // https://github.com/envoyproxy/gateway/blob/main/internal/infrastructure/kubernetes/proxy/resource.go),
     // in envoy-gateway-system, its default namespace for them.
-    const proxyLabels = { 'app.kubernetes.io/name': 'envoy', 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/managed-by': 'envoy-gateway' };
+    const proxyLabels = {
+      'app.kubernetes.io/name': 'envoy',
+      'app.kubernetes.io/component': 'proxy',
+      'app.kubernetes.io/managed-by': 'envoy-gateway',
+    };
     const np = find(objs, 'NetworkPolicy', 'portcullis');
     const port = grpcPort(objs);
     const grpcRules = np.spec.ingress.filter((r: Json) => r.ports.some((p: Json) => p.port === port));
     expect(grpcRules).toEqual([
-      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'envoy-gateway-system' } }, podSelector: { matchLabels: proxyLabels } }], ports: [{ port, protocol: 'TCP' }] },
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'envoy-gateway-system' } },
+            podSelector: { matchLabels: proxyLabels },
+          },
+        ],
+        ports: [{ port, protocol: 'TCP' }],
+      },
     ]);
-    const baseOps = find(base, 'NetworkPolicy', 'portcullis').spec.ingress.filter((r: Json) => r.ports.some((p: Json) => p.port === 9192));
+    const baseOps = find(base, 'NetworkPolicy', 'portcullis').spec.ingress.filter((r: Json) =>
+      r.ports.some((p: Json) => p.port === 9192),
+    );
     expect(np.spec.ingress.filter((r: Json) => r.ports.some((p: Json) => p.port === 9192))).toEqual(baseOps);
-    expect(matches(np.spec.podSelector.matchLabels, find(objs, 'Deployment', 'portcullis').spec.template.metadata.labels)).toBe(true);
+    expect(
+      matches(np.spec.podSelector.matchLabels, find(objs, 'Deployment', 'portcullis').spec.template.metadata.labels),
+    ).toBe(true);
   });
 });
 
@@ -179,7 +227,13 @@ describe('Istio (deploy/istio)', () => {
 
   it('every object validates against its API: Kubernetes, Istio and Gateway API schemas and types', async () => {
     expect(sidecar.map((o) => o.kind).sort()).toEqual(['AuthorizationPolicy', 'Deployment', 'Namespace', 'Service']);
-    expect(ambient.map((o) => o.kind).sort()).toEqual(['AuthorizationPolicy', 'Deployment', 'Gateway', 'Namespace', 'Service']);
+    expect(ambient.map((o) => o.kind).sort()).toEqual([
+      'AuthorizationPolicy',
+      'Deployment',
+      'Gateway',
+      'Namespace',
+      'Service',
+    ]);
     expect(await apiProblems([...portcullis, ...sidecar, ...ambient])).toEqual([]);
     expect(typeProblems).toEqual([]);
   });
@@ -213,7 +267,9 @@ describe('Istio (deploy/istio)', () => {
     const svc = find(portcullis, 'Service', 'portcullis');
     expect(svc.spec.clusterIP).toBeUndefined(); // Istio cannot send Checks to a headless Service
     const baseSvc = find(base, 'Service', 'portcullis');
-    expect(svc.spec.ports).toEqual(baseSvc.spec.ports.map((p: Json) => (p.name === 'grpc' ? { ...p, appProtocol: 'grpc' } : p)));
+    expect(svc.spec.ports).toEqual(
+      baseSvc.spec.ports.map((p: Json) => (p.name === 'grpc' ? { ...p, appProtocol: 'grpc' } : p)),
+    );
     expect(svc.spec.selector).toEqual(baseSvc.spec.selector);
   });
 
@@ -238,7 +294,9 @@ describe('Istio (deploy/istio)', () => {
         expect(ns.metadata.labels['istio-injection']).toBe('enabled');
         const selector = policy().spec.selector.matchLabels;
         expect(matches(selector, app.spec.template.metadata.labels)).toBe(true);
-        expect(matches(selector, find(portcullis, 'Deployment', 'portcullis').spec.template.metadata.labels)).toBe(false);
+        expect(matches(selector, find(portcullis, 'Deployment', 'portcullis').spec.template.metadata.labels)).toBe(
+          false,
+        );
       } else {
         // Attached to the waypoint through the Service (a selector would target ztunnel).
         expect(policy().spec.selector).toBeUndefined();
@@ -250,8 +308,15 @@ describe('Istio (deploy/istio)', () => {
         expect(waypoint.spec.listeners).toEqual([{ name: 'mesh', port: 15008, protocol: 'HBONE' }]);
       }
       const grpc = grpcPort(portcullis);
-      const rules = find(portcullis, 'NetworkPolicy', 'portcullis').spec.ingress.filter((r: Json) => r.ports.some((p: Json) => p.port === grpc));
-      expect(rules).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns.metadata.name } } }], ports: [{ port: grpc, protocol: 'TCP' }] }]);
+      const rules = find(portcullis, 'NetworkPolicy', 'portcullis').spec.ingress.filter((r: Json) =>
+        r.ports.some((p: Json) => p.port === grpc),
+      );
+      expect(rules).toEqual([
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns.metadata.name } } }],
+          ports: [{ port: grpc, protocol: 'TCP' }],
+        },
+      ]);
     });
   });
 });
@@ -283,14 +348,24 @@ describe('the control-plane validators catch mistakes', () => {
     // orders-read without its method matches, and no orders-write route: POSTs land on orders-read.
     const objs = kustomizeBuild(EG).filter((o) => !(o.kind === 'HTTPRoute' && o.metadata.name === 'orders-write'));
     const config = portcullisConfig(objs);
-    find(objs, 'HTTPRoute', 'orders-read').spec.rules[0].matches = [{ path: { type: 'PathPrefix', value: '/v1/orders' } }];
-    expect(disagreements(gatewayRoutes(objs, 'api'), config)).toContain('Envoy route orders-read: pins "orders-read" but Portcullis matches POST /v1/orders to "orders-write"');
+    find(objs, 'HTTPRoute', 'orders-read').spec.rules[0].matches = [
+      { path: { type: 'PathPrefix', value: '/v1/orders' } },
+    ];
+    expect(disagreements(gatewayRoutes(objs, 'api'), config)).toContain(
+      'Envoy route orders-read: pins "orders-read" but Portcullis matches POST /v1/orders to "orders-write"',
+    );
     const typo = kustomizeBuild(EG);
     find(typo, 'SecurityPolicy', 'reports').spec.extAuth.contextExtensions[0].value = 'report';
-    expect(disagreements(gatewayRoutes(typo, 'api'), config)).toContain('Envoy route reports: portcullis.route "report" is not a route in the Portcullis config');
+    expect(disagreements(gatewayRoutes(typo, 'api'), config)).toContain(
+      'Envoy route reports: portcullis.route "report" is not a route in the Portcullis config',
+    );
     // A route no policy covers is ext_authz-off, which Portcullis only accepts for its public paths.
-    const uncovered = kustomizeBuild(EG).filter((o) => !(o.kind === 'SecurityPolicy' && ['portcullis', 'reports'].includes(o.metadata.name)));
-    expect(disagreements(gatewayRoutes(uncovered, 'api'), config)).toContain('Envoy route reports: ext_authz is disabled but Portcullis treats GET /v1/reports as protected route "reports"');
+    const uncovered = kustomizeBuild(EG).filter(
+      (o) => !(o.kind === 'SecurityPolicy' && ['portcullis', 'reports'].includes(o.metadata.name)),
+    );
+    expect(disagreements(gatewayRoutes(uncovered, 'api'), config)).toContain(
+      'Envoy route reports: ext_authz is disabled but Portcullis treats GET /v1/reports as protected route "reports"',
+    );
   });
 
   it('mesh config: a field of the HTTP provider on the gRPC one, a numeric statusOnError, a Duration Istio cannot read', () => {
@@ -322,18 +397,42 @@ describe('the control-plane validators catch mistakes', () => {
 // KUBECTL names another kubectl binary (or a missing one, to see the skip).
 const KUBECTL_BIN = process.env.KUBECTL ?? 'kubectl';
 const KUBECTL = spawnSync(KUBECTL_BIN, ['version', '--client'], { encoding: 'utf8' }).status === 0;
-const OVERLAYS = ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/sidecar', 'deploy/envoy-gateway', 'deploy/istio', 'deploy/istio/sidecar', 'deploy/istio/ambient'];
+const OVERLAYS = [
+  'deploy/kubernetes/base',
+  'deploy/kubernetes/overlays/sidecar',
+  'deploy/envoy-gateway',
+  'deploy/istio',
+  'deploy/istio/sidecar',
+  'deploy/istio/ambient',
+];
 // kustomize wraps long base64 Secret values over lines; the API server reads them either way.
-const unwrapped = (o: K8sObject) => (o.kind === 'Secret' ? { ...o, data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, String(v).replace(/\s/g, '')])) } : o);
-const keyed = (objs: K8sObject[]) => new Map(objs.map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, unwrapped(o)]));
+const unwrapped = (o: K8sObject) =>
+  o.kind === 'Secret'
+    ? {
+        ...o,
+        data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, String(v).replace(/\s/g, '')])),
+      }
+    : o;
+const keyed = (objs: K8sObject[]) =>
+  new Map(objs.map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, unwrapped(o)]));
 
-if (!KUBECTL) console.warn(`control-planes.test.ts: ${KUBECTL_BIN} not found; the \`kubectl kustomize\` checks are SKIPPED (the test's kustomize subset still builds every overlay)`);
+if (!KUBECTL)
+  console.warn(
+    `control-planes.test.ts: ${KUBECTL_BIN} not found; the \`kubectl kustomize\` checks are SKIPPED (the test's kustomize subset still builds every overlay)`,
+  );
 
-describe(KUBECTL ? 'kubectl kustomize renders every overlay as the test kustomize does' : `kubectl kustomize: SKIPPED, ${KUBECTL_BIN} not found`, () => {
-  it.skipIf(!KUBECTL).each(OVERLAYS)('%s', (dir) => {
-    const rendered = parseAllDocuments(execFileSync(KUBECTL_BIN, ['kustomize', `${REPO}${dir}`], { encoding: 'utf8' })).map((d) => d.toJS() as K8sObject);
-    const own = kustomizeBuild(`${REPO}${dir}`);
-    expect([...keyed(rendered).keys()].sort()).toEqual([...keyed(own).keys()].sort());
-    for (const [k, o] of keyed(own)) expect(keyed(rendered).get(k), k).toEqual(o);
-  });
-});
+describe(
+  KUBECTL
+    ? 'kubectl kustomize renders every overlay as the test kustomize does'
+    : `kubectl kustomize: SKIPPED, ${KUBECTL_BIN} not found`,
+  () => {
+    it.skipIf(!KUBECTL).each(OVERLAYS)('%s', (dir) => {
+      const rendered = parseAllDocuments(
+        execFileSync(KUBECTL_BIN, ['kustomize', `${REPO}${dir}`], { encoding: 'utf8' }),
+      ).map((d) => d.toJS() as K8sObject);
+      const own = kustomizeBuild(`${REPO}${dir}`);
+      expect([...keyed(rendered).keys()].sort()).toEqual([...keyed(own).keys()].sort());
+      for (const [k, o] of keyed(own)) expect(keyed(rendered).get(k), k).toEqual(o);
+    });
+  },
+);

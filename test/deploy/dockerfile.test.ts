@@ -22,7 +22,11 @@ interface Stage {
 }
 
 function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const args: Record<string, string> = {};
   const stages: Stage[] = [];
   for (const l of lines) {
@@ -52,7 +56,10 @@ function ignored(path: string, patterns: string[]): boolean {
 }
 
 const dockerfile = parseDockerfile(readFileSync(`${REPO}Dockerfile`, 'utf8'));
-const ignorePatterns = readFileSync(`${REPO}.dockerignore`, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const ignorePatterns = readFileSync(`${REPO}.dockerignore`, 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 const stage = (name: string) => dockerfile.stages.find((s) => s.name === name)!;
 
 describe('Dockerfile', () => {
@@ -78,11 +85,17 @@ describe('Dockerfile', () => {
   it('compiles in a build stage; the runtime image runs dist/ through bin/portcullis.js, with no src/ and no tsx', () => {
     const build = stage('build').body;
     expect(build.some((i) => i.op === 'RUN' && /^npm run build\b/.test(i.args))).toBe(true);
-    expect(build.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1))).toEqual(
-      expect.arrayContaining(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src']),
-    );
+    expect(
+      build
+        .filter((i) => i.op === 'COPY' && !i.args.includes('--from='))
+        .flatMap((i) => i.args.split(/\s+/).slice(0, -1)),
+    ).toEqual(expect.arrayContaining(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src']));
     // npm run build is tsc over tsconfig.build.json, which compiles src/ into the dist/ copied above.
-    const pkg = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as {
+      scripts: Record<string, string>;
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     expect(pkg.scripts.build).toMatch(/^tsc (-b|-p) tsconfig\.build\.json$/);
     const file = ts.readConfigFile(`${REPO}tsconfig.build.json`, (p) => ts.sys.readFile(p));
     const parsed = ts.parseJsonConfigFileContent(file.config, ts.sys, REPO);
@@ -93,7 +106,9 @@ describe('Dockerfile', () => {
     // The runtime stage copies no sources, and its entrypoint runs the compiled CLI.
     const runtime = stage('runtime').body;
     expect(runtime.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/)[0])).not.toContain('src');
-    expect(readFileSync(`${REPO}bin/portcullis.js`, 'utf8')).toContain("new URL('../dist/cli/main.js', import.meta.url)");
+    expect(readFileSync(`${REPO}bin/portcullis.js`, 'utf8')).toContain(
+      "new URL('../dist/cli/main.js', import.meta.url)",
+    );
     // Neither the compiler nor a TypeScript loader is a production dependency.
     for (const dev of ['tsx', 'typescript']) {
       expect(pkg.dependencies[dev], dev).toBeUndefined();
@@ -129,7 +144,8 @@ describe('Dockerfile', () => {
       }
     }
     // And keeps secrets of the build context, bulky folders and a local build out.
-    for (const p of ['node_modules', '.git', 'test/deploy/compose.test.ts', 'bench', 'dist']) expect(ignored(p, ignorePatterns), p).toBe(true);
+    for (const p of ['node_modules', '.git', 'test/deploy/compose.test.ts', 'bench', 'dist'])
+      expect(ignored(p, ignorePatterns), p).toBe(true);
   });
 
   it('src/ imports only runtime dependencies (the image has no dev dependencies)', () => {
@@ -148,7 +164,9 @@ describe('Dockerfile', () => {
     const seen = new Set<string>();
     for (const f of [...files, `${REPO}bin/portcullis.js`]) {
       const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      for (const m of text.matchAll(
+        /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm,
+      )) {
         const spec = m[1] ?? m[2];
         if (spec.startsWith('.') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
         if (/^import\s+type\s/.test(m[0].trim())) continue; // erased at runtime

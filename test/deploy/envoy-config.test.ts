@@ -10,7 +10,7 @@ import { ENVOY_CONFIGS, extAuthzFilter, findHcm, type Json } from './support/env
 const clone = <T>(v: T): T => structuredClone(v);
 
 describe.each(ENVOY_CONFIGS)('%s', (file) => {
-  const config = parse(readFileSync(file, 'utf8')) as Json;
+  const config = parse(readFileSync(file, 'utf8'));
 
   it('loads into envoy.config.bootstrap.v3.Bootstrap with every @type resolved', () => {
     const { errors, types } = checkEnvoyBootstrap(config);
@@ -39,10 +39,15 @@ describe.each(ENVOY_CONFIGS)('%s', (file) => {
   it('runs header_mutation (stripping identity headers) before ext_authz, and the router last', () => {
     const hcm = findHcm(config);
     const names = hcm.http_filters.map((f: Json) => f.name);
-    expect(names).toEqual(['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(names).toEqual([
+      'envoy.filters.http.header_mutation',
+      'envoy.filters.http.ext_authz',
+      'envoy.filters.http.router',
+    ]);
     const removed = hcm.http_filters[0].typed_config.mutations.request_mutations.map((m: Json) => m.remove);
     // Portcullis' default identity headers (schema.ts headers.strip / headers.set) and the failure-mode marker.
-    for (const h of ['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method', 'x-envoy-auth-failure-mode-allowed']) expect(removed).toContain(h);
+    for (const h of ['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method', 'x-envoy-auth-failure-mode-allowed'])
+      expect(removed).toContain(h);
   });
 
   it('configures ext_authz fail-closed over gRPC v3 with 503 on error', () => {
@@ -74,11 +79,22 @@ describe.each(ENVOY_CONFIGS)('%s', (file) => {
   it('uses only access-log commands Envoy knows', () => {
     const fmt = JSON.stringify(findHcm(config).access_log[0].typed_config.log_format);
     const commands = [...fmt.matchAll(/%([A-Z_]+)(\([^)]*\))?%/g)].map((m) => m[1]);
-    const known = ['START_TIME', 'REQ', 'RESPONSE_CODE', 'RESPONSE_FLAGS', 'RESPONSE_CODE_DETAILS', 'DURATION', 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT', 'DYNAMIC_METADATA'];
+    const known = [
+      'START_TIME',
+      'REQ',
+      'RESPONSE_CODE',
+      'RESPONSE_FLAGS',
+      'RESPONSE_CODE_DETAILS',
+      'DURATION',
+      'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT',
+      'DYNAMIC_METADATA',
+    ];
     expect(commands.length).toBeGreaterThan(5);
     expect(commands.filter((c) => !known.includes(c))).toEqual([]);
     // Every %…% is a whole command (an unbalanced one is a startup error in Envoy).
-    for (const v of Object.values(findHcm(config).access_log[0].typed_config.log_format.json_format as Record<string, string>)) {
+    for (const v of Object.values(
+      findHcm(config).access_log[0].typed_config.log_format.json_format as Record<string, string>,
+    )) {
       expect(v, v).toMatch(/^%[A-Z_]+(\([^)]*\))?%$/);
     }
   });
@@ -92,7 +108,7 @@ describe.each(ENVOY_CONFIGS)('%s', (file) => {
 });
 
 describe('the checker rejects broken configs', () => {
-  const good = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8')) as Json;
+  const good = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8'));
 
   it('a typo in a field name, with a hint', () => {
     const c = clone(good);
@@ -100,15 +116,21 @@ describe('the checker rejects broken configs', () => {
     hcm.merge_slahes = hcm.merge_slashes;
     delete hcm.merge_slashes;
     expect(checkEnvoyBootstrap(c).errors).toEqual([
-      expect.stringMatching(/merge_slahes: unknown field "merge_slahes" in envoy\.extensions\.filters\.network\.http_connection_manager\.v3\.HttpConnectionManager \(did you mean merge_slashes\?\)/),
+      expect.stringMatching(
+        /merge_slahes: unknown field "merge_slahes" in envoy\.extensions\.filters\.network\.http_connection_manager\.v3\.HttpConnectionManager \(did you mean merge_slashes\?\)/,
+      ),
     ]);
   });
 
   it('a misspelled field inside a per-route typed config', () => {
     const c = clone(good);
     const route = findHcm(c).route_config.virtual_hosts[0].routes[1];
-    route.typed_per_filter_config['envoy.filters.http.ext_authz'].check_settings.context_extension = { 'portcullis.route': 'x' };
-    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(/unknown field "context_extension" in envoy\.extensions\.filters\.http\.ext_authz\.v3\.CheckSettings/);
+    route.typed_per_filter_config['envoy.filters.http.ext_authz'].check_settings.context_extension = {
+      'portcullis.route': 'x',
+    };
+    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(
+      /unknown field "context_extension" in envoy\.extensions\.filters\.http\.ext_authz\.v3\.CheckSettings/,
+    );
   });
 
   it('an enum value that does not exist', () => {
@@ -117,13 +139,18 @@ describe('the checker rejects broken configs', () => {
     expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(/"REJECT" is not a value of enum/);
     const d = clone(good);
     extAuthzFilter(d).status_on_error.code = 'Unavailable';
-    expect(checkEnvoyBootstrap(d).errors.join('\n')).toMatch(/"Unavailable" is not a value of enum envoy\.type\.v3\.StatusCode/);
+    expect(checkEnvoyBootstrap(d).errors.join('\n')).toMatch(
+      /"Unavailable" is not a value of enum envoy\.type\.v3\.StatusCode/,
+    );
   });
 
   it('an @type that names no message', () => {
     const c = clone(good);
-    findHcm(c).http_filters[1].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuth';
-    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(/unknown type "envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuth"/);
+    findHcm(c).http_filters[1].typed_config['@type'] =
+      'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuth';
+    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(
+      /unknown type "envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuth"/,
+    );
   });
 
   it('a missing PGV-required field, and a required oneof left empty', () => {
@@ -132,21 +159,29 @@ describe('the checker rejects broken configs', () => {
     const route = findHcm(c).route_config.virtual_hosts[0].routes[0];
     delete route.typed_per_filter_config['envoy.filters.http.ext_authz'].disabled;
     const errors = checkEnvoyBootstrap(c).errors.join('\n');
-    expect(errors).toMatch(/health_checks\[0\]\.interval: required field "interval" of envoy\.config\.core\.v3\.HealthCheck is missing/);
-    expect(errors).toMatch(/oneof "override" of envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuthzPerRoute requires one of: disabled, check_settings/);
+    expect(errors).toMatch(
+      /health_checks\[0\]\.interval: required field "interval" of envoy\.config\.core\.v3\.HealthCheck is missing/,
+    );
+    expect(errors).toMatch(
+      /oneof "override" of envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuthzPerRoute requires one of: disabled, check_settings/,
+    );
   });
 
   it('a deprecated field (the cluster-level http2_protocol_options)', () => {
     const c = clone(good);
     c.static_resources.clusters[0].http2_protocol_options = {};
-    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(/field "http2_protocol_options" of envoy\.config\.cluster\.v3\.Cluster is deprecated/);
+    expect(checkEnvoyBootstrap(c).errors.join('\n')).toMatch(
+      /field "http2_protocol_options" of envoy\.config\.cluster\.v3\.Cluster is deprecated/,
+    );
   });
 
   it('a wrong value type, a bad duration and a violated bound', () => {
     const c = clone(good);
     extAuthzFilter(c).failure_mode_allow = 'false';
     extAuthzFilter(c).grpc_service.timeout = '250ms';
-    findHcm(c).route_config.virtual_hosts[0].routes[0].typed_per_filter_config['envoy.filters.http.ext_authz'].disabled = false;
+    findHcm(c).route_config.virtual_hosts[0].routes[0].typed_per_filter_config[
+      'envoy.filters.http.ext_authz'
+    ].disabled = false;
     const errors = checkEnvoyBootstrap(c).errors.join('\n');
     expect(errors).toMatch(/failure_mode_allow: expected true or false/);
     expect(errors).toMatch(/timeout: expected a duration like "1s"/);
@@ -157,9 +192,11 @@ describe('the checker rejects broken configs', () => {
 describe('docs/deployment.md', () => {
   it('the TLS transport socket snippet for the portcullis cluster is valid Envoy config', () => {
     const doc = readFileSync(ENVOY_CONFIGS[0].replace('envoy/envoy.yaml', 'docs/deployment.md'), 'utf8');
-    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.trimStart().startsWith('transport_socket:'));
+    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)]
+      .map((m) => m[1])
+      .find((b) => b.trimStart().startsWith('transport_socket:'));
     expect(block).toBeDefined();
-    const c = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8')) as Json;
+    const c = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8'));
     const cluster = c.static_resources.clusters.find((x: Json) => x.name === 'portcullis');
     Object.assign(cluster, parse(block!));
     const { errors, types } = checkEnvoyBootstrap(c);

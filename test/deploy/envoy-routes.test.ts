@@ -10,13 +10,24 @@ import { ENVOY_CONFIGS, envoyRoutes, REPO, type Json } from './support/envoy-con
 import { disagreements } from './support/route-agreement.ts';
 
 // Portcullis configs deployed behind these Envoy configs.
-const PORTCULLIS_CONFIGS = ['examples/portcullis.yaml', 'deploy/compose/portcullis.yaml', 'deploy/kubernetes/base/portcullis.yaml', 'deploy/kubernetes/overlays/sidecar/portcullis.yaml']
+const PORTCULLIS_CONFIGS = [
+  'examples/portcullis.yaml',
+  'deploy/compose/portcullis.yaml',
+  'deploy/kubernetes/base/portcullis.yaml',
+  'deploy/kubernetes/overlays/sidecar/portcullis.yaml',
+]
   .map((f) => `${REPO}${f}`)
   .filter((f) => existsSync(f));
 
-describe.each(ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slice(REPO.length), p.slice(REPO.length)])))('%s with %s', (envoyFile, portcullisFile) => {
-  const envoy = parse(readFileSync(`${REPO}${envoyFile}`, 'utf8')) as Json;
-  const { config } = loadConfigFile(`${REPO}${portcullisFile}`, { ...process.env, INTROSPECTION_CLIENT_SECRET: 'x', PORTCULLIS_DEV_INTROSPECTION_SECRET: 'x' });
+describe.each(
+  ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slice(REPO.length), p.slice(REPO.length)])),
+)('%s with %s', (envoyFile, portcullisFile) => {
+  const envoy = parse(readFileSync(`${REPO}${envoyFile}`, 'utf8'));
+  const { config } = loadConfigFile(`${REPO}${portcullisFile}`, {
+    ...process.env,
+    INTROSPECTION_CLIENT_SECRET: 'x',
+    PORTCULLIS_DEV_INTROSPECTION_SECRET: 'x',
+  });
 
   it('agree on every route, context extension and public path', () => {
     const routes = envoyRoutes(envoy);
@@ -28,26 +39,38 @@ describe.each(ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slic
 });
 
 describe('the agreement check finds real mistakes', () => {
-  const envoy = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8')) as Json;
+  const envoy = parse(readFileSync(ENVOY_CONFIGS[0], 'utf8'));
   const { config } = loadConfigFile(`${REPO}examples/portcullis.yaml`);
 
   it('a context extension naming a route that does not exist', () => {
-    const routes = envoyRoutes(envoy).map((r) => (r.name === 'reports' ? { ...r, contextExtensions: { 'portcullis.route': 'report' } } : r));
-    expect(disagreements(routes, config)).toContain('Envoy route reports: portcullis.route "report" is not a route in the Portcullis config');
+    const routes = envoyRoutes(envoy).map((r) =>
+      r.name === 'reports' ? { ...r, contextExtensions: { 'portcullis.route': 'report' } } : r,
+    );
+    expect(disagreements(routes, config)).toContain(
+      'Envoy route reports: portcullis.route "report" is not a route in the Portcullis config',
+    );
   });
 
   it('ext_authz disabled on a path Portcullis protects', () => {
-    const routes = envoyRoutes(envoy).map((r) => (r.name === 'reports' ? { ...r, disabled: true, contextExtensions: {} } : r));
-    expect(disagreements(routes, config)).toContain('Envoy route reports: ext_authz is disabled but Portcullis treats GET /v1/reports as protected route "reports"');
+    const routes = envoyRoutes(envoy).map((r) =>
+      r.name === 'reports' ? { ...r, disabled: true, contextExtensions: {} } : r,
+    );
+    expect(disagreements(routes, config)).toContain(
+      'Envoy route reports: ext_authz is disabled but Portcullis treats GET /v1/reports as protected route "reports"',
+    );
   });
 
   it('a pinned route that answers for methods its Portcullis rule does not cover', () => {
     const routes = envoyRoutes(envoy).map((r) => (r.name === 'orders-read' ? { ...r, methods: undefined } : r));
-    expect(disagreements(routes, config)).toContain('Envoy route orders-read: pins "orders-read" but Portcullis matches POST /v1/orders to "orders-write"');
+    expect(disagreements(routes, config)).toContain(
+      'Envoy route orders-read: pins "orders-read" but Portcullis matches POST /v1/orders to "orders-write"',
+    );
   });
 
   it('an unknown context extension key', () => {
-    const routes = envoyRoutes(envoy).map((r) => (r.name === 'reports' ? { ...r, contextExtensions: { route: 'reports' } } : r));
+    const routes = envoyRoutes(envoy).map((r) =>
+      r.name === 'reports' ? { ...r, contextExtensions: { route: 'reports' } } : r,
+    );
     expect(disagreements(routes, config)).toContain('Envoy route reports: unknown context extension "route"');
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import { REPO, type Json } from './support/envoy-config.ts';
 
-const dashboard = JSON.parse(readFileSync(`${REPO}deploy/grafana/portcullis-dashboard.json`, 'utf8')) as Json;
+const dashboard = JSON.parse(readFileSync(`${REPO}deploy/grafana/portcullis-dashboard.json`, 'utf8'));
 
 /** Every portcullis_* metric name registered anywhere under src/ (string literals passed as `name`). */
 function definedMetrics(): Set<string> {
@@ -15,7 +15,8 @@ function definedMetrics(): Set<string> {
     for (const f of readdirSync(d)) {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/['"`](portcullis_[a-z0-9_]+)['"`]/g)) names.add(m[1]);
+      else if (p.endsWith('.ts'))
+        for (const m of readFileSync(p, 'utf8').matchAll(/['"`](portcullis_[a-z0-9_]+)['"`]/g)) names.add(m[1]);
     }
   };
   walk(`${REPO}src`);
@@ -50,7 +51,8 @@ describe('Grafana dashboard', () => {
     const unknown: string[] = [];
     for (const { panel, expr } of exprs()) {
       // Brackets balance (a cheap syntax check) and every series selector filters on $job.
-      for (const [o, c] of ['()', '{}', '[]']) expect(expr.split(o).length, `${panel}: ${expr}`).toBe(expr.split(c).length);
+      for (const [o, c] of ['()', '{}', '[]'])
+        expect(expr.split(o).length, `${panel}: ${expr}`).toBe(expr.split(c).length);
       for (const m of expr.matchAll(/\b(portcullis_[a-z0-9_]+)(\{[^}]*\})?/g)) {
         const name = m[1];
         if (!known.has(name) && !known.has(name.replace(HISTOGRAM_SUFFIX, ''))) unknown.push(`${panel}: ${name}`);
@@ -61,7 +63,11 @@ describe('Grafana dashboard', () => {
   });
 
   it('shows every portcullis_* metric the code defines', () => {
-    const used = new Set(exprs().flatMap(({ expr }) => [...expr.matchAll(/\b(portcullis_[a-z0-9_]+)/g)].map((m) => m[1].replace(HISTOGRAM_SUFFIX, ''))));
+    const used = new Set(
+      exprs().flatMap(({ expr }) =>
+        [...expr.matchAll(/\b(portcullis_[a-z0-9_]+)/g)].map((m) => m[1].replace(HISTOGRAM_SUFFIX, '')),
+      ),
+    );
     const missing = [...definedMetrics()].filter((m) => !used.has(m) && !used.has(`${m}_bucket`));
     expect(missing, 'add a panel for each new metric to deploy/grafana/portcullis-dashboard.json').toEqual([]);
   });
@@ -73,7 +79,7 @@ describe('docs/operations.md alert rules', () => {
 
   it('are well-formed rules on metrics that exist', async () => {
     const { parse } = await import('yaml');
-    const rules = (parse(block) as Json).groups.flatMap((g: Json) => g.rules) as Json[];
+    const rules = parse(block).groups.flatMap((g: Json) => g.rules) as Json[];
     expect(rules.length).toBeGreaterThanOrEqual(10);
     const known = new Set([...definedMetrics(), ...new Metrics().registry.getMetricsAsArray().map((m) => m.name)]);
     const unknown: string[] = [];

@@ -23,8 +23,22 @@ function openssl(...args: string[]): void {
 /** A P-256 key and a certificate signed by `ca` (self-signed when ca is undefined). */
 function makeCert(name: string, cn: string, ca?: string, san?: string): void {
   openssl(
-    'req', '-new', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${cn}`, '-days', '2',
+    'req',
+    '-new',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-subj',
+    `/CN=${cn}`,
+    '-days',
+    '2',
     ...(san ? ['-addext', `subjectAltName=${san}`] : []),
     ...(ca ? ['-CA', `${ca}.crt`, '-CAkey', `${ca}.key`] : []),
   );
@@ -44,17 +58,29 @@ routes:
 /** The CN of the certificate a fresh TLS connection is served. */
 function servedCn(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key'), ALPNProtocols: ['h2'], servername: 'localhost' }, () => {
-      const cn = s.getPeerCertificate().subject.CN;
-      s.end();
-      resolve(String(cn));
-    });
+    const s = connect(
+      {
+        host: '127.0.0.1',
+        port,
+        ca: read('ca.crt'),
+        cert: read('client.crt'),
+        key: read('client.key'),
+        ALPNProtocols: ['h2'],
+        servername: 'localhost',
+      },
+      () => {
+        const cn = s.getPeerCertificate().subject.CN;
+        s.end();
+        resolve(String(cn));
+      },
+    );
     s.on('error', reject);
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const mtlsCreds = (client = 'client') => grpc.credentials.createSsl(read('ca.crt'), read(`${client}.key`), read(`${client}.crt`));
+const mtlsCreds = (client = 'client') =>
+  grpc.credentials.createSsl(read('ca.crt'), read(`${client}.key`), read(`${client}.crt`));
 
 beforeAll(() => {
   makeCert('ca', 'portcullis-test-ca');

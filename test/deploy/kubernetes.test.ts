@@ -20,7 +20,8 @@ const find = (objs: K8sObject[], kind: string, name = 'portcullis') => {
   return o;
 };
 const container = (d: K8sObject, name: string) => d.spec.template.spec.containers.find((c: Json) => c.name === name);
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe.each([
   ['base', BASE],
@@ -33,7 +34,17 @@ describe.each([
 
   it('every object validates against the Kubernetes schemas', async () => {
     expect(objs.map((o) => o.kind).sort()).toEqual(
-      expect.arrayContaining(['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor']),
+      expect.arrayContaining([
+        'ConfigMap',
+        'Deployment',
+        'HorizontalPodAutoscaler',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'Secret',
+        'Service',
+        'ServiceAccount',
+        'ServiceMonitor',
+      ]),
     );
     expect(await schemaErrors(objs)).toEqual([]);
   });
@@ -49,9 +60,16 @@ describe.each([
     expect(find(objs, 'ServiceAccount').automountServiceAccountToken).toBe(false);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(
+      pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey,
+    ).toBe('kubernetes.io/hostname');
     for (const c of pod.containers) {
-      expect(c.securityContext, c.name).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext, c.name).toMatchObject({
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.resources.requests, c.name).toHaveProperty('cpu');
       expect(c.resources.requests, c.name).toHaveProperty('memory');
       expect(c.resources.limits, c.name).toHaveProperty('memory');
@@ -81,13 +99,15 @@ describe.each([
     expect(Object.keys(find(objs, 'Secret', secretName).data)).toContain(posix.basename(keysPath));
     // Enough time to drain: preStop pause + shutdown grace must fit in the termination grace period.
     const pause = Number(c.lifecycle.preStop.exec.command[1]);
-    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(pause + config.server.shutdown_grace_seconds);
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(
+      pause + config.server.shutdown_grace_seconds,
+    );
     // Compiled code writes nothing at run time: every mount is read-only, on a read-only root.
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(c.volumeMounts.filter((m: Json) => !m.readOnly).map((m: Json) => m.mountPath)).toEqual([]);
   });
 
-  it('selects the Deployment\'s Pods from the Service, PDB, NetworkPolicy and ServiceMonitor; the HPA scales it', () => {
+  it("selects the Deployment's Pods from the Service, PDB, NetworkPolicy and ServiceMonitor; the HPA scales it", () => {
     const d = find(objs, 'Deployment');
     const labels = d.spec.template.metadata.labels;
     expect(matches(d.spec.selector.matchLabels, labels)).toBe(true);
@@ -124,7 +144,12 @@ describe('base', () => {
     ]);
     const rules = find(objs, 'NetworkPolicy').spec.ingress as Json[];
     const grpcRules = rules.filter((r) => r.ports.some((p: Json) => p.port === 9191));
-    expect(grpcRules).toEqual([{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'envoy' } } }], ports: [{ port: 9191, protocol: 'TCP' }] }]);
+    expect(grpcRules).toEqual([
+      {
+        from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'envoy' } } }],
+        ports: [{ port: 9191, protocol: 'TCP' }],
+      },
+    ]);
     expect(find(objs, 'NetworkPolicy').spec.policyTypes).toEqual(['Ingress']);
   });
 });
@@ -145,9 +170,10 @@ describe('sidecar overlay', () => {
     const d = find(objs, 'Deployment');
     // kustomize puts the containers a patch adds before the base's.
     expect(d.spec.template.spec.containers.map((c: Json) => c.name)).toEqual(['envoy', 'app', 'portcullis']);
-    const envoy = parse(find(objs, 'ConfigMap', 'envoy-config').data['envoy.yaml']) as Json;
+    const envoy = parse(find(objs, 'ConfigMap', 'envoy-config').data['envoy.yaml']);
     const endpoint = (cluster: string) =>
-      envoy.static_resources.clusters.find((c: Json) => c.name === cluster).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      envoy.static_resources.clusters.find((c: Json) => c.name === cluster).load_assignment.endpoints[0].lb_endpoints[0]
+        .endpoint.address.socket_address;
     const config = parseConfig(find(objs, 'ConfigMap', 'portcullis-config').data['portcullis.yaml'], 'sidecar', env);
     expect(config.server.grpc.address).toBe(`${endpoint('portcullis').address}:${endpoint('portcullis').port_value}`);
     expect(config.server.grpc.address.startsWith('127.0.0.1:')).toBe(true);
@@ -176,7 +202,9 @@ describe('the validators catch mistakes', () => {
     const c = d.spec.template.spec.containers[0];
     c.readinesProbe = c.readinessProbe;
     delete c.readinessProbe;
-    expect(typeErrors([d]).join('\n')).toMatch(/Deployment\/portcullis: .*'"readinesProbe"' does not exist in type 'IContainer'/);
+    expect(typeErrors([d]).join('\n')).toMatch(
+      /Deployment\/portcullis: .*'"readinesProbe"' does not exist in type 'IContainer'/,
+    );
   });
 
   it('a wrong type and a missing required field (schema)', async () => {
@@ -190,16 +218,44 @@ describe('the validators catch mistakes', () => {
 
   it('strategic merge: keyed lists merge, null deletes, $patch: delete removes, added items go first', () => {
     const merged = strategicMerge(
-      { spec: { clusterIP: 'None', ports: [{ port: 1, protocol: 'TCP', name: 'a' }, { port: 2, protocol: 'TCP', name: 'b' }] } },
-      { spec: { clusterIP: null, ports: [{ port: 1, protocol: 'TCP', $patch: 'delete' }, { port: 2, protocol: 'TCP', name: 'c' }, { port: 3, protocol: 'TCP' }] } },
+      {
+        spec: {
+          clusterIP: 'None',
+          ports: [
+            { port: 1, protocol: 'TCP', name: 'a' },
+            { port: 2, protocol: 'TCP', name: 'b' },
+          ],
+        },
+      },
+      {
+        spec: {
+          clusterIP: null,
+          ports: [
+            { port: 1, protocol: 'TCP', $patch: 'delete' },
+            { port: 2, protocol: 'TCP', name: 'c' },
+            { port: 3, protocol: 'TCP' },
+          ],
+        },
+      },
       'Service',
     );
-    expect(merged).toEqual({ spec: { ports: [{ port: 3, protocol: 'TCP' }, { port: 2, protocol: 'TCP', name: 'c' }] } });
+    expect(merged).toEqual({
+      spec: {
+        ports: [
+          { port: 3, protocol: 'TCP' },
+          { port: 2, protocol: 'TCP', name: 'c' },
+        ],
+      },
+    });
   });
 
   it('strategic merge: a Service port patch without protocol is an error (kustomize would ignore it)', () => {
-    expect(() => strategicMerge({ spec: { ports: [{ port: 1, protocol: 'TCP' }] } }, { spec: { ports: [{ port: 1, $patch: 'delete' }] } }, 'Service')).toThrow(
-      /has no protocol: kustomize merges these items on port and protocol/,
-    );
+    expect(() =>
+      strategicMerge(
+        { spec: { ports: [{ port: 1, protocol: 'TCP' }] } },
+        { spec: { ports: [{ port: 1, $patch: 'delete' }] } },
+        'Service',
+      ),
+    ).toThrow(/has no protocol: kustomize merges these items on port and protocol/);
   });
 });

@@ -43,26 +43,37 @@ function accepts(port: number): Promise<boolean> {
 
 function writeConfig(grpcPort: number, httpPort: number): string {
   const file = join(tempDir(), 'portcullis.yaml');
-  writeFileSync(file, `server:\n  grpc: { address: "127.0.0.1:${grpcPort}" }\n  http: { address: "127.0.0.1:${httpPort}" }\n  shutdown_grace_seconds: 2\nroutes: []\n`);
+  writeFileSync(
+    file,
+    `server:\n  grpc: { address: "127.0.0.1:${grpcPort}" }\n  http: { address: "127.0.0.1:${httpPort}" }\n  shutdown_grace_seconds: 2\nroutes: []\n`,
+  );
   return file;
 }
 
 /** Runs `node [pre] bin/portcullis.js args`; kills it after `killAfterMs` (a hang is a failure). */
-function run(args: string[], opts: { pre?: string[]; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; killAfterMs?: number } = {}) {
+function run(
+  args: string[],
+  opts: {
+    pre?: string[];
+    onStdout?: (text: string, child: ReturnType<typeof spawn>) => void;
+    killAfterMs?: number;
+  } = {},
+) {
   const child = spawn(process.execPath, [...(opts.pre ?? []), BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
     stdout += d;
     opts.onStdout?.(stdout, child);
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 15_000);
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    }),
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) =>
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr });
+      }),
   );
 }
 
@@ -72,7 +83,11 @@ describe('a listener that cannot bind is fatal', () => {
     const r = await run(['serve', '-c', writeConfig(grpcPort, takenPort)]);
     expect(r.signal).toBeNull(); // exited by itself, not killed after hanging
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${takenPort} \\(server\\.http\\.address\\).*EADDRINUSE`))]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        new RegExp(`cannot listen on 127\\.0\\.0\\.1:${takenPort} \\(server\\.http\\.address\\).*EADDRINUSE`),
+      ),
+    ]);
     expect(await accepts(grpcPort)).toBe(false);
   });
 
@@ -80,14 +95,18 @@ describe('a listener that cannot bind is fatal', () => {
     const r = await run(['serve', '-c', writeConfig(takenPort, await freePort())]);
     expect(r.signal).toBeNull();
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${takenPort} \\(server\\.grpc\\.address\\)`))]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${takenPort} \\(server\\.grpc\\.address\\)`)),
+    ]);
     expect(r.stderr).not.toMatch(/^E /m);
   });
 
   it('in process: serve() rejects and closes the listener it had opened', async () => {
     const grpcPort = await freePort();
     const log = pino({ level: 'silent' });
-    await expect(serve({ configFile: writeConfig(grpcPort, takenPort), log, watchIntervalMs: 0 })).rejects.toThrow(/server\.http\.address/);
+    await expect(serve({ configFile: writeConfig(grpcPort, takenPort), log, watchIntervalMs: 0 })).rejects.toThrow(
+      /server\.http\.address/,
+    );
     expect(await accepts(grpcPort)).toBe(false);
   });
 });

@@ -28,10 +28,13 @@ function startDelayingProxy(target: URL): Promise<Server> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () =>
       setTimeout(() => {
-        const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        });
+        const up = request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+          (r) => {
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+          },
+        );
         up.on('error', () => res.destroy());
         up.end(Buffer.concat(chunks));
       }, delayMs),
@@ -167,7 +170,10 @@ describe('config reload', () => {
   it('SIGHUP applies a good file', async () => {
     const denied = await c.check('/status');
     expect(denied.denied_response?.status?.code).toBe('Forbidden'); // no route: default deny
-    writeFileSync(file, configYaml({ grace: 1, extraRoutes: '  - { name: status, match: { path: /status }, public: true }\n' }));
+    writeFileSync(
+      file,
+      configYaml({ grace: 1, extraRoutes: '  - { name: status, match: { path: /status }, public: true }\n' }),
+    );
     p.kill('SIGHUP');
     await p.waitForLog(/^config reloaded$/);
     expect((await c.check('/status')).status?.code ?? 0).toBe(0);
@@ -178,7 +184,11 @@ describe('config reload', () => {
     // A good change (a new public route) next to a typo: neither may apply.
     writeFileSync(
       file,
-      configYaml({ grace: 1, extraRoutes: '  - { name: status, match: { path: /status }, public: true }\n  - { name: extra, match: { path: /extra }, public: true, scope: [x] }\n' }),
+      configYaml({
+        grace: 1,
+        extraRoutes:
+          '  - { name: status, match: { path: /status }, public: true }\n  - { name: extra, match: { path: /extra }, public: true, scope: [x] }\n',
+      }),
     );
     p.kill('SIGHUP');
     const line = await p.waitForLog(/^config reload rejected/);
@@ -192,7 +202,10 @@ describe('config reload', () => {
   });
 
   it('a reload that changes the listeners applies the rest and says a restart is needed for them', async () => {
-    const moved = configYaml({ grace: 1, extraRoutes: '  - { name: moved, match: { path: /moved }, public: true }\n' }).replace('grpc: { address: "127.0.0.1:0" }', 'grpc: { address: "127.0.0.1:1" }');
+    const moved = configYaml({
+      grace: 1,
+      extraRoutes: '  - { name: moved, match: { path: /moved }, public: true }\n',
+    }).replace('grpc: { address: "127.0.0.1:0" }', 'grpc: { address: "127.0.0.1:1" }');
     writeFileSync(file, moved);
     p.kill('SIGHUP');
     await p.waitForLog(/^server\.grpc \/ server\.http changed/);
@@ -200,7 +213,10 @@ describe('config reload', () => {
   });
 
   it('a changed file is picked up without a signal', async () => {
-    writeFileSync(file, configYaml({ grace: 1, extraRoutes: '  - { name: later, match: { path: /later }, public: true }\n' }));
+    writeFileSync(
+      file,
+      configYaml({ grace: 1, extraRoutes: '  - { name: later, match: { path: /later }, public: true }\n' }),
+    );
     // The poll interval is 2 s: wait for the effect itself (earlier writes also cause reloads).
     const end = Date.now() + 8000;
     while ((await c.check('/later')).status?.code !== undefined && Date.now() < end) await sleep(100);

@@ -53,7 +53,9 @@ beforeAll(async () => {
   const store = FileKeyStore.init(join(dir, 'keys.yaml'));
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
   writerKey = (await createKey(store, 'pcl', { clientId: 'partner-w', scopes: ['orders:write'] })).key;
-  cidrKey = (await createKey(store, 'pcl', { clientId: 'partner-c', scopes: ['orders:read'], cidrs: ['198.51.100.0/24'] })).key;
+  cidrKey = (
+    await createKey(store, 'pcl', { clientId: 'partner-c', scopes: ['orders:read'], cidrs: ['198.51.100.0/24'] })
+  ).key;
   svc = await startService(config(TRUSTED), { dir });
   port = svc.service.ops.port;
 });
@@ -67,7 +69,14 @@ const traefik = (method: string, uri: string, headers: Array<[string, string]> =
   fromProxy({
     path: '/authz',
     host: 'portcullis:9192',
-    headers: [['X-Forwarded-Method', method], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', host], ['X-Forwarded-Uri', uri], ['X-Forwarded-For', '203.0.113.50'], ...headers],
+    headers: [
+      ['X-Forwarded-Method', method],
+      ['X-Forwarded-Proto', 'https'],
+      ['X-Forwarded-Host', host],
+      ['X-Forwarded-Uri', uri],
+      ['X-Forwarded-For', '203.0.113.50'],
+      ...headers,
+    ],
   });
 const body = (r: { body: string }) => JSON.parse(r.body) as { error: string; error_description: string };
 
@@ -80,7 +89,14 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
   it('API key: 200; upstream gets the trusted identity, not the spoofed one, and not the key', async () => {
     const out = await envoyHttpCheck(
       port,
-      { path: '/v1/orders/7?page=2', headers: [['X-Api-Key', key], ['x-user-id', 'admin'], ['x-request-id', 'r-1']] },
+      {
+        path: '/v1/orders/7?page=2',
+        headers: [
+          ['X-Api-Key', key],
+          ['x-user-id', 'admin'],
+          ['x-request-id', 'r-1'],
+        ],
+      },
       { fromAddress: PROXY },
     );
     expect(out.status).toBe(200);
@@ -97,7 +113,11 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
   });
 
   it('every identity header Portcullis sets is one Envoy copies upstream (allowed_upstream_headers)', async () => {
-    const out = await envoyHttpCheck(port, { path: '/v1/orders', headers: [['x-api-key', key]] }, { fromAddress: PROXY });
+    const out = await envoyHttpCheck(
+      port,
+      { path: '/v1/orders', headers: [['x-api-key', key]] },
+      { fromAddress: PROXY },
+    );
     const settings = envoyHttpSettings();
     for (const name of ['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method']) {
       expect(out.authz.headers[name]).toBeDefined();
@@ -107,15 +127,44 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
 
   // The same client requests through the gRPC path (test/support/envoy.ts) and the HTTP path:
   // same status, challenge, body, Retry-After, and the same identity upstream.
-  const cases: Array<[string, { method?: string; path: string; host?: string; headers?: () => Array<[string, string]> }]> = [
+  const cases: Array<
+    [string, { method?: string; path: string; host?: string; headers?: () => Array<[string, string]> }]
+  > = [
     ['no credential', { path: '/v1/orders' }],
-    ['valid key', { path: '/v1/orders/1', headers: () => [['x-api-key', key], ['X-User-Id', 'admin']] }],
+    [
+      'valid key',
+      {
+        path: '/v1/orders/1',
+        headers: () => [
+          ['x-api-key', key],
+          ['X-User-Id', 'admin'],
+        ],
+      },
+    ],
     ['HEAD is GET', { method: 'HEAD', path: '/v1/orders', headers: () => [['x-api-key', key]] }],
     ['unknown key', { path: '/v1/orders', headers: () => [['x-api-key', 'pcl_doesnotexist']] }],
     ['key as Bearer', { path: '/v1/orders', headers: () => [['authorization', `Bearer ${key}`]] }],
     ['empty Bearer', { path: '/v1/orders', headers: () => [['authorization', 'Bearer ']] }],
-    ['two Authorization lines', { path: '/v1/orders', headers: () => [['authorization', 'Bearer a'], ['Authorization', 'Bearer b']] }],
-    ['method override', { path: '/v1/orders', headers: () => [['x-api-key', key], ['x-http-method-override', 'DELETE']] }],
+    [
+      'two Authorization lines',
+      {
+        path: '/v1/orders',
+        headers: () => [
+          ['authorization', 'Bearer a'],
+          ['Authorization', 'Bearer b'],
+        ],
+      },
+    ],
+    [
+      'method override',
+      {
+        path: '/v1/orders',
+        headers: () => [
+          ['x-api-key', key],
+          ['x-http-method-override', 'DELETE'],
+        ],
+      },
+    ],
     ['insufficient scope', { method: 'POST', path: '/v1/orders', headers: () => [['x-api-key', key]] }],
     ['write scope', { method: 'POST', path: '/v1/orders', headers: () => [['x-api-key', writerKey]] }],
     ['host-bound route, wrong host', { path: '/admin', headers: () => [['x-api-key', key]] }],
@@ -129,8 +178,18 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
   for (const [name, c] of cases) {
     it(`same answer as the gRPC path: ${name}`, async () => {
       const headers = c.headers?.() ?? [];
-      const grpc = await svc.envoy({ method: c.method ?? 'GET', path: c.path, host: c.host, headers, sourceIp: '203.0.113.9' });
-      const http = await envoyHttpCheck(port, { method: c.method, path: c.path, host: c.host, headers, clientIp: '203.0.113.9' }, { fromAddress: PROXY });
+      const grpc = await svc.envoy({
+        method: c.method ?? 'GET',
+        path: c.path,
+        host: c.host,
+        headers,
+        sourceIp: '203.0.113.9',
+      });
+      const http = await envoyHttpCheck(
+        port,
+        { method: c.method, path: c.path, host: c.host, headers, clientIp: '203.0.113.9' },
+        { fromAddress: PROXY },
+      );
       expect(http.status).toBe(grpc.status);
       if (grpc.allowed) {
         for (const h of ['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method', 'x-api-key', 'authorization']) {
@@ -138,18 +197,30 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
         }
       } else {
         if (c.method !== 'HEAD') expect(http.body).toBe(grpc.body);
-        for (const h of ['www-authenticate', 'retry-after', 'content-type']) expect([h, http.clientHeaders[h]]).toEqual([h, grpc.clientHeaders[h]]);
+        for (const h of ['www-authenticate', 'retry-after', 'content-type'])
+          expect([h, http.clientHeaders[h]]).toEqual([h, grpc.clientHeaders[h]]);
       }
     });
   }
 
   it('source CIDRs are checked against the client address Envoy states (x-real-ip), not the XFF Envoy appends to', async () => {
-    const inside = await envoyHttpCheck(port, { path: '/v1/orders', headers: [['x-api-key', cidrKey]], clientIp: '198.51.100.7' }, { fromAddress: PROXY });
+    const inside = await envoyHttpCheck(
+      port,
+      { path: '/v1/orders', headers: [['x-api-key', cidrKey]], clientIp: '198.51.100.7' },
+      { fromAddress: PROXY },
+    );
     expect(inside.status).toBe(200);
     // A client-sent X-Real-IP is overwritten by headers_to_add.
     const spoof = await envoyHttpCheck(
       port,
-      { path: '/v1/orders', headers: [['x-api-key', cidrKey], ['x-real-ip', '198.51.100.7']], clientIp: '203.0.113.9' },
+      {
+        path: '/v1/orders',
+        headers: [
+          ['x-api-key', cidrKey],
+          ['x-real-ip', '198.51.100.7'],
+        ],
+        clientIp: '203.0.113.9',
+      },
       { fromAddress: PROXY },
     );
     expect(spoof.status).toBe(403);
@@ -157,19 +228,34 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
   });
 
   it('a 503 from Portcullis becomes status_on_error in HTTP mode: 503 reaches the client, without body (documented)', async () => {
-    const out = await envoyHttpCheck(port, { path: '/v1/orders', headers: [['authorization', 'Bearer opaque-token-xyz']] }, { fromAddress: PROXY });
+    const out = await envoyHttpCheck(
+      port,
+      { path: '/v1/orders', headers: [['authorization', 'Bearer opaque-token-xyz']] },
+      { fromAddress: PROXY },
+    );
     expect(out.authz.status).toBe(503);
     expect(out.authz.headers['retry-after']).toBe('7');
-    expect(body(out.authz)).toEqual({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' });
+    expect(body(out.authz)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'The service is temporarily unavailable',
+    });
     expect(out.status).toBe(503);
     expect(out.body).toBe('');
   });
 
   it('429 passes through Envoy with Retry-After and the RateLimit headers', async () => {
-    const first = await envoyHttpCheck(port, { path: '/v1/reports/a', headers: [['x-api-key', writerKey]] }, { fromAddress: PROXY });
+    const first = await envoyHttpCheck(
+      port,
+      { path: '/v1/reports/a', headers: [['x-api-key', writerKey]] },
+      { fromAddress: PROXY },
+    );
     expect(first.status).toBe(200);
     expect(first.clientHeaders['ratelimit-policy']).toBe('"tight";q=1;w=3600');
-    const second = await envoyHttpCheck(port, { path: '/v1/reports/a', headers: [['x-api-key', writerKey]] }, { fromAddress: PROXY });
+    const second = await envoyHttpCheck(
+      port,
+      { path: '/v1/reports/a', headers: [['x-api-key', writerKey]] },
+      { fromAddress: PROXY },
+    );
     expect(second.status).toBe(429);
     expect(Number(second.clientHeaders['retry-after'])).toBeGreaterThan(0);
     expect(second.clientHeaders['ratelimit-policy']).toBe('"tight";q=1;w=3600');
@@ -186,7 +272,13 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
   });
 
   it('a prefixed call that also names an original URI (a Traefik or nginx pointed at /authz/) is 400', async () => {
-    const r = await fromProxy({ path: '/authz/public/x', headers: [['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-Method', 'GET']] });
+    const r = await fromProxy({
+      path: '/authz/public/x',
+      headers: [
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-Method', 'GET'],
+      ],
+    });
     expect(r.status).toBe(400);
     expect(body(r).error).toBe('invalid_request');
   });
@@ -194,7 +286,10 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
 
 describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', () => {
   it('decides on the forwarded method, URI and host, and answers with the identity headers', async () => {
-    const r = await traefik('POST', '/v1/orders?draft=1', [['X-Api-Key', writerKey], ['X-User-Id', 'admin']]);
+    const r = await traefik('POST', '/v1/orders?draft=1', [
+      ['X-Api-Key', writerKey],
+      ['X-User-Id', 'admin'],
+    ]);
     expect(r.status).toBe(200);
     expect(r.headers['x-client-id']).toBe('partner-w');
     expect(r.headers['x-user-id']).toBe('partner-w');
@@ -205,7 +300,9 @@ describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', 
   it('the forwarded method matters: the same key and URI as GET is a different route', async () => {
     const r = await traefik('GET', '/v1/orders', [['X-Api-Key', writerKey]]);
     expect(r.status).toBe(403);
-    expect(r.headers['www-authenticate']).toBe('Bearer realm="api.example.com", error="insufficient_scope", scope="orders:read"');
+    expect(r.headers['www-authenticate']).toBe(
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:read"',
+    );
     expect(body(r).error).toBe('insufficient_scope');
   });
 
@@ -225,12 +322,24 @@ describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', 
   it('source CIDRs use the last X-Forwarded-For entry (the one Traefik appended), not a spoofed first one', async () => {
     const ok = await fromProxy({
       path: '/authz',
-      headers: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Host', 'api.example.com'], ['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-For', '203.0.113.1, 198.51.100.20'], ['x-api-key', cidrKey]],
+      headers: [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Host', 'api.example.com'],
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-For', '203.0.113.1, 198.51.100.20'],
+        ['x-api-key', cidrKey],
+      ],
     });
     expect(ok.status).toBe(200);
     const spoofed = await fromProxy({
       path: '/authz',
-      headers: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Host', 'api.example.com'], ['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-For', '198.51.100.20, 203.0.113.1'], ['x-api-key', cidrKey]],
+      headers: [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Host', 'api.example.com'],
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-For', '198.51.100.20, 203.0.113.1'],
+        ['x-api-key', cidrKey],
+      ],
     });
     expect(spoofed.status).toBe(403);
   });
@@ -252,16 +361,87 @@ describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', 
   });
 
   const malformed: Array<[string, Array<[string, string]>]> = [
-    ['method missing', [['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-Host', 'api.example.com']]],
-    ['URI not absolute', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', 'v1/orders'], ['X-Forwarded-Host', 'h']]],
-    ['URI empty', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', ''], ['X-Forwarded-Host', 'h']]],
-    ['URI bad escape', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/v1/%zz'], ['X-Forwarded-Host', 'h']]],
-    ['URI with dot segments', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/public/../v1/orders'], ['X-Forwarded-Host', 'h']]],
-    ['URI very long', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/' + 'a'.repeat(9000)], ['X-Forwarded-Host', 'h']]],
-    ['method lowercase', [['X-Forwarded-Method', 'get'], ['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-Host', 'h']]],
-    ['method garbage', [['X-Forwarded-Method', 'G E T'], ['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-Host', 'h']]],
-    ['URI repeated', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/public/x'], ['X-Forwarded-Uri', '/v1/orders'], ['X-Forwarded-Host', 'h']]],
-    ['both nginx and Traefik names', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/public/x'], ['X-Original-URI', '/v1/orders'], ['X-Original-Method', 'GET']]],
+    [
+      'method missing',
+      [
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-Host', 'api.example.com'],
+      ],
+    ],
+    [
+      'URI not absolute',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', 'v1/orders'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'URI empty',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', ''],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'URI bad escape',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/v1/%zz'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'URI with dot segments',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/public/../v1/orders'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'URI very long',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/' + 'a'.repeat(9000)],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'method lowercase',
+      [
+        ['X-Forwarded-Method', 'get'],
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'method garbage',
+      [
+        ['X-Forwarded-Method', 'G E T'],
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'URI repeated',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/public/x'],
+        ['X-Forwarded-Uri', '/v1/orders'],
+        ['X-Forwarded-Host', 'h'],
+      ],
+    ],
+    [
+      'both nginx and Traefik names',
+      [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/public/x'],
+        ['X-Original-URI', '/v1/orders'],
+        ['X-Original-Method', 'GET'],
+      ],
+    ],
     ['no original request at all', [['X-Api-Key', 'pcl_x']]],
   ];
   for (const [name, headers] of malformed) {
@@ -276,7 +456,16 @@ describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', 
 
 describe('nginx auth_request style (X-Original-Method/-URI; X-Portcullis-Proxy: nginx)', () => {
   const nginx = (method: string, uri: string, headers: Array<[string, string]> = []) =>
-    fromProxy({ path: '/authz', headers: [['X-Original-Method', method], ['X-Original-URI', uri], ['X-Real-IP', '203.0.113.9'], ['X-Portcullis-Proxy', 'nginx'], ...headers] });
+    fromProxy({
+      path: '/authz',
+      headers: [
+        ['X-Original-Method', method],
+        ['X-Original-URI', uri],
+        ['X-Real-IP', '203.0.113.9'],
+        ['X-Portcullis-Proxy', 'nginx'],
+        ...headers,
+      ],
+    });
 
   it('allowed: 200 with the identity headers', async () => {
     const r = await nginx('GET', '/v1/orders', [['x-api-key', key]]);
@@ -295,27 +484,54 @@ describe('nginx auth_request style (X-Original-Method/-URI; X-Portcullis-Proxy: 
     const r = await nginx('GET', '/v1/orders', [['authorization', 'Bearer opaque-token-xyz']]);
     expect(r.status).toBe(403);
     expect(r.headers['x-portcullis-status']).toBe('503');
-    expect(JSON.parse(r.headers['x-portcullis-body'] as string)).toEqual({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' });
+    expect(JSON.parse(r.headers['x-portcullis-body'] as string)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'The service is temporarily unavailable',
+    });
     expect(r.headers['retry-after']).toBe('7');
-    const bad = await nginx('GET', '/v1/orders', [['x-http-method-override', 'PUT'], ['x-api-key', key]]);
+    const bad = await nginx('GET', '/v1/orders', [
+      ['x-http-method-override', 'PUT'],
+      ['x-api-key', key],
+    ]);
     expect(bad.status).toBe(403);
     expect(bad.headers['x-portcullis-status']).toBe('400');
   });
 
   it('a malformed nginx-mode call is mapped too (400 travels in X-Portcullis-Status, not as a 400 nginx would turn into 500)', async () => {
-    const r = await fromProxy({ path: '/authz', headers: [['X-Original-URI', '/v1/orders'], ['X-Portcullis-Proxy', 'nginx']] });
+    const r = await fromProxy({
+      path: '/authz',
+      headers: [
+        ['X-Original-URI', '/v1/orders'],
+        ['X-Portcullis-Proxy', 'nginx'],
+      ],
+    });
     expect(r.status).toBe(403);
     expect(r.headers['x-portcullis-status']).toBe('400');
     expect(JSON.parse(r.headers['x-portcullis-body'] as string).error).toBe('invalid_request');
   });
 
   it('source CIDRs use X-Real-IP, which the shipped config sets from $remote_addr', async () => {
-    const r = await fromProxy({ path: '/authz', headers: [['X-Original-Method', 'GET'], ['X-Original-URI', '/v1/orders'], ['X-Real-IP', '198.51.100.3'], ['x-api-key', cidrKey]] });
+    const r = await fromProxy({
+      path: '/authz',
+      headers: [
+        ['X-Original-Method', 'GET'],
+        ['X-Original-URI', '/v1/orders'],
+        ['X-Real-IP', '198.51.100.3'],
+        ['x-api-key', cidrKey],
+      ],
+    });
     expect(r.status).toBe(200);
   });
 
   it('without X-Portcullis-Proxy the statuses are the real ones', async () => {
-    const r = await fromProxy({ path: '/authz', headers: [['X-Original-Method', 'POST'], ['X-Original-URI', '/v1/orders'], ['x-api-key', key]] });
+    const r = await fromProxy({
+      path: '/authz',
+      headers: [
+        ['X-Original-Method', 'POST'],
+        ['X-Original-URI', '/v1/orders'],
+        ['x-api-key', key],
+      ],
+    });
     expect(r.status).toBe(403);
     expect(r.headers['x-portcullis-status']).toBeUndefined();
   });
@@ -327,7 +543,12 @@ describe('forward_auth.trusted_proxies', () => {
     const r = await httpRequest(port, {
       localAddress: STRANGER,
       path: '/authz',
-      headers: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/public/x'], ['X-Forwarded-Host', 'api.example.com'], ['x-api-key', key]],
+      headers: [
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/public/x'],
+        ['X-Forwarded-Host', 'api.example.com'],
+        ['x-api-key', key],
+      ],
     });
     expect(r.status).toBe(403);
     expect(body(r)).toEqual({ error: 'forbidden', error_description: 'Access to this resource is forbidden' });
@@ -347,7 +568,10 @@ describe('forward_auth.trusted_proxies', () => {
   });
 
   it('never logs a credential sent to the endpoint', async () => {
-    await traefik('GET', '/v1/orders', [['x-api-key', key], ['authorization', 'Bearer opaque-secret-token']]);
+    await traefik('GET', '/v1/orders', [
+      ['x-api-key', key],
+      ['authorization', 'Bearer opaque-secret-token'],
+    ]);
     const all = svc.logs.join('\n');
     expect(all).not.toContain(key);
     expect(all).not.toContain('opaque-secret-token');
@@ -355,9 +579,15 @@ describe('forward_auth.trusted_proxies', () => {
 
   it('follows config reloads: trusting 127.0.0.1 lets it in; enabled: false answers 404', async () => {
     writeFileSync(svc.configFile, config('{ enabled: true, trusted_proxies: [127.0.0.0/8] }'));
-    await waitFor(async () => (await httpRequest(port, { localAddress: STRANGER, path: '/authz/public/x' })).status === 200, 10_000);
+    await waitFor(
+      async () => (await httpRequest(port, { localAddress: STRANGER, path: '/authz/public/x' })).status === 200,
+      10_000,
+    );
     writeFileSync(svc.configFile, config('{ enabled: false }'));
-    await waitFor(async () => (await httpRequest(port, { localAddress: PROXY, path: '/authz/public/x' })).status === 404, 10_000);
+    await waitFor(
+      async () => (await httpRequest(port, { localAddress: PROXY, path: '/authz/public/x' })).status === 404,
+      10_000,
+    );
     writeFileSync(svc.configFile, config(TRUSTED));
     await waitFor(async () => (await fromProxy({ path: '/authz/public/x' })).status === 200, 10_000);
   });

@@ -32,24 +32,29 @@ describe('envoy/envoy-http-service.yaml', () => {
     expect(ea.failure_mode_allow).toBe(false);
     expect(ea.status_on_error).toEqual({ code: 'ServiceUnavailable' });
     expect(ea.http_service.server_uri.timeout).toBe('0.25s');
-    const cluster = config.static_resources.clusters.find((c: { name: string }) => c.name === ea.http_service.server_uri.cluster);
+    const cluster = config.static_resources.clusters.find(
+      (c: { name: string }) => c.name === ea.http_service.server_uri.cluster,
+    );
     expect(cluster.health_checks[0].http_health_check.path).toBe('/readyz');
   });
 
   it('lets through what Portcullis decides on, and copies every default identity header upstream', () => {
     const s = envoyHttpSettings(config);
     for (const h of defaults.credentials.api_key?.headers ?? ['x-api-key']) expect(s.allowedHeaders).toContain(h);
-    for (const h of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-request-id']) expect(s.allowedHeaders).toContain(h);
+    for (const h of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-request-id'])
+      expect(s.allowedHeaders).toContain(h);
     // Lowercase only: Envoy's exact matchers are case-sensitive.
     for (const h of [...s.allowedHeaders, ...s.allowedUpstream, ...s.allowedClient]) expect(h).toBe(h.toLowerCase());
     for (const h of Object.keys(defaults.headers.set)) expect(s.allowedUpstream).toContain(h);
     expect(s.headersToAdd).toEqual([{ key: 'x-real-ip', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' }]);
-    for (const h of ['retry-after', 'ratelimit', 'ratelimit-policy', 'content-type']) expect(s.allowedClient).toContain(h);
+    for (const h of ['retry-after', 'ratelimit', 'ratelimit-policy', 'content-type'])
+      expect(s.allowedClient).toContain(h);
   });
 
   it('strips client identity headers before ext_authz (header_mutation first, router last)', () => {
     const s = envoyHttpSettings(config);
-    for (const h of [...defaults.headers.strip, ...Object.keys(defaults.headers.set)]) expect(s.strippedBeforeAuthz).toContain(h);
+    for (const h of [...defaults.headers.strip, ...Object.keys(defaults.headers.set)])
+      expect(s.strippedBeforeAuthz).toContain(h);
     const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
     expect(hcm.http_filters.map((f: { name: string }) => f.name)).toEqual([
       'envoy.filters.http.header_mutation',

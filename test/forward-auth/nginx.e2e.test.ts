@@ -60,7 +60,8 @@ afterAll(async () => {
   await down?.close();
 });
 
-const call = (path: string, headers: Array<[string, string]> = [], method = 'GET') => httpRequest(nginx.port, { method, path, headers });
+const call = (path: string, headers: Array<[string, string]> = [], method = 'GET') =>
+  httpRequest(nginx.port, { method, path, headers });
 
 function lastSeen(): EchoSeen {
   expect(echo.seen.length).toBeGreaterThan(0);
@@ -114,11 +115,15 @@ describe('nginx auth_request in front of an echo upstream', () => {
     expect(seenHeader(seen, 'x-api-key')).toEqual([]);
     expect(JSON.stringify(seen.headers)).not.toContain('admin');
     // The control headers of the auth subrequest never reach the upstream.
-    for (const h of ['x-original-uri', 'x-original-method', 'x-portcullis-proxy', 'x-portcullis-status']) expect(seenHeader(seen, h)).toEqual([]);
+    for (const h of ['x-original-uri', 'x-original-method', 'x-portcullis-proxy', 'x-portcullis-status'])
+      expect(seenHeader(seen, h)).toEqual([]);
   });
 
   it('public route: allowed without a credential, and a spoofed identity header is cleared', async () => {
-    const r = await call('/public/info', [['X-User-Id', 'admin'], ['X-Client-Id', 'evil']]);
+    const r = await call('/public/info', [
+      ['X-User-Id', 'admin'],
+      ['X-Client-Id', 'evil'],
+    ]);
     expect(r.status).toBe(200);
     const seen = lastSeen();
     expect(seen.url).toBe('/public/info');
@@ -130,13 +135,26 @@ describe('nginx auth_request in front of an echo upstream', () => {
     const before = echo.seen.length;
     const r = await call('/v1/orders', [['X-Api-Key', key]], 'POST');
     expect(r.status).toBe(403);
-    expect(r.headers['www-authenticate']).toBe('Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"');
-    expect(json(r.body)).toEqual({ error: 'insufficient_scope', error_description: 'The credential lacks a required scope' });
+    expect(r.headers['www-authenticate']).toBe(
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"',
+    );
+    expect(json(r.body)).toEqual({
+      error: 'insufficient_scope',
+      error_description: 'The credential lacks a required scope',
+    });
     expectNeverReachedUpstream(before);
   });
 
   it('a POST with a body is authorized on its method and path (body not sent to Portcullis)', async () => {
-    const r = await httpRequest(nginx.port, { method: 'POST', path: '/v1/orders', headers: [['x-api-key', writerKey], ['content-type', 'application/json']], body: '{"qty":1}' });
+    const r = await httpRequest(nginx.port, {
+      method: 'POST',
+      path: '/v1/orders',
+      headers: [
+        ['x-api-key', writerKey],
+        ['content-type', 'application/json'],
+      ],
+      body: '{"qty":1}',
+    });
     expect(r.status).toBe(200);
     expect(lastSeen().method).toBe('POST');
     expect(seenHeader(lastSeen(), 'x-client-id')).toEqual(['partner-w']);
@@ -151,7 +169,10 @@ describe('nginx auth_request in front of an echo upstream', () => {
 
   it('malformed (method-override header): 400 invalid_request with its challenge, mapped through nginx', async () => {
     const before = echo.seen.length;
-    const r = await call('/v1/orders', [['X-Api-Key', key], ['X-HTTP-Method-Override', 'DELETE']]);
+    const r = await call('/v1/orders', [
+      ['X-Api-Key', key],
+      ['X-HTTP-Method-Override', 'DELETE'],
+    ]);
     expect(r.status).toBe(400);
     expect(r.headers['www-authenticate']).toBe('Bearer realm="api.example.com", error="invalid_request"');
     expect(json(r.body)).toEqual({ error: 'invalid_request', error_description: 'The request is malformed' });
@@ -160,7 +181,10 @@ describe('nginx auth_request in front of an echo upstream', () => {
 
   it('two Authorization headers: nginx itself rejects the request with 400 before asking Portcullis', async () => {
     const before = echo.seen.length;
-    const r = await call('/v1/orders', [['Authorization', 'Bearer a'], ['Authorization', 'Bearer b']]);
+    const r = await call('/v1/orders', [
+      ['Authorization', 'Bearer a'],
+      ['Authorization', 'Bearer b'],
+    ]);
     expect(r.status).toBe(400);
     expectNeverReachedUpstream(before);
   });
@@ -192,7 +216,10 @@ describe('nginx auth_request in front of an echo upstream', () => {
     const r = await call('/v1/orders', [['Authorization', 'Bearer opaque-token-abc']]);
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('7');
-    expect(json(r.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' });
+    expect(json(r.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'The service is temporarily unavailable',
+    });
     expectNeverReachedUpstream(before);
   });
 
@@ -224,7 +251,10 @@ describe('Portcullis unreachable', () => {
       const r = await httpRequest(other.port, { path: '/v1/orders', headers: [['X-Api-Key', key]] });
       expect(r.status).toBe(503);
       expect(r.headers['retry-after']).toBe('5');
-      expect(json(r.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' });
+      expect(json(r.body)).toEqual({
+        error: 'temporarily_unavailable',
+        error_description: 'The service is temporarily unavailable',
+      });
       expectNeverReachedUpstream(before);
     } finally {
       await other.stop();

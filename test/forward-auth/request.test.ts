@@ -17,10 +17,24 @@ const parse = (c: ForwardAuthCall) => parseForwardAuthCall(c, '/authz');
 
 describe('parseForwardAuthCall', () => {
   it('Envoy style: method and Host of the call, path after the prefix with its query', () => {
-    const p = parse(call({ method: 'DELETE', url: '/authz/v1/orders/7?x=1&y', h: [['Host', 'api.example.com:8443'], ['X-Real-IP', '198.51.100.1']] }));
+    const p = parse(
+      call({
+        method: 'DELETE',
+        url: '/authz/v1/orders/7?x=1&y',
+        h: [
+          ['Host', 'api.example.com:8443'],
+          ['X-Real-IP', '198.51.100.1'],
+        ],
+      }),
+    );
     expect(p).toMatchObject({ ok: true, style: 'envoy', nginxMode: false });
     if (!p.ok) return;
-    expect(p.request).toMatchObject({ method: 'DELETE', host: 'api.example.com:8443', rawPath: '/v1/orders/7?x=1&y', sourceIp: '198.51.100.1' });
+    expect(p.request).toMatchObject({
+      method: 'DELETE',
+      host: 'api.example.com:8443',
+      rawPath: '/v1/orders/7?x=1&y',
+      sourceIp: '198.51.100.1',
+    });
     expect(p.request.headers[':authority']).toBe('api.example.com:8443');
     expect(p.request.headers['host']).toBeUndefined();
   });
@@ -31,52 +45,179 @@ describe('parseForwardAuthCall', () => {
   });
 
   it('nginx style: X-Original-Method / X-Original-URI, host from Host, nginx mode from X-Portcullis-Proxy', () => {
-    const p = parse(call({ h: [['Host', 'shop.example.com'], ['X-Original-Method', 'POST'], ['X-Original-URI', '/cart?a=1'], ['X-Portcullis-Proxy', 'nginx']] }));
-    expect(p).toMatchObject({ ok: true, style: 'nginx', nginxMode: true, request: { method: 'POST', host: 'shop.example.com', rawPath: '/cart?a=1' } });
+    const p = parse(
+      call({
+        h: [
+          ['Host', 'shop.example.com'],
+          ['X-Original-Method', 'POST'],
+          ['X-Original-URI', '/cart?a=1'],
+          ['X-Portcullis-Proxy', 'nginx'],
+        ],
+      }),
+    );
+    expect(p).toMatchObject({
+      ok: true,
+      style: 'nginx',
+      nginxMode: true,
+      request: { method: 'POST', host: 'shop.example.com', rawPath: '/cart?a=1' },
+    });
   });
 
   it('Traefik style: X-Forwarded-Method/-Uri/-Host; client address = last X-Forwarded-For entry', () => {
-    const p = parse(call({ h: [['Host', 'portcullis:9192'], ['X-Forwarded-Method', 'PUT'], ['X-Forwarded-Uri', '/v1/x'], ['X-Forwarded-Host', 'api.example.com'], ['X-Forwarded-For', '1.1.1.1, 2.2.2.2']] }));
-    expect(p).toMatchObject({ ok: true, style: 'traefik', request: { method: 'PUT', host: 'api.example.com', rawPath: '/v1/x', sourceIp: '2.2.2.2' } });
+    const p = parse(
+      call({
+        h: [
+          ['Host', 'portcullis:9192'],
+          ['X-Forwarded-Method', 'PUT'],
+          ['X-Forwarded-Uri', '/v1/x'],
+          ['X-Forwarded-Host', 'api.example.com'],
+          ['X-Forwarded-For', '1.1.1.1, 2.2.2.2'],
+        ],
+      }),
+    );
+    expect(p).toMatchObject({
+      ok: true,
+      style: 'traefik',
+      request: { method: 'PUT', host: 'api.example.com', rawPath: '/v1/x', sourceIp: '2.2.2.2' },
+    });
   });
 
   it('the forwarding and control headers never reach the decision; repeated headers join with ","', () => {
     const p = parse(
       call({
-        h: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/v1'], ['X-Forwarded-Host', 'h'], ['X-Forwarded-Proto', 'https'], ['X-Portcullis-Proxy', 'nginx'], ['X-Api-Key', 'a'], ['x-api-key', 'b'], ['constructor', 'c']],
+        h: [
+          ['X-Forwarded-Method', 'GET'],
+          ['X-Forwarded-Uri', '/v1'],
+          ['X-Forwarded-Host', 'h'],
+          ['X-Forwarded-Proto', 'https'],
+          ['X-Portcullis-Proxy', 'nginx'],
+          ['X-Api-Key', 'a'],
+          ['x-api-key', 'b'],
+          ['constructor', 'c'],
+        ],
       }),
     );
     if (!p.ok) throw new Error(p.reason);
     const names = Object.keys(p.request.headers);
-    for (const h of ['x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-proto', 'x-portcullis-proxy']) expect(names).not.toContain(h);
+    for (const h of [
+      'x-forwarded-method',
+      'x-forwarded-uri',
+      'x-forwarded-host',
+      'x-forwarded-proto',
+      'x-portcullis-proxy',
+    ])
+      expect(names).not.toContain(h);
     expect(p.request.headers['x-api-key']).toBe('a,b');
     expect(p.request.headers['constructor']).toBe('c');
     expect(inheritsNothing(p.request.headers)).toBe(true);
   });
 
   it('client address: unusable values fall back to the peer (IPv4-mapped peers unmapped)', () => {
-    const nginx = (ip: string) => call({ peerIp: '::ffff:10.0.0.9', h: [['Host', 'h'], ['X-Original-Method', 'GET'], ['X-Original-URI', '/'], ['X-Real-IP', ip]] });
-    expect(parse(nginx('not-an-ip')).ok && (parse(nginx('not-an-ip')) as { request: { sourceIp: string } }).request.sourceIp).toBe('10.0.0.9');
+    const nginx = (ip: string) =>
+      call({
+        peerIp: '::ffff:10.0.0.9',
+        h: [
+          ['Host', 'h'],
+          ['X-Original-Method', 'GET'],
+          ['X-Original-URI', '/'],
+          ['X-Real-IP', ip],
+        ],
+      });
+    expect(
+      parse(nginx('not-an-ip')).ok && (parse(nginx('not-an-ip')) as { request: { sourceIp: string } }).request.sourceIp,
+    ).toBe('10.0.0.9');
     expect((parse(nginx('2001:db8::1')) as { request: { sourceIp: string } }).request.sourceIp).toBe('2001:db8::1');
     // Traefik never reads X-Real-IP: a client could have sent it.
-    const t = parse(call({ peerIp: '10.0.0.3', h: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/'], ['X-Forwarded-Host', 'h'], ['X-Real-IP', '198.51.100.1']] }));
+    const t = parse(
+      call({
+        peerIp: '10.0.0.3',
+        h: [
+          ['X-Forwarded-Method', 'GET'],
+          ['X-Forwarded-Uri', '/'],
+          ['X-Forwarded-Host', 'h'],
+          ['X-Real-IP', '198.51.100.1'],
+        ],
+      }),
+    );
     expect((t as { request: { sourceIp: string } }).request.sourceIp).toBe('10.0.0.3');
   });
 
   const bad: Array<[string, ForwardAuthCall]> = [
     ['no original request', call({})],
     ['nginx without method', call({ h: [['X-Original-URI', '/']] })],
-    ['Traefik without method', call({ h: [['X-Forwarded-Uri', '/'], ['X-Forwarded-Host', 'h']] })],
-    ['both styles', call({ h: [['X-Original-URI', '/'], ['X-Original-Method', 'GET'], ['X-Forwarded-Uri', '/'], ['X-Forwarded-Method', 'GET']] })],
-    ['repeated forwarding header', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '/a'], ['x-original-uri', '/b']] })],
-    ['two Host lines', call({ url: '/authz/x', h: [['Host', 'a'], ['Host', 'b']] })],
+    [
+      'Traefik without method',
+      call({
+        h: [
+          ['X-Forwarded-Uri', '/'],
+          ['X-Forwarded-Host', 'h'],
+        ],
+      }),
+    ],
+    [
+      'both styles',
+      call({
+        h: [
+          ['X-Original-URI', '/'],
+          ['X-Original-Method', 'GET'],
+          ['X-Forwarded-Uri', '/'],
+          ['X-Forwarded-Method', 'GET'],
+        ],
+      }),
+    ],
+    [
+      'repeated forwarding header',
+      call({
+        h: [
+          ['X-Original-Method', 'GET'],
+          ['X-Original-URI', '/a'],
+          ['x-original-uri', '/b'],
+        ],
+      }),
+    ],
+    [
+      'two Host lines',
+      call({
+        url: '/authz/x',
+        h: [
+          ['Host', 'a'],
+          ['Host', 'b'],
+        ],
+      }),
+    ],
     ['prefixed call naming an original URI', call({ url: '/authz/x', h: [['X-Original-URI', '/y']] })],
     ['not under the prefix', call({ url: '/x/../authz/y' })],
     ['absolute-form', call({ url: 'http://h/authz/y' })],
     ['a longer name sharing the prefix', call({ url: '/authzz/y' })],
-    ['URI not starting with /', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '*'], ['Host', 'h']] })],
-    ['Traefik without host', call({ h: [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/'], ['Host', 'portcullis']] })],
-    ['nginx without host', call({ h: [['X-Original-Method', 'GET'], ['X-Original-URI', '/']] })],
+    [
+      'URI not starting with /',
+      call({
+        h: [
+          ['X-Original-Method', 'GET'],
+          ['X-Original-URI', '*'],
+          ['Host', 'h'],
+        ],
+      }),
+    ],
+    [
+      'Traefik without host',
+      call({
+        h: [
+          ['X-Forwarded-Method', 'GET'],
+          ['X-Forwarded-Uri', '/'],
+          ['Host', 'portcullis'],
+        ],
+      }),
+    ],
+    [
+      'nginx without host',
+      call({
+        h: [
+          ['X-Original-Method', 'GET'],
+          ['X-Original-URI', '/'],
+        ],
+      }),
+    ],
     ['Envoy without host', call({ url: '/authz/x' })],
   ];
   for (const [name, c] of bad) {
@@ -106,7 +247,11 @@ describe('TrustedProxies', () => {
 
 describe('forward_auth config', () => {
   it('defaults: disabled, /authz, loopback only', () => {
-    expect(parseConfig('{}').forward_auth).toEqual({ enabled: false, path_prefix: '/authz', trusted_proxies: ['127.0.0.1/32', '::1/128'] });
+    expect(parseConfig('{}').forward_auth).toEqual({
+      enabled: false,
+      path_prefix: '/authz',
+      trusted_proxies: ['127.0.0.1/32', '::1/128'],
+    });
   });
   it.each([
     ['trusted_proxies: [10.0.0.0/33]', 'forward_auth.trusted_proxies[0]'],

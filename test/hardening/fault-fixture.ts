@@ -7,7 +7,19 @@ import { SignJWT, decodeProtectedHeader, generateKeyPair } from 'jose';
 import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';
-import { ALLOW, DENY, checkTarget, fixedProbe, freshTokenProbe, spawnPortcullis, startFaultyHttpFront, type CheckTarget, type FaultyHttpFront, type PortcullisChild, type Probe } from '../support/faults.ts';
+import {
+  ALLOW,
+  DENY,
+  checkTarget,
+  fixedProbe,
+  freshTokenProbe,
+  spawnPortcullis,
+  startFaultyHttpFront,
+  type CheckTarget,
+  type FaultyHttpFront,
+  type PortcullisChild,
+  type Probe,
+} from '../support/faults.ts';
 import { DEFAULT_RESOURCE, INTROSPECTION_CLIENT, startIdp, type TestIdp } from '../support/idp.ts';
 import { tempDir } from '../support/service.ts';
 
@@ -24,7 +36,12 @@ export interface IdpWorld {
   close(): Promise<void>;
 }
 
-export function idpWorldConfig(idp: TestIdp, jwksFront: FaultyHttpFront, introspectionFront: FaultyHttpFront, extra = ''): string {
+export function idpWorldConfig(
+  idp: TestIdp,
+  jwksFront: FaultyHttpFront,
+  introspectionFront: FaultyHttpFront,
+  extra = '',
+): string {
   return `
 server:
   grpc: { address: "127.0.0.1:0" }
@@ -66,7 +83,10 @@ export async function startIdpWorld(): Promise<IdpWorld> {
   const idp = await startIdp({ opaqueTtl: 600 });
   const jwksFront = await startFaultyHttpFront(idp.issuer, { paths: /^\/jwks/ });
   const introspectionFront = await startFaultyHttpFront(idp.issuer, { paths: /^\/token\/introspection/ });
-  const { key: apiKey } = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'key-client', scopes: ['orders:read'] });
+  const { key: apiKey } = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
+    clientId: 'key-client',
+    scopes: ['orders:read'],
+  });
   const configFile = join(dir, 'portcullis.yaml');
   writeFileSync(configFile, idpWorldConfig(idp, jwksFront, introspectionFront));
   const portcullis = await spawnPortcullis(configFile, dir);
@@ -167,4 +187,18 @@ export async function idpProbes(w: IdpWorld, seconds: number, everyMs = 200): Pr
 }
 
 /** Everything that needs neither the JWKS endpoint nor introspection (cached keys, cached answers). */
-export const NEEDS_NO_IDP = ['public', 'anonymous', 'no-route', 'api-key', 'api-key-scope', 'api-key-unknown', 'jwt', 'jwt-scope', 'jwt-forged', 'jwt-tampered', 'jwt-fresh', 'opaque', 'opaque-scope'];
+export const NEEDS_NO_IDP = [
+  'public',
+  'anonymous',
+  'no-route',
+  'api-key',
+  'api-key-scope',
+  'api-key-unknown',
+  'jwt',
+  'jwt-scope',
+  'jwt-forged',
+  'jwt-tampered',
+  'jwt-fresh',
+  'opaque',
+  'opaque-scope',
+];

@@ -33,7 +33,13 @@ export async function runFault(
     concurrency?: number;
   },
 ): Promise<FaultResult> {
-  const traffic = drive({ target: opts.target, probes: opts.probes, concurrency: opts.concurrency ?? 8, ratePerSecond: FAULT_RATE, deadlineMs: 3000 });
+  const traffic = drive({
+    target: opts.target,
+    probes: opts.probes,
+    concurrency: opts.concurrency ?? 8,
+    ratePerSecond: FAULT_RATE,
+    deadlineMs: 3000,
+  });
   for (const s of opts.steadfast ?? []) traffic.oracle.steadfast.add(s);
   let recoveryMs = -1;
   try {
@@ -45,9 +51,11 @@ export async function runFault(
     traffic.phase = 'recovery';
     const healedAt = Date.now();
     await opts.heal(traffic);
-    recoveryMs = await waitUntil(() => traffic.oracle.allCorrectSince(healedAt, opts.recoveredWhen), RECOVERY_TIMEOUT_MS, `${label}: recovery`).then(
-      () => Date.now() - healedAt,
-    );
+    recoveryMs = await waitUntil(
+      () => traffic.oracle.allCorrectSince(healedAt, opts.recoveredWhen),
+      RECOVERY_TIMEOUT_MS,
+      `${label}: recovery`,
+    ).then(() => Date.now() - healedAt);
     traffic.phase = 'steady';
     await sleep(STEADY_MS);
   } finally {
@@ -55,7 +63,14 @@ export async function runFault(
     const line = `${traffic.oracle.summary(label)}, recovered in ${recoveryMs} ms`;
     console.log(line);
     results.push({ label, line });
-    if (recoveryMs < 0) console.log('not recovered:', [...traffic.oracle.perProbe].filter(([, s]) => s.lastIncorrectAt >= s.lastCorrectAt).map(([n]) => n).join(' '));
+    if (recoveryMs < 0)
+      console.log(
+        'not recovered:',
+        [...traffic.oracle.perProbe]
+          .filter(([, s]) => s.lastIncorrectAt >= s.lastCorrectAt)
+          .map(([n]) => n)
+          .join(' '),
+      );
   }
   const o = traffic.oracle;
   expect(o.wrongSamples, `${label}: wrong answers`).toEqual([]);

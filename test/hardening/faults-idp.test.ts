@@ -71,7 +71,11 @@ describe('identity-provider faults under traffic', () => {
         for (const m of modes) {
           const before = w.jwksFront.counts.faulted;
           w.jwksFront.set(m);
-          const met = await waitUntil(() => w.jwksFront.counts.faulted > before, 10_000, `a JWKS fetch during ${m.kind}`);
+          const met = await waitUntil(
+            () => w.jwksFront.counts.faulted > before,
+            10_000,
+            `a JWKS fetch during ${m.kind}`,
+          );
           await sleep(Math.max(0, FAULT_MS / modes.length - met));
         }
       },

@@ -27,7 +27,8 @@ afterAll(async () => {
 });
 
 const configFile = () => join(w.dir, 'portcullis.yaml');
-const failures = async () => (await scrape(w.portcullis.httpBase)).get('portcullis_config_reloads_total{result="failure"}') ?? 0;
+const failures = async () =>
+  (await scrape(w.portcullis.httpBase)).get('portcullis_config_reloads_total{result="failure"}') ?? 0;
 
 describe('process-level faults under traffic', () => {
   it('config reloads with broken files are rejected whole; every answer stays exact on the old config; a good file then takes effect', async () => {
@@ -76,7 +77,10 @@ describe('process-level faults under traffic', () => {
       },
       heal: async () => {
         newConfig = true;
-        writeFileSync(configFile(), good.replace('routes:', 'routes:\n  - { name: extra, match: { path_prefix: /v1/extra }, public: true }'));
+        writeFileSync(
+          configFile(),
+          good.replace('routes:', 'routes:\n  - { name: extra, match: { path_prefix: /v1/extra }, public: true }'),
+        );
         w.portcullis.kill('SIGHUP');
       },
     });
@@ -94,7 +98,13 @@ describe('process-level faults under traffic', () => {
     // Fresh opaque tokens wait 500 ms on introspection: there are always Checks in flight.
     w.introspectionFront.set({ kind: 'slow', ms: 500 });
     const p = await idpProbes(w, (2 * STEADY_MS) / 1000 + 6, 50);
-    const traffic = drive({ target: w.target, probes: p.probes, concurrency: 24, ratePerSecond: FAULT_RATE, judgeBySendPhase: true });
+    const traffic = drive({
+      target: w.target,
+      probes: p.probes,
+      concurrency: 24,
+      ratePerSecond: FAULT_RATE,
+      judgeBySendPhase: true,
+    });
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let drainMs = -1;
     let inFlightAtSignal = 0;

@@ -16,7 +16,20 @@ import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { RedisConnection } from '../../src/stores/redis/connection.ts';
 import { RedisKeyStore } from '../../src/stores/redis/keystore.ts';
-import { ALLOW, DENY, checkTarget, fixedProbe, sleep, spawnPortcullis, startTcpProxy, waitUntil, type CheckTarget, type PortcullisChild, type Probe, type TcpProxy } from '../support/faults.ts';
+import {
+  ALLOW,
+  DENY,
+  checkTarget,
+  fixedProbe,
+  sleep,
+  spawnPortcullis,
+  startTcpProxy,
+  waitUntil,
+  type CheckTarget,
+  type PortcullisChild,
+  type Probe,
+  type TcpProxy,
+} from '../support/faults.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
 import { tempDir } from '../support/service.ts';
 import { runFault } from './fault-run.ts';
@@ -55,7 +68,11 @@ beforeAll(async () => {
   portcullis = await spawnPortcullis(file, dir);
   target = checkTarget(portcullis.grpcAddress);
   const cfg = parseConfig(config(redis.url)).redis!;
-  admin = new RedisKeyStore(new RedisConnection(cfg, pino({ level: 'silent' })), { resyncSeconds: 30, log: pino({ level: 'silent' }), ownsConnection: true });
+  admin = new RedisKeyStore(new RedisConnection(cfg, pino({ level: 'silent' })), {
+    resyncSeconds: 30,
+    log: pino({ level: 'silent' }),
+    ownsConnection: true,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -93,7 +110,11 @@ async function redisProbes(tag: string): Promise<{ probes: Probe[]; fresh: strin
     fixedProbe('anonymous', { path: '/v1/orders/1' }, DENY(401)),
     fixedProbe('api-key', { path: '/v1/orders/1', headers: h(key) }, ALLOW('api-key', `${tag}-steady`)),
     fixedProbe('api-key-revoked', { path: '/v1/orders/1', headers: h(doomed) }, DENY(401)),
-    fixedProbe('api-key-bad-checksum', { path: '/v1/orders/1', headers: h(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A')) }, DENY(401)),
+    fixedProbe(
+      'api-key-bad-checksum',
+      { path: '/v1/orders/1', headers: h(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A')) },
+      DENY(401),
+    ),
     fixedProbe('api-key-unknown', { path: '/v1/orders/1', headers: h(generateApiKey('pcl')) }, DENY(401)),
     fixedProbe('limit-fail-open', { path: '/v1/reports/q1', headers: h(key) }, ALLOW('api-key', `${tag}-steady`)),
     fixedProbe('limit-fail-closed', { path: '/v1/payments/9', headers: h(key) }, ALLOW('api-key', `${tag}-steady`)),
@@ -110,9 +131,27 @@ async function redisProbes(tag: string): Promise<{ probes: Probe[]; fresh: strin
   // The local copy must know the new keys before the fault: the steady one passes and the
   // revoked one is refused as revoked (a 401 for an unknown key would prove nothing).
   const check = (k: string) =>
-    target.check({ attributes: { request: { http: { method: 'GET', path: '/v1/orders/1', host: 'api.example.com', headers: { ':path': '/v1/orders/1', 'x-api-key': k } } } } }, 2000);
+    target.check(
+      {
+        attributes: {
+          request: {
+            http: {
+              method: 'GET',
+              path: '/v1/orders/1',
+              host: 'api.example.com',
+              headers: { ':path': '/v1/orders/1', 'x-api-key': k },
+            },
+          },
+        },
+      },
+      2000,
+    );
   await waitUntil(async () => !(await check(key)).denied_response, 15_000, `key ${tag}-steady reaching the replica`);
-  await waitUntil(async () => (await check(doomed)).dynamic_metadata?.fields?.reason?.stringValue === 'api_key_revoked', 15_000, `revoked key ${tag}-doomed reaching the replica`);
+  await waitUntil(
+    async () => (await check(doomed)).dynamic_metadata?.fields?.reason?.stringValue === 'api_key_revoked',
+    15_000,
+    `revoked key ${tag}-doomed reaching the replica`,
+  );
   return { probes, fresh };
 }
 

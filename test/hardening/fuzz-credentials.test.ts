@@ -26,17 +26,31 @@ const valid: ValidCredential[] = [];
 /** Hand-crafted tokens, each of which must be denied. */
 const crafted: Array<{ name: string; token: string }> = [];
 
-async function localToken(key: CryptoKey, header: Record<string, unknown>, claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'local-1', ...header } as never).sign(key, { crit: { 'urn:x': true } }); // jose signs a crit header it is told it knows
+async function localToken(
+  key: CryptoKey,
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'local-1', ...header })
+    .sign(key, { crit: { 'urn:x': true } }); // jose signs a crit header it is told it knows
 }
 
 beforeAll(async () => {
   const dir = tempDir('portcullis-fuzz-cred-');
   idp = await startIdp({ opaqueTtl: 600 });
   const local = await generateKeyPair('ES256', { extractable: true });
-  writeFileSync(join(dir, 'local-jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(local.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' }] }));
+  writeFileSync(
+    join(dir, 'local-jwks.json'),
+    JSON.stringify({ keys: [{ ...(await exportJWK(local.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' }] }),
+  );
   const store = FileKeyStore.init(join(dir, 'keys.yaml'));
-  for (const clientId of ['key-client-a', 'key-client-b']) valid.push({ kind: 'api-key', clientId, value: (await createKey(store, 'pcl', { clientId, scopes: ['orders:read'] })).key });
+  for (const clientId of ['key-client-a', 'key-client-b'])
+    valid.push({
+      kind: 'api-key',
+      clientId,
+      value: (await createKey(store, 'pcl', { clientId, scopes: ['orders:read'] })).key,
+    });
   svc = await startService(
     `
 realm: api.example.com
@@ -65,7 +79,16 @@ routes:
   valid.push({ kind: 'jwt', clientId: 'test-client', value: await idp.jwtAccessToken('orders:read') });
   valid.push({ kind: 'opaque', clientId: 'test-client', value: await idp.opaqueAccessToken('orders:read') });
   const now = Math.floor(Date.now() / 1000);
-  const good = { iss: LOCAL_ISSUER, aud: DEFAULT_RESOURCE, sub: 'local-user', client_id: 'local-client', scope: 'orders:read', iat: now, exp: now + 600, jti: 'local-jti-1' };
+  const good = {
+    iss: LOCAL_ISSUER,
+    aud: DEFAULT_RESOURCE,
+    sub: 'local-user',
+    client_id: 'local-client',
+    scope: 'orders:read',
+    iat: now,
+    exp: now + 600,
+    jti: 'local-jti-1',
+  };
   valid.push({ kind: 'jwt', clientId: 'local-client', value: await localToken(local.privateKey, {}, good) });
 
   // Signed by the local key, each with one thing wrong.
@@ -101,13 +124,30 @@ routes:
   const attackerJwk = await exportJWK(attacker.publicKey);
   crafted.push({ name: 'attacker key, local kid', token: await localToken(attacker.privateKey, {}, good) });
   crafted.push({ name: 'embedded jwk', token: await localToken(attacker.privateKey, { jwk: attackerJwk }, good) });
-  crafted.push({ name: 'jku header', token: await localToken(attacker.privateKey, { jku: 'http://127.0.0.1:1/jwks.json' }, good) });
-  const idpJwk = idp.publicJwks().keys[0] as JWK;
-  const idpClaims = { iss: idp.issuer, aud: DEFAULT_RESOURCE, client_id: 'test-client', sub: 'test-client', scope: 'orders:read', iat: now, exp: now + 600, jti: 'idp-jti-1' };
+  crafted.push({
+    name: 'jku header',
+    token: await localToken(attacker.privateKey, { jku: 'http://127.0.0.1:1/jwks.json' }, good),
+  });
+  const idpJwk = idp.publicJwks().keys[0];
+  const idpClaims = {
+    iss: idp.issuer,
+    aud: DEFAULT_RESOURCE,
+    client_id: 'test-client',
+    sub: 'test-client',
+    scope: 'orders:read',
+    iat: now,
+    exp: now + 600,
+    jti: 'idp-jti-1',
+  };
   // HMAC keyed with the IdP's public key (the classic alg confusion), in PEM and JWK-n forms.
   const pem = await exportSPKI((await importJWK(idpJwk, 'RS256', { extractable: true })) as CryptoKey);
   for (const secret of [Buffer.from(pem), Buffer.from(idpJwk.n!, 'base64url')]) {
-    crafted.push({ name: 'HS256 with the IdP public key', token: await new SignJWT(idpClaims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: idpJwk.kid }).sign(secret) });
+    crafted.push({
+      name: 'HS256 with the IdP public key',
+      token: await new SignJWT(idpClaims)
+        .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: idpJwk.kid })
+        .sign(secret),
+    });
   }
   const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: idpJwk.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(idpClaims)).toString('base64url')}.`;
   crafted.push({ name: 'alg none', token: none });
@@ -121,7 +161,10 @@ afterAll(async () => {
 describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
   it('crafted JWTs (bad claims, foreign keys, alg confusion) are all denied, the controls allowed', async () => {
     for (const v of valid) {
-      const out = await svc.envoy({ path: '/v1/orders/7', headers: v.kind === 'api-key' ? { 'x-api-key': v.value } : { authorization: `Bearer ${v.value}` } });
+      const out = await svc.envoy({
+        path: '/v1/orders/7',
+        headers: v.kind === 'api-key' ? { 'x-api-key': v.value } : { authorization: `Bearer ${v.value}` },
+      });
       expect(out.allowed, `control ${v.kind} ${v.clientId}`).toBe(true);
       expect(out.upstreamHeaders['x-client-id']).toBe(v.clientId);
     }
@@ -135,7 +178,10 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
     console.log(`crafted JWTs: ${crafted.length} denied: ${JSON.stringify(statuses)}`);
     // Not quite a JWT (padding): still JWT-shaped, so a JWT that fails, never an introspection call.
     const introspections = idp.requestCount('/token/introspection');
-    const padded = await svc.envoy({ path: '/v1/orders/7', headers: { authorization: `Bearer ${valid.find((v) => v.clientId === 'local-client')!.value}==` } });
+    const padded = await svc.envoy({
+      path: '/v1/orders/7',
+      headers: { authorization: `Bearer ${valid.find((v) => v.clientId === 'local-client')!.value}==` },
+    });
     expect(padded.status).toBe(401);
     expect(padded.response.dynamic_metadata?.fields?.reason?.stringValue).toBe('jwt_base64_invalid');
     expect(idp.requestCount('/token/introspection')).toBe(introspections);
@@ -145,7 +191,10 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
     const g = new Gen(prng(SEED + 1));
     const counts = { allowed: 0, denied: {} as Record<number, number>, byKind: {} as Record<string, number> };
     const batch = 20;
-    const bases = [...valid.map((v) => ({ kind: v.kind, value: v.value })), ...crafted.map((c) => ({ kind: 'jwt' as const, value: c.token }))];
+    const bases = [
+      ...valid.map((v) => ({ kind: v.kind, value: v.value })),
+      ...crafted.map((c) => ({ kind: 'jwt' as const, value: c.token })),
+    ];
     for (let i = 0; i < ITERATIONS; i += batch) {
       const cases = Array.from({ length: Math.min(batch, ITERATIONS - i) }, () => {
         const base = g.chance(0.85) ? g.pick(valid) : g.pick(bases);
@@ -153,9 +202,24 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
         // 10% unmutated (the oracle must see allows), else 1-3 mutations.
         if (!g.chance(0.1)) for (let m = 1 + g.int(3); m > 0; m--) value = mutateToken(g, value);
         const kind = g.chance(0.9) ? base.kind : g.pick(['jwt', 'opaque', 'api-key'] as const);
-        return { kind, value, req: envoyCheckRequest({ path: '/v1/orders/7', headers: placeCredential(g, kind, value), rawHeaders: g.chance(0.3) }) };
+        return {
+          kind,
+          value,
+          req: envoyCheckRequest({
+            path: '/v1/orders/7',
+            headers: placeCredential(g, kind, value),
+            rawHeaders: g.chance(0.3),
+          }),
+        };
       });
-      const results = await Promise.all(cases.map((c) => svc.checkRaw(c.req, 10_000).then((r) => ({ ok: true as const, r }), (e: Error) => ({ ok: false as const, e }))));
+      const results = await Promise.all(
+        cases.map((c) =>
+          svc.checkRaw(c.req, 10_000).then(
+            (r) => ({ ok: true as const, r }),
+            (e: Error) => ({ ok: false as const, e }),
+          ),
+        ),
+      );
       results.forEach((res, j) => {
         const c = cases[j];
         const reason = res.ok ? res.r.dynamic_metadata?.fields?.reason?.stringValue : undefined;
@@ -174,12 +238,15 @@ describe(`fuzzing credentials (seed ${SEED}, ${ITERATIONS} requests)`, () => {
           // unknown_kid_wait_ms for the JWKS refetch, and a loaded machine can outlast that
           // (docs/jwt.md). It still denies; every other 5xx is a bug.
           const allowed503 = out.status === 503 && reason === 'jwks_refresh_pending';
-          if (!allowed503) expect([400, 401, 403], `${where}: status ${out.status} ${out.body ?? ''}`).toContain(out.status);
+          if (!allowed503)
+            expect([400, 401, 403], `${where}: status ${out.status} ${out.body ?? ''}`).toContain(out.status);
           counts.denied[out.status] = (counts.denied[out.status] ?? 0) + 1;
         }
       });
     }
-    console.log(`credential fuzz: ${ITERATIONS} requests ${JSON.stringify(counts.byKind)}, allowed ${counts.allowed}, denied ${JSON.stringify(counts.denied)}`);
+    console.log(
+      `credential fuzz: ${ITERATIONS} requests ${JSON.stringify(counts.byKind)}, allowed ${counts.allowed}, denied ${JSON.stringify(counts.denied)}`,
+    );
     expect(counts.allowed).toBeGreaterThan(0);
     expect(Object.keys(counts.denied).length).toBeGreaterThanOrEqual(2);
     // Nothing secret reached the logs.

@@ -26,7 +26,12 @@ let key: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  key = (await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'fuzz-client', scopes: ['orders:read'] })).key;
+  key = (
+    await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
+      clientId: 'fuzz-client',
+      scopes: ['orders:read'],
+    })
+  ).key;
   svc = await startService(CONFIG, { dir });
   svc.service.app.log.level = 'silent';
 });
@@ -41,7 +46,14 @@ describe(`fuzzing Check (seed ${SEED}, ${ITERATIONS} requests)`, () => {
     const batch = 25;
     for (let i = 0; i < ITERATIONS; i += batch) {
       const cases = Array.from({ length: Math.min(batch, ITERATIONS - i) }, () => randomCheckRequest(g, key));
-      const results = await Promise.all(cases.map((c) => svc.checkRaw(c.req, 5000).then((r) => ({ ok: true as const, r }), (e: Error) => ({ ok: false as const, e }))));
+      const results = await Promise.all(
+        cases.map((c) =>
+          svc.checkRaw(c.req, 5000).then(
+            (r) => ({ ok: true as const, r }),
+            (e: Error) => ({ ok: false as const, e }),
+          ),
+        ),
+      );
       results.forEach((res, j) => {
         const where = `seed ${SEED} case ${i + j}`;
         if (!res.ok) throw new Error(`${where}: RPC error ${res.e.message}`);
@@ -51,18 +63,23 @@ describe(`fuzzing Check (seed ${SEED}, ${ITERATIONS} requests)`, () => {
           counts.allowed++;
           const route = r.dynamic_metadata?.fields?.route?.stringValue;
           if (route !== 'public') expect(c.carriesKey, `${where}: allowed on ${route} without the key`).toBe(true);
-          const http = (c.req as { attributes: { request: { http: Record<string, unknown> } } }).attributes.request.http;
+          const http = (c.req as { attributes: { request: { http: Record<string, unknown> } } }).attributes.request
+            .http;
           if (http.headers || http.header_map) {
             const up = applyEnvoy(c.req as never, r).upstreamHeaders;
             for (const name of ['x-user-id', 'x-client-id', 'x-scopes', 'x-auth-method', 'x_user_id']) {
               if (up[name] !== undefined) expect(up[name], `${where}: ${name} upstream`).not.toMatch(SPOOF);
             }
-            for (const k of Object.keys(up)) expect(k.startsWith('x-auth-') && k !== 'x-auth-method', `${where}: ${k} upstream`).toBe(false);
+            for (const k of Object.keys(up))
+              expect(k.startsWith('x-auth-') && k !== 'x-auth-method', `${where}: ${k} upstream`).toBe(false);
             expect(up['x-api-key'], `${where}: key forwarded`).toBeUndefined();
           }
         } else {
           const code = r.denied_response?.status?.code;
-          const status = typeof code === 'number' ? code : ({ BadRequest: 400, Unauthorized: 401, Forbidden: 403 } as Record<string, number>)[code ?? ''];
+          const status =
+            typeof code === 'number'
+              ? code
+              : ({ BadRequest: 400, Unauthorized: 401, Forbidden: 403 } as Record<string, number>)[code ?? ''];
           expect([400, 401, 403], `${where}: status ${code}`).toContain(status);
           counts.denied[status] = (counts.denied[status] ?? 0) + 1;
         }

@@ -37,7 +37,14 @@ describe('introspection answers', () => {
     expect(a).toEqual({
       kind: 'active',
       exp: NOW + 300,
-      identity: { method: 'oauth2', subject: 'alice', clientId: 'web', scopes: ['orders:read', 'orders:write'], issuer: 'https://idp.example.com', expiresAt: NOW + 300 },
+      identity: {
+        method: 'oauth2',
+        subject: 'alice',
+        clientId: 'web',
+        scopes: ['orders:read', 'orders:write'],
+        issuer: 'https://idp.example.com',
+        expiresAt: NOW + 300,
+      },
     });
     expect(Object.isFrozen((a as { identity: object }).identity)).toBe(true);
   });
@@ -54,7 +61,10 @@ describe('introspection answers', () => {
     expect(read(good, rules, 500)).toEqual({ kind: 'unusable', reason: 'introspection_http_5xx' });
     expect(read(good, rules, 401)).toEqual({ kind: 'unusable', reason: 'introspection_http_status' });
     expect(read(good, rules, 200, 'text/html')).toEqual({ kind: 'unusable', reason: 'introspection_not_json' });
-    expect(read(good, rules, 200, 'application/token-introspection+jwt')).toEqual({ kind: 'unusable', reason: 'introspection_not_json' });
+    expect(read(good, rules, 200, 'application/token-introspection+jwt')).toEqual({
+      kind: 'unusable',
+      reason: 'introspection_not_json',
+    });
     expect(read('{"active":true', rules)).toEqual({ kind: 'unusable', reason: 'introspection_bad_json' });
     expect(read('[{"active":true}]', rules)).toEqual({ kind: 'unusable', reason: 'introspection_not_object' });
     expect(read('null', rules)).toEqual({ kind: 'unusable', reason: 'introspection_not_object' });
@@ -62,7 +72,9 @@ describe('introspection answers', () => {
 
   it('a refresh token (or anything not an access token) presented as a bearer token is invalid', () => {
     expect(rejected({ ...good, token_type: 'refresh_token' })).toBe('token_not_access_token');
-    expect(rejected({ ...good, token_type: 'urn:ietf:params:oauth:token-type:refresh_token' })).toBe('token_not_access_token');
+    expect(rejected({ ...good, token_type: 'urn:ietf:params:oauth:token-type:refresh_token' })).toBe(
+      'token_not_access_token',
+    );
     expect(rejected({ ...good, token_type: 'DPoP' })).toBe('token_not_access_token');
     expect(rejected({ ...good, token_type: 7 })).toBe('token_not_access_token');
     expect(rejected({ ...good, token_use: 'refresh_token' })).toBe('token_not_access_token');
@@ -92,8 +104,14 @@ describe('introspection answers', () => {
     expect(read(noExp)).toMatchObject({ kind: 'active', exp: undefined });
   });
 
-  it('an iss the answer carries must be the configured issuer; an answer without iss speaks for the endpoint\'s own server', () => {
-    for (const iss of ['https://evil.example', 'https://idp.example.com/', 'https://IDP.example.com', 'https://idp.example.com.', '']) {
+  it("an iss the answer carries must be the configured issuer; an answer without iss speaks for the endpoint's own server", () => {
+    for (const iss of [
+      'https://evil.example',
+      'https://idp.example.com/',
+      'https://IDP.example.com',
+      'https://idp.example.com.',
+      '',
+    ]) {
       expect(rejected({ ...good, iss })).toBe('token_issuer_mismatch');
     }
     expect(rejected({ ...good, iss: 42 })).toBe('token_iss_invalid');
@@ -105,7 +123,14 @@ describe('introspection answers', () => {
   });
 
   it('an aud the answer carries must name a configured audience (string or list); absent passes unless require_audience', () => {
-    for (const aud of ['https://other.example.com', ['https://other.example.com'], [], 'https://api.example.com/', 'HTTPS://API.EXAMPLE.COM', '']) {
+    for (const aud of [
+      'https://other.example.com',
+      ['https://other.example.com'],
+      [],
+      'https://api.example.com/',
+      'HTTPS://API.EXAMPLE.COM',
+      '',
+    ]) {
       expect(rejected({ ...good, aud })).toBe('token_audience_mismatch');
     }
     expect(read({ ...good, aud: 'https://api.example.com' }).kind).toBe('active');
@@ -121,7 +146,12 @@ describe('introspection answers', () => {
   });
 
   it('a claim with no UTF-8 form (a lone surrogate escape) is refused before it becomes an identity', () => {
-    for (const [claim, raw] of [['sub', '\\ud800'], ['client_id', 'web\\udfff'], ['scope', 'orders:read \\udc00'], ['iss', 'https://idp.example.com\\ud800']]) {
+    for (const [claim, raw] of [
+      ['sub', '\\ud800'],
+      ['client_id', 'web\\udfff'],
+      ['scope', 'orders:read \\udc00'],
+      ['iss', 'https://idp.example.com\\ud800'],
+    ]) {
       const body = JSON.stringify({ ...good, [claim]: 'MARK' }).replace('MARK', raw);
       expect(rejected(body), claim).toBe(claim === 'iss' ? 'token_issuer_mismatch' : 'token_claim_not_unicode');
     }

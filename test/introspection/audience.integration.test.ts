@@ -43,7 +43,11 @@ const ask = async (svc: TestService, token: string) => {
 
 async function expectInvalid(svc: TestService, token: string, reason: string) {
   const out = await ask(svc, token);
-  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({ status: 401, challenge: INVALID, reason });
+  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
+    status: 401,
+    challenge: INVALID,
+    reason,
+  });
   expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
   expect(out.upstreamHeaders).toEqual({});
 }
@@ -55,7 +59,8 @@ async function expectAllowed(svc: TestService, token: string) {
 }
 
 /** An opaque token; with `resource`, the introspection answer carries it as `aud`. */
-const token = async (resource?: string) => (await idp.clientCredentials({ scope: 'orders:read', resource })).access_token;
+const token = async (resource?: string) =>
+  (await idp.clientCredentials({ scope: 'orders:read', resource })).access_token;
 
 beforeAll(async () => {
   idp = await startIdp({
@@ -72,7 +77,8 @@ afterAll(async () => {
 });
 
 describe('the audience check is the default', () => {
-  const base = (extra = '') => `credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: s${extra} } }`;
+  const base = (extra = '') =>
+    `credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: s${extra} } }`;
   const problems = (yaml: string) => {
     try {
       parseConfig(yaml);
@@ -83,8 +89,14 @@ describe('the audience check is the default', () => {
   };
 
   it('no audiences is a config error naming the option, unless allow_any_audience: true is said', () => {
-    expect(problems(base())).toEqual([expect.stringMatching(/^credentials\.introspection\.audiences: list the audiences of this API .*allow_any_audience: true/)]);
-    expect(problems(base(', audiences: []'))).toEqual([expect.stringMatching(/^credentials\.introspection\.audiences: /)]);
+    expect(problems(base())).toEqual([
+      expect.stringMatching(
+        /^credentials\.introspection\.audiences: list the audiences of this API .*allow_any_audience: true/,
+      ),
+    ]);
+    expect(problems(base(', audiences: []'))).toEqual([
+      expect.stringMatching(/^credentials\.introspection\.audiences: /),
+    ]);
     expect(problems(base(', allow_any_audience: false'))).toHaveLength(1);
     expect(problems(base(', allow_any_audience: true'))).toEqual([]);
     expect(problems(base(`, audiences: ["${API}"]`))).toEqual([]);

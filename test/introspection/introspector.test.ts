@@ -10,7 +10,11 @@ import { parseConfig } from '../../src/policy/load.ts';
 import type { IntrospectionConfig } from '../../src/policy/schema.ts';
 import { DEFAULT_CLIENT, INTROSPECTION_CLIENT, startIdp, type TestIdp } from '../support/idp.ts';
 
-const POST_CLIENT = { client_id: 'gateway-post', client_secret: 'gateway-post-secret-0123456789', token_endpoint_auth_method: 'client_secret_post' as const };
+const POST_CLIENT = {
+  client_id: 'gateway-post',
+  client_secret: 'gateway-post-secret-0123456789',
+  token_endpoint_auth_method: 'client_secret_post' as const,
+};
 const INTROSPECT = '/token/introspection';
 
 let idp: TestIdp;
@@ -75,7 +79,12 @@ describe('introspection component (real oidc-provider)', () => {
     const token = await idp.opaqueAccessToken('orders:read orders:write');
     const before = calls();
     const id = await c.introspect(token);
-    expect(id).toMatchObject({ method: 'oauth2', clientId: 'test-client', scopes: ['orders:read', 'orders:write'], issuer: idp.issuer });
+    expect(id).toMatchObject({
+      method: 'oauth2',
+      clientId: 'test-client',
+      scopes: ['orders:read', 'orders:write'],
+      issuer: idp.issuer,
+    });
     expect(id.expiresAt).toBeGreaterThan(Date.now() / 1000);
     expect(await c.introspect(token)).toBe(id);
     expect(calls() - before).toBe(1);
@@ -90,11 +99,13 @@ describe('introspection component (real oidc-provider)', () => {
     c.advance(1_001);
     expect(await reasonOf(c.introspect(token))).toBe('invalid:token_inactive');
     expect(calls() - before).toBe(3);
-    expect(await c.metric('portcullis_introspection_cache_hits_total')).toEqual([{ labels: { type: 'positive' }, value: 2 }]);
+    expect(await c.metric('portcullis_introspection_cache_hits_total')).toEqual([
+      { labels: { type: 'positive' }, value: 2 },
+    ]);
     c.close();
   });
 
-  it('never serves a cached answer past the token\'s exp', async () => {
+  it("never serves a cached answer past the token's exp", async () => {
     const c = make(config('cache: { max_ttl_seconds: 3600 }'));
     const token = await idp.opaqueAccessToken();
     const id = await c.introspect(token);
@@ -170,7 +181,9 @@ describe('introspection component (real oidc-provider)', () => {
     } finally {
       idp.setLatency(0);
     }
-    expect(await c.metric('portcullis_introspection_requests_total')).toEqual([{ labels: { result: 'timeout' }, value: 1 }]);
+    expect(await c.metric('portcullis_introspection_requests_total')).toEqual([
+      { labels: { result: 'timeout' }, value: 1 },
+    ]);
     c.close();
   });
 
@@ -196,7 +209,9 @@ describe('introspection component (real oidc-provider)', () => {
   it('bounded: a flood of random tokens makes at most max_per_second calls; the rest are 503 at once', async () => {
     const c = make(config('max_per_second: 20\n    max_concurrency: 8'));
     const before = calls();
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => reasonOf(c.introspect(`flood-${i}-${Math.random()}`))));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => reasonOf(c.introspect(`flood-${i}-${Math.random()}`))),
+    );
     const counts: Record<string, number> = {};
     for (const r of results) counts[r] = (counts[r] ?? 0) + 1;
     // At most 8 in flight at once (and 20 per second): the rest never reach the server.

@@ -71,7 +71,11 @@ async function ask(s: TestService, token: string, path = '/v1/orders/7') {
 async function expectNotIntrospected(s: TestService, token: string, reason: string, path?: string) {
   const before = idp.requestCount(INTROSPECT);
   const out = await ask(s, token, path);
-  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({ status: 401, challenge: INVALID, reason });
+  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
+    status: 401,
+    challenge: INVALID,
+    reason,
+  });
   expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
   expect(out.upstreamHeaders).toEqual({});
   expect(idp.requestCount(INTROSPECT)).toBe(before);
@@ -115,8 +119,21 @@ describe('JWT-shaped tokens are JWTs or nothing', () => {
     for (const [, token, reason] of nearMisses()) await expectNotIntrospected(svc, token, reason);
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const now = Math.floor(Date.now() / 1000);
-    const claims = { iss: 'https://other-issuer.example', aud: DEFAULT_RESOURCE, sub: 'u', client_id: 'c', scope: 'orders:read', iat: now, exp: now + 300, jti: randomUUID() };
-    await expectNotIntrospected(svc, signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, claims, privateKey, 'RS256'), 'jwt_issuer_unknown');
+    const claims = {
+      iss: 'https://other-issuer.example',
+      aud: DEFAULT_RESOURCE,
+      sub: 'u',
+      client_id: 'c',
+      scope: 'orders:read',
+      iat: now,
+      exp: now + 300,
+      jti: randomUUID(),
+    };
+    await expectNotIntrospected(
+      svc,
+      signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, claims, privateKey, 'RS256'),
+      'jwt_issuer_unknown',
+    );
     await expectNotIntrospected(svc, await idp.jwtAccessToken('orders:read', OTHER_API), 'jwt_audience_mismatch');
     await expectNotIntrospected(svc, `${jwt.slice(0, -2)}AA`, 'jwt_signature_invalid');
   });
@@ -130,6 +147,4 @@ describe('JWT-shaped tokens are JWTs or nothing', () => {
     const logs = [...svc.logs, ...opaqueOnly.logs].join('\n');
     for (const t of presented) if (t.length > 20) expect(logs.includes(t)).toBe(false);
   });
-
-
 });

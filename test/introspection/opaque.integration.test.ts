@@ -59,11 +59,13 @@ describe('opaque tokens through the gRPC service', () => {
     expect(svc.logs.join('')).not.toContain(INTROSPECTION_CLIENT.client_secret);
   });
 
-  it('a valid token without the route\'s scope: 403 insufficient_scope', async () => {
+  it("a valid token without the route's scope: 403 insufficient_scope", async () => {
     const token = await idp.opaqueAccessToken('orders:read');
     const out = await svc.envoy({ method: 'POST', path: '/v1/orders', headers: { authorization: `Bearer ${token}` } });
     expect(out.status).toBe(403);
-    expect(out.clientHeaders['www-authenticate']).toBe('Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"');
+    expect(out.clientHeaders['www-authenticate']).toBe(
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"',
+    );
   });
 
   it('an unknown token: 401 invalid_token, body without internals', async () => {
@@ -132,7 +134,9 @@ describe('opaque tokens through the gRPC service', () => {
       expect((await get(cached)).status).toBe(503);
       const metrics = await (await fetch(`${svc.httpBase}/metrics`)).text();
       expect(metrics).toMatch(/portcullis_introspection_requests_total\{result="error"\} [1-9]/);
-      expect(metrics).toMatch(/portcullis_decisions_total\{decision="deny",status="503",reason="introspection_unreachable"/);
+      expect(metrics).toMatch(
+        /portcullis_decisions_total\{decision="deny",status="503",reason="introspection_unreachable"/,
+      );
       expect(svc.logs.join('')).toContain('introspection endpoint unavailable');
     } finally {
       await idp.start();
@@ -166,11 +170,17 @@ describe('opaque tokens through the gRPC service', () => {
     const N = 400;
     // A long client deadline: on a loaded 2-core machine 400 concurrent Checks queue in this process.
     const flood = async (token: string) => {
-      const req = envoyCheckRequest({ method: 'GET', path: '/v1/orders/7', headers: { authorization: `Bearer ${token}` } });
+      const req = envoyCheckRequest({
+        method: 'GET',
+        path: '/v1/orders/7',
+        headers: { authorization: `Bearer ${token}` },
+      });
       const response = await svc.checkRaw(req, 20_000);
       return { ...applyEnvoy(req, response), response };
     };
-    const outs = await Promise.all(Array.from({ length: N }, (_, i) => flood(`flood${i}x${Math.random().toString(36).slice(2)}`)));
+    const outs = await Promise.all(
+      Array.from({ length: N }, (_, i) => flood(`flood${i}x${Math.random().toString(36).slice(2)}`)),
+    );
     const made = idp.requestCount(INTROSPECT) - before;
     const reasons: Record<string, number> = {};
     for (const o of outs) {
@@ -181,7 +191,9 @@ describe('opaque tokens through the gRPC service', () => {
     // Admitted calls end as an answer (401) or a timeout (503): everything here
     // shares one event loop with 400 Checks in flight, so some miss the 150 ms timeout. All the
     // others are refused at once (503, Retry-After 1) and never reach the server.
-    const timeouts = Object.entries(reasons).filter(([k]) => k.startsWith('503 introspection_timeout ')).reduce((a, [, v]) => a + v, 0);
+    const timeouts = Object.entries(reasons)
+      .filter(([k]) => k.startsWith('503 introspection_timeout '))
+      .reduce((a, [, v]) => a + v, 0);
     const admitted = n('401 token_inactive -') + timeouts;
     const refused = n('503 introspection_rate_limit 1') + n('503 introspection_concurrency_limit 1');
     const detail = JSON.stringify({ made, reasons });

@@ -16,7 +16,10 @@ const AUD = 'orders-service';
 let idp: TestIdp;
 
 function ecPem(): string {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
 }
 
 const config = (phantom: string) => `
@@ -40,7 +43,14 @@ routes:
 `;
 
 const withKeys = (keys: Array<{ kid: string; file: string; publishOnly?: boolean }>) =>
-  config(['      keys:', ...keys.map((k) => `        - { kid: ${k.kid}, private_key_file: ${k.file}${k.publishOnly ? ', publish_only: true' : ''} }`)].join('\n'));
+  config(
+    [
+      '      keys:',
+      ...keys.map(
+        (k) => `        - { kid: ${k.kid}, private_key_file: ${k.file}${k.publishOnly ? ', publish_only: true' : ''} }`,
+      ),
+    ].join('\n'),
+  );
 
 async function phantomFor(svc: TestService, token: string): Promise<string> {
   const out = await svc.envoy({ method: 'GET', path: '/v1/orders', headers: { authorization: `Bearer ${token}` } });
@@ -72,7 +82,12 @@ describe('phantom tokens', () => {
     const phantom = await phantomFor(svc, token);
 
     const jwks = createRemoteJWKSet(new URL(`${svc.httpBase}/.well-known/jwks.json`));
-    const { payload, protectedHeader } = await jwtVerify(phantom, jwks, { issuer: ISS, audience: AUD, algorithms: ['ES256'], typ: 'at+jwt' });
+    const { payload, protectedHeader } = await jwtVerify(phantom, jwks, {
+      issuer: ISS,
+      audience: AUD,
+      algorithms: ['ES256'],
+      typ: 'at+jwt',
+    });
     expect(protectedHeader).toMatchObject({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' });
     expect(payload).toMatchObject({ client_id: 'test-client', sub: 'test-client', scope, auth_method: 'oauth2' });
     const now = Math.floor(Date.now() / 1000);
@@ -98,14 +113,19 @@ describe('phantom tokens', () => {
   it('the phantom exp never outlives the original token', async () => {
     const shortIdp = await startIdp({ opaqueTtl: 5 });
     const s = await startService(
-      withKeys([{ kid: 'k1', file: 'k1.pem' }]).replace(idp.introspectionEndpoint, shortIdp.introspectionEndpoint).replace(`issuer: ${idp.issuer}`, `issuer: ${shortIdp.issuer}`),
+      withKeys([{ kid: 'k1', file: 'k1.pem' }])
+        .replace(idp.introspectionEndpoint, shortIdp.introspectionEndpoint)
+        .replace(`issuer: ${idp.issuer}`, `issuer: ${shortIdp.issuer}`),
       { files: { 'k1.pem': ecPem() } },
     );
     try {
       const token = await shortIdp.opaqueAccessToken('orders:read');
       const original = await shortIdp.introspect(token);
       const phantom = await phantomFor(s, token);
-      const { payload } = await jwtVerify(phantom, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), { issuer: ISS, audience: AUD });
+      const { payload } = await jwtVerify(phantom, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), {
+        issuer: ISS,
+        audience: AUD,
+      });
       expect(payload.exp).toBe(original.exp);
     } finally {
       await s.stop();
@@ -117,9 +137,17 @@ describe('phantom tokens', () => {
     const before = await phantomFor(svc, await idp.opaqueAccessToken('orders:read'));
     expect(decodeProtectedHeader(before).kid).toBe('k1');
     writeFileSync(join(svc.dir, 'k2.pem'), ecPem());
-    writeFileSync(svc.configFile, withKeys([{ kid: 'k2', file: 'k2.pem' }, { kid: 'k1', file: 'k1.pem' }]));
+    writeFileSync(
+      svc.configFile,
+      withKeys([
+        { kid: 'k2', file: 'k2.pem' },
+        { kid: 'k1', file: 'k1.pem' },
+      ]),
+    );
     await waitFor(async () => {
-      const r = (await (await fetch(`${svc.httpBase}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      const r = (await (await fetch(`${svc.httpBase}/.well-known/jwks.json`)).json()) as {
+        keys: Array<{ kid: string }>;
+      };
       return r.keys.map((k) => k.kid).join() === 'k2,k1';
     }, 10_000);
     const after = await phantomFor(svc, await idp.opaqueAccessToken('orders:read'));
@@ -127,14 +155,24 @@ describe('phantom tokens', () => {
 
     // An upstream fetching the JWKS once, after the reload, verifies both.
     const jwks = createLocalJWKSet((await (await fetch(`${svc.httpBase}/.well-known/jwks.json`)).json()) as never);
-    for (const t of [before, after]) await expect(jwtVerify(t, jwks, { issuer: ISS, audience: AUD })).resolves.toBeTruthy();
+    for (const t of [before, after])
+      await expect(jwtVerify(t, jwks, { issuer: ISS, audience: AUD })).resolves.toBeTruthy();
   });
 
   it('a staged key (publish_only) is published before it signs', async () => {
     writeFileSync(join(svc.dir, 'k3.pem'), ecPem());
-    writeFileSync(svc.configFile, withKeys([{ kid: 'k3', file: 'k3.pem', publishOnly: true }, { kid: 'k2', file: 'k2.pem' }, { kid: 'k1', file: 'k1.pem' }]));
+    writeFileSync(
+      svc.configFile,
+      withKeys([
+        { kid: 'k3', file: 'k3.pem', publishOnly: true },
+        { kid: 'k2', file: 'k2.pem' },
+        { kid: 'k1', file: 'k1.pem' },
+      ]),
+    );
     await waitFor(async () => {
-      const r = (await (await fetch(`${svc.httpBase}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      const r = (await (await fetch(`${svc.httpBase}/.well-known/jwks.json`)).json()) as {
+        keys: Array<{ kid: string }>;
+      };
       return r.keys.map((k) => k.kid).join() === 'k3,k2,k1';
     }, 10_000);
     const t = await phantomFor(svc, await idp.opaqueAccessToken('orders:read'));
@@ -143,8 +181,17 @@ describe('phantom tokens', () => {
 
   it('a bad key file is rejected whole on reload; the running keys keep signing', async () => {
     writeFileSync(join(svc.dir, 'bad.pem'), '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n');
-    writeFileSync(svc.configFile, withKeys([{ kid: 'bad', file: 'bad.pem' }, { kid: 'k2', file: 'k2.pem' }]));
-    await waitFor(() => svc.logs.some((l) => l.includes('config reload rejected') && l.includes('kid \\"bad\\"')), 10_000);
+    writeFileSync(
+      svc.configFile,
+      withKeys([
+        { kid: 'bad', file: 'bad.pem' },
+        { kid: 'k2', file: 'k2.pem' },
+      ]),
+    );
+    await waitFor(
+      () => svc.logs.some((l) => l.includes('config reload rejected') && l.includes('kid \\"bad\\"')),
+      10_000,
+    );
     const t = await phantomFor(svc, await idp.opaqueAccessToken('orders:read'));
     expect(decodeProtectedHeader(t).kid).toBe('k2');
   });
@@ -155,7 +202,10 @@ describe('phantom tokens', () => {
     const { key, record } = await createKey(keyStore, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] });
     const yaml = (forKeys: boolean) =>
       config(`      for_api_keys: ${forKeys}`)
-        .replace('credentials:\n', 'credentials:\n  api_key: { headers: [x-api-key], store: { type: file, path: keys.yaml } }\n')
+        .replace(
+          'credentials:\n',
+          'credentials:\n  api_key: { headers: [x-api-key], store: { type: file, path: keys.yaml } }\n',
+        )
         .replace('auth: [oauth2]', 'auth: [oauth2, api-key]');
     const s = await startService(yaml(false), { dir });
     try {
@@ -170,7 +220,10 @@ describe('phantom tokens', () => {
       expect(on.status).toBe(200);
       expect(on.upstreamHeaders['x-api-key']).toBeUndefined();
       const jwt = on.upstreamHeaders.authorization.slice('Bearer '.length);
-      const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), { issuer: ISS, audience: AUD });
+      const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), {
+        issuer: ISS,
+        audience: AUD,
+      });
       expect(payload).toMatchObject({ client_id: 'partner-a', scope: 'orders:read', auth_method: 'api-key' });
       expect(JSON.stringify(payload)).not.toContain(key);
 
@@ -181,7 +234,10 @@ describe('phantom tokens', () => {
       await keyStore.put({ ...record, scopes: ['orders:read', 'orders:write'] });
       await waitFor(async () => {
         const r = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { 'x-api-key': key } });
-        return r.status === 200 && decodeJwt(r.upstreamHeaders.authorization.slice('Bearer '.length)).scope === 'orders:read orders:write';
+        return (
+          r.status === 200 &&
+          decodeJwt(r.upstreamHeaders.authorization.slice('Bearer '.length)).scope === 'orders:read orders:write'
+        );
       }, 10_000);
     } finally {
       await s.stop();
@@ -191,10 +247,15 @@ describe('phantom tokens', () => {
   it('without configured keys: a generated key, a logged warning, and tokens that verify', async () => {
     const s = await startService(config(''));
     try {
-      expect(s.logs.join('')).toContain('phantom_token.keys is not set: signing phantom tokens with a key generated at start');
+      expect(s.logs.join('')).toContain(
+        'phantom_token.keys is not set: signing phantom tokens with a key generated at start',
+      );
       const t = await phantomFor(s, await idp.opaqueAccessToken('orders:read'));
       expect(decodeProtectedHeader(t).kid).toMatch(/^generated-/);
-      await jwtVerify(t, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), { issuer: ISS, audience: AUD });
+      await jwtVerify(t, createRemoteJWKSet(new URL(`${s.httpBase}/.well-known/jwks.json`)), {
+        issuer: ISS,
+        audience: AUD,
+      });
     } finally {
       await s.stop();
     }

@@ -29,13 +29,17 @@ routes:
   - { name: orders, match: { path_prefix: /v1/orders }, auth: [oauth2], scopes: [orders:read] }
 `;
 
-const get = (svc: TestService, token: string) => svc.envoy({ method: 'GET', path: '/v1/orders', headers: { authorization: `Bearer ${token}` } });
+const get = (svc: TestService, token: string) =>
+  svc.envoy({ method: 'GET', path: '/v1/orders', headers: { authorization: `Bearer ${token}` } });
 
 beforeAll(async () => {
   [idp, redis] = await Promise.all([startIdp(), startRedis()]);
   a = await startService(config());
   b = await startService(config());
-  await waitFor(async () => (await fetch(`${a.httpBase}/readyz`)).ok && (await fetch(`${b.httpBase}/readyz`)).ok, 10_000);
+  await waitFor(
+    async () => (await fetch(`${a.httpBase}/readyz`)).ok && (await fetch(`${b.httpBase}/readyz`)).ok,
+    10_000,
+  );
 });
 afterAll(async () => {
   await a?.stop();

@@ -26,19 +26,76 @@ beforeAll(async () => {
   idp = await startIdp();
   dir = tempDir();
   // A private CA and a server certificate for 127.0.0.1 it signed.
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=test-ca', '-days', '1', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem')]);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.csr')]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=test-ca',
+    '-days',
+    '1',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.pem'),
+  ]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    join(dir, 'server.key'),
+    '-out',
+    join(dir, 'server.csr'),
+  ]);
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', join(dir, 'server.csr'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', join(dir, 'san.ext'), '-out', join(dir, 'server.pem')]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    join(dir, 'server.csr'),
+    '-CA',
+    join(dir, 'ca.pem'),
+    '-CAkey',
+    join(dir, 'ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    join(dir, 'san.ext'),
+    '-out',
+    join(dir, 'server.pem'),
+  ]);
   // TLS in front of the real provider: bytes in, bytes out.
-  tls = createServer({ key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) }, (req, res) => {
-    const up = request({ host: '127.0.0.1', port: idp.port, path: req.url, method: req.method, headers: { ...req.headers, host: `127.0.0.1:${idp.port}` } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
+  tls = createServer(
+    { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) },
+    (req, res) => {
+      const up = request(
+        {
+          host: '127.0.0.1',
+          port: idp.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: `127.0.0.1:${idp.port}` },
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    },
+  );
   await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
   httpsEndpoint = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/token/introspection`;
 });
@@ -90,7 +147,8 @@ describe('introspection over TLS', () => {
   });
 
   it('a plain http:// endpoint is refused unless allow_http: true', () => {
-    const yaml = (extra: string) => `credentials: { introspection: { endpoint: "http://idp.internal/introspect", client_id: gw, client_secret: s, audiences: [api]${extra} } }`;
+    const yaml = (extra: string) =>
+      `credentials: { introspection: { endpoint: "http://idp.internal/introspect", client_id: gw, client_secret: s, audiences: [api]${extra} } }`;
     expect(() => parseConfig(yaml(''))).toThrow(/credentials\.introspection\.endpoint: use https:/);
     expect(parseConfig(yaml(', allow_http: true')).credentials.introspection?.allow_http).toBe(true);
   });

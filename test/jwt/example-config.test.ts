@@ -17,10 +17,23 @@ it('a token signed with the demo key is accepted by the example config through t
     .setJti(randomUUID())
     .setExpirationTime('10m')
     .sign(key);
-  const { code, stdout, stderr } = await runCli(['check', '-c', 'examples/portcullis.yaml', '--path', '/v1/orders/7', '-H', `authorization: Bearer ${token}`]);
+  const { code, stdout, stderr } = await runCli([
+    'check',
+    '-c',
+    'examples/portcullis.yaml',
+    '--path',
+    '/v1/orders/7',
+    '-H',
+    `authorization: Bearer ${token}`,
+  ]);
   expect(code, stderr).toBe(0);
   const out = JSON.parse(stdout);
   expect(out).toMatchObject({ allowed: true, status: 200, route: 'orders-read' });
-  expect(out.headers_set).toEqual({ 'x-user-id': 'demo-user', 'x-client-id': 'demo-client', 'x-scopes': 'orders:read', 'x-auth-method': 'jwt' });
+  expect(out.headers_set).toEqual({
+    'x-user-id': 'demo-user',
+    'x-client-id': 'demo-client',
+    'x-scopes': 'orders:read',
+    'x-auth-method': 'jwt',
+  });
   expect(stdout.includes(token)).toBe(false);
 });

@@ -14,7 +14,10 @@ export interface TestKey {
 }
 
 export async function makeKey(kid: string, alg: TestKey['alg']): Promise<TestKey> {
-  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, use: 'sig' };
   return { kid, alg, privateKey, publicKey, publicJwk };
 }
@@ -83,7 +86,12 @@ const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringi
  * claims like `"exp":1e999` survive). node:crypto, not jose: jose would refuse to build the
  * hostile tokens these tests need.
  */
-export function signRaw(header: Record<string, unknown>, payload: Record<string, unknown> | string, key: KeyObject, alg: string): string {
+export function signRaw(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown> | string,
+  key: KeyObject,
+  alg: string,
+): string {
   const input = `${b64(header)}.${b64(payload)}`;
   const hash = `sha${alg.slice(2)}`;
   const signer = createSign(hash);

@@ -5,7 +5,18 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvoy, envoyCheckRequest } from '../support/envoy.ts';
 import { startService, type TestService } from '../support/service.ts';
-import { b64bytes, makeKey, nowSeconds, signInput, signRaw, startJwksServer, startTrap, unsigned, type JwksServer, type TestKey } from './helpers.ts';
+import {
+  b64bytes,
+  makeKey,
+  nowSeconds,
+  signInput,
+  signRaw,
+  startJwksServer,
+  startTrap,
+  unsigned,
+  type JwksServer,
+  type TestKey,
+} from './helpers.ts';
 
 const ISS_A = 'https://issuer-a.test';
 const ISS_B = 'https://issuer-b.test';
@@ -27,7 +38,17 @@ const presented: string[] = [];
 
 function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
   const now = nowSeconds();
-  return { iss: ISS_A, aud: AUD, sub: 'user-1', client_id: 'client-1', scope: 'orders:read', iat: now, exp: now + 300, jti: randomUUID(), ...over };
+  return {
+    iss: ISS_A,
+    aud: AUD,
+    sub: 'user-1',
+    client_id: 'client-1',
+    scope: 'orders:read',
+    iat: now,
+    exp: now + 300,
+    jti: randomUUID(),
+    ...over,
+  };
 }
 
 function sign(over: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key: TestKey = rsa): string {
@@ -36,13 +57,21 @@ function sign(over: Record<string, unknown> = {}, header: Record<string, unknown
 
 async function ask(token: string, init: { method?: string; path?: string } = {}) {
   presented.push(token);
-  const out = await svc.envoy({ method: init.method ?? 'GET', path: init.path ?? '/v1/orders', headers: { authorization: `Bearer ${token}` } });
+  const out = await svc.envoy({
+    method: init.method ?? 'GET',
+    path: init.path ?? '/v1/orders',
+    headers: { authorization: `Bearer ${token}` },
+  });
   return { ...out, reason: out.response.dynamic_metadata?.fields?.reason?.stringValue };
 }
 
 async function expectInvalid(token: string, reason: string, init?: { method?: string; path?: string }) {
   const out = await ask(token, init);
-  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({ status: 401, challenge: INVALID, reason });
+  expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
+    status: 401,
+    challenge: INVALID,
+    reason,
+  });
   expect(JSON.parse(out.body ?? '{}').error).toBe('invalid_token');
   expect(out.upstreamHeaders).toEqual({});
   return out;
@@ -55,7 +84,12 @@ async function expectAllowed(token: string, init?: { method?: string; path?: str
 }
 
 beforeAll(async () => {
-  [rsa, ec, keyB, attacker] = await Promise.all([makeKey('rsa-1', 'RS256'), makeKey('ec-1', 'ES256'), makeKey('b-1', 'RS256'), makeKey('rsa-1', 'RS256')]);
+  [rsa, ec, keyB, attacker] = await Promise.all([
+    makeKey('rsa-1', 'RS256'),
+    makeKey('ec-1', 'ES256'),
+    makeKey('b-1', 'RS256'),
+    makeKey('rsa-1', 'RS256'),
+  ]);
   jwksA = await startJwksServer([rsa.publicJwk, ec.publicJwk]);
   jwksB = await startJwksServer([keyB.publicJwk]);
   // Issuer C allows two RSA algorithms: its key without `alg` may verify only the first (PS256),
@@ -139,9 +173,13 @@ describe('valid tokens (controls: each hostile case differs from one of these in
   });
 
   it('client id falls back to azp where required_claims allows it; scp arrays for an issuer configured with scope_claim: scp', async () => {
-    const out = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined, azp: 'client-azp' }, {}, keyB));
+    const out = await expectAllowed(
+      sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined, azp: 'client-azp' }, {}, keyB),
+    );
     expect(out.upstreamHeaders['x-client-id']).toBe('client-azp');
-    const b = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read', 'orders:write'] }, {}, keyB));
+    const b = await expectAllowed(
+      sign({ iss: ISS_B, scope: undefined, scp: ['orders:read', 'orders:write'] }, {}, keyB),
+    );
     expect(b.upstreamHeaders['x-scopes']).toBe('orders:read orders:write');
   });
 });
@@ -160,7 +198,9 @@ describe('algorithms and keys named by the token', () => {
       for (const alg of ['HS256', 'hs256', 'HS512']) {
         const header = { alg, typ: 'at+jwt', kid: 'rsa-1' };
         const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}`;
-        const sig = createHmac(`sha${alg.slice(2)}`, secret).update(input).digest('base64url');
+        const sig = createHmac(`sha${alg.slice(2)}`, secret)
+          .update(input)
+          .digest('base64url');
         await expectInvalid(`${input}.${sig}`, 'jwt_alg_hmac');
       }
     }
@@ -168,13 +208,19 @@ describe('algorithms and keys named by the token', () => {
 
   it('refuses a key embedded in the token (jwk, x5c) even when it verifies the signature', async () => {
     await expectInvalid(sign({}, { jwk: attacker.publicJwk }, attacker), 'jwt_header_key_reference');
-    await expectInvalid(sign({}, { x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'] }, attacker), 'jwt_header_key_reference');
+    await expectInvalid(
+      sign({}, { x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'] }, attacker),
+      'jwt_header_key_reference',
+    );
   });
 
   it('never fetches jku / x5u: the named listener sees zero requests', async () => {
     await expectInvalid(sign({}, { jku: `${trap.url}/jwks.json` }, attacker), 'jwt_header_key_reference');
     await expectInvalid(sign({}, { x5u: `${trap.url}/cert.pem` }, attacker), 'jwt_header_key_reference');
-    await expectInvalid(sign({}, { jku: `${trap.url}/jwks.json`, kid: 'attacker-kid' }, attacker), 'jwt_header_key_reference');
+    await expectInvalid(
+      sign({}, { jku: `${trap.url}/jwks.json`, kid: 'attacker-kid' }, attacker),
+      'jwt_header_key_reference',
+    );
     await new Promise((r) => setTimeout(r, 100));
     expect(trap.hits).toEqual([]);
   });
@@ -187,10 +233,13 @@ describe('algorithms and keys named by the token', () => {
     const rs384 = signRaw({ alg: 'RS384', typ: 'at+jwt', kid: 'rsa-1' }, claims(), rsa.privateKey, 'RS384');
     await expectInvalid(rs384, 'jwt_alg_not_allowed');
     // ES256 header naming the RSA key: the key is never used for an algorithm of another type.
-    await expectInvalid(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'rsa-1' }, claims(), ec.privateKey, 'ES256'), 'jwt_key_alg_mismatch');
+    await expectInvalid(
+      signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'rsa-1' }, claims(), ec.privateKey, 'ES256'),
+      'jwt_key_alg_mismatch',
+    );
   });
 
-  it('keys serve only their own issuer: iss B with A\'s kid and signature is refused', async () => {
+  it("keys serve only their own issuer: iss B with A's kid and signature is refused", async () => {
     await expectInvalid(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'] }), 'jwt_kid_unknown');
   });
 
@@ -198,7 +247,10 @@ describe('algorithms and keys named by the token', () => {
     await expectInvalid(sign({}, { crit: ['exp'] }), 'jwt_crit_unsupported');
     await expectInvalid(sign({}, { cty: 'JWT' }), 'jwt_nested_unsupported');
     await expectInvalid(sign({}, { b64: false }), 'jwt_b64_unsupported');
-    await expectInvalid('eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn', 'jwt_encrypted_unsupported');
+    await expectInvalid(
+      'eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn',
+      'jwt_encrypted_unsupported',
+    );
   });
 
   it('refuses tampered payloads and garbage that looks like a JWT', async () => {
@@ -269,7 +321,10 @@ describe('one token, one spelling: canonical base64url, valid UTF-8 (RFC 7515 §
   it('header and payload spelled non-canonically are refused even when validly signed as spelled', async () => {
     const p = awkwardPayload();
     await expectAllowed(signInput(`${HEADER_A}.${p}`, rsa.privateKey, 'RS256')); // control
-    const header = HEADER_A.length % 4 >= 2 ? HEADER_A : Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1', x: 1 })).toString('base64url');
+    const header =
+      HEADER_A.length % 4 >= 2
+        ? HEADER_A
+        : Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1', x: 1 })).toString('base64url');
     const pad = (seg: string) => seg + '='.repeat((4 - (seg.length % 4)) % 4);
     const base64 = (seg: string) => seg.replaceAll('-', '+').replaceAll('_', '/');
     for (const input of [
@@ -307,7 +362,11 @@ describe('one token, one spelling: canonical base64url, valid UTF-8 (RFC 7515 §
       await expectInvalid(signBytes(jsonWith(Buffer.from([0x75, ...bytes]), 'sub')), 'jwt_utf8_invalid');
     }
     // In the header, too.
-    const header = Buffer.concat([Buffer.from('{"alg":"RS256","typ":"at+jwt","kid":"rsa-1","x":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    const header = Buffer.concat([
+      Buffer.from('{"alg":"RS256","typ":"at+jwt","kid":"rsa-1","x":"'),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from('"}'),
+    ]);
     await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims())), b64bytes(header)), 'jwt_utf8_invalid');
   });
 
@@ -322,14 +381,21 @@ describe('one token, one spelling: canonical base64url, valid UTF-8 (RFC 7515 §
       await expectInvalid(signBytes(jsonWith(raw, claim)), 'jwt_utf8_invalid');
     }
     // As a key, and deep in a structure.
-    await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"\\ud800":1,'))), 'jwt_utf8_invalid');
-    await expectInvalid(signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"ext":[{"a":["\\udc00"]}],'))), 'jwt_utf8_invalid');
+    await expectInvalid(
+      signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"\\ud800":1,'))),
+      'jwt_utf8_invalid',
+    );
+    await expectInvalid(
+      signBytes(Buffer.from(JSON.stringify(claims()).replace('{', '{"ext":[{"a":["\\udc00"]}],'))),
+      'jwt_utf8_invalid',
+    );
   });
 });
 
 describe('typ compared exactly: ASCII case-insensitive, application/ optional, nothing else', () => {
   it('refuses whitespace, parameters, a doubled prefix, control and look-alike characters; any ASCII case passes', async () => {
-    for (const typ of ['AT+JWT', 'At+Jwt', 'Application/At+Jwt', 'APPLICATION/AT+JWT']) await expectAllowed(sign({}, { typ }));
+    for (const typ of ['AT+JWT', 'At+Jwt', 'Application/At+Jwt', 'APPLICATION/AT+JWT'])
+      await expectAllowed(sign({}, { typ }));
     for (const typ of [
       'at+jwt ',
       ' at+jwt',
@@ -353,25 +419,43 @@ describe('typ compared exactly: ASCII case-insensitive, application/ optional, n
 
 describe('RFC 9068 §2.2 required claims (sub, client_id, iat, jti), relaxable per issuer', () => {
   it('refuses a token without any one of them', async () => {
-    for (const c of ['sub', 'client_id', 'iat', 'jti']) await expectInvalid(sign({ [c]: undefined }), `jwt_${c}_missing`);
+    for (const c of ['sub', 'client_id', 'iat', 'jti'])
+      await expectInvalid(sign({ [c]: undefined }), `jwt_${c}_missing`);
     for (const c of ['sub', 'client_id', 'jti']) await expectInvalid(sign({ [c]: null }), `jwt_${c}_missing`);
     await expectInvalid(sign({ iat: null }), 'jwt_iat_invalid');
   });
 
   it('refuses them empty or of the wrong type', async () => {
-    for (const over of [{ jti: 42 }, { jti: '' }, { jti: ['a'] }, { client_id: '' }, { client_id: 7 }, { sub: '' }, { sub: { id: 1 } }]) {
+    for (const over of [
+      { jti: 42 },
+      { jti: '' },
+      { jti: ['a'] },
+      { client_id: '' },
+      { client_id: 7 },
+      { sub: '' },
+      { sub: { id: 1 } },
+    ]) {
       await expectInvalid(sign(over), 'jwt_claim_type_invalid');
     }
   });
 
   it('an issuer relaxed with required_claims accepts what it no longer requires, and requires what it adds', async () => {
     // Issuer B does not require client_id.
-    const b = await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined }, {}, keyB));
+    const b = await expectAllowed(
+      sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], client_id: undefined }, {}, keyB),
+    );
     expect(b.upstreamHeaders['x-client-id']).toBeUndefined();
-    await expectInvalid(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], jti: undefined }, {}, keyB), 'jwt_jti_missing');
+    await expectInvalid(
+      sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'], jti: undefined }, {}, keyB),
+      'jwt_jti_missing',
+    );
     // Issuer C also requires its own tid.
     const c = (over: Record<string, unknown>) =>
-      signInput(`${Buffer.from(JSON.stringify({ alg: 'PS256', typ: 'at+jwt', kid: 'c-noalg' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims({ iss: ISS_C, ...over }))).toString('base64url')}`, rsaC.privateKey, 'PS256');
+      signInput(
+        `${Buffer.from(JSON.stringify({ alg: 'PS256', typ: 'at+jwt', kid: 'c-noalg' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims({ iss: ISS_C, ...over }))).toString('base64url')}`,
+        rsaC.privateKey,
+        'PS256',
+      );
     await expectAllowed(c({ tid: 'tenant-1' }));
     await expectInvalid(c({}), 'jwt_required_claim_missing');
     await expectInvalid(c({ tid: null }), 'jwt_required_claim_missing');
@@ -387,7 +471,7 @@ describe('one key, one algorithm (RFC 8725 §3.1)', () => {
       alg,
     );
 
-  it('a key without alg verifies only the first algorithm of its type in the issuer\'s list; a key with alg only that one', async () => {
+  it("a key without alg verifies only the first algorithm of its type in the issuer's list; a key with alg only that one", async () => {
     await expectAllowed(forC('PS256', 'c-noalg'));
     await expectInvalid(forC('RS256', 'c-noalg'), 'jwt_key_alg_mismatch');
     await expectAllowed(forC('RS256', 'c-rs256'));
@@ -401,11 +485,17 @@ describe('unknown kid floods', () => {
     const flood = Array.from({ length: 40 }, (_, i) => sign({}, { kid: `flood-${i}-${randomUUID()}` }, attacker));
     const outs = await Promise.all(flood.map((t) => ask(t)));
     for (const o of outs) {
-      expect({ status: o.status, challenge: o.clientHeaders['www-authenticate'], reason: o.reason }).toEqual({ status: 401, challenge: INVALID, reason: 'jwt_kid_unknown' });
+      expect({ status: o.status, challenge: o.clientHeaders['www-authenticate'], reason: o.reason }).toEqual({
+        status: 401,
+        challenge: INVALID,
+        reason: 'jwt_kid_unknown',
+      });
     }
     expect(jwksA.hits - before).toBe(1);
     // Still inside the 30 s cooldown: another wave fetches nothing.
-    const again = await Promise.all(Array.from({ length: 20 }, () => ask(sign({}, { kid: `again-${randomUUID()}` }, attacker))));
+    const again = await Promise.all(
+      Array.from({ length: 20 }, () => ask(sign({}, { kid: `again-${randomUUID()}` }, attacker))),
+    );
     expect(again.every((o) => o.status === 401)).toBe(true);
     expect(jwksA.hits - before).toBe(1);
   });
@@ -422,7 +512,11 @@ describe('unknown kid floods', () => {
     const res = await svc.checkRaw(req, 200);
     const elapsed = performance.now() - started;
     const out = applyEnvoy(req, res);
-    expect({ status: out.status, reason: res.dynamic_metadata?.fields?.reason?.stringValue, retry: out.clientHeaders['retry-after'] }).toEqual({
+    expect({
+      status: out.status,
+      reason: res.dynamic_metadata?.fields?.reason?.stringValue,
+      retry: out.clientHeaders['retry-after'],
+    }).toEqual({
       status: 503,
       reason: 'jwks_refresh_pending',
       retry: '1',
@@ -444,7 +538,11 @@ describe('unknown kid floods', () => {
     await expectAllowed(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read'] }, {}, keyB));
     const metrics = await (await fetch(`${svc.httpBase}/metrics`)).text();
     expect(metrics).toContain(`portcullis_jwks_stale{issuer="${ISS_B}"} 1`);
-    expect(metrics).toMatch(new RegExp(`portcullis_jwks_fetches_total\\{issuer="${ISS_B.replaceAll('.', '\\.')}",trigger="unknown_kid",result="failure"\\} [1-9]`));
+    expect(metrics).toMatch(
+      new RegExp(
+        `portcullis_jwks_fetches_total\\{issuer="${ISS_B.replaceAll('.', '\\.')}",trigger="unknown_kid",result="failure"\\} [1-9]`,
+      ),
+    );
     expect(svc.logs.some((l) => l.includes('JWKS refresh failed: the last good keys keep serving'))).toBe(true);
     jwksB.failWith = 0;
   });
@@ -469,7 +567,10 @@ describe('time claims', () => {
     await expectInvalid(sign({ exp: null }), 'jwt_exp_invalid');
     // JSON 1e999 parses to Infinity: a token that would never expire.
     const raw = JSON.stringify(claims({ exp: 0 })).replace('"exp":0', '"exp":1e999');
-    await expectInvalid(signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1' }, raw, rsa.privateKey, 'RS256'), 'jwt_exp_invalid');
+    await expectInvalid(
+      signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'rsa-1' }, raw, rsa.privateKey, 'RS256'),
+      'jwt_exp_invalid',
+    );
     await expectInvalid(sign({ nbf: 'yesterday' }), 'jwt_nbf_invalid');
   });
 });
@@ -505,7 +606,14 @@ describe('issuer, audience, type', () => {
 
 describe('scopes and size', () => {
   it('matches whole scope tokens, case-sensitively: substrings and look-alikes get 403 insufficient_scope', async () => {
-    for (const scope of ['orders:read-lite', 'orders:readx', 'ORDERS:READ', 'orders', 'xorders:read', 'orders:read-lite orders:write']) {
+    for (const scope of [
+      'orders:read-lite',
+      'orders:readx',
+      'ORDERS:READ',
+      'orders',
+      'xorders:read',
+      'orders:read-lite orders:write',
+    ]) {
       const out = await ask(sign({ scope }));
       expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'], reason: out.reason }).toEqual({
         status: 403,
@@ -524,8 +632,14 @@ describe('scopes and size', () => {
   it('type-checks the scope claim: scope must be a string, scp an array of strings', async () => {
     await expectInvalid(sign({ scope: ['orders:read'] }), 'jwt_scope_claim_invalid');
     await expectInvalid(sign({ scope: 7 }), 'jwt_scope_claim_invalid');
-    await expectInvalid(sign({ iss: ISS_B, scope: undefined, scp: 'orders:read' }, {}, keyB), 'jwt_scope_claim_invalid');
-    await expectInvalid(sign({ iss: ISS_B, scope: undefined, scp: ['orders:read', 5] }, {}, keyB), 'jwt_scope_claim_invalid');
+    await expectInvalid(
+      sign({ iss: ISS_B, scope: undefined, scp: 'orders:read' }, {}, keyB),
+      'jwt_scope_claim_invalid',
+    );
+    await expectInvalid(
+      sign({ iss: ISS_B, scope: undefined, scp: ['orders:read', 5] }, {}, keyB),
+      'jwt_scope_claim_invalid',
+    );
     await expectInvalid(sign({ scope: 'orders:read "quoted"' }), 'jwt_scope_claim_invalid');
     await expectInvalid(sign({ sub: 42 }), 'jwt_claim_type_invalid');
   });
@@ -536,9 +650,18 @@ describe('scopes and size', () => {
 
   it('answers 400 invalid_request for malformed Authorization headers', async () => {
     const token = sign();
-    for (const headers of [{ authorization: 'Bearer ' }, [['authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]] as Array<[string, string]>]) {
+    for (const headers of [
+      { authorization: 'Bearer ' },
+      [
+        ['authorization', `Bearer ${token}`],
+        ['authorization', `Bearer ${token}`],
+      ] as Array<[string, string]>,
+    ]) {
       const out = await svc.envoy({ method: 'GET', path: '/v1/orders', headers });
-      expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'] }).toEqual({ status: 400, challenge: 'Bearer realm="api.example.com", error="invalid_request"' });
+      expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'] }).toEqual({
+        status: 400,
+        challenge: 'Bearer realm="api.example.com", error="invalid_request"',
+      });
     }
   });
 });
@@ -546,7 +669,9 @@ describe('scopes and size', () => {
 describe('caches', () => {
   const metric = async (cache: string, result: string) => {
     const text = await (await fetch(`${svc.httpBase}/metrics`)).text();
-    const m = text.match(new RegExp(`portcullis_jwt_cache_lookups_total\\{cache="${cache}",result="${result}"\\} (\\d+)`));
+    const m = text.match(
+      new RegExp(`portcullis_jwt_cache_lookups_total\\{cache="${cache}",result="${result}"\\} (\\d+)`),
+    );
     return m ? Number(m[1]) : 0;
   };
   it('a repeated valid token is served from the verified cache; a repeated bad one from the rejection cache', async () => {
@@ -588,7 +713,7 @@ describe('hygiene', () => {
     expect(JSON.parse(out.body!)).toEqual({ error: 'invalid_token', error_description: 'The credential is invalid' });
   });
 
-  it('a kid\'s key is used only with the algorithm of its type: RS256 under the EC kid is refused', async () => {
+  it("a kid's key is used only with the algorithm of its type: RS256 under the EC kid is refused", async () => {
     await expectInvalid(sign({}, { kid: 'ec-1' }, rsa), 'jwt_key_alg_mismatch');
   });
 });

@@ -41,7 +41,7 @@ function component(cfg: JwtIssuerConfig, dir = '/') {
 }
 
 describe('one key, one algorithm (RFC 8725 §3.1)', () => {
-  it('a key without alg verifies only the first of the issuer\'s algorithms that fits its type', async () => {
+  it("a key without alg verifies only the first of the issuer's algorithms that fits its type", async () => {
     const rsa = await makeKey('rsa', 'RS256'); // publicJwk has no alg
     const both = await KeySet.fromJwks({ keys: [rsa.publicJwk] }, new Set(['PS256', 'RS256', 'RS384', 'ES256']));
     expect(['PS256', 'RS256', 'RS384'].map((a) => both.lookup('rsa', a).status)).toEqual(['found', 'no_alg', 'no_alg']);
@@ -52,7 +52,10 @@ describe('one key, one algorithm (RFC 8725 §3.1)', () => {
     // Without a kid too: exactly one key object, for one algorithm.
     const { kid: _kid, ...noKid } = rsa.publicJwk;
     const anonymous = await KeySet.fromJwks({ keys: [noKid] }, new Set(['PS256', 'RS256']));
-    expect([anonymous.lookup(undefined, 'PS256').status, anonymous.lookup(undefined, 'RS256').status]).toEqual(['found', 'no_alg']);
+    expect([anonymous.lookup(undefined, 'PS256').status, anonymous.lookup(undefined, 'RS256').status]).toEqual([
+      'found',
+      'no_alg',
+    ]);
     // A key with alg verifies that algorithm only, wherever it stands in the list.
     const set = await KeySet.fromJwks({ keys: [{ ...rsa.publicJwk, alg: 'RS256' }] }, new Set(['PS256', 'RS256']));
     expect([set.lookup('rsa', 'RS256').status, set.lookup('rsa', 'PS256').status]).toEqual(['found', 'no_alg']);
@@ -64,7 +67,10 @@ describe('which published keys are usable', () => {
     const rsa = await makeKey('rsa', 'RS256');
     const ec = await makeKey('ec', 'ES256');
     const small = { ...(await exportJWK(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey)), kid: 'small' };
-    const priv = { ...(await exportJWK(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)), kid: 'private' };
+    const priv = {
+      ...(await exportJWK(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)),
+      kid: 'private',
+    };
     const p384 = { ...(await exportJWK(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey)), kid: 'p384' };
     const doc = {
       keys: [
@@ -149,8 +155,18 @@ describe('discovery', () => {
     await c.start();
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
-    const token = signRaw({ alg: 'RS256', typ: 'at+jwt', kid: 'k' }, { iss: base, aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now }, key.privateKey, 'RS256');
-    await expect(c.verifier.verify(token)).resolves.toMatchObject({ method: 'jwt', subject: 's', issuer: base, scopes: [] });
+    const token = signRaw(
+      { alg: 'RS256', typ: 'at+jwt', kid: 'k' },
+      { iss: base, aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now },
+      key.privateKey,
+      'RS256',
+    );
+    await expect(c.verifier.verify(token)).resolves.toMatchObject({
+      method: 'jwt',
+      subject: 's',
+      issuer: base,
+      scopes: [],
+    });
   });
 });
 
@@ -160,19 +176,40 @@ describe('jwks_file', () => {
     const k1 = await makeKey('file-1', 'ES256');
     const k2 = await makeKey('file-2', 'ES256');
     writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [k1.publicJwk] }));
-    const cfg = issuerConfig({ issuer: 'https://file.example', jwks_file: 'keys.json', algorithms: ['ES256'], jwks_cooldown_seconds: 0 });
+    const cfg = issuerConfig({
+      issuer: 'https://file.example',
+      jwks_file: 'keys.json',
+      algorithms: ['ES256'],
+      jwks_cooldown_seconds: 0,
+    });
     const { c } = component(cfg, dir);
     await c.start();
     expect(c.readiness[0].ready()).toBe(true);
     const now = nowSeconds();
-    const claims = { iss: 'https://file.example', aud: 'https://api.example.com', sub: 's', client_id: 'c', jti: 'j-1', exp: now + 60, iat: now, scope: 'a b' };
-    await expect(c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-1' }, claims, k1.privateKey, 'ES256'))).resolves.toMatchObject({ scopes: ['a', 'b'] });
+    const claims = {
+      iss: 'https://file.example',
+      aud: 'https://api.example.com',
+      sub: 's',
+      client_id: 'c',
+      jti: 'j-1',
+      exp: now + 60,
+      iat: now,
+      scope: 'a b',
+    };
+    await expect(
+      c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-1' }, claims, k1.privateKey, 'ES256')),
+    ).resolves.toMatchObject({ scopes: ['a', 'b'] });
     writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [k1.publicJwk, k2.publicJwk] }));
-    await expect(c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-2' }, claims, k2.privateKey, 'ES256'))).resolves.toMatchObject({ issuer: 'https://file.example' });
+    await expect(
+      c.verifier.verify(signRaw({ alg: 'ES256', typ: 'at+jwt', kid: 'file-2' }, claims, k2.privateKey, 'ES256')),
+    ).resolves.toMatchObject({ issuer: 'https://file.example' });
   });
 
   it('a missing file keeps the issuer not ready, with the path in the reason', async () => {
-    const { c } = component(issuerConfig({ issuer: 'https://file.example', jwks_file: 'nope.json' }), '/nonexistent-dir');
+    const { c } = component(
+      issuerConfig({ issuer: 'https://file.example', jwks_file: 'nope.json' }),
+      '/nonexistent-dir',
+    );
     await c.start();
     expect(c.readiness[0].detail()).toContain('/nonexistent-dir/nope.json');
     expect(c.readiness[0].detail()).toContain('ENOENT');
@@ -193,7 +230,10 @@ describe('config rules', () => {
     expect(parse([{ ...base, jwks_uri: 'http://idp.example.com/jwks', allow_http: true }]).success).toBe(true);
     expect(parse([{ ...base, issuer: 'http://idp.example.com', discovery: true }]).success).toBe(false);
     expect(parse([{ ...base, issuer: 'not a url', discovery: true }]).success).toBe(false);
-    const dup = parse([{ ...base, jwks_file: 'a.json' }, { ...base, jwks_file: 'b.json' }]);
+    const dup = parse([
+      { ...base, jwks_file: 'a.json' },
+      { ...base, jwks_file: 'b.json' },
+    ]);
     expect(dup.success).toBe(false);
     expect(JSON.stringify(dup.error?.issues)).toContain('duplicate issuer');
   });

@@ -81,7 +81,7 @@ describe('tokens from a real oidc-provider, keys by discovery', () => {
     expect(out.upstreamHeaders.authorization).toBeUndefined();
   });
 
-  it('answers 403 insufficient_scope for a real token without the route\'s scope', async () => {
+  it("answers 403 insufficient_scope for a real token without the route's scope", async () => {
     const token = await idp.jwtAccessToken('orders:read');
     const out = await ask(token, 'POST');
     expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'] }).toEqual({
@@ -90,8 +90,10 @@ describe('tokens from a real oidc-provider, keys by discovery', () => {
     });
   });
 
-  it('refuses the provider\'s own token for another audience, and its opaque tokens are not JWTs', async () => {
-    const other = await startIdp({ resources: { 'https://other.example.com': { scope: 'orders:read', format: 'jwt' } } });
+  it("refuses the provider's own token for another audience, and its opaque tokens are not JWTs", async () => {
+    const other = await startIdp({
+      resources: { 'https://other.example.com': { scope: 'orders:read', format: 'jwt' } },
+    });
     try {
       const foreign = await other.jwtAccessToken('orders:read', 'https://other.example.com');
       const out = await ask(foreign);
@@ -106,7 +108,10 @@ describe('tokens from a real oidc-provider, keys by discovery', () => {
     // An opaque token is routed to introspection (not configured here, so not accepted as a JWT).
     const opaque = await idp.opaqueAccessToken('orders:read');
     const out = await ask(opaque);
-    expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'] }).toEqual({ status: 401, challenge: INVALID });
+    expect({ status: out.status, challenge: out.clientHeaders['www-authenticate'] }).toEqual({
+      status: 401,
+      challenge: INVALID,
+    });
   });
 });
 
@@ -144,7 +149,9 @@ describe('key rotation at the provider while traffic flows', () => {
     stop = true;
     await Promise.all([traffic, minter]);
 
-    const newKeyTokens = fresh.filter((t) => JSON.parse(Buffer.from(t.split('.')[0], 'base64url').toString()).kid === newKid);
+    const newKeyTokens = fresh.filter(
+      (t) => JSON.parse(Buffer.from(t.split('.')[0], 'base64url').toString()).kid === newKid,
+    );
     expect(newKeyTokens.length).toBeGreaterThan(3);
     expect(results.length).toBeGreaterThan(20);
     expect(results.filter((r) => r.status !== 200)).toEqual([]);
@@ -172,13 +179,19 @@ describe('provider outage after warm-up', () => {
 
     await idp.stop();
     // Background refresh (every second) notices the outage.
-    await waitFor(async () => metricValue(await metrics(), `portcullis_jwks_stale{issuer="${idp.issuer}"}`) === 1, 5000, 100);
+    await waitFor(
+      async () => metricValue(await metrics(), `portcullis_jwks_stale{issuer="${idp.issuer}"}`) === 1,
+      5000,
+      100,
+    );
     for (let i = 0; i < 5; i++) expect((await ask(seen)).status).toBe(200);
     const out = await ask(unseen);
     expect({ status: out.status, reason: out.reason }).toEqual({ status: 200, reason: 'allowed' });
 
     const text = await metrics();
-    expect(metricValue(text, `portcullis_jwks_fetches_total{issuer="${idp.issuer}",trigger="refresh",result="failure"}`)).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(text, `portcullis_jwks_fetches_total{issuer="${idp.issuer}",trigger="refresh",result="failure"}`),
+    ).toBeGreaterThanOrEqual(1);
     expect(metricValue(text, `portcullis_jwks_keys_age_seconds{issuer="${idp.issuer}"}`)).toBeGreaterThan(0);
     expect(svc.logs.some((l) => l.includes('JWKS refresh failed: the last good keys keep serving'))).toBe(true);
     // Ready stays 200: last good keys serve.
@@ -190,10 +203,17 @@ describe('provider outage after warm-up', () => {
     await waitFor(() => svc.logs.filter((l) => l.includes('config reloaded')).length > reloads, 5000, 50);
     expect((await fetch(`${svc.httpBase}/readyz`)).status).toBe(200);
     const unseenAfterReload = await ask(unseen);
-    expect({ status: unseenAfterReload.status, reason: unseenAfterReload.reason }).toEqual({ status: 200, reason: 'allowed' });
+    expect({ status: unseenAfterReload.status, reason: unseenAfterReload.reason }).toEqual({
+      status: 200,
+      reason: 'allowed',
+    });
 
     await idp.start();
-    await waitFor(async () => metricValue(await metrics(), `portcullis_jwks_stale{issuer="${idp.issuer}"}`) === 0, 8000, 100);
+    await waitFor(
+      async () => metricValue(await metrics(), `portcullis_jwks_stale{issuer="${idp.issuer}"}`) === 0,
+      8000,
+      100,
+    );
     expect((await ask(await idp.jwtAccessToken('orders:read'))).status).toBe(200);
   });
 });
@@ -208,11 +228,16 @@ describe('readiness waits for the keys', () => {
       const r = await fetch(`${s.httpBase}/readyz`);
       expect(r.status).toBe(503);
       const body = (await r.json()) as { waiting_for: string[] };
-      expect(body.waiting_for.join(' ')).toContain(`jwks ${late.issuer}: keys not loaded from credentials.jwt[0].discovery`);
+      expect(body.waiting_for.join(' ')).toContain(
+        `jwks ${late.issuer}: keys not loaded from credentials.jwt[0].discovery`,
+      );
       expect(body.waiting_for.join(' ')).toContain('ECONNREFUSED');
       expect(s.logs.some((l) => l.includes('JWKS could not be loaded') && l.includes('credentials.jwt[0]'))).toBe(true);
       const early = await s.envoy({ method: 'GET', path: '/v1/orders', headers: { authorization: `Bearer ${token}` } });
-      expect({ status: early.status, reason: early.response.dynamic_metadata?.fields?.reason?.stringValue }).toEqual({ status: 503, reason: 'jwks_not_loaded' });
+      expect({ status: early.status, reason: early.response.dynamic_metadata?.fields?.reason?.stringValue }).toEqual({
+        status: 503,
+        reason: 'jwks_not_loaded',
+      });
 
       await late.start();
       await waitFor(async () => (await fetch(`${s.httpBase}/readyz`)).status === 200, 8000, 100);

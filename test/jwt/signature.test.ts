@@ -39,7 +39,10 @@ describe('signatureValid', () => {
 
   it('ES256 signatures must be r||s (JWS), not DER', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const vk: VerificationKey = { alg: 'ES256', key: (await importJWK(await exportJWK(publicKey), 'ES256')) as CryptoKey };
+    const vk: VerificationKey = {
+      alg: 'ES256',
+      key: (await importJWK(await exportJWK(publicKey), 'ES256')) as CryptoKey,
+    };
     const input = `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from('{"sub":"a"}').toString('base64url')}`;
     const der = createSign('sha256').update(input).sign(privateKey);
     expect(signatureValid(`${input}.${der.toString('base64url')}`, vk)).toBe(false);

@@ -127,27 +127,51 @@ describe('Redis key store', () => {
   it('every record is validated against the key-record schema when loaded: a failing one is locked out and logged by id, never partly trusted', async () => {
     const raw = redis.client();
     const keys = Array.from({ length: 8 }, () => generateApiKey('pcl'));
-    const record = (i: number, over: Record<string, unknown>) => JSON.stringify({ id: `k${i}`, hash: hashApiKey(keys[i]), client_id: 'acme', scopes: ['orders:read'], status: 'active', ...over });
+    const record = (i: number, over: Record<string, unknown>) =>
+      JSON.stringify({
+        id: `k${i}`,
+        hash: hashApiKey(keys[i]),
+        client_id: 'acme',
+        scopes: ['orders:read'],
+        status: 'active',
+        ...over,
+      });
     await raw.hset(
       't4:{apikeys}',
-      'k0', record(0, {}), // the control
-      'k1', record(1, { routes: 'orders-internal-admin' }), // a string, not a list: no substring match
-      'k2', record(2, { scopes: ['orders:read orders:write'] }), // a scope with a space is not two scopes
-      'k3', record(3, { status: 'enabled' }),
-      'k4', record(4, { cidrs: '10.0.0.0/8' }),
-      'k5', record(5, { route: ['orders'] }), // a typo of routes: not "any route"
-      'k6', record(6, { id: 'k-other' }), // its id is not its field
-      'k_bad', 'not json',
+      'k0',
+      record(0, {}), // the control
+      'k1',
+      record(1, { routes: 'orders-internal-admin' }), // a string, not a list: no substring match
+      'k2',
+      record(2, { scopes: ['orders:read orders:write'] }), // a scope with a space is not two scopes
+      'k3',
+      record(3, { status: 'enabled' }),
+      'k4',
+      record(4, { cidrs: '10.0.0.0/8' }),
+      'k5',
+      record(5, { route: ['orders'] }), // a typo of routes: not "any route"
+      'k6',
+      record(6, { id: 'k-other' }), // its id is not its field
+      'k_bad',
+      'not json',
     );
     const lines: string[] = [];
     const conn = new RedisConnection(redisConfig('t4:'), log);
-    const s = new RedisKeyStore(conn, { resyncSeconds: 30, log: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }), ownsConnection: true });
+    const s = new RedisKeyStore(conn, {
+      resyncSeconds: 30,
+      log: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }),
+      ownsConnection: true,
+    });
     opened.push(s);
     await s.start();
     await waitFor(() => s.isReady(), 5000);
     expect(s.size()).toBe(1);
     expect((await s.findByHash(hashApiKey(keys[0])))?.id).toBe('k0');
-    const reason = (key: string) => verifyApiKey(key, 'pcl', s, 'orders', '10.0.0.1', Date.now()).then(() => 'allowed', (e) => e.reason);
+    const reason = (key: string) =>
+      verifyApiKey(key, 'pcl', s, 'orders', '10.0.0.1', Date.now()).then(
+        () => 'allowed',
+        (e) => e.reason,
+      );
     expect(await reason(keys[0])).toBe('allowed');
     for (const i of [1, 2, 3, 4, 5, 6]) expect(await reason(keys[i]), `k${i}`).toBe('api_key_record_invalid');
     const logged = lines.map((l) => JSON.parse(l) as { key_id?: string; position: string; problems: string[] });
@@ -164,7 +188,11 @@ describe('Redis key store', () => {
     const replica = await started('t4b:');
     const admin = store('t4b:');
     const { key, record } = await createKey(admin, 'pcl', { clientId: 'acme', scopes: ['orders:read'] });
-    const reason = () => verifyApiKey(key, 'pcl', replica, 'orders', '10.0.0.1', Date.now()).then(() => 'allowed', (e) => e.reason);
+    const reason = () =>
+      verifyApiKey(key, 'pcl', replica, 'orders', '10.0.0.1', Date.now()).then(
+        () => 'allowed',
+        (e) => e.reason,
+      );
     await waitFor(async () => (await reason()) === 'allowed', 2000, 10);
     const raw = redis.client();
     const edit = async (json: string) => {
@@ -198,7 +226,9 @@ describe('Redis key store', () => {
     expect((await replica.findByHash(hashApiKey(revoked)))?.status).toBe('revoked');
     await expect(replica.findByHash('b'.repeat(64))).rejects.toBeInstanceOf(DependencyUnavailableError);
     // The CLI fails with an operator-facing message instead of hanging.
-    await expect(store('t5:').list()).rejects.toThrow(/cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ .*config: redis/);
+    await expect(store('t5:').list()).rejects.toThrow(
+      /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ .*config: redis/,
+    );
 
     await redis.restart();
     await waitFor(() => replica.conn.isUp(), 5000, 20);
@@ -216,6 +246,10 @@ describe('Redis key store', () => {
     await redis.client().flushall();
     await redis.client().save();
     await redis.restart();
-    await waitFor(async () => replica.conn.isUp() && (await replica.findByHash(hashApiKey(key))) === undefined, 5000, 20);
+    await waitFor(
+      async () => replica.conn.isUp() && (await replica.findByHash(hashApiKey(key))) === undefined,
+      5000,
+      20,
+    );
   });
 });

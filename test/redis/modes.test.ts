@@ -29,7 +29,10 @@ async function exercise(redisYaml: string) {
   };
   const replica = new RedisKeyStore(conn(), { resyncSeconds: 30, log });
   const admin = new RedisKeyStore(conn(), { resyncSeconds: 30, log });
-  closers.push(() => replica.close(), () => admin.close());
+  closers.push(
+    () => replica.close(),
+    () => admin.close(),
+  );
   await replica.start();
   await waitFor(() => replica.isReady(), 10_000);
 
@@ -45,7 +48,11 @@ async function exercise(redisYaml: string) {
   const b = new RedisRateLimiter(conn());
   await Promise.all([a, b].map((l) => (l as unknown as { conn: RedisConnection }).conn.waitUntilReady(5000)));
   for (const client of ['c1', 'c2', 'c3', 'c4']) {
-    const res = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).hit({ name: 'm', limit: 5, windowSeconds: 3600 }, client, Date.now())));
+    const res = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 ? a : b).hit({ name: 'm', limit: 5, windowSeconds: 3600 }, client, Date.now()),
+      ),
+    );
     expect(res.filter((r) => r.allowed)).toHaveLength(5);
   }
 
@@ -53,8 +60,14 @@ async function exercise(redisYaml: string) {
   const c1 = conn();
   const c2 = conn();
   await Promise.all([c1.waitUntilReady(5000), c2.waitUntilReady(5000)]);
-  await createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 10, redis: c1 }).set('tok', 'bad_signature', 30);
-  expect(await createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 10, redis: c2 }).get('tok')).toBe('bad_signature');
+  await createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 10, redis: c1 }).set(
+    'tok',
+    'bad_signature',
+    30,
+  );
+  expect(await createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 10, redis: c2 }).get('tok')).toBe(
+    'bad_signature',
+  );
 }
 
 describe('Redis Cluster (mode: cluster)', () => {
@@ -65,7 +78,9 @@ describe('Redis Cluster (mode: cluster)', () => {
   });
 
   it('key store, rate limiter and cache work across three masters', async () => {
-    await exercise(`{ mode: cluster, nodes: ${JSON.stringify(cluster.seeds)}, key_prefix: "cl:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`);
+    await exercise(
+      `{ mode: cluster, nodes: ${JSON.stringify(cluster.seeds)}, key_prefix: "cl:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`,
+    );
     // The key store's two keys share one slot (hash tag), on whichever master owns it.
     let found = 0;
     for (const n of cluster.nodes) {
@@ -85,11 +100,16 @@ describe('Redis Sentinel (mode: sentinel)', () => {
   beforeAll(async () => {
     master = await startRedis();
     sentinel = await startRedisSentinel(master);
-    closers.push(() => master.stop(), () => sentinel.stop());
+    closers.push(
+      () => master.stop(),
+      () => sentinel.stop(),
+    );
   });
 
   it('finds the master through the Sentinel; key store, rate limiter and cache work', async () => {
-    await exercise(`{ mode: sentinel, sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinel_name: mymaster, key_prefix: "se:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`);
+    await exercise(
+      `{ mode: sentinel, sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinel_name: mymaster, key_prefix: "se:", connect_timeout_ms: 1000, command_timeout_ms: 2000 }`,
+    );
     expect(await master.client().hlen('se:{apikeys}')).toBe(1);
   });
 });

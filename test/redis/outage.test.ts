@@ -35,7 +35,11 @@ beforeAll(async () => {
   svc = await startService(config(redis.url));
   await waitFor(() => svc.service.app.isReady(), 10_000);
   const cfg = parseConfig(config(redis.url)).redis!;
-  admin = new RedisKeyStore(new RedisConnection(cfg, pino({ level: 'silent' })), { resyncSeconds: 30, log: pino({ level: 'silent' }), ownsConnection: true });
+  admin = new RedisKeyStore(new RedisConnection(cfg, pino({ level: 'silent' })), {
+    resyncSeconds: 30,
+    log: pino({ level: 'silent' }),
+    ownsConnection: true,
+  });
 });
 
 afterAll(async () => {
@@ -153,7 +157,9 @@ describe('Redis outage under traffic', () => {
       const body = (await res.json()) as { waiting_for: string[] };
       expect(body.waiting_for).toContain(`redis: connecting to redis://127.0.0.1:${redis.port}`);
       // Nothing loaded: any key is 503, never 401 and never allowed.
-      expect((await late.envoy({ path: '/v1/orders', headers: { 'x-api-key': generateApiKey('pcl') } })).status).toBe(503);
+      expect((await late.envoy({ path: '/v1/orders', headers: { 'x-api-key': generateApiKey('pcl') } })).status).toBe(
+        503,
+      );
       await redis.restart();
       await waitFor(() => late.service.app.isReady(), 5000, 50);
     } finally {

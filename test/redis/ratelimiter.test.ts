@@ -39,10 +39,17 @@ describe('Redis rate limiter', () => {
     const a = new RedisRateLimiter(await connect());
     const b = new RedisRateLimiter(await connect());
     const policy = { name: 'shared', limit: 25, windowSeconds: 30 * 86400 };
-    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).hit(policy, 'client-1', Date.now())));
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).hit(policy, 'client-1', Date.now())),
+    );
     expect(results.filter((r) => r.allowed)).toHaveLength(25);
     // Remaining counts down 24..0 across both, each value exactly once.
-    expect(results.filter((r) => r.allowed).map((r) => r.remaining).sort((x, y) => x - y)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect(
+      results
+        .filter((r) => r.allowed)
+        .map((r) => r.remaining)
+        .sort((x, y) => x - y),
+    ).toEqual(Array.from({ length: 25 }, (_, i) => i));
     for (const r of results) expect(r.resetSeconds).toBeGreaterThan(0);
     // Another key has its own budget.
     expect((await a.hit(policy, 'client-2', Date.now())).allowed).toBe(true);
@@ -87,7 +94,9 @@ describe('Redis rate limiter', () => {
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(90);
     expect(took).toBeLessThan(400);
-    expect(await registry.metrics()).toMatch(/portcullis_redis_command_errors_total\{op="ratelimit",kind="timeout"\} 1/);
+    expect(await registry.metrics()).toMatch(
+      /portcullis_redis_command_errors_total\{op="ratelimit",kind="timeout"\} 1/,
+    );
     await new Promise((r) => setTimeout(r, 700));
     expect((await limiter.hit(policy, 'k', Date.now())).allowed).toBe(true);
   });
@@ -128,8 +137,16 @@ describe('shared cache', () => {
   });
 
   it('with Redis: one replica sets, another reads; the token never appears in Redis; TTL is kept', async () => {
-    const a = createSharedCache<{ active: boolean; sub: string }>({ namespace: 'introspection', maxEntries: 100, redis: await connect('c1:') });
-    const b = createSharedCache<{ active: boolean; sub: string }>({ namespace: 'introspection', maxEntries: 100, redis: await connect('c1:') });
+    const a = createSharedCache<{ active: boolean; sub: string }>({
+      namespace: 'introspection',
+      maxEntries: 100,
+      redis: await connect('c1:'),
+    });
+    const b = createSharedCache<{ active: boolean; sub: string }>({
+      namespace: 'introspection',
+      maxEntries: 100,
+      redis: await connect('c1:'),
+    });
     const token = 'opaque-token-value-123';
     await a.set(token, { active: true, sub: 'alice' }, 2);
     expect(await b.get(token)).toEqual({ active: true, sub: 'alice' });
@@ -141,7 +158,9 @@ describe('shared cache', () => {
     expect(ttl).toBeGreaterThan(1000);
     expect(ttl).toBeLessThanOrEqual(2000);
     // Another namespace does not see it.
-    expect(await createSharedCache({ namespace: 'jwt-rejected', maxEntries: 10, redis: await connect('c1:') }).get(token)).toBeUndefined();
+    expect(
+      await createSharedCache({ namespace: 'jwt-rejected', maxEntries: 10, redis: await connect('c1:') }).get(token),
+    ).toBeUndefined();
     await b.delete(token);
     expect(await redis.client().exists(keys[0])).toBe(0);
   });
@@ -149,7 +168,11 @@ describe('shared cache', () => {
   it('Redis down: local entries still hit, the rest are misses (never an error)', async () => {
     const conn = await connect('c2:');
     const cache = createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 100, redis: conn });
-    const other = createSharedCache<string>({ namespace: 'jwt-rejected', maxEntries: 100, redis: await connect('c2:') });
+    const other = createSharedCache<string>({
+      namespace: 'jwt-rejected',
+      maxEntries: 100,
+      redis: await connect('c2:'),
+    });
     await other.set('remote-only', 'x', 60);
     await cache.set('local', 'y', 60);
     await redis.kill();

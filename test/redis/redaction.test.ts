@@ -42,8 +42,12 @@ describe('redactUrl (parsed as ioredis parses it)', () => {
   });
 
   it('Sentinel and Cluster descriptions carry addresses only, never password / sentinel_password', () => {
-    const sentinel = parseConfig(`redis: { mode: sentinel, sentinels: [{ host: s1, port: 26379 }], sentinel_name: m, username: opsuser, password: "Sup3r@Secret", sentinel_password: "S3nt@Pass" }`).redis!;
-    const cluster = parseConfig(`redis: { mode: cluster, nodes: ["n1:7000", "[::1]:7001"], username: opsuser, password: "Sup3r@Secret" }`).redis!;
+    const sentinel = parseConfig(
+      `redis: { mode: sentinel, sentinels: [{ host: s1, port: 26379 }], sentinel_name: m, username: opsuser, password: "Sup3r@Secret", sentinel_password: "S3nt@Pass" }`,
+    ).redis!;
+    const cluster = parseConfig(
+      `redis: { mode: cluster, nodes: ["n1:7000", "[::1]:7001"], username: opsuser, password: "Sup3r@Secret" }`,
+    ).redis!;
     for (const d of [describeRedisTarget(sentinel), describeRedisTarget(cluster)]) {
       for (const s of ['Sup3r', 'Secret', 'S3nt', 'opsuser']) expect(d).not.toContain(s);
     }
@@ -123,7 +127,9 @@ routes:
   });
 
   it('unreachable rediss:// with a user, a percent-encoded password and a query password: nothing of them printed', async () => {
-    const svc = await serve(`{ url: "rediss://opsuser:p%40ss%3Aw0rd@127.0.0.1:1/3?password=Qu3ryPass", connect_timeout_ms: 300 }`);
+    const svc = await serve(
+      `{ url: "rediss://opsuser:p%40ss%3Aw0rd@127.0.0.1:1/3?password=Qu3ryPass", connect_timeout_ms: 300 }`,
+    );
     await waitFor(() => svc.logs.some((l) => l.includes('redis unavailable')), 5000);
     const printed = await everythingPrinted(svc);
     expect(printed).toContain('rediss://***@127.0.0.1:1/3?password=***');
@@ -134,7 +140,9 @@ routes:
     const sentinel = await serve(
       `{ mode: sentinel, sentinels: [{ host: 127.0.0.1, port: 1 }], sentinel_name: mymaster, username: opsuser, password: "Sup3r@Secret", sentinel_password: "S3nt@Pass", connect_timeout_ms: 300 }`,
     );
-    const cluster = await serve(`{ mode: cluster, nodes: ["127.0.0.1:1"], username: opsuser, password: "Sup3r@Secret", connect_timeout_ms: 300 }`);
+    const cluster = await serve(
+      `{ mode: cluster, nodes: ["127.0.0.1:1"], username: opsuser, password: "Sup3r@Secret", connect_timeout_ms: 300 }`,
+    );
     await new Promise((r) => setTimeout(r, 800));
     for (const svc of [sentinel, cluster]) {
       const printed = await everythingPrinted(svc);

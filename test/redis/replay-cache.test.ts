@@ -21,7 +21,9 @@ let redis: TestRedis;
 const connections: RedisConnection[] = [];
 
 async function connect(commandTimeoutMs = 200): Promise<RedisConnection> {
-  const cfg = parseConfig(`redis: { url: "${redis.url}", key_prefix: "rc:", connect_timeout_ms: 500, command_timeout_ms: ${commandTimeoutMs} }\n`).redis!;
+  const cfg = parseConfig(
+    `redis: { url: "${redis.url}", key_prefix: "rc:", connect_timeout_ms: 500, command_timeout_ms: ${commandTimeoutMs} }\n`,
+  ).redis!;
   const conn = new RedisConnection(cfg, log);
   connections.push(conn);
   await conn.waitUntilReady(5000);
@@ -95,13 +97,18 @@ describe('two replicas on one Redis', () => {
     const htu = 'https://api.example.com/v1/orders';
     const proof = await dpop.generateProof(kp, htu, 'GET', undefined, token);
     const policy: DpopPolicy = { algorithms: ['ES256'], maxAgeSeconds: 60, clockSkewSeconds: 5 };
-    const verify = () => verifyDpopProof({ proof, method: 'GET', htu: normalizeHtu(htu), accessToken: token, cnfJkt: jkt }, policy);
+    const verify = () =>
+      verifyDpopProof({ proof, method: 'GET', htu: normalizeHtu(htu), accessToken: token, cnfJkt: jkt }, policy);
     const onA = await verify();
     if (!onA.ok) throw new Error(onA.reason);
     expect(await checkDpopReplay(a, onA)).toBeUndefined();
     const onB = await verify();
     if (!onB.ok) throw new Error(onB.reason);
-    expect(await checkDpopReplay(b, onB)).toMatchObject({ ok: false, reason: 'dpop_replayed', error: 'invalid_dpop_proof' });
+    expect(await checkDpopReplay(b, onB)).toMatchObject({
+      ok: false,
+      reason: 'dpop_replayed',
+      error: 'invalid_dpop_proof',
+    });
   });
 });
 

@@ -36,7 +36,11 @@ beforeAll(async () => {
   [a, b] = await Promise.all([startService(config(redis.url)), startService(config(redis.url))]);
   await waitFor(async () => a.service.app.isReady() && b.service.app.isReady(), 10_000);
   const silent = pino({ level: 'silent' });
-  admin = new RedisKeyStore(new RedisConnection(parseConfig(config(redis.url)).redis!, silent), { resyncSeconds: 30, log: silent, ownsConnection: true });
+  admin = new RedisKeyStore(new RedisConnection(parseConfig(config(redis.url)).redis!, silent), {
+    resyncSeconds: 30,
+    log: silent,
+    ownsConnection: true,
+  });
 });
 
 afterAll(async () => {
@@ -91,7 +95,12 @@ describe('two replicas on one Redis', () => {
 
   it(`one client's limit is one budget across both replicas: exactly ${LIMIT} allowed, then 429 with Retry-After and RateLimit headers`, async () => {
     const { key } = await createKey(admin, 'pcl', { clientId: 'limited' });
-    await waitFor(async () => (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403, 2000, 20);
+    await waitFor(
+      async () =>
+        (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403,
+      2000,
+      20,
+    );
 
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => call(i % 2 ? a : b, key, '/v1/reports')));
     const allowed = results.filter((r) => r.allowed);
@@ -126,7 +135,12 @@ describe('two replicas on one Redis', () => {
 
   it('in waves of concurrent requests on both replicas, both allow until the shared budget is spent, then both refuse', async () => {
     const { key } = await createKey(admin, 'pcl', { clientId: 'waves' });
-    await waitFor(async () => (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403, 2000, 20);
+    await waitFor(
+      async () =>
+        (await call(a, key, '/v1/orders')).status === 403 && (await call(b, key, '/v1/orders')).status === 403,
+      2000,
+      20,
+    );
     const byReplica = { a: 0, b: 0 };
     let total = 0;
     for (let wave = 0; wave < 6; wave++) {

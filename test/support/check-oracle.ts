@@ -26,7 +26,6 @@ export interface CheckRequestMsg {
   };
 }
 
-
 export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
   const attrs = msg?.attributes;
   const http = attrs?.request?.http;

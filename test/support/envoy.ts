@@ -111,12 +111,23 @@ export function applyEnvoy(request: ReturnType<typeof envoyCheckRequest>, res: C
       if (h.append?.value === true) continue; // dropped in the Denied branch
       clientHeaders[h.header.key.toLowerCase()] = h.header.value;
     }
-    return { allowed: false, status: status || 403, upstreamHeaders: {}, clientHeaders, body: res.denied_response?.body };
+    return {
+      allowed: false,
+      status: status || 403,
+      upstreamHeaders: {},
+      clientHeaders,
+      body: res.denied_response?.body,
+    };
   }
-  const http = request.attributes.request.http as { headers?: Record<string, string>; header_map?: { headers: Array<{ key: string; raw_value: Buffer }> } };
+  const http = request.attributes.request.http as {
+    headers?: Record<string, string>;
+    header_map?: { headers: Array<{ key: string; raw_value: Buffer }> };
+  };
   const upstream: Record<string, string> = {};
   if (http.headers) Object.assign(upstream, http.headers);
-  else for (const h of http.header_map!.headers) upstream[h.key] = upstream[h.key] === undefined ? h.raw_value.toString() : `${upstream[h.key]},${h.raw_value}`;
+  else
+    for (const h of http.header_map!.headers)
+      upstream[h.key] = upstream[h.key] === undefined ? h.raw_value.toString() : `${upstream[h.key]},${h.raw_value}`;
   const ok = res.ok_response ?? {};
   for (const h of ok.headers ?? []) {
     const k = h.header.key.toLowerCase();

@@ -46,10 +46,13 @@ export async function startFaultyHttpFront(target: string, opts: { paths?: RegEx
   const counts = { requests: 0, faulted: 0 };
   const hung = new Set<ServerResponse>();
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
-    const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => res.destroy());
     up.end(body);
   };
@@ -175,7 +178,11 @@ export interface PortcullisChild {
  * Logs go to a file, not a pipe: a pipe the test reads late would block pino's synchronous
  * writes and show up as event-loop stalls in the server.
  */
-export async function spawnPortcullis(configFile: string, dir: string, opts: { env?: Record<string, string>; name?: string; nodeArgs?: string[] } = {}): Promise<PortcullisChild> {
+export async function spawnPortcullis(
+  configFile: string,
+  dir: string,
+  opts: { env?: Record<string, string>; name?: string; nodeArgs?: string[] } = {},
+): Promise<PortcullisChild> {
   const logFile = join(dir, `${opts.name ?? 'portcullis'}-${Date.now()}.log`);
   const fd = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'serve', '--config', configFile], {
@@ -183,7 +190,9 @@ export async function spawnPortcullis(configFile: string, dir: string, opts: { e
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const logs = () =>
     readFileSync(logFile, 'utf8')
       .split('\n')
@@ -197,7 +206,8 @@ export async function spawnPortcullis(configFile: string, dir: string, opts: { e
       });
   const end = Date.now() + 30_000;
   for (;;) {
-    const started = logs().find((l) => l.msg === 'portcullis started') as { grpc_port?: number; http_port?: number } | undefined;
+    const started = logs().find((l) => l.msg === 'portcullis started') as
+      { grpc_port?: number; http_port?: number } | undefined;
     if (started) {
       return {
         proc,
@@ -229,7 +239,12 @@ export async function scrape(httpBase: string): Promise<Map<string, number>> {
   return out;
 }
 
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 50): Promise<number> {
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  stepMs = 50,
+): Promise<number> {
   const start = Date.now();
   while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
@@ -303,16 +318,29 @@ export class Oracle {
     return s;
   }
 
-  record(probe: string, exp: Expected, phase: Phase, got: { allowed: boolean; status: number; method?: string; clientId?: string } | { rpcError: string }, detail = ''): void {
+  record(
+    probe: string,
+    exp: Expected,
+    phase: Phase,
+    got: { allowed: boolean; status: number; method?: string; clientId?: string } | { rpcError: string },
+    detail = '',
+  ): void {
     const s = this.stats(probe);
     const now = Date.now();
     if ('rpcError' in got) {
       // Envoy (failure_mode_allow: false) denies when the Check call fails.
       if (phase !== 'steady' && !this.steadfast.has(probe)) return this.deny(s, now, `rpc:${got.rpcError}`);
-      return this.bad(s, now, false, `${probe} [${phase}]: gRPC error ${got.rpcError}, expected ${JSON.stringify(exp)}`);
+      return this.bad(
+        s,
+        now,
+        false,
+        `${probe} [${phase}]: gRPC error ${got.rpcError}, expected ${JSON.stringify(exp)}`,
+      );
     }
     const correct = exp.allowed
-      ? got.allowed && (exp.method === undefined || got.method === exp.method) && (exp.clientId === undefined || got.clientId === exp.clientId)
+      ? got.allowed &&
+        (exp.method === undefined || got.method === exp.method) &&
+        (exp.clientId === undefined || got.clientId === exp.clientId)
       : !got.allowed && got.status === exp.status;
     if (correct) {
       this.correct++;
@@ -320,7 +348,13 @@ export class Oracle {
       s.lastCorrectAt = now;
       return;
     }
-    if (got.allowed) return this.bad(s, now, true, `${probe} [${phase}]: ALLOWED (${got.method}/${got.clientId}), expected ${JSON.stringify(exp)} ${detail}`);
+    if (got.allowed)
+      return this.bad(
+        s,
+        now,
+        true,
+        `${probe} [${phase}]: ALLOWED (${got.method}/${got.clientId}), expected ${JSON.stringify(exp)} ${detail}`,
+      );
     if (phase !== 'steady' && !this.steadfast.has(probe)) return this.deny(s, now, String(got.status));
     this.bad(s, now, false, `${probe} [${phase}]: denied ${got.status}, expected ${JSON.stringify(exp)} ${detail}`);
   }
@@ -365,7 +399,11 @@ export function checkTarget(address: string): CheckTarget {
   return {
     check: (req, deadlineMs) =>
       new Promise((resolve, reject) =>
-        client.Check(req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: CheckResponseMsg) => (err ? reject(err) : resolve(res))),
+        client.Check(
+          req,
+          { deadline: Date.now() + deadlineMs },
+          (err: grpc.ServiceError | null, res: CheckResponseMsg) => (err ? reject(err) : resolve(res)),
+        ),
       ),
     close: () => client.close(),
   };
@@ -438,12 +476,18 @@ export function drive(opts: {
         t.inFlight--;
         const out = applyEnvoy(req, res);
         const phase = judged();
-        oracle.record(probe.name, exp, phase, {
-          allowed: out.allowed,
-          status: out.status,
-          method: out.upstreamHeaders['x-auth-method'],
-          clientId: out.upstreamHeaders['x-client-id'],
-        }, res.dynamic_metadata?.fields?.reason?.stringValue ?? '');
+        oracle.record(
+          probe.name,
+          exp,
+          phase,
+          {
+            allowed: out.allowed,
+            status: out.status,
+            method: out.upstreamHeaders['x-auth-method'],
+            clientId: out.upstreamHeaders['x-client-id'],
+          },
+          res.dynamic_metadata?.fields?.reason?.stringValue ?? '',
+        );
       } catch (e) {
         t.inFlight--;
         const phase = judged();
@@ -464,7 +508,14 @@ export function drive(opts: {
  * the pool runs dry it cycles through the tokens already sent (no longer fresh, still checked),
  * unless recycle is false (long runs, where the old tokens expire).
  */
-export function freshTokenProbe(name: string, pool: string[], everyMs: number, exp: Expected, path = '/v1/orders/7', opts: { recycle?: boolean } = {}): Probe & { remaining(): number } {
+export function freshTokenProbe(
+  name: string,
+  pool: string[],
+  everyMs: number,
+  exp: Expected,
+  path = '/v1/orders/7',
+  opts: { recycle?: boolean } = {},
+): Probe & { remaining(): number } {
   const recycle = opts.recycle ?? true;
   let last = 0;
   const used: string[] = [];

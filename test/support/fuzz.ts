@@ -29,18 +29,82 @@ export class Gen {
     for (let i = 0; i < n; i++) b[i] = this.int(256);
     return b;
   }
-  ascii(n: number, alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%/\\;:@!$&\'()*+,=?#[] \t"<>'): string {
+  ascii(
+    n: number,
+    alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%/\\;:@!$&\'()*+,=?#[] \t"<>',
+  ): string {
     let s = '';
     for (let i = 0; i < n; i++) s += alphabet[this.int(alphabet.length)];
     return s;
   }
 }
 
-const PATH_PIECES = ['v1', 'orders', 'public', 'reports', '..', '.', '%2e%2e', '%2F', '%5C', '%00', '%25', '%6F', '', ';x=1', 'a b', '\\', '?', '#', '%zz', 'ORDERS', 'admin', '7', '%2e', '~'];
-const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'get', 'G ET', '', 'X'.repeat(200), 'PROPFIND'];
+const PATH_PIECES = [
+  'v1',
+  'orders',
+  'public',
+  'reports',
+  '..',
+  '.',
+  '%2e%2e',
+  '%2F',
+  '%5C',
+  '%00',
+  '%25',
+  '%6F',
+  '',
+  ';x=1',
+  'a b',
+  '\\',
+  '?',
+  '#',
+  '%zz',
+  'ORDERS',
+  'admin',
+  '7',
+  '%2e',
+  '~',
+];
+const METHODS = [
+  'GET',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'HEAD',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+  'get',
+  'G ET',
+  '',
+  'X'.repeat(200),
+  'PROPFIND',
+];
 const HEADER_NAMES = [
-  'authorization', 'Authorization', 'x-api-key', 'X-API-KEY', 'x-user-id', 'X-User-Id', 'x_user_id', 'x-scopes', 'x-auth-method', 'x-auth-foo', 'x-client-id',
-  'cookie', 'x-http-method-override', 'x-forwarded-for', 'x-envoy-external-address', ':path', ':method', ':authority', 'host', '__proto__', 'constructor', 'x-request-id', '',
+  'authorization',
+  'Authorization',
+  'x-api-key',
+  'X-API-KEY',
+  'x-user-id',
+  'X-User-Id',
+  'x_user_id',
+  'x-scopes',
+  'x-auth-method',
+  'x-auth-foo',
+  'x-client-id',
+  'cookie',
+  'x-http-method-override',
+  'x-forwarded-for',
+  'x-envoy-external-address',
+  ':path',
+  ':method',
+  ':authority',
+  'host',
+  '__proto__',
+  'constructor',
+  'x-request-id',
+  '',
 ];
 
 export function randomPath(g: Gen): string {
@@ -78,7 +142,15 @@ export function randomHeaderValue(g: Gen, validKey: string): string {
   }
 }
 
-const VALID_PATHS = ['/v1/orders', '/v1/orders/7', '/v1/orders/7?page=2', '/public/docs', '/v1/reports/q1', '/public', '/v1/orders/'];
+const VALID_PATHS = [
+  '/v1/orders',
+  '/v1/orders/7',
+  '/v1/orders/7?page=2',
+  '/public/docs',
+  '/v1/reports/q1',
+  '/public',
+  '/v1/orders/',
+];
 
 /** A valid, allowed request with 1-3 mutations: most land near the boundary between allow and deny. */
 function mutatedValid(g: Gen, validKey: string): Array<[string, string | Buffer]> & { path?: string; method?: string } {
@@ -97,7 +169,10 @@ function mutatedValid(g: Gen, validKey: string): Array<[string, string | Buffer]
         lines.push([g.pick(HEADER_NAMES), randomHeaderValue(g, validKey)]);
         break;
       case 2:
-        lines[0] = [g.pick(['X-API-Key', 'authorization', 'x_api_key', 'x-api-key']), g.pick([validKey, `Bearer ${validKey}`, `ApiKey ${validKey}`, ` ${validKey} `])];
+        lines[0] = [
+          g.pick(['X-API-Key', 'authorization', 'x_api_key', 'x-api-key']),
+          g.pick([validKey, `Bearer ${validKey}`, `ApiKey ${validKey}`, ` ${validKey} `]),
+        ];
         break;
       case 3:
         lines.push(['X-User-ID', g.pick(['admin', 'root'])], ['x-user-id', 'evil']);
@@ -121,7 +196,11 @@ function mutatedValid(g: Gen, validKey: string): Array<[string, string | Buffer]
 /** A CheckRequest-shaped object, often broken; raw header bytes sometimes binary. */
 export function randomCheckRequest(g: Gen, validKey: string): { req: unknown; carriesKey: boolean } {
   if (g.chance(0.5)) return build(g, validKey, mutatedValid(g, validKey));
-  if (g.chance(0.03)) return { req: g.pick([{}, { attributes: {} }, { attributes: { request: {} } }, { attributes: { request: { http: {} } } }]), carriesKey: false };
+  if (g.chance(0.03))
+    return {
+      req: g.pick([{}, { attributes: {} }, { attributes: { request: {} } }, { attributes: { request: { http: {} } } }]),
+      carriesKey: false,
+    };
   const lines: Array<[string, string | Buffer]> & { path?: string; method?: string } = [];
   lines.path = randomPath(g);
   lines.method = g.pick(METHODS);
@@ -134,13 +213,23 @@ export function randomCheckRequest(g: Gen, validKey: string): { req: unknown; ca
   return build(g, validKey, lines);
 }
 
-function build(g: Gen, validKey: string, lines: Array<[string, string | Buffer]> & { path?: string; method?: string }): { req: unknown; carriesKey: boolean } {
+function build(
+  g: Gen,
+  validKey: string,
+  lines: Array<[string, string | Buffer]> & { path?: string; method?: string },
+): { req: unknown; carriesKey: boolean } {
   const path = lines.path!;
   const method = lines.method!;
   const carriesKey = lines.some(([, v]) => typeof v === 'string' && v.includes(validKey)) || path.includes(validKey);
-  const http: Record<string, unknown> = { method, path, host: g.pick(['api.example.com', '', 'API.EXAMPLE.COM:443', '[::1]:80', g.ascii(20)]) };
+  const http: Record<string, unknown> = {
+    method,
+    path,
+    host: g.pick(['api.example.com', '', 'API.EXAMPLE.COM:443', '[::1]:80', g.ascii(20)]),
+  };
   if (g.chance(0.5)) {
-    http.header_map = { headers: lines.map(([k, v]) => ({ key: k, raw_value: Buffer.isBuffer(v) ? v : Buffer.from(v) })) };
+    http.header_map = {
+      headers: lines.map(([k, v]) => ({ key: k, raw_value: Buffer.isBuffer(v) ? v : Buffer.from(v) })),
+    };
   } else {
     const map: Record<string, string> = {};
     for (const [k, v] of lines) {
@@ -156,7 +245,16 @@ function build(g: Gen, validKey: string, lines: Array<[string, string | Buffer]>
   return {
     req: {
       attributes: {
-        source: g.chance(0.9) ? { address: { socket_address: { address: g.pick(['10.1.2.3', '::1', '', 'garbage', '::ffff:10.0.0.1']), port_value: 1 } } } : undefined,
+        source: g.chance(0.9)
+          ? {
+              address: {
+                socket_address: {
+                  address: g.pick(['10.1.2.3', '::1', '', 'garbage', '::ffff:10.0.0.1']),
+                  port_value: 1,
+                },
+              },
+            }
+          : undefined,
         request: { http },
         context_extensions: ext,
       },
@@ -205,7 +303,9 @@ export function mutateToken(g: Gen, token: string): string {
       return g.chance(0.5) ? token.toUpperCase() : token.toLowerCase();
     case 9: {
       const i = g.int(token.length);
-      return token.slice(0, i) + g.pick(['\u0000', '%00', '\u00e9', '\ud83d\ude00', ' ', ',', '"', '\\']) + token.slice(i);
+      return (
+        token.slice(0, i) + g.pick(['\u0000', '%00', '\u00e9', '\ud83d\ude00', ' ', ',', '"', '\\']) + token.slice(i)
+      );
     }
     case 10:
       return token + g.ascii(g.int(64), B64URL);
@@ -285,7 +385,9 @@ export interface ValidCredential {
 /** How a credential is placed in the request: the placements all carry the same value. */
 export function placeCredential(g: Gen, kind: ValidCredential['kind'], value: string): Record<string, string> {
   if (kind === 'api-key') {
-    return g.chance(0.7) ? { 'x-api-key': value } : { authorization: `${g.pick(['ApiKey', 'apikey', 'APIKEY'])} ${value}` };
+    return g.chance(0.7)
+      ? { 'x-api-key': value }
+      : { authorization: `${g.pick(['ApiKey', 'apikey', 'APIKEY'])} ${value}` };
   }
   return { authorization: `${g.pick(['Bearer', 'bearer', 'BEARER', 'Bearer'])} ${value}` };
 }

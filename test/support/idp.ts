@@ -53,9 +53,15 @@ export interface IdpOptions {
 
 export const DEFAULT_RESOURCE = 'https://api.example.com';
 export const DEFAULT_SCOPES = 'orders:read orders:write orders:read-lite reports:read';
-export const DEFAULT_CLIENT: IdpClient = { client_id: 'test-client', client_secret: 'test-client-secret-0123456789abcdef' };
+export const DEFAULT_CLIENT: IdpClient = {
+  client_id: 'test-client',
+  client_secret: 'test-client-secret-0123456789abcdef',
+};
 /** A confidential client for the gateway's introspection and revocation calls. */
-export const INTROSPECTION_CLIENT: IdpClient = { client_id: 'gateway', client_secret: 'gateway-secret-0123456789abcdef' };
+export const INTROSPECTION_CLIENT: IdpClient = {
+  client_id: 'gateway',
+  client_secret: 'gateway-secret-0123456789abcdef',
+};
 
 export interface TokenResponse {
   access_token: string;
@@ -157,7 +163,10 @@ function memoryAdapterFactory() {
 }
 
 async function newSigningKey(alg: SigningAlg, n: number): Promise<JWK> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const { privateKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  });
   const jwk = await exportJWK(privateKey);
   return { ...jwk, kid: `test-${alg.toLowerCase()}-${n}-${Math.random().toString(36).slice(2, 8)}`, alg, use: 'sig' };
 }
@@ -171,7 +180,8 @@ export async function startIdp(opts: IdpOptions = {}): Promise<TestIdp> {
   const resources: Record<string, IdpResource> = opts.resources ?? {
     [DEFAULT_RESOURCE]: { scope: DEFAULT_SCOPES, format: 'jwt', ttl: 300 },
   };
-  const allScopes = [...new Set(Object.values(resources).flatMap((r) => r.scope.split(' ')))].join(' ') || DEFAULT_SCOPES;
+  const allScopes =
+    [...new Set(Object.values(resources).flatMap((r) => r.scope.split(' ')))].join(' ') || DEFAULT_SCOPES;
   const clients = (opts.clients ?? [DEFAULT_CLIENT, INTROSPECTION_CLIENT]).map((c) => ({
     client_id: c.client_id,
     client_secret: c.client_secret,
@@ -228,7 +238,7 @@ export async function startIdp(opts: IdpOptions = {}): Promise<TestIdp> {
 
   const build = () => {
     const provider = new Provider(issuer, {
-      adapter: Adapter as never,
+      adapter: Adapter,
       clients,
       jwks: { keys: keys as never },
       scopes: allScopes.split(' '),
@@ -259,7 +269,7 @@ export async function startIdp(opts: IdpOptions = {}): Promise<TestIdp> {
       ttl: { ClientCredentials: opts.opaqueTtl ?? 300 },
       // Keys for the provider's own cookies: unused by client_credentials, required by the library.
       cookies: { keys: ['test-cookie-key-0123456789'] },
-    } as never);
+    });
     // Quiet the library's development warnings; tests read their own logs.
     provider.on('server_error', () => {});
     return provider;

@@ -42,7 +42,11 @@ export interface ExportedSpan {
 const TRACE_PROTO = {
   nested: {
     AnyValue: {
-      oneofs: { value: { oneof: ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'] } },
+      oneofs: {
+        value: {
+          oneof: ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'],
+        },
+      },
       fields: {
         stringValue: { type: 'string', id: 1 },
         boolValue: { type: 'bool', id: 2 },
@@ -64,7 +68,12 @@ const TRACE_PROTO = {
         droppedAttributesCount: { type: 'uint32', id: 4 },
       },
     },
-    Resource: { fields: { attributes: { rule: 'repeated', type: 'KeyValue', id: 1 }, droppedAttributesCount: { type: 'uint32', id: 2 } } },
+    Resource: {
+      fields: {
+        attributes: { rule: 'repeated', type: 'KeyValue', id: 1 },
+        droppedAttributesCount: { type: 'uint32', id: 2 },
+      },
+    },
     Status: { fields: { message: { type: 'string', id: 2 }, code: { type: 'int32', id: 3 } } },
     Event: {
       fields: {
@@ -105,10 +114,18 @@ const TRACE_PROTO = {
       },
     },
     ScopeSpans: {
-      fields: { scope: { type: 'InstrumentationScope', id: 1 }, spans: { rule: 'repeated', type: 'Span', id: 2 }, schemaUrl: { type: 'string', id: 3 } },
+      fields: {
+        scope: { type: 'InstrumentationScope', id: 1 },
+        spans: { rule: 'repeated', type: 'Span', id: 2 },
+        schemaUrl: { type: 'string', id: 3 },
+      },
     },
     ResourceSpans: {
-      fields: { resource: { type: 'Resource', id: 1 }, scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 }, schemaUrl: { type: 'string', id: 3 } },
+      fields: {
+        resource: { type: 'Resource', id: 1 },
+        scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 },
+        schemaUrl: { type: 'string', id: 3 },
+      },
     },
     ExportTraceServiceRequest: { fields: { resourceSpans: { rule: 'repeated', type: 'ResourceSpans', id: 1 } } },
   },
@@ -173,7 +190,7 @@ function id(v: string | Uint8Array | undefined): string {
 export function decodeExport(contentType: string, body: Buffer): ExportedSpan[] {
   const request: RequestJson = contentType.startsWith('application/json')
     ? (JSON.parse(body.toString('utf8')) as RequestJson)
-    : (exportRequest.toObject(exportRequest.decode(body), { longs: String, defaults: false }) as RequestJson);
+    : exportRequest.toObject(exportRequest.decode(body), { longs: String, defaults: false });
   const out: ExportedSpan[] = [];
   for (const rs of request.resourceSpans ?? []) {
     const resource = attributes(rs.resource?.attributes);
@@ -227,7 +244,9 @@ export class OtlpReceiver {
 
   /** Every span received so far, in arrival order. */
   spans(): ExportedSpan[] {
-    return this.requests.filter((r) => r.path === '/v1/traces' && r.raw.length > 0).flatMap((r) => decodeExport(r.contentType, this.body(r)));
+    return this.requests
+      .filter((r) => r.path === '/v1/traces' && r.raw.length > 0)
+      .flatMap((r) => decodeExport(r.contentType, this.body(r)));
   }
 
   /** Every byte received so far, bodies as sent, gunzipped ones also as inflated. */
@@ -257,7 +276,8 @@ export class OtlpReceiver {
   async waitForRequests(n: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.requests.length < n) {
-      if (Date.now() > deadline) throw new Error(`OTLP receiver: ${this.requests.length} requests after ${timeoutMs} ms, expected ${n}`);
+      if (Date.now() > deadline)
+        throw new Error(`OTLP receiver: ${this.requests.length} requests after ${timeoutMs} ms, expected ${n}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -317,7 +337,8 @@ export class OtlpReceiver {
         return;
       }
       // An empty ExportTraceServiceResponse: {} in JSON, zero bytes in protobuf.
-      if (contentType.startsWith('application/json')) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (contentType.startsWith('application/json'))
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   }

@@ -111,23 +111,72 @@ export function makeTestPki(): TestPki {
     const x509 = new X509Certificate(pem);
     return { path, pem, der: x509.raw, keyPath: join(dir, `${name}.key`), x509 };
   };
-  const key = (name: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+  const key = (name: string) =>
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
 
   /** A self-signed root with exact dates. */
   const root = (name: string, cn: string, start = '20200101000000Z', end = '20991231000000Z') => {
     key(name);
     openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
     caConfig(dir, name);
-    openssl('ca', '-batch', '-config', `${name}.cnf`, '-selfsign', '-keyfile', `${name}.key`, '-in', `${name}.csr`, '-out', `${name}.pem`, '-notext', '-startdate', start, '-enddate', end, '-extfile', ext, '-extensions', 'ca_ext');
+    openssl(
+      'ca',
+      '-batch',
+      '-config',
+      `${name}.cnf`,
+      '-selfsign',
+      '-keyfile',
+      `${name}.key`,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.pem`,
+      '-notext',
+      '-startdate',
+      start,
+      '-enddate',
+      end,
+      '-extfile',
+      ext,
+      '-extensions',
+      'ca_ext',
+    );
     return load(name);
   };
   /** A certificate issued by `issuer`, with its own extension section. */
-  const issue = (name: string, issuer: string, subj: string, opts: { san?: string; ca?: boolean; plain?: boolean; start?: string; end?: string } = {}) => {
+  const issue = (
+    name: string,
+    issuer: string,
+    subj: string,
+    opts: { san?: string; ca?: boolean; plain?: boolean; start?: string; end?: string } = {},
+  ) => {
     key(name);
     openssl('req', '-new', '-key', `${name}.key`, '-subj', subj, '-out', `${name}.csr`);
     const section = `${name}_ext`;
-    writeFileSync(join(dir, `${name}.ext`), `${EXTENSIONS}\n[${section}]\n${opts.ca ? 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign' : opts.plain ? 'basicConstraints = CA:FALSE' : 'basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth'}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n${opts.san ? `subjectAltName = ${opts.san}\n` : ''}`);
-    openssl('ca', '-batch', '-config', `${issuer}.cnf`, '-in', `${name}.csr`, '-out', `${name}.pem`, '-notext', '-preserveDN', '-startdate', opts.start ?? '20200101000000Z', '-enddate', opts.end ?? '20991231000000Z', '-extfile', `${name}.ext`, '-extensions', section);
+    writeFileSync(
+      join(dir, `${name}.ext`),
+      `${EXTENSIONS}\n[${section}]\n${opts.ca ? 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign' : opts.plain ? 'basicConstraints = CA:FALSE' : 'basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth'}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n${opts.san ? `subjectAltName = ${opts.san}\n` : ''}`,
+    );
+    openssl(
+      'ca',
+      '-batch',
+      '-config',
+      `${issuer}.cnf`,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.pem`,
+      '-notext',
+      '-preserveDN',
+      '-startdate',
+      opts.start ?? '20200101000000Z',
+      '-enddate',
+      opts.end ?? '20991231000000Z',
+      '-extfile',
+      `${name}.ext`,
+      '-extensions',
+      section,
+    );
     if (opts.ca || opts.plain) caConfig(dir, name);
     return load(name);
   };
@@ -143,10 +192,20 @@ export function makeTestPki(): TestPki {
     otherRoot,
     expiredRoot,
     spiffe: issue('spiffe', 'root', '/CN=api', { san: 'URI:spiffe://example.org/ns/prod/sa/api, DNS:api.example.org' }),
-    spiffeViaIntermediate: issue('spiffe-int', 'intermediate', '/CN=worker', { san: 'URI:spiffe://example.org/ns/prod/sa/worker' }),
+    spiffeViaIntermediate: issue('spiffe-int', 'intermediate', '/CN=worker', {
+      san: 'URI:spiffe://example.org/ns/prod/sa/worker',
+    }),
     otherTrustDomain: issue('other-td', 'root', '/CN=x', { san: 'URI:spiffe://other.org/sa/x' }),
-    expired: issue('expired', 'root', '/CN=old', { san: 'URI:spiffe://example.org/sa/old', start: '20200101000000Z', end: '20200102000000Z' }),
-    notYetValid: issue('future', 'root', '/CN=future', { san: 'URI:spiffe://example.org/sa/future', start: '20990101000000Z', end: '20991231000000Z' }),
+    expired: issue('expired', 'root', '/CN=old', {
+      san: 'URI:spiffe://example.org/sa/old',
+      start: '20200101000000Z',
+      end: '20200102000000Z',
+    }),
+    notYetValid: issue('future', 'root', '/CN=future', {
+      san: 'URI:spiffe://example.org/sa/future',
+      start: '20990101000000Z',
+      end: '20991231000000Z',
+    }),
     foreign: issue('foreign', 'other-root', '/CN=api', { san: 'URI:spiffe://example.org/sa/api' }),
     underExpiredRoot: issue('under-expired', 'expired-root', '/CN=api', { san: 'URI:spiffe://example.org/sa/api' }),
     dn: issue('dn', 'root', '/O=Acme, Inc./OU=payments/CN=billing.internal', { san: 'DNS:billing.internal' }),
@@ -160,16 +219,59 @@ export function makeTestPki(): TestPki {
   };
 
   function renewed(): TestCert {
-    writeFileSync(join(dir, 'renewed.ext'), '[x]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n');
-    openssl('req', '-new', '-x509', '-key', 'expired-root.key', '-subj', '/CN=Expired Root CA', '-days', '2', '-config', 'renewed.ext', '-extensions', 'x', '-out', 'renewed.pem');
+    writeFileSync(
+      join(dir, 'renewed.ext'),
+      '[x]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n',
+    );
+    openssl(
+      'req',
+      '-new',
+      '-x509',
+      '-key',
+      'expired-root.key',
+      '-subj',
+      '/CN=Expired Root CA',
+      '-days',
+      '2',
+      '-config',
+      'renewed.ext',
+      '-extensions',
+      'x',
+      '-out',
+      'renewed.pem',
+    );
     return { ...load('renewed'), keyPath: join(dir, 'expired-root.key') };
   }
 
   function impostor(): TestCert {
-    const ski = execFileSync('openssl', ['x509', '-in', 'root.pem', '-noout', '-ext', 'subjectKeyIdentifier'], { cwd: dir, encoding: 'utf8' }).split('\n')[1].trim();
+    const ski = execFileSync('openssl', ['x509', '-in', 'root.pem', '-noout', '-ext', 'subjectKeyIdentifier'], {
+      cwd: dir,
+      encoding: 'utf8',
+    })
+      .split('\n')[1]
+      .trim();
     key('impostor');
-    writeFileSync(join(dir, 'impostor.ext'), `[x]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = ${ski}\n`);
-    openssl('req', '-new', '-x509', '-key', 'impostor.key', '-subj', '/CN=Test Root CA', '-days', '2', '-config', 'impostor.ext', '-extensions', 'x', '-out', 'impostor.pem');
+    writeFileSync(
+      join(dir, 'impostor.ext'),
+      `[x]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = ${ski}\n`,
+    );
+    openssl(
+      'req',
+      '-new',
+      '-x509',
+      '-key',
+      'impostor.key',
+      '-subj',
+      '/CN=Test Root CA',
+      '-days',
+      '2',
+      '-config',
+      'impostor.ext',
+      '-extensions',
+      'x',
+      '-out',
+      'impostor.pem',
+    );
     return load('impostor');
   }
 }

@@ -20,7 +20,11 @@ export interface TestProgram {
 }
 
 export const TEST_PROGRAMS: Readonly<Record<string, TestProgram>> = {
-  'redis-server': { debian: 'redis-server', usedFor: 'the Redis key store, rate limits, shared caches and Redis outages', override: 'REDIS_SERVER' },
+  'redis-server': {
+    debian: 'redis-server',
+    usedFor: 'the Redis key store, rate limits, shared caches and Redis outages',
+    override: 'REDIS_SERVER',
+  },
   nginx: { debian: 'nginx', usedFor: 'forward-auth end to end through nginx' },
   openssl: { debian: 'openssl', usedFor: 'certificates for the TLS tests' },
   h2load: { debian: 'nghttp2-client', usedFor: 'the benchmark smoke test' },
@@ -33,7 +37,10 @@ const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 /** Absolute path of an executable found on PATH (then the sbin folders), or undefined. */
 export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const override = TEST_PROGRAMS[name]?.override;
-  const candidates = override && env[override] ? [env[override]!] : [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS].map((dir) => join(dir, name));
+  const candidates =
+    override && env[override]
+      ? [env[override]]
+      : [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS].map((dir) => join(dir, name));
   for (const p of candidates) {
     try {
       accessSync(p, constants.X_OK);
@@ -75,5 +82,7 @@ export function requiredNotice(missing: readonly string[]): string {
 export function requireProgram(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const found = findProgram(name, env);
   if (found) return found;
-  throw new Error(`${name} is not installed (Debian/Ubuntu: ${installCommand([name])}). Tag the test file that needs it with "@module-tag ${name}" so that it is skipped, not failed, without it`);
+  throw new Error(
+    `${name} is not installed (Debian/Ubuntu: ${installCommand([name])}). Tag the test file that needs it with "@module-tag ${name}" so that it is skipped, not failed, without it`,
+  );
 }

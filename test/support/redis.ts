@@ -31,7 +31,22 @@ function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?
     redisServerBinary(),
     [
       ...(configFile ? [configFile] : []),
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', 'dump.rdb', '--protected-mode', 'no', '--loglevel', 'warning',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--dbfilename',
+      'dump.rdb',
+      '--protected-mode',
+      'no',
+      '--loglevel',
+      'warning',
       ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -43,7 +58,13 @@ function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?
       reject(new Error(`redis-server on port ${port} did not start:\n${out}`));
     }, 10_000);
     const poll = async () => {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
       probe.on('error', () => {});
       try {
         await probe.connect();
@@ -56,8 +77,8 @@ function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?
         probe.disconnect();
       }
     };
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`redis-server on port ${port} exited with ${code}:\n${out}`));
@@ -67,7 +88,9 @@ function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?
 }
 
 /** extra: more redis-server arguments; configFile: a config file to start from (sentinel needs one). */
-export async function startRedis(opts: { extra?: string[]; configFile?: (dir: string) => string } = {}): Promise<TestRedis> {
+export async function startRedis(
+  opts: { extra?: string[]; configFile?: (dir: string) => string } = {},
+): Promise<TestRedis> {
   const dir = tempDir('portcullis-redis-');
   const configFile = opts.configFile?.(dir);
   let port = 0;
@@ -115,13 +138,21 @@ export async function startRedis(opts: { extra?: string[]; configFile?: (dir: st
 
 /** Three masters sharing the 16384 slots: a real Redis Cluster, built without redis-cli. */
 export async function startRedisCluster(): Promise<{ nodes: TestRedis[]; seeds: string[]; stop(): Promise<void> }> {
-  const nodes = await Promise.all([0, 1, 2].map(() => startRedis({ extra: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] })));
+  const nodes = await Promise.all(
+    [0, 1, 2].map(() =>
+      startRedis({
+        extra: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+      }),
+    ),
+  );
   const ranges = [
     [0, 5460],
     [5461, 10922],
     [10923, 16383],
   ];
-  await Promise.all(nodes.map((n, i) => n.client().call('CLUSTER', 'ADDSLOTSRANGE', String(ranges[i][0]), String(ranges[i][1]))));
+  await Promise.all(
+    nodes.map((n, i) => n.client().call('CLUSTER', 'ADDSLOTSRANGE', String(ranges[i][0]), String(ranges[i][1]))),
+  );
   for (const n of nodes.slice(1)) await nodes[0].client().call('CLUSTER', 'MEET', '127.0.0.1', String(n.port));
   const deadline = Date.now() + 15_000;
   for (const n of nodes) {
@@ -145,7 +176,10 @@ export async function startRedisSentinel(master: TestRedis): Promise<TestRedis> 
     extra: ['--sentinel'],
     configFile: (dir) => {
       const file = join(dir, 'sentinel.conf');
-      writeFileSync(file, `sentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 5000\n`);
+      writeFileSync(
+        file,
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 5000\n`,
+      );
       return file;
     },
   });

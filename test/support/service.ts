@@ -7,7 +7,13 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { authorizationClient } from '../../src/envoy/protos.ts';
 import { serve, type Service } from '../../src/cli/serve.ts';
-import { applyEnvoy, envoyCheckRequest, type CheckResponseMsg, type EnvoyOutcome, type EnvoyRequestInit } from './envoy.ts';
+import {
+  applyEnvoy,
+  envoyCheckRequest,
+  type CheckResponseMsg,
+  type EnvoyOutcome,
+  type EnvoyRequestInit,
+} from './envoy.ts';
 
 export interface TestService {
   dir: string;
@@ -28,20 +34,31 @@ export function tempDir(prefix = 'portcullis-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startService(configYaml: string, opts: { dir?: string; files?: Record<string, string> } = {}): Promise<TestService> {
+export async function startService(
+  configYaml: string,
+  opts: { dir?: string; files?: Record<string, string> } = {},
+): Promise<TestService> {
   const dir = opts.dir ?? tempDir();
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
   const configFile = join(dir, 'portcullis.yaml');
   writeFileSync(configFile, configYaml);
   const logs: string[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
-  const service = await serve({ configFile, log, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchIntervalMs: 200 });
+  const service = await serve({
+    configFile,
+    log,
+    grpcAddress: '127.0.0.1:0',
+    httpAddress: '127.0.0.1:0',
+    watchIntervalMs: 200,
+  });
   const grpcAddress = `127.0.0.1:${service.grpc.port}`;
   const Client = authorizationClient();
   const client = new Client(grpcAddress, grpc.credentials.createInsecure()) as unknown as TestService['client'];
   const checkRaw = (req: unknown, deadlineMs = 2000) =>
     new Promise<CheckResponseMsg>((resolve, reject) =>
-      client.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: CheckResponseMsg) => (err ? reject(err) : resolve(res))),
+      client.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: CheckResponseMsg) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
   return {
     dir,

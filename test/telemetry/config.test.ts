@@ -3,7 +3,13 @@
 // names it, and every option of the schema is described.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveTracing, tracingSchema, TracingConfigError, type TracingConfigInput, type TracingSettings } from '../../src/telemetry/config.ts';
+import {
+  resolveTracing,
+  tracingSchema,
+  TracingConfigError,
+  type TracingConfigInput,
+  type TracingSettings,
+} from '../../src/telemetry/config.ts';
 
 const on = (cfg: Omit<TracingConfigInput, 'enabled'> = {}, env: Record<string, string> = {}): TracingSettings => {
   const r = resolveTracing(tracingSchema.parse({ enabled: true, ...cfg }), env);
@@ -24,20 +30,31 @@ const errorOf = (f: () => unknown): string => {
 describe('tracing config: on and off', () => {
   it('is off by default, and OTEL_* variables alone do not turn it on', () => {
     expect(resolveTracing(undefined, {})).toEqual({ enabled: false, why: 'config' });
-    expect(resolveTracing(tracingSchema.parse({}), { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER: 'always_on' })).toEqual({
+    expect(
+      resolveTracing(tracingSchema.parse({}), {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_TRACES_SAMPLER: 'always_on',
+      }),
+    ).toEqual({
       enabled: false,
       why: 'config',
     });
   });
 
   it('OTEL_SDK_DISABLED=true turns it off although the config turns it on (any case); other values do not', () => {
-    expect(resolveTracing(tracingSchema.parse({ enabled: true }), { OTEL_SDK_DISABLED: 'TRUE' })).toEqual({ enabled: false, why: 'OTEL_SDK_DISABLED' });
+    expect(resolveTracing(tracingSchema.parse({ enabled: true }), { OTEL_SDK_DISABLED: 'TRUE' })).toEqual({
+      enabled: false,
+      why: 'OTEL_SDK_DISABLED',
+    });
     expect(resolveTracing(tracingSchema.parse({ enabled: true }), { OTEL_SDK_DISABLED: 'false' }).enabled).toBe(true);
     expect(resolveTracing(tracingSchema.parse({ enabled: true }), { OTEL_SDK_DISABLED: '1' }).enabled).toBe(true);
   });
 
   it('with tracing off, a wrong OTEL_* variable cannot stop a start', () => {
-    expect(resolveTracing(tracingSchema.parse({}), { OTEL_TRACES_SAMPLER: 'nonsense', OTEL_BSP_MAX_QUEUE_SIZE: '-1' }).enabled).toBe(false);
+    expect(
+      resolveTracing(tracingSchema.parse({}), { OTEL_TRACES_SAMPLER: 'nonsense', OTEL_BSP_MAX_QUEUE_SIZE: '-1' })
+        .enabled,
+    ).toBe(false);
   });
 
   it('defaults: localhost:4318, protobuf, every Check sampled unless the caller says otherwise, w3c then b3', () => {
@@ -58,19 +75,39 @@ describe('tracing config: on and off', () => {
 
 describe('tracing config: precedence', () => {
   it('endpoint: config, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces', () => {
-    const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/custom/path', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/prefix/' };
-    expect(on({ otlp_endpoint: 'https://mine:4318' }, env)).toMatchObject({ endpoint: 'https://mine:4318/v1/traces', sources: { endpoint: 'config' } });
-    expect(on({ otlp_endpoint: 'https://mine:4318/otlp/v1/traces' }, env).endpoint).toBe('https://mine:4318/otlp/v1/traces');
-    expect(on({}, env)).toMatchObject({ endpoint: 'http://traces:4318/custom/path', sources: { endpoint: 'env:OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' } });
-    expect(on({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/prefix/' }).endpoint).toBe('http://base:4318/prefix/v1/traces');
+    const env = {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/custom/path',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/prefix/',
+    };
+    expect(on({ otlp_endpoint: 'https://mine:4318' }, env)).toMatchObject({
+      endpoint: 'https://mine:4318/v1/traces',
+      sources: { endpoint: 'config' },
+    });
+    expect(on({ otlp_endpoint: 'https://mine:4318/otlp/v1/traces' }, env).endpoint).toBe(
+      'https://mine:4318/otlp/v1/traces',
+    );
+    expect(on({}, env)).toMatchObject({
+      endpoint: 'http://traces:4318/custom/path',
+      sources: { endpoint: 'env:OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' },
+    });
+    expect(on({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/prefix/' }).endpoint).toBe(
+      'http://base:4318/prefix/v1/traces',
+    );
     expect(on({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318' }).endpoint).toBe('http://base:4318/v1/traces');
     // Empty is unset (the OTel spec).
-    expect(on({}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318' }).endpoint).toBe('http://base:4318/v1/traces');
+    expect(
+      on({}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318' }).endpoint,
+    ).toBe('http://base:4318/v1/traces');
   });
 
   it('protocol: config, else OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL', () => {
-    expect(on({ protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }).protocol).toBe('http/json');
-    expect(on({}, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }).protocol).toBe('http/json');
+    expect(on({ protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }).protocol).toBe(
+      'http/json',
+    );
+    expect(
+      on({}, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })
+        .protocol,
+    ).toBe('http/json');
     expect(on({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).protocol).toBe('http/json');
   });
 
@@ -85,22 +122,45 @@ describe('tracing config: precedence', () => {
       [{ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' }, 0.01, true],
     ];
     for (const [env, ratio, parentBased] of cases) {
-      expect(on({}, env), JSON.stringify(env)).toMatchObject({ sampleRatio: ratio, parentBased, sources: { sampler: 'env:OTEL_TRACES_SAMPLER' } });
+      expect(on({}, env), JSON.stringify(env)).toMatchObject({
+        sampleRatio: ratio,
+        parentBased,
+        sources: { sampler: 'env:OTEL_TRACES_SAMPLER' },
+      });
     }
     const env = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' };
     expect(on({ sample_ratio: 0.1 }, env)).toMatchObject({ sampleRatio: 0.1, parentBased: true });
     expect(on({ parent_based: false }, env)).toMatchObject({ sampleRatio: 0.5, parentBased: false });
-    expect(on({ sample_ratio: 0, parent_based: false }, env)).toMatchObject({ sampleRatio: 0, parentBased: false, sources: { sampler: 'config' } });
+    expect(on({ sample_ratio: 0, parent_based: false }, env)).toMatchObject({
+      sampleRatio: 0,
+      parentBased: false,
+      sources: { sampler: 'config' },
+    });
   });
 
   it('service name: config, else OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES; resource attributes merge, config winning', () => {
-    const env = { OTEL_SERVICE_NAME: 'from-env', OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs,deployment.environment.name=prod,team=a%2Cb%20c, k8s.pod.name = p-1 ' };
+    const env = {
+      OTEL_SERVICE_NAME: 'from-env',
+      OTEL_RESOURCE_ATTRIBUTES:
+        'service.name=from-attrs,deployment.environment.name=prod,team=a%2Cb%20c, k8s.pod.name = p-1 ',
+    };
     expect(on({ service_name: 'from-config', resource_attributes: { team: 'mine' } }, env)).toMatchObject({
       serviceName: 'from-config',
-      resourceAttributes: { 'service.name': 'from-config', 'deployment.environment.name': 'prod', team: 'mine', 'k8s.pod.name': 'p-1' },
+      resourceAttributes: {
+        'service.name': 'from-config',
+        'deployment.environment.name': 'prod',
+        team: 'mine',
+        'k8s.pod.name': 'p-1',
+      },
     });
-    expect(on({}, env)).toMatchObject({ serviceName: 'from-env', resourceAttributes: { 'service.name': 'from-env', team: 'a,b c' } });
-    expect(on({}, { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' })).toMatchObject({ serviceName: 'from-attrs', sources: { serviceName: 'env:OTEL_RESOURCE_ATTRIBUTES' } });
+    expect(on({}, env)).toMatchObject({
+      serviceName: 'from-env',
+      resourceAttributes: { 'service.name': 'from-env', team: 'a,b c' },
+    });
+    expect(on({}, { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' })).toMatchObject({
+      serviceName: 'from-attrs',
+      sources: { serviceName: 'env:OTEL_RESOURCE_ATTRIBUTES' },
+    });
   });
 
   it('propagators: config, else OTEL_PROPAGATORS (tracecontext, b3, b3multi; baggage ignored; none)', () => {
@@ -111,41 +171,79 @@ describe('tracing config: precedence', () => {
   });
 
   it('batch: config, else OTEL_BSP_*; the export timeout falls back to the exporter timeout variables', () => {
-    const env = { OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10', OTEL_BSP_SCHEDULE_DELAY: '250', OTEL_EXPORTER_OTLP_TIMEOUT: '3000' };
-    expect(on({}, env).batch).toEqual({ maxQueueSize: 100, maxExportBatchSize: 10, scheduleDelayMs: 250, exportTimeoutMs: 3000 });
-    expect(on({ batch: { max_queue_size: 50, export_timeout_ms: 700 } }, { ...env, OTEL_BSP_EXPORT_TIMEOUT: '900' }).batch).toEqual({
+    const env = {
+      OTEL_BSP_MAX_QUEUE_SIZE: '100',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10',
+      OTEL_BSP_SCHEDULE_DELAY: '250',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '3000',
+    };
+    expect(on({}, env).batch).toEqual({
+      maxQueueSize: 100,
+      maxExportBatchSize: 10,
+      scheduleDelayMs: 250,
+      exportTimeoutMs: 3000,
+    });
+    expect(
+      on({ batch: { max_queue_size: 50, export_timeout_ms: 700 } }, { ...env, OTEL_BSP_EXPORT_TIMEOUT: '900' }).batch,
+    ).toEqual({
       maxQueueSize: 50,
       maxExportBatchSize: 10,
       scheduleDelayMs: 250,
       exportTimeoutMs: 700,
     });
-    expect(on({}, { OTEL_BSP_EXPORT_TIMEOUT: '900', OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '800' }).batch.exportTimeoutMs).toBe(900);
-    expect(on({}, { OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '800', OTEL_EXPORTER_OTLP_TIMEOUT: '700' }).batch.exportTimeoutMs).toBe(800);
+    expect(
+      on({}, { OTEL_BSP_EXPORT_TIMEOUT: '900', OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '800' }).batch.exportTimeoutMs,
+    ).toBe(900);
+    expect(
+      on({}, { OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '800', OTEL_EXPORTER_OTLP_TIMEOUT: '700' }).batch.exportTimeoutMs,
+    ).toBe(800);
   });
 });
 
 describe('tracing config: errors name what is wrong', () => {
   it('a wrong OTEL_* variable is an error naming it, with the value bounded', () => {
-    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'jaeger_remote' }))).toMatch(/^OTEL_TRACES_SAMPLER="jaeger_remote" is not one of always_on/);
-    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }))).toMatch(/^OTEL_TRACES_SAMPLER_ARG="1.5" is not a ratio/);
-    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: 'half' }))).toMatch(/^OTEL_TRACES_SAMPLER_ARG/);
-    expect(errorOf(() => on({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }))).toMatch(/^OTEL_EXPORTER_OTLP_PROTOCOL="grpc" .*OTLP\/gRPC is not supported.*4318/);
+    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'jaeger_remote' }))).toMatch(
+      /^OTEL_TRACES_SAMPLER="jaeger_remote" is not one of always_on/,
+    );
+    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }))).toMatch(
+      /^OTEL_TRACES_SAMPLER_ARG="1.5" is not a ratio/,
+    );
+    expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: 'half' }))).toMatch(
+      /^OTEL_TRACES_SAMPLER_ARG/,
+    );
+    expect(errorOf(() => on({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }))).toMatch(
+      /^OTEL_EXPORTER_OTLP_PROTOCOL="grpc" .*OTLP\/gRPC is not supported.*4318/,
+    );
     expect(errorOf(() => on({}, { OTEL_PROPAGATORS: 'tracecontext,xray' }))).toMatch(/^OTEL_PROPAGATORS has "xray"/);
-    expect(errorOf(() => on({}, { OTEL_BSP_MAX_QUEUE_SIZE: '0' }))).toMatch(/^OTEL_BSP_MAX_QUEUE_SIZE="0" must be a whole number from 1 to 65536/);
+    expect(errorOf(() => on({}, { OTEL_BSP_MAX_QUEUE_SIZE: '0' }))).toMatch(
+      /^OTEL_BSP_MAX_QUEUE_SIZE="0" must be a whole number from 1 to 65536/,
+    );
     expect(errorOf(() => on({}, { OTEL_BSP_SCHEDULE_DELAY: '1e3' }))).toMatch(/^OTEL_BSP_SCHEDULE_DELAY/);
-    expect(errorOf(() => on({}, { OTEL_RESOURCE_ATTRIBUTES: 'novalue' }))).toMatch(/^OTEL_RESOURCE_ATTRIBUTES must be key=value/);
-    expect(errorOf(() => on({}, { OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' }))).toMatch(/the value of a is not valid percent-encoding/);
+    expect(errorOf(() => on({}, { OTEL_RESOURCE_ATTRIBUTES: 'novalue' }))).toMatch(
+      /^OTEL_RESOURCE_ATTRIBUTES must be key=value/,
+    );
+    expect(errorOf(() => on({}, { OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' }))).toMatch(
+      /the value of a is not valid percent-encoding/,
+    );
     const long = `x${'y'.repeat(500)}`;
     expect(errorOf(() => on({}, { OTEL_TRACES_SAMPLER: long })).length).toBeLessThan(300);
   });
 
   it('an endpoint with credentials is refused without printing it', () => {
     const msg = errorOf(() => on({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:s3cret-token@collector:4318' }));
-    expect(msg).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT must not carry a user or password; send collector credentials with OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(msg).toMatch(
+      /^OTEL_EXPORTER_OTLP_ENDPOINT must not carry a user or password; send collector credentials with OTEL_EXPORTER_OTLP_HEADERS/,
+    );
     expect(msg).not.toContain('s3cret-token');
-    const parsed = tracingSchema.safeParse({ enabled: true, otlp_endpoint: 'https://user:s3cret-token@collector:4318' });
+    const parsed = tracingSchema.safeParse({
+      enabled: true,
+      otlp_endpoint: 'https://user:s3cret-token@collector:4318',
+    });
     expect(parsed.success).toBe(false);
-    expect(parsed.error!.issues[0]).toMatchObject({ path: ['otlp_endpoint'], message: expect.stringMatching(/must not carry a user or password/) });
+    expect(parsed.error!.issues[0]).toMatchObject({
+      path: ['otlp_endpoint'],
+      message: expect.stringMatching(/must not carry a user or password/),
+    });
   });
 
   it('the schema refuses what cannot work: not http(s), a ratio outside 0..1, unknown keys, a repeated propagator', () => {

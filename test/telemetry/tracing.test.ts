@@ -9,7 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TRACING_OFF, createTracing, type CheckSpan, type SpanAttributes, type Tracing, type TracingHooks } from '../../src/telemetry/tracing.ts';
+import {
+  TRACING_OFF,
+  createTracing,
+  type CheckSpan,
+  type SpanAttributes,
+  type Tracing,
+  type TracingHooks,
+} from '../../src/telemetry/tracing.ts';
 import { tracingSchema, type TracingConfigInput } from '../../src/telemetry/config.ts';
 import { OtlpReceiver, type ExportedSpan } from '../support/otlp-receiver.ts';
 
@@ -18,7 +25,8 @@ const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_ID = 'b7ad6b7169203331';
 const TRACEPARENT = `00-${TRACE_ID}-${PARENT_ID}-01`;
 // Credentials a Check carries; none of them may ever reach the collector.
-const JWT = 'eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3Qta2V5In0.eyJzdWIiOiJhbGljZUBleGFtcGxlLmNvbSIsInNjb3BlIjoib3JkZXJzOnJlYWQifQ.c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1sZWFr';
+const JWT =
+  'eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3Qta2V5In0.eyJzdWIiOiJhbGljZUBleGFtcGxlLmNvbSIsInNjb3BlIjoib3JkZXJzOnJlYWQifQ.c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1sZWFr';
 const API_KEY = 'pcl_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0ZZtop';
 const COOKIE = 'session=4b1d-s3ss10n-c00k1e-value';
 const SUBJECT = 'alice@example.com';
@@ -32,7 +40,8 @@ function capturedLog(): Captured {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString('utf8').split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
@@ -48,7 +57,12 @@ async function receiver(mode: Parameters<typeof OtlpReceiver.start>[0] = 'normal
   return r;
 }
 
-async function tracingTo(r: OtlpReceiver, cfg: Omit<TracingConfigInput, 'enabled'> = {}, hooks: TracingHooks = {}, env: Record<string, string> = {}): Promise<Tracing & Captured> {
+async function tracingTo(
+  r: OtlpReceiver,
+  cfg: Omit<TracingConfigInput, 'enabled'> = {},
+  hooks: TracingHooks = {},
+  env: Record<string, string> = {},
+): Promise<Tracing & Captured> {
   const captured = capturedLog();
   const config = tracingSchema.parse({
     enabled: true,
@@ -67,11 +81,23 @@ afterEach(async () => {
   await Promise.all(receivers.splice(0).map((r) => r.stop()));
 });
 
-const allow = { allowed: true, status: 200, reason: 'allowed', route: 'orders-api', identity: { method: 'jwt', clientId: 'web-app', subject: SUBJECT } };
+const allow = {
+  allowed: true,
+  status: 200,
+  reason: 'allowed',
+  route: 'orders-api',
+  identity: { method: 'jwt', clientId: 'web-app', subject: SUBJECT },
+};
 const deny = { allowed: false, status: 401, reason: 'token_expired', route: 'orders-api', credential: 'jwt' };
 
 /** One Check as the gRPC handler will run it: span, work inside it, decision, end. */
-async function check<T>(t: Tracing, headers: Record<string, string>, work: () => Promise<T>, decision: Parameters<CheckSpan['setDecision']>[0] = allow, metadata?: Metadata | Record<string, string>): Promise<T> {
+async function check<T>(
+  t: Tracing,
+  headers: Record<string, string>,
+  work: () => Promise<T>,
+  decision: Parameters<CheckSpan['setDecision']>[0] = allow,
+  metadata?: Metadata | Record<string, string>,
+): Promise<T> {
   const span = t.startCheckSpan(headers, metadata);
   const result = await span.run(work, undefined);
   span.setDecision(decision);
@@ -115,7 +141,12 @@ describe('tracing off', () => {
       console.log(cache.filter((k) => k.includes('@opentelemetry')).length);
       process.exit(0);`;
     const loaded = (enabled: boolean) =>
-      Number(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(enabled)], { cwd: process.cwd(), encoding: 'utf8' }).trim());
+      Number(
+        execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(enabled)], {
+          cwd: process.cwd(),
+          encoding: 'utf8',
+        }).trim(),
+      );
     expect(loaded(false)).toBe(0);
     expect(loaded(true)).toBeGreaterThan(10);
   });
@@ -124,7 +155,9 @@ describe('tracing off', () => {
     const { log, lines } = capturedLog();
     const t = await createTracing(tracingSchema.parse({ enabled: true }), { OTEL_SDK_DISABLED: 'true' }, log);
     expect(t).toBe(TRACING_OFF);
-    expect(lines.map((l) => l.msg)).toEqual(['tracing is enabled in the config but OTEL_SDK_DISABLED=true: no spans are recorded']);
+    expect(lines.map((l) => l.msg)).toEqual([
+      'tracing is enabled in the config but OTEL_SDK_DISABLED=true: no spans are recorded',
+    ]);
   });
 });
 
@@ -134,7 +167,13 @@ describe('the Check span joins the caller trace', () => {
     const t = await tracingTo(r);
     await check(t, { traceparent: TRACEPARENT, tracestate: 'envoy=abc,vendor=x1' }, async () => 'ok');
     const s = only(await r.waitForSpans(1), CHECK);
-    expect(s).toMatchObject({ traceId: TRACE_ID, parentSpanId: PARENT_ID, traceState: 'envoy=abc,vendor=x1', kind: 2, scope: 'portcullis' });
+    expect(s).toMatchObject({
+      traceId: TRACE_ID,
+      parentSpanId: PARENT_ID,
+      traceState: 'envoy=abc,vendor=x1',
+      kind: 2,
+      scope: 'portcullis',
+    });
     expect(s.resource['service.name']).toBe('portcullis');
     expect(s.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(s.spanId).not.toBe(PARENT_ID);
@@ -145,9 +184,17 @@ describe('the Check span joins the caller trace', () => {
     const t = await tracingTo(r);
     const b3Trace = '80f198ee56343ba864fe8b2a57d3eff7';
     await check(t, { b3: `${b3Trace}-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90` }, async () => 1);
-    await check(t, { 'x-b3-traceid': '463ac35c9f6413ad48485a3953bb6124', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '1' }, async () => 2);
+    await check(
+      t,
+      { 'x-b3-traceid': '463ac35c9f6413ad48485a3953bb6124', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '1' },
+      async () => 2,
+    );
     // A 64-bit B3 trace id is left-padded to 128 bits.
-    await check(t, { 'x-b3-traceid': '48485a3953bb6124', 'x-b3-spanid': '0020000000000001', 'x-b3-sampled': '1' }, async () => 3);
+    await check(
+      t,
+      { 'x-b3-traceid': '48485a3953bb6124', 'x-b3-spanid': '0020000000000001', 'x-b3-sampled': '1' },
+      async () => 3,
+    );
     const spans = await r.waitForSpans(3);
     expect(spans.map((s) => [s.traceId, s.parentSpanId])).toEqual([
       [b3Trace, 'e457b5a2e4d86bd1'],
@@ -165,7 +212,11 @@ describe('the Check span joins the caller trace', () => {
     md.set('authorization', `Bearer ${JWT}`);
     await check(t, { traceparent: TRACEPARENT }, async () => 1, allow, md);
     await check(t, { traceparent: TRACEPARENT }, async () => 2, allow, new Metadata());
-    await check(t, {}, async () => 3, allow, { 'x-b3-traceid': envoyTrace, 'x-b3-spanid': '3333333333333333', 'x-b3-sampled': '1' });
+    await check(t, {}, async () => 3, allow, {
+      'x-b3-traceid': envoyTrace,
+      'x-b3-spanid': '3333333333333333',
+      'x-b3-sampled': '1',
+    });
     const spans = await r.waitForSpans(3);
     expect(spans.map((s) => [s.traceId, s.parentSpanId])).toEqual([
       [envoyTrace, '2222222222222222'],
@@ -185,7 +236,14 @@ describe('the Check span joins the caller trace', () => {
       await t.shutdown(2000);
     }
     const spans = await r.waitForSpans(6);
-    expect(spans.map((s) => s.traceId)).toEqual([TRACE_ID, '80f198ee56343ba864fe8b2a57d3eff7', TRACE_ID, '80f198ee56343ba864fe8b2a57d3eff7', expect.any(String), expect.any(String)]);
+    expect(spans.map((s) => s.traceId)).toEqual([
+      TRACE_ID,
+      '80f198ee56343ba864fe8b2a57d3eff7',
+      TRACE_ID,
+      '80f198ee56343ba864fe8b2a57d3eff7',
+      expect.any(String),
+      expect.any(String),
+    ]);
     // No propagator: a new trace, not the caller's.
     expect(spans.slice(4).every((s) => s.parentSpanId === '' && s.traceId !== TRACE_ID)).toBe(true);
   });
@@ -230,7 +288,13 @@ describe('what a span records', () => {
       'portcullis.client_id': 'web-app',
     });
     expect(a.statusCode).toBe(0);
-    expect(d.attributes).toMatchObject({ 'portcullis.decision': 'deny', 'portcullis.status': 401, 'portcullis.reason': 'token_expired', 'portcullis.credential': 'jwt', 'rpc.status_code': 'OK' });
+    expect(d.attributes).toMatchObject({
+      'portcullis.decision': 'deny',
+      'portcullis.status': 401,
+      'portcullis.reason': 'token_expired',
+      'portcullis.credential': 'jwt',
+      'rpc.status_code': 'OK',
+    });
     expect(d.attributes).not.toHaveProperty('portcullis.client_id');
     // A deny is a correct answer, not a failed call.
     expect(d.statusCode).toBe(0);
@@ -265,9 +329,18 @@ describe('what a span records', () => {
     weird.end();
     const [s, w] = await r.waitForSpans(2);
     expect(s).toMatchObject({ name: 'GET /authz', kind: 2, traceId: TRACE_ID, parentSpanId: PARENT_ID, statusCode: 0 });
-    expect(s.attributes).toMatchObject({ 'http.request.method': 'GET', 'http.route': '/authz', 'http.response.status_code': 401, 'portcullis.decision': 'deny' });
+    expect(s.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'http.route': '/authz',
+      'http.response.status_code': 401,
+      'portcullis.decision': 'deny',
+    });
     expect(w).toMatchObject({ name: 'HTTP', statusCode: 2 });
-    expect(w.attributes).toMatchObject({ 'http.request.method': '_OTHER', 'http.response.status_code': 503, 'error.type': '503' });
+    expect(w.attributes).toMatchObject({
+      'http.request.method': '_OTHER',
+      'http.response.status_code': 503,
+      'error.type': '503',
+    });
   });
 
   it('the allowlist refuses any other key, and a listed key with a value outside its form; the log names the key, never the value', async () => {
@@ -286,15 +359,26 @@ describe('what a span records', () => {
     set('portcullis.route', { toString: () => API_KEY });
     await span.run(
       () =>
-        t.withChildSpan('jwks', { 'url.full': `https://idp.example/jwks?key=${API_KEY}`, 'server.address': 'idp.example' } as SpanAttributes, async (c) => {
-          (c.set as (k: string, v: unknown) => void)('http.response.body', JWT);
-        }),
+        t.withChildSpan(
+          'jwks',
+          { 'url.full': `https://idp.example/jwks?key=${API_KEY}`, 'server.address': 'idp.example' } as SpanAttributes,
+          async (c) => {
+            (c.set as (k: string, v: unknown) => void)('http.response.body', JWT);
+          },
+        ),
       undefined,
     );
     span.end();
     const spans = await r.waitForSpans(2);
-    expect(only(spans, CHECK).attributes).toEqual({ 'rpc.system.name': 'grpc', 'rpc.method': CHECK, 'rpc.status_code': 'OK' });
-    expect(only(spans, 'GET jwks').attributes).toEqual({ 'http.request.method': 'GET', 'server.address': 'idp.example' });
+    expect(only(spans, CHECK).attributes).toEqual({
+      'rpc.system.name': 'grpc',
+      'rpc.method': CHECK,
+      'rpc.status_code': 'OK',
+    });
+    expect(only(spans, 'GET jwks').attributes).toEqual({
+      'http.request.method': 'GET',
+      'server.address': 'idp.example',
+    });
     const warned = t.lines.filter((l) => l.level === 40).map((l) => l.attribute);
     expect(warned).toEqual([
       'http.request.header.authorization',
@@ -331,17 +415,32 @@ describe('what a span records', () => {
         t,
         headers,
         async () => {
-          await t.withChildSpan('introspection', { 'server.address': 'idp.example', 'server.port': 443 }, async (c) => c.set('http.response.status_code', 200));
-          await t.withChildSpan('redis', { 'db.operation.name': 'EVALSHA', 'server.address': '127.0.0.1', 'server.port': 6379 }, async () => 'OK');
+          await t.withChildSpan('introspection', { 'server.address': 'idp.example', 'server.port': 443 }, async (c) =>
+            c.set('http.response.status_code', 200),
+          );
+          await t.withChildSpan(
+            'redis',
+            { 'db.operation.name': 'EVALSHA', 'server.address': '127.0.0.1', 'server.port': 6379 },
+            async () => 'OK',
+          );
         },
         { ...allow, identity: { method: 'oauth2', clientId: 'web-app', subject: SUBJECT } },
         md,
       );
-      await check(t, headers, async () => 0, { allowed: false, status: 401, reason: 'api_key_unknown', credential: 'api-key' });
+      await check(t, headers, async () => 0, {
+        allowed: false,
+        status: 401,
+        reason: 'api_key_unknown',
+        credential: 'api-key',
+      });
       await t.shutdown(3000);
       const spans = r.spans();
       expect(spans, protocol).toHaveLength(4);
-      expect(r.requests.every((q) => q.contentType === (protocol === 'http/json' ? 'application/json' : 'application/x-protobuf'))).toBe(true);
+      expect(
+        r.requests.every(
+          (q) => q.contentType === (protocol === 'http/json' ? 'application/json' : 'application/x-protobuf'),
+        ),
+      ).toBe(true);
       const raw = r.rawBytes();
       for (const secret of [JWT, API_KEY, COOKIE, SUBJECT, 'Bearer']) {
         expect(raw.includes(Buffer.from(secret)), `${secret} in the ${protocol} export`).toBe(false);
@@ -377,19 +476,32 @@ describe('child spans', () => {
       const children = spans.filter((s) => s.parentSpanId === checkSpan.spanId);
       expect(children.map((c) => c.name).sort()).toEqual(['GET', 'GET jwks']);
       expect(children.every((c) => c.traceId === traceId && c.kind === 3)).toBe(true);
-      expect(children.find((c) => c.name === 'GET jwks')!.attributes).toEqual({ 'http.request.method': 'GET', 'server.address': `${label}.example` });
-      expect(children.find((c) => c.name === 'GET')!.attributes).toEqual({ 'db.system.name': 'redis', 'db.operation.name': 'GET' });
+      expect(children.find((c) => c.name === 'GET jwks')!.attributes).toEqual({
+        'http.request.method': 'GET',
+        'server.address': `${label}.example`,
+      });
+      expect(children.find((c) => c.name === 'GET')!.attributes).toEqual({
+        'db.system.name': 'redis',
+        'db.operation.name': 'GET',
+      });
     }
   });
 
   it("a failing call: the rejection passes through unchanged, the span is an error with the error's code, never its message", async () => {
     const r = await receiver();
     const t = await tracingTo(r);
-    const failure = Object.assign(new Error(`connect ECONNREFUSED https://idp.example/introspect?token=${JWT}`), { code: 'ECONNREFUSED' });
-    const seen = await check(t, {}, () => t.withChildSpan('introspection', undefined, async () => Promise.reject(failure)).catch((e: unknown) => e));
+    const failure = Object.assign(new Error(`connect ECONNREFUSED https://idp.example/introspect?token=${JWT}`), {
+      code: 'ECONNREFUSED',
+    });
+    const seen = await check(t, {}, () =>
+      t.withChildSpan('introspection', undefined, async () => Promise.reject(failure)).catch((e: unknown) => e),
+    );
     expect(seen).toBe(failure);
     const spans = await r.waitForSpans(2);
-    expect(only(spans, 'POST introspection')).toMatchObject({ statusCode: 2, attributes: { 'error.type': 'ECONNREFUSED', 'http.request.method': 'POST' } });
+    expect(only(spans, 'POST introspection')).toMatchObject({
+      statusCode: 2,
+      attributes: { 'error.type': 'ECONNREFUSED', 'http.request.method': 'POST' },
+    });
     expect(r.rawBytes().includes(JWT)).toBe(false);
   });
 
@@ -452,7 +564,8 @@ describe('a collector that is down, hangs or fails', () => {
     }
     return times;
   }
-  const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+  const percentile = (xs: number[], p: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
   let unhandled: unknown[] = [];
   const onUnhandled = (e: unknown) => unhandled.push(e);
@@ -464,9 +577,15 @@ describe('a collector that is down, hangs or fails', () => {
       unhandled = [];
       const r = await receiver(mode);
       const dropped = { queue_full: 0, export_failed: 0 };
-      const t = await tracingTo(r, { batch: { max_queue_size: 64, max_export_batch_size: 16, export_timeout_ms: 200 } }, { onSpansDropped: (n, why) => (dropped[why] += n) });
+      const t = await tracingTo(
+        r,
+        { batch: { max_queue_size: 64, max_export_batch_size: 16, export_timeout_ms: 200 } },
+        { onSpansDropped: (n, why) => (dropped[why] += n) },
+      );
       for (let round = 0; round < 3; round++) {
-        const results = await Promise.all(Array.from({ length: 100 }, (_, i) => check(t, { traceparent: TRACEPARENT }, async () => i * 2)));
+        const results = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => check(t, { traceparent: TRACEPARENT }, async () => i * 2)),
+        );
         expect(results).toEqual(Array.from({ length: 100 }, (_, i) => i * 2));
         await sleep(300);
       }
@@ -475,7 +594,10 @@ describe('a collector that is down, hangs or fails', () => {
       // 300 Checks, several export failures, but one warning a minute.
       const warnings = t.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('tracing: spans dropped'));
       expect(warnings, mode).toHaveLength(1);
-      expect(warnings[0]).toMatchObject({ endpoint: r.url, reason: expect.stringMatching(/^(queue_full|export_failed)$/) });
+      expect(warnings[0]).toMatchObject({
+        endpoint: r.url,
+        reason: expect.stringMatching(/^(queue_full|export_failed)$/),
+      });
       expect(unhandled, mode).toEqual([]);
     }
   });
@@ -483,7 +605,11 @@ describe('a collector that is down, hangs or fails', () => {
   it('a full queue drops what does not fit, counted as queue_full, while the collector hangs', async () => {
     const r = await receiver('hanging');
     const dropped = { queue_full: 0, export_failed: 0 };
-    const t = await tracingTo(r, { batch: { max_queue_size: 32, max_export_batch_size: 8, export_timeout_ms: 5000 } }, { onSpansDropped: (n, why) => (dropped[why] += n) });
+    const t = await tracingTo(
+      r,
+      { batch: { max_queue_size: 32, max_export_batch_size: 8, export_timeout_ms: 5000 } },
+      { onSpansDropped: (n, why) => (dropped[why] += n) },
+    );
     await checkTimes(t, 500);
     await r.waitForRequests(1);
     // One batch of 8 in the hanging export, 32 queued: the rest were dropped as they ended.
@@ -495,20 +621,35 @@ describe('a collector that is down, hangs or fails', () => {
     const hanging = await receiver('hanging');
     const down = await receiver('down');
     const cfg = { batch: { max_queue_size: 256, max_export_batch_size: 64, export_timeout_ms: 300 } };
-    const tracings = { normal: await tracingTo(normal, cfg), hanging: await tracingTo(hanging, cfg), down: await tracingTo(down, cfg) };
+    const tracings = {
+      normal: await tracingTo(normal, cfg),
+      hanging: await tracingTo(hanging, cfg),
+      down: await tracingTo(down, cfg),
+    };
     const times: Record<keyof typeof tracings, number[]> = { normal: [], hanging: [], down: [] };
     for (const t of Object.values(tracings)) await checkTimes(t, 1000);
     // Interleaved rounds, so a burst of load from elsewhere on the machine falls on all three.
     for (let round = 0; round < 8; round++) {
-      for (const [name, t] of Object.entries(tracings) as Array<[keyof typeof tracings, Tracing]>) times[name].push(...(await checkTimes(t, 1000)));
+      for (const [name, t] of Object.entries(tracings) as Array<[keyof typeof tracings, Tracing]>)
+        times[name].push(...(await checkTimes(t, 1000)));
     }
-    const p99 = { normal: percentile(times.normal, 0.99), hanging: percentile(times.hanging, 0.99), down: percentile(times.down, 0.99) };
-    const median = { normal: percentile(times.normal, 0.5), hanging: percentile(times.hanging, 0.5), down: percentile(times.down, 0.5) };
+    const p99 = {
+      normal: percentile(times.normal, 0.99),
+      hanging: percentile(times.hanging, 0.99),
+      down: percentile(times.down, 0.99),
+    };
+    const median = {
+      normal: percentile(times.normal, 0.5),
+      hanging: percentile(times.hanging, 0.5),
+      down: percentile(times.down, 0.5),
+    };
     console.log(`start/end per Check, µs: p50 ${JSON.stringify(median)} p99 ${JSON.stringify(p99)}`);
     expect(normal.requests.length).toBeGreaterThan(0);
     expect(hanging.requests.length).toBeGreaterThan(0);
     for (const mode of ['hanging', 'down'] as const) {
-      expect(p99[mode], `${mode} p99 ${p99[mode]} µs vs normal ${p99.normal} µs`).toBeLessThan(Math.max(p99.normal * 2, p99.normal + 100));
+      expect(p99[mode], `${mode} p99 ${p99[mode]} µs vs normal ${p99.normal} µs`).toBeLessThan(
+        Math.max(p99.normal * 2, p99.normal + 100),
+      );
       expect(median[mode]).toBeLessThan(Math.max(median.normal * 2, median.normal + 10));
     }
   });
@@ -523,7 +664,13 @@ describe('a collector that is down, hangs or fails', () => {
     expect(took).toBeGreaterThanOrEqual(390);
     expect(took).toBeLessThan(1500);
     await r.waitForRequests(1);
-    expect(t.lines.some((l) => l.msg === 'tracing: the collector did not take the last spans before shutdown; they are lost (is the collector up at this endpoint?)')).toBe(true);
+    expect(
+      t.lines.some(
+        (l) =>
+          l.msg ===
+          'tracing: the collector did not take the last spans before shutdown; they are lost (is the collector up at this endpoint?)',
+      ),
+    ).toBe(true);
     // A second shutdown is a no-op.
     const t1 = performance.now();
     await t.shutdown(400);
@@ -547,10 +694,25 @@ describe('the test receiver', () => {
     const decoded: Record<string, unknown[]> = {};
     for (const protocol of ['http/json', 'http/protobuf'] as const) {
       const r = await receiver();
-      const t = await tracingTo(r, { protocol, record_user_id: true, resource_attributes: { 'deployment.environment.name': 'test' } });
-      await check(t, { traceparent: TRACEPARENT, tracestate: 'a=1' }, () => t.withChildSpan('redis', { 'db.operation.name': 'EVALSHA', 'server.port': 6379 }, async () => 0), allow);
+      const t = await tracingTo(r, {
+        protocol,
+        record_user_id: true,
+        resource_attributes: { 'deployment.environment.name': 'test' },
+      });
+      await check(
+        t,
+        { traceparent: TRACEPARENT, tracestate: 'a=1' },
+        () => t.withChildSpan('redis', { 'db.operation.name': 'EVALSHA', 'server.port': 6379 }, async () => 0),
+        allow,
+      );
       await t.shutdown(3000);
-      decoded[protocol] = r.spans().map(({ spanId: _s, parentSpanId, ...rest }) => ({ ...rest, hasParent: parentSpanId !== '', resource: { ...rest.resource } }));
+      decoded[protocol] = r
+        .spans()
+        .map(({ spanId: _s, parentSpanId, ...rest }) => ({
+          ...rest,
+          hasParent: parentSpanId !== '',
+          resource: { ...rest.resource },
+        }));
     }
     expect(decoded['http/json']).toHaveLength(2);
     expect(decoded['http/protobuf']).toEqual(decoded['http/json']);

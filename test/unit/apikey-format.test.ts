@@ -43,7 +43,10 @@ describe('isWellFormedApiKey', () => {
       let check = right;
       if (i % 2) {
         const p = Math.floor(Math.random() * 6);
-        check = right.slice(0, p) + ALPHABET[(ALPHABET.indexOf(right[p]) + 1 + Math.floor(Math.random() * 61)) % 62] + right.slice(p + 1);
+        check =
+          right.slice(0, p) +
+          ALPHABET[(ALPHABET.indexOf(right[p]) + 1 + Math.floor(Math.random() * 61)) % 62] +
+          right.slice(p + 1);
       }
       const got = isWellFormedApiKey(`pcl_${random}${check}`, 'pcl');
       expect(got).toBe(check === right);

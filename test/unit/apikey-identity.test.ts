@@ -16,7 +16,15 @@ describe('API-key identity', () => {
     const a = await verifyApiKey(key, 'pcl', store, 'r', '10.0.0.1', NOW);
     const b = await verifyApiKey(key, 'pcl', store, 'r', '10.0.0.1', NOW);
     expect(b).toBe(a);
-    expect(a).toEqual({ method: 'api-key', subject: 'partner-a', clientId: 'partner-a', scopes: ['orders:read'], keyId: record.id, issuer: undefined, expiresAt: undefined });
+    expect(a).toEqual({
+      method: 'api-key',
+      subject: 'partner-a',
+      clientId: 'partner-a',
+      scopes: ['orders:read'],
+      keyId: record.id,
+      issuer: undefined,
+      expiresAt: undefined,
+    });
     expect(Object.isFrozen(a) && Object.isFrozen(a.scopes)).toBe(true);
     expect(() => (a.scopes as string[]).push('admin')).toThrow(TypeError);
     expect((await store.findByHash(record.hash))!.scopes).toEqual(['orders:read']);
@@ -24,7 +32,12 @@ describe('API-key identity', () => {
 
   it('a replaced record (new scopes, then revoked) is read fresh on the next Check', async () => {
     const store = new MemoryKeyStore();
-    const { key, record } = await createKey(store, 'pcl', { clientId: 'partner-b', scopes: ['orders:read'], expiresInSeconds: 3600 }, NOW);
+    const { key, record } = await createKey(
+      store,
+      'pcl',
+      { clientId: 'partner-b', scopes: ['orders:read'], expiresInSeconds: 3600 },
+      NOW,
+    );
     const before = await verifyApiKey(key, 'pcl', store, 'r', '10.0.0.1', NOW);
     expect(before.expiresAt).toBe(NOW / 1000 + 3600);
     await store.put({ ...record, scopes: ['orders:read', 'orders:write'] });

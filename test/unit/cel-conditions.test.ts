@@ -34,14 +34,30 @@ function request(over: Partial<ConditionRequestInput> = {}): ConditionRequestInp
   };
 }
 
-function jwtIdentity(claims: Record<string, unknown>, over: Partial<ConditionIdentityInput> = {}): ConditionIdentityInput {
-  return { method: 'jwt', subject: 'alice', clientId: 'web', scopes: ['orders:read'], issuer: 'https://idp.example.com', claims, ...over };
+function jwtIdentity(
+  claims: Record<string, unknown>,
+  over: Partial<ConditionIdentityInput> = {},
+): ConditionIdentityInput {
+  return {
+    method: 'jwt',
+    subject: 'alice',
+    clientId: 'web',
+    scopes: ['orders:read'],
+    issuer: 'https://idp.example.com',
+    claims,
+    ...over,
+  };
 }
 
 const NOW = new Date('2026-12-07T10:30:00Z'); // a Monday; 11:30 in Berlin (CET)
 
 /** Compiles and evaluates one condition. */
-function run(expr: string, req: ConditionRequestInput, identity: ConditionIdentityInput | undefined, now = NOW): ConditionResult {
+function run(
+  expr: string,
+  req: ConditionRequestInput,
+  identity: ConditionIdentityInput | undefined,
+  now = NOW,
+): ConditionResult {
   return compileCondition(expr, 'routes[0].when[0]').evaluate(buildActivation(req, identity, now));
 }
 const holds = { ok: true, value: true };
@@ -63,7 +79,8 @@ function configError(expr: string, where = 'routes[2].when[1]'): { where: string
 
 describe('cookbook', () => {
   describe('admin-only methods by role', () => {
-    const expr = "request.method in ['GET', 'HEAD'] || (has(identity.claims.roles) && 'admin' in identity.claims.roles)";
+    const expr =
+      "request.method in ['GET', 'HEAD'] || (has(identity.claims.roles) && 'admin' in identity.claims.roles)";
 
     it('reads are open, writes need the admin role', () => {
       expect(run(expr, request({ method: 'GET' }), jwtIdentity({ roles: ['viewer'] }))).toEqual(holds);
@@ -74,7 +91,9 @@ describe('cookbook', () => {
 
     it('a roles claim of the wrong type is an error, not a match on a substring', () => {
       // "superadmin" contains "admin"; `in` on a string is not a substring test.
-      expect(run(expr, request({ method: 'DELETE' }), jwtIdentity({ roles: 'superadmin' }))).toEqual(errs('no_such_overload'));
+      expect(run(expr, request({ method: 'DELETE' }), jwtIdentity({ roles: 'superadmin' }))).toEqual(
+        errs('no_such_overload'),
+      );
     });
 
     it('without the has() guard, a token without roles is an error (a deny, reason condition_error)', () => {
@@ -147,7 +166,13 @@ describe('cookbook', () => {
     });
 
     it('a range from an API key record is read at run time; a bad one is an error', () => {
-      const key = (net: string): ConditionIdentityInput => ({ method: 'api-key', clientId: 'reports', scopes: [], keyId: 'k1', claims: { network: net } });
+      const key = (net: string): ConditionIdentityInput => ({
+        method: 'api-key',
+        clientId: 'reports',
+        scopes: [],
+        keyId: 'k1',
+        claims: { network: net },
+      });
       const e = 'request.source_ip.inCidr(identity.claims.network)';
       expect(run(e, request({ sourceIp: '10.1.2.3' }), key('10.1.0.0/16'))).toEqual(holds);
       expect(run(e, request({ sourceIp: '10.2.2.3' }), key('10.1.0.0/16'))).toEqual(fails);
@@ -180,8 +205,15 @@ describe('cookbook', () => {
 
   describe('per-tier limits with claims', () => {
     // An API key's metadata (`keys create --metadata tier=gold`) is its claims: a string map.
-    const key = (tier: string): ConditionIdentityInput => ({ method: 'api-key', clientId: 'partner', scopes: [], keyId: 'k1', claims: { tier } });
-    const expr = "!('limit' in request.query) || int(request.query.limit) <= (identity.claims.tier == 'gold' ? 1000 : 100)";
+    const key = (tier: string): ConditionIdentityInput => ({
+      method: 'api-key',
+      clientId: 'partner',
+      scopes: [],
+      keyId: 'k1',
+      claims: { tier },
+    });
+    const expr =
+      "!('limit' in request.query) || int(request.query.limit) <= (identity.claims.tier == 'gold' ? 1000 : 100)";
 
     it('gold keys may ask for up to 1000 items, others 100', () => {
       expect(run(expr, request({ query: 'limit=1000' }), key('gold'))).toEqual(holds);
@@ -215,7 +247,10 @@ describe('config errors name the condition and carry the CEL message', () => {
     ['request.method', /a condition must be a bool; this one is a string/],
     ['identity.claims.admin', /this one is a dyn: a claim is untyped, compare it \(identity.claims.admin == true\)/],
     ['identity.scopes', /must be a bool; this one is a list<string>/],
-    ['has(identity.roles)', /identity has no field "roles"; it has method, subject, client_id, scopes, issuer, key_id, claims/],
+    [
+      'has(identity.roles)',
+      /identity has no field "roles"; it has method, subject, client_id, scopes, issuer, key_id, claims/,
+    ],
     ['has(request.path.x)', /request.path is a string: it has no field "x"/],
     ['identity.?subject == "a"', /Expected IDENTIFIER/], // optional syntax is off
   ])('%s', (expr, message) => {
@@ -226,12 +261,17 @@ describe('config errors name the condition and carry the CEL message', () => {
   });
 
   it('compileConditions gives each entry its own path; named entries keep their name', () => {
-    const compiled = compileConditions(['has(identity.subject)', { name: 'tenant', expr: 'request.params.tenant == identity.claims.tenant' }], 'routes[4].when');
+    const compiled = compileConditions(
+      ['has(identity.subject)', { name: 'tenant', expr: 'request.params.tenant == identity.claims.tenant' }],
+      'routes[4].when',
+    );
     expect(compiled.map((c) => [c.where, c.name])).toEqual([
       ['routes[4].when[0]', undefined],
       ['routes[4].when[1]', 'tenant'],
     ]);
-    expect(() => compileConditions(['true', { name: 'x', expr: 'request.nope' }], 'routes[4].when')).toThrow(/^routes\[4\]\.when\[1\]: /);
+    expect(() => compileConditions(['true', { name: 'x', expr: 'request.nope' }], 'routes[4].when')).toThrow(
+      /^routes\[4\]\.when\[1\]: /,
+    );
   });
 
   it('an empty condition', () => {
@@ -263,14 +303,24 @@ describe('size and cost bounds', () => {
     expect(configError('identity.scopes.all(s, identity.scopes.exists(t, t == s))').detail).toMatch(
       /^exists\(\) inside another comprehension's body: its cost is the product of the two lists' sizes.* \(at `identity.scopes.exists\(t, t == s\)`\)$/,
     );
-    expect(configError("identity.claims.groups.map(g, identity.claims.roles.filter(r, r == g)).size() > 0").detail).toMatch(/filter\(\) inside another/);
+    expect(
+      configError('identity.claims.groups.map(g, identity.claims.roles.filter(r, r == g)).size() > 0').detail,
+    ).toMatch(/filter\(\) inside another/);
   });
 
   it('nothing inside a comprehension that scans a value from outside it on every element', () => {
-    expect(configError('identity.claims.groups.exists(g, g in identity.claims.roles)').detail).toMatch(/`in` inside a comprehension's body scans a list/);
-    expect(configError("request.headers['x-a'].split(',').exists(v, request.headers['x-b'].contains(v))").detail).toMatch(/contains\(\) inside a comprehension's body/);
-    expect(configError("identity.claims.groups.exists(g, request.path.split('/').size() > 2)").detail).toMatch(/split\(\) inside/);
-    expect(configError("identity.claims.groups.exists(g, g == request.params.tenant + '-admin')").detail).toMatch(/`\+` inside a comprehension's body .* cel.bind/);
+    expect(configError('identity.claims.groups.exists(g, g in identity.claims.roles)').detail).toMatch(
+      /`in` inside a comprehension's body scans a list/,
+    );
+    expect(
+      configError("request.headers['x-a'].split(',').exists(v, request.headers['x-b'].contains(v))").detail,
+    ).toMatch(/contains\(\) inside a comprehension's body/);
+    expect(configError("identity.claims.groups.exists(g, request.path.split('/').size() > 2)").detail).toMatch(
+      /split\(\) inside/,
+    );
+    expect(configError("identity.claims.groups.exists(g, g == request.params.tenant + '-admin')").detail).toMatch(
+      /`\+` inside a comprehension's body .* cel.bind/,
+    );
   });
 
   it('what stays linear is accepted', () => {
@@ -300,7 +350,9 @@ describe('size and cost bounds', () => {
 
 describe('guard rails', () => {
   it('matches() is refused: JavaScript regular expressions backtrack', () => {
-    expect(configError("request.headers['x-id'].matches('^(a+)+$')").detail).toMatch(/^matches\(\) is not available: the regular expressions of JavaScript backtrack/);
+    expect(configError("request.headers['x-id'].matches('^(a+)+$')").detail).toMatch(
+      /^matches\(\) is not available: the regular expressions of JavaScript backtrack/,
+    );
   });
 
   it('json() is refused', () => {
@@ -308,7 +360,9 @@ describe('guard rails', () => {
   });
 
   it('built-in time-zone getters are refused with their cached twin named', () => {
-    expect(configError("now.getHours('Europe/Berlin') >= 9").detail).toMatch(/use localHours\(zone\), e.g. now.localHours\('Europe\/Berlin'\)/);
+    expect(configError("now.getHours('Europe/Berlin') >= 9").detail).toMatch(
+      /use localHours\(zone\), e.g. now.localHours\('Europe\/Berlin'\)/,
+    );
     expect(configError("now.getDayOfWeek('Europe/Berlin') == 1").detail).toMatch(/use localDayOfWeek/);
     expect(configError("now.getFullYear('Europe/Berlin') == 2026").detail).toMatch(/or getFullYear\(\) in UTC/);
     expect(() => compileCondition('now.getHours() >= 9', 'routes[0].when[0]')).not.toThrow(); // UTC: cheap
@@ -316,14 +370,24 @@ describe('guard rails', () => {
 
   it('time zones are string literals that name a zone', () => {
     expect(configError("now.localHours('Mars/Olympus') > 1").detail).toMatch(/unknown time zone "Mars\/Olympus"/);
-    expect(configError("now.localHours(request.headers['tz']) > 1").detail).toMatch(/takes the time zone as a string literal/);
+    expect(configError("now.localHours(request.headers['tz']) > 1").detail).toMatch(
+      /takes the time zone as a string literal/,
+    );
   });
 
   it('literal ranges are checked at load', () => {
-    expect(configError("request.source_ip.inCidr('10.1.2.3/8')").detail).toMatch(/"10.1.2.3\/8" has host bits set; write the network address/);
-    expect(configError("request.source_ip.inCidr(['10.0.0.0/8', '10.0.0.0/33'])").detail).toMatch(/the prefix length must be 0-32/);
-    expect(configError("request.source_ip.inCidr('::ffff:10.0.0.0/104')").detail).toMatch(/IPv4-mapped IPv6 range; write it in IPv4 form/);
-    expect(configError("request.source_ip.inCidr('example.com/8')").detail).toMatch(/not an IPv4 or IPv6 address range/);
+    expect(configError("request.source_ip.inCidr('10.1.2.3/8')").detail).toMatch(
+      /"10.1.2.3\/8" has host bits set; write the network address/,
+    );
+    expect(configError("request.source_ip.inCidr(['10.0.0.0/8', '10.0.0.0/33'])").detail).toMatch(
+      /the prefix length must be 0-32/,
+    );
+    expect(configError("request.source_ip.inCidr('::ffff:10.0.0.0/104')").detail).toMatch(
+      /IPv4-mapped IPv6 range; write it in IPv4 form/,
+    );
+    expect(configError("request.source_ip.inCidr('example.com/8')").detail).toMatch(
+      /not an IPv4 or IPv6 address range/,
+    );
   });
 });
 
@@ -346,7 +410,9 @@ describe('evaluation', () => {
   it('a condition on a missing claim is an error result, never a throw', () => {
     expect(run("identity.claims.department == 'finance'", request(), jwtIdentity({}))).toEqual(errs('no_such_key'));
     expect(run('identity.claims.a.b.c == 1', request(), jwtIdentity({ a: { b: {} } }))).toEqual(errs('no_such_key'));
-    expect(run("has(identity.claims.department) && identity.claims.department == 'finance'", request(), jwtIdentity({}))).toEqual(fails);
+    expect(
+      run("has(identity.claims.department) && identity.claims.department == 'finance'", request(), jwtIdentity({})),
+    ).toEqual(fails);
   });
 
   it('an error on one side of || does not matter when the other side holds (CEL semantics)', () => {
@@ -356,7 +422,11 @@ describe('evaluation', () => {
   });
 
   it('the error names the code and the part of the expression, never a value from the request or the claims', () => {
-    const r = run("int(identity.claims.secret) == 1 || request.headers['x'] == 'y'", request({ headers: headers({ x: 'HEADER-SECRET' }) }), jwtIdentity({ secret: 'tok-SECRET-123' }));
+    const r = run(
+      "int(identity.claims.secret) == 1 || request.headers['x'] == 'y'",
+      request({ headers: headers({ x: 'HEADER-SECRET' }) }),
+      jwtIdentity({ secret: 'tok-SECRET-123' }),
+    );
     expect(r).toEqual({ ok: false, error: { code: 'int_conversion_error', at: '`int(identity.claims.secret)`' } });
     expect(JSON.stringify(r)).not.toMatch(/SECRET/);
     const types = run('identity.claims.level > 2', request(), jwtIdentity({ level: 'SECRET-high' }));
@@ -365,19 +435,41 @@ describe('evaluation', () => {
   });
 
   it('claims hold JSON: numbers compare with int and double literals', () => {
-    expect(run('identity.claims.level >= 2 && identity.claims.level == 3 && identity.claims.ratio < 0.5', request(), jwtIdentity({ level: 3, ratio: 0.25 }))).toEqual(holds);
-    expect(run("identity.claims.verified == true && identity.claims.nested.team == 'a'", request(), jwtIdentity({ verified: true, nested: { team: 'a' } }))).toEqual(holds);
+    expect(
+      run(
+        'identity.claims.level >= 2 && identity.claims.level == 3 && identity.claims.ratio < 0.5',
+        request(),
+        jwtIdentity({ level: 3, ratio: 0.25 }),
+      ),
+    ).toEqual(holds);
+    expect(
+      run(
+        "identity.claims.verified == true && identity.claims.nested.team == 'a'",
+        request(),
+        jwtIdentity({ verified: true, nested: { team: 'a' } }),
+      ),
+    ).toEqual(holds);
   });
 
   it('claim values with CR/LF are just strings to a condition', () => {
-    expect(run("identity.claims.name.contains('\\n')", request(), jwtIdentity({ name: 'bob\r\nx-admin: true' }))).toEqual(holds);
-    expect(run("identity.claims.name == 'bob'", request(), jwtIdentity({ name: 'bob\r\nx-admin: true' }))).toEqual(fails);
+    expect(
+      run("identity.claims.name.contains('\\n')", request(), jwtIdentity({ name: 'bob\r\nx-admin: true' })),
+    ).toEqual(holds);
+    expect(run("identity.claims.name == 'bob'", request(), jwtIdentity({ name: 'bob\r\nx-admin: true' }))).toEqual(
+      fails,
+    );
   });
 
   it('nothing is inherited: prototype names are not claims, headers or parameters', () => {
     const c = jwtIdentity(JSON.parse('{"__proto__": {"admin": true}}'));
     expect(run('has(identity.claims.constructor)', request(), c)).toEqual(fails);
-    expect(run("'toString' in identity.claims || 'constructor' in request.headers || 'hasOwnProperty' in request.query", request({ query: 'a=1' }), c)).toEqual(fails);
+    expect(
+      run(
+        "'toString' in identity.claims || 'constructor' in request.headers || 'hasOwnProperty' in request.query",
+        request({ query: 'a=1' }),
+        c,
+      ),
+    ).toEqual(fails);
     expect(run("identity.claims.constructor == ''", request(), c)).toEqual(errs('no_such_key'));
     // A claim literally named __proto__ is an ordinary member.
     expect(run("identity.claims['__proto__'].admin == true", request(), c)).toEqual(holds);
@@ -403,7 +495,9 @@ describe('evaluation', () => {
     deep.tier = 'gold';
     expect(run("identity.claims.tier == 'gold'", request(), jwtIdentity(deep))).toEqual(holds);
     expect(run(`identity.claims.${'a.'.repeat(20)}a != null`, request(), jwtIdentity(deep))).toEqual(holds);
-    expect(run(`identity.claims.${'a.'.repeat(20)}leaf == 'yes'`, request(), jwtIdentity(deep))).toEqual(errs('no_such_key'));
+    expect(run(`identity.claims.${'a.'.repeat(20)}leaf == 'yes'`, request(), jwtIdentity(deep))).toEqual(
+      errs('no_such_key'),
+    );
     expect(configError(`identity.claims.${'a.'.repeat(99)}leaf == 'yes'`).detail).toMatch(/Exceeded maxDepth \(32\)/);
   });
 
@@ -439,9 +533,10 @@ describe('evaluation', () => {
     expect(run("request.method == 'GET'", req, undefined)).toEqual(holds);
   });
 
-  it("a result never depends on what the same condition evaluated before (the library caches per expression)", () => {
+  it('a result never depends on what the same condition evaluated before (the library caches per expression)', () => {
     const c = compileCondition("'admin' in identity.claims.roles || identity.claims.level > 2", 'routes[0].when[0]');
-    const at = (claims: Record<string, unknown> | undefined) => c.evaluate(buildActivation(request(), claims && jwtIdentity(claims), NOW));
+    const at = (claims: Record<string, unknown> | undefined) =>
+      c.evaluate(buildActivation(request(), claims && jwtIdentity(claims), NOW));
     const sequence = [
       [undefined, errs('no_such_key')],
       [{ roles: 'admin' }, errs('no_such_key')],
@@ -453,7 +548,8 @@ describe('evaluation', () => {
       [undefined, errs('no_such_key')],
       [{ roles: ['admin'] }, holds],
     ] as const;
-    for (const [claims, expected] of sequence) expect(at(claims as Record<string, unknown> | undefined), JSON.stringify(claims)).toEqual(expected);
+    for (const [claims, expected] of sequence)
+      expect(at(claims as Record<string, unknown> | undefined), JSON.stringify(claims)).toEqual(expected);
   });
 
   it('a ready query map is used as it is', () => {
@@ -473,21 +569,37 @@ describe('claimsRead (for check --explain)', () => {
 });
 
 describe('evaluateAll', () => {
-  const conditions = compileConditions(['has(identity.subject)', { name: 'tenant', expr: 'request.params.tenant == identity.claims.tenant' }, 'true'], 'routes[1].when');
-  const act = (claims: Record<string, unknown>, params: Record<string, string>) => buildActivation(request({ params }), jwtIdentity(claims), NOW);
+  const conditions = compileConditions(
+    ['has(identity.subject)', { name: 'tenant', expr: 'request.params.tenant == identity.claims.tenant' }, 'true'],
+    'routes[1].when',
+  );
+  const act = (claims: Record<string, unknown>, params: Record<string, string>) =>
+    buildActivation(request({ params }), jwtIdentity(claims), NOW);
 
   it('all hold', () => {
     expect(evaluateAll(conditions, act({ tenant: 'a' }, { tenant: 'a' }))).toEqual({ ok: true });
   });
 
   it('stops at the first that is false, and says which', () => {
-    expect(evaluateAll(conditions, act({ tenant: 'a' }, { tenant: 'b' }))).toEqual({ ok: false, failed: 1, result: fails });
+    expect(evaluateAll(conditions, act({ tenant: 'a' }, { tenant: 'b' }))).toEqual({
+      ok: false,
+      failed: 1,
+      result: fails,
+    });
     expect(conditions[1].name).toBe('tenant');
   });
 
   it('or the first that cannot be evaluated', () => {
-    expect(evaluateAll(conditions, act({}, { tenant: 'b' }))).toEqual({ ok: false, failed: 1, result: errs('no_such_key') });
-    expect(evaluateAll(conditions, buildActivation(request(), undefined, NOW))).toEqual({ ok: false, failed: 0, result: fails });
+    expect(evaluateAll(conditions, act({}, { tenant: 'b' }))).toEqual({
+      ok: false,
+      failed: 1,
+      result: errs('no_such_key'),
+    });
+    expect(evaluateAll(conditions, buildActivation(request(), undefined, NOW))).toEqual({
+      ok: false,
+      failed: 0,
+      result: fails,
+    });
   });
 
   it('an empty list holds', () => {
@@ -518,8 +630,10 @@ describe('address ranges', () => {
   });
 
   it('what is not an address or a range', () => {
-    for (const ip of ['', '10.0.0', '10.0.0.256', '010.0.0.1', '10.0.0.1/32', '[::1]', 'fe80::1%eth0', ' 10.0.0.1']) expect(() => ipInCidr(ip, '0.0.0.0/0'), ip).toThrow(/not an IP address/);
-    for (const r of ['10.0.0.0/', '10.0.0.0/08', '10.0.0.0/-1', '::/129', '10.0.0.0/8/8', 'fe80::/10%eth0']) expect(typeof parseCidr(r), r).toBe('string');
+    for (const ip of ['', '10.0.0', '10.0.0.256', '010.0.0.1', '10.0.0.1/32', '[::1]', 'fe80::1%eth0', ' 10.0.0.1'])
+      expect(() => ipInCidr(ip, '0.0.0.0/0'), ip).toThrow(/not an IP address/);
+    for (const r of ['10.0.0.0/', '10.0.0.0/08', '10.0.0.0/-1', '::/129', '10.0.0.0/8/8', 'fe80::/10%eth0'])
+      expect(typeof parseCidr(r), r).toBe('string');
     expect(parseCidr('2001:db8::/32')).toEqual({ family: 6, words: [0x20010db8, 0, 0, 0], prefix: 32 });
     expect(parseCidr('192.168.0.0/16')).toEqual({ family: 4, words: [0xc0a80000], prefix: 16 });
   });
@@ -536,7 +650,13 @@ describe('time zones', () => {
 
 describe('parseQueryMap', () => {
   it('reads names and values as a form decoder does, on & and ;', () => {
-    expect({ ...parseQueryMap('a=1&b=x+y;c=%26&flag&=skip&&d=') }).toEqual({ a: '1', b: 'x y', c: '&', flag: '', d: '' });
+    expect({ ...parseQueryMap('a=1&b=x+y;c=%26&flag&=skip&&d=') }).toEqual({
+      a: '1',
+      b: 'x y',
+      c: '&',
+      flag: '',
+      d: '',
+    });
   });
 
   it('joins a repeated name in order', () => {

@@ -22,16 +22,40 @@ describe('quotedString (RFC 9110 §5.6.4)', () => {
   });
 
   it('refuses what no header may carry: CR, LF, NUL, DEL, other controls, non-ASCII', () => {
-    for (const v of ['a\r\nSet-Cookie: x=1', 'a\nb', 'a\rb', 'a\u0000b', 'a\u007fb', 'a\u001bb', 'é', 'a\u2028b', '\ud800']) {
+    for (const v of [
+      'a\r\nSet-Cookie: x=1',
+      'a\nb',
+      'a\rb',
+      'a\u0000b',
+      'a\u007fb',
+      'a\u001bb',
+      'é',
+      'a\u2028b',
+      '\ud800',
+    ]) {
       expect(() => quotedString(v), JSON.stringify(v)).toThrow(ChallengeValueError);
     }
   });
 
   it('a hostile value stays one value: parsing the header back gives exactly the value and no extra parameter', () => {
     const hostile = 'x", error="none", scope="admin\\';
-    const header = formatChallenge({ scheme: 'Bearer', params: [['realm', hostile], ['error', 'invalid_token']] });
+    const header = formatChallenge({
+      scheme: 'Bearer',
+      params: [
+        ['realm', hostile],
+        ['error', 'invalid_token'],
+      ],
+    });
     expect(header).toBe('Bearer realm="x\\", error=\\"none\\", scope=\\"admin\\\\", error="invalid_token"');
-    expect(parseChallenges(header)).toEqual([{ scheme: 'Bearer', params: [['realm', hostile], ['error', 'invalid_token']] }]);
+    expect(parseChallenges(header)).toEqual([
+      {
+        scheme: 'Bearer',
+        params: [
+          ['realm', hostile],
+          ['error', 'invalid_token'],
+        ],
+      },
+    ]);
   });
 });
 
@@ -39,21 +63,40 @@ describe('formatChallenge', () => {
   it('writes scheme, then auth-params separated by ", "', () => {
     expect(formatChallenge({ scheme: 'Bearer', params: [] })).toBe('Bearer');
     expect(formatChallenge({ scheme: 'DPoP', params: [['algs', 'ES256 PS256']] })).toBe('DPoP algs="ES256 PS256"');
-    expect(formatChallenges([{ scheme: 'Bearer', params: [] }, { scheme: 'DPoP', params: [['algs', 'ES256']] }])).toBe('Bearer, DPoP algs="ES256"');
+    expect(
+      formatChallenges([
+        { scheme: 'Bearer', params: [] },
+        { scheme: 'DPoP', params: [['algs', 'ES256']] },
+      ]),
+    ).toBe('Bearer, DPoP algs="ES256"');
   });
 
   it('refuses a scheme or parameter name that is not a token, and a parameter named twice (any case)', () => {
     expect(() => formatChallenge({ scheme: 'Bea rer', params: [] })).toThrow(ChallengeValueError);
     expect(() => formatChallenge({ scheme: 'Bearer', params: [['re alm', 'x']] })).toThrow(ChallengeValueError);
     expect(() => formatChallenge({ scheme: 'Bearer', params: [['a=b', 'x']] })).toThrow(ChallengeValueError);
-    expect(() => formatChallenge({ scheme: 'Bearer', params: [['scope', 'a'], ['Scope', 'b']] })).toThrow(/twice/);
+    expect(() =>
+      formatChallenge({
+        scheme: 'Bearer',
+        params: [
+          ['scope', 'a'],
+          ['Scope', 'b'],
+        ],
+      }),
+    ).toThrow(/twice/);
   });
 });
 
 describe('parseChallenges', () => {
   it('reads several challenges in one header, commas inside quoted strings included', () => {
     expect(parseChallenges('Bearer realm="a, b", error="invalid_token", DPoP algs="ES256 PS256"')).toEqual([
-      { scheme: 'Bearer', params: [['realm', 'a, b'], ['error', 'invalid_token']] },
+      {
+        scheme: 'Bearer',
+        params: [
+          ['realm', 'a, b'],
+          ['error', 'invalid_token'],
+        ],
+      },
       { scheme: 'DPoP', params: [['algs', 'ES256 PS256']] },
     ]);
   });
@@ -73,7 +116,14 @@ describe('parseChallenges', () => {
 
   it('throws on what is not the grammar: junk after a parameter, a missing value, an open quote, a raw control', () => {
     // (`Bearer realm=` alone is a token68, `realm=`, so it parses; a parameter after it does not.)
-    for (const h of ['Bearer realm="x" junk', 'Bearer realm=, error="x"', 'Bearer realm="x', 'Bearer realm="a\nb"', '"Bearer"', 'Bearer realm="x", error=']) {
+    for (const h of [
+      'Bearer realm="x" junk',
+      'Bearer realm=, error="x"',
+      'Bearer realm="x',
+      'Bearer realm="a\nb"',
+      '"Bearer"',
+      'Bearer realm="x", error=',
+    ]) {
       expect(() => parseChallenges(h), h).toThrow();
     }
   });
@@ -103,14 +153,16 @@ describe('addChallengeParams', () => {
     expect(addChallengeParams('Bearer abc==', [['resource_metadata', PRM]])).toBe('Bearer abc==');
     expect(addChallengeParams(undefined, [['resource_metadata', PRM]])).toBeUndefined();
     expect(addChallengeParams('', [['resource_metadata', PRM]])).toBe('');
-    expect(addChallengeParams(undefined, [['resource_metadata', PRM]], { createScheme: 'Bearer' })).toBe(`Bearer resource_metadata="${PRM}"`);
-    // Only DPoP asked for, only Basic present: a DPoP challenge is added after it.
-    expect(addChallengeParams('Basic realm="x"', [['resource_metadata', PRM]], { schemes: ['DPoP'], createScheme: 'DPoP' })).toBe(
-      `Basic realm="x", DPoP resource_metadata="${PRM}"`,
+    expect(addChallengeParams(undefined, [['resource_metadata', PRM]], { createScheme: 'Bearer' })).toBe(
+      `Bearer resource_metadata="${PRM}"`,
     );
+    // Only DPoP asked for, only Basic present: a DPoP challenge is added after it.
+    expect(
+      addChallengeParams('Basic realm="x"', [['resource_metadata', PRM]], { schemes: ['DPoP'], createScheme: 'DPoP' }),
+    ).toBe(`Basic realm="x", DPoP resource_metadata="${PRM}"`);
   });
 
-  it('the decision table\'s insufficient_scope challenge gains the whole scope list and the metadata URL', () => {
+  it("the decision table's insufficient_scope challenge gains the whole scope list and the metadata URL", () => {
     const table = 'Bearer realm="portcullis", error="insufficient_scope", scope="mcp:use"';
     const params = resourceChallengeParams({ scope: ['mcp:use', 'files:delete', 'mcp:use'], resourceMetadata: PRM });
     expect(addChallengeParams(table, params)).toBe(
@@ -121,7 +173,14 @@ describe('addChallengeParams', () => {
 
 describe('resourceChallengeParams', () => {
   it('scope, acr_values, max_age, resource_metadata, in that order; lists deduplicated and space-separated', () => {
-    expect(resourceChallengeParams({ resourceMetadata: PRM, maxAge: 300, acrValues: ['urn:mfa', 'urn:hwk', 'urn:mfa'], scope: ['a', 'b'] })).toEqual([
+    expect(
+      resourceChallengeParams({
+        resourceMetadata: PRM,
+        maxAge: 300,
+        acrValues: ['urn:mfa', 'urn:hwk', 'urn:mfa'],
+        scope: ['a', 'b'],
+      }),
+    ).toEqual([
       ['scope', 'a b'],
       ['acr_values', 'urn:mfa urn:hwk'],
       ['max_age', '300'],
@@ -136,6 +195,7 @@ describe('resourceChallengeParams', () => {
       expect(() => resourceChallengeParams({ scope: [bad] }), JSON.stringify(bad)).toThrow(ChallengeValueError);
       expect(() => resourceChallengeParams({ acrValues: [bad] }), JSON.stringify(bad)).toThrow(ChallengeValueError);
     }
-    for (const bad of [-1, 1.5, Number.NaN, Infinity]) expect(() => resourceChallengeParams({ maxAge: bad })).toThrow(ChallengeValueError);
+    for (const bad of [-1, 1.5, Number.NaN, Infinity])
+      expect(() => resourceChallengeParams({ maxAge: bad })).toThrow(ChallengeValueError);
   });
 });

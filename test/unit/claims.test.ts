@@ -2,7 +2,13 @@
 // header values read from claims, through the identity-value safety rules of headers.ts.
 import { describe, expect, it } from 'vitest';
 import { newIdentity } from '../../src/core/identity.ts';
-import { checkClaims, claimHeaderValue, DEFAULT_CLAIMS_LIMITS, isClaimReference, parseClaimReference } from '../../src/policy/claims.ts';
+import {
+  checkClaims,
+  claimHeaderValue,
+  DEFAULT_CLAIMS_LIMITS,
+  isClaimReference,
+  parseClaimReference,
+} from '../../src/policy/claims.ts';
 import { PolicyConfigError } from '../../src/policy/config-error.ts';
 import { UnsafeHeaderValueError } from '../../src/core/errors.ts';
 import { HeaderPolicy } from '../../src/policy/headers.ts';
@@ -10,18 +16,33 @@ import { parseConfig } from '../../src/policy/load.ts';
 
 describe('checkClaims', () => {
   it('accepts a JSON object within the bounds', () => {
-    expect(checkClaims({ sub: 'alice', roles: ['a', 'b'], realm_access: { roles: ['x'] }, n: 1.5, ok: true, none: null })).toEqual({ ok: true });
+    expect(
+      checkClaims({ sub: 'alice', roles: ['a', 'b'], realm_access: { roles: ['x'] }, n: 1.5, ok: true, none: null }),
+    ).toEqual({ ok: true });
     expect(checkClaims({})).toEqual({ ok: true });
     expect(checkClaims(Object.create(null))).toEqual({ ok: true });
   });
 
   it('the bound is the bytes of the JSON text (UTF-8): exactly at it passes, one over fails', () => {
-    const claims = { sub: 'alice', roles: ['admin', 'reader'], nested: { a: [1, 2, { b: null }], é: 'ü' }, flag: false, empty: [], o: {} };
+    const claims = {
+      sub: 'alice',
+      roles: ['admin', 'reader'],
+      nested: { a: [1, 2, { b: null }], é: 'ü' },
+      flag: false,
+      empty: [],
+      o: {},
+    };
     const bytes = Buffer.byteLength(JSON.stringify(claims));
     expect(checkClaims(claims, { maxBytes: bytes, maxDepth: 8 })).toEqual({ ok: true });
-    expect(checkClaims(claims, { maxBytes: bytes - 1, maxDepth: 8 })).toEqual({ ok: false, reason: 'claims_too_large' });
+    expect(checkClaims(claims, { maxBytes: bytes - 1, maxDepth: 8 })).toEqual({
+      ok: false,
+      reason: 'claims_too_large',
+    });
     // The text's own length, when given, is compared first.
-    expect(checkClaims(claims, { maxBytes: bytes, maxDepth: 8 }, bytes + 1)).toEqual({ ok: false, reason: 'claims_too_large' });
+    expect(checkClaims(claims, { maxBytes: bytes, maxDepth: 8 }, bytes + 1)).toEqual({
+      ok: false,
+      reason: 'claims_too_large',
+    });
     expect(checkClaims(claims, { maxBytes: bytes, maxDepth: 8 }, bytes)).toEqual({ ok: true });
   });
 
@@ -29,7 +50,10 @@ describe('checkClaims', () => {
     const three = { a: { b: { c: 1 } } };
     expect(checkClaims(three, { maxBytes: 1000, maxDepth: 3 })).toEqual({ ok: true });
     expect(checkClaims(three, { maxBytes: 1000, maxDepth: 2 })).toEqual({ ok: false, reason: 'claims_too_deep' });
-    expect(checkClaims({ a: [[1]] }, { maxBytes: 1000, maxDepth: 2 })).toEqual({ ok: false, reason: 'claims_too_deep' });
+    expect(checkClaims({ a: [[1]] }, { maxBytes: 1000, maxDepth: 2 })).toEqual({
+      ok: false,
+      reason: 'claims_too_deep',
+    });
   });
 
   it('a 1 MB claim set is refused, cheaply', () => {
@@ -54,7 +78,10 @@ describe('checkClaims', () => {
     expect(refused).toBe(1000);
     // One 1 MB string, and a list of 250,000 short strings.
     expect(checkClaims({ s: 'y'.repeat(1_000_000) })).toEqual({ ok: false, reason: 'claims_too_large' });
-    expect(checkClaims({ l: Array.from({ length: 250_000 }, () => 'ab') })).toEqual({ ok: false, reason: 'claims_too_large' });
+    expect(checkClaims({ l: Array.from({ length: 250_000 }, () => 'ab') })).toEqual({
+      ok: false,
+      reason: 'claims_too_large',
+    });
   });
 
   it('100-deep nesting is refused at the default depth; 100,000-deep without a stack overflow', () => {
@@ -67,18 +94,31 @@ describe('checkClaims', () => {
     expect(checkClaims(nest(100))).toEqual({ ok: false, reason: 'claims_too_deep' });
     expect(checkClaims(nest(100), { maxBytes: 100_000, maxDepth: 101 })).toEqual({ ok: true });
     expect(checkClaims(nest(100_000))).toEqual({ ok: false, reason: 'claims_too_deep' });
-    expect(checkClaims({ x: nest(100_000, true) }, { maxBytes: 10_000_000, maxDepth: 1_000_000 })).toEqual({ ok: true });
+    expect(checkClaims({ x: nest(100_000, true) }, { maxBytes: 10_000_000, maxDepth: 1_000_000 })).toEqual({
+      ok: true,
+    });
   });
 
   it('refuses what is not a JSON object', () => {
-    for (const bad of [null, undefined, 'x', 1, ['a'], new Date(), new Map()]) expect(checkClaims(bad)).toEqual({ ok: false, reason: 'claims_invalid' });
-    for (const bad of [{ f: () => 1 }, { n: Number.NaN }, { i: Infinity }, { b: 1n }, { l: [undefined] }, { d: new Date() }, { s: Symbol('x') }]) {
+    for (const bad of [null, undefined, 'x', 1, ['a'], new Date(), new Map()])
+      expect(checkClaims(bad)).toEqual({ ok: false, reason: 'claims_invalid' });
+    for (const bad of [
+      { f: () => 1 },
+      { n: Number.NaN },
+      { i: Infinity },
+      { b: 1n },
+      { l: [undefined] },
+      { d: new Date() },
+      { s: Symbol('x') },
+    ]) {
       expect(checkClaims(bad)).toEqual({ ok: false, reason: 'claims_invalid' });
     }
   });
 
   it('an undefined member is left out, as JSON.stringify does', () => {
-    expect(checkClaims({ a: undefined, b: 'x' }, { maxBytes: Buffer.byteLength('{"b":"x"}'), maxDepth: 2 })).toEqual({ ok: true });
+    expect(checkClaims({ a: undefined, b: 'x' }, { maxBytes: Buffer.byteLength('{"b":"x"}'), maxDepth: 2 })).toEqual({
+      ok: true,
+    });
   });
 
   it('a member named __proto__ (JSON.parse makes it an own member) is measured like any other', () => {
@@ -142,14 +182,25 @@ routes:
   - { name: docs, match: { path_prefix: /docs }, public: true }
 `).headers,
     );
-  const viaRule = (policy: HeaderPolicy) => (value: string) => policy.identityHeaders(newIdentity('jwt', { subject: value, scopes: [] }), 'r')[0].value;
+  const viaRule = (policy: HeaderPolicy) => (value: string) =>
+    policy.identityHeaders(newIdentity('jwt', { subject: value, scopes: [] }), 'r')[0].value;
   const reject = viaRule(ruleFor('subject'));
   const encode = viaRule(ruleFor('{ from: subject, unsafe: percent_encode }'));
   const asIs = (v: string) => v;
-  const read = (claims: Record<string, unknown> | undefined, ref: string, safeForm = asIs) => claimHeaderValue(claims, parseClaimReference(ref, 'headers.set.x-v'), safeForm);
+  const read = (claims: Record<string, unknown> | undefined, ref: string, safeForm = asIs) =>
+    claimHeaderValue(claims, parseClaimReference(ref, 'headers.set.x-v'), safeForm);
 
   it('strings as they are, numbers and booleans as JSON text, lists of strings space-joined', () => {
-    const c = { email: 'a@example.com', n: 42, f: 1.5, big: 1e21, neg: -3, yes: true, no: false, roles: ['admin', 'reader'] };
+    const c = {
+      email: 'a@example.com',
+      n: 42,
+      f: 1.5,
+      big: 1e21,
+      neg: -3,
+      yes: true,
+      no: false,
+      roles: ['admin', 'reader'],
+    };
     expect(read(c, 'claims.email')).toEqual({ ok: true, value: 'a@example.com' });
     expect(read(c, 'claims.n')).toEqual({ ok: true, value: '42' });
     expect(read(c, 'claims.f')).toEqual({ ok: true, value: '1.5' });

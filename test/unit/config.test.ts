@@ -20,14 +20,17 @@ describe('config', () => {
   });
 
   it('${env:NAME} reads secrets from the environment; unset is an error with its path', () => {
-    const yaml = 'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}", audiences: [api] } }';
+    const yaml =
+      'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}", audiences: [api] } }';
     expect(parseConfig(yaml, 'f', { SECRET_X: 's3cret' }).credentials.introspection?.client_secret).toBe('s3cret');
     try {
       parseConfig(yaml, 'f', {});
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
-      expect((e as ConfigError).problems).toEqual(['credentials.introspection.client_secret: environment variable SECRET_X is not set']);
+      expect((e as ConfigError).problems).toEqual([
+        'credentials.introspection.client_secret: environment variable SECRET_X is not set',
+      ]);
     }
   });
 
@@ -40,8 +43,21 @@ describe('config', () => {
         return (e as ConfigError).problems;
       }
     };
-    for (const bad of ['${env:lower-case}', '${ENV:X}', '${Env:X}', '${env:1X}', '${env:}', '${X}', '${}', 'a${env:X', 'x ${ y']) {
-      expect({ bad, problems: problems(bad, { X: 'x' }) }).toEqual({ bad, problems: [expect.stringMatching(/^realm: .*(is not a reference|has no closing)/)] });
+    for (const bad of [
+      '${env:lower-case}',
+      '${ENV:X}',
+      '${Env:X}',
+      '${env:1X}',
+      '${env:}',
+      '${X}',
+      '${}',
+      'a${env:X',
+      'x ${ y',
+    ]) {
+      expect({ bad, problems: problems(bad, { X: 'x' }) }).toEqual({
+        bad,
+        problems: [expect.stringMatching(/^realm: .*(is not a reference|has no closing)/)],
+      });
     }
     // Every bad reference in a file is listed, each with its path.
     expect(problems('${ENV:A}${env:b-c}')).toHaveLength(2);
@@ -50,8 +66,11 @@ describe('config', () => {
   });
 
   it('a variable that is set but empty is an error (an empty secret is never intended)', () => {
-    const yaml = 'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}" } }';
-    expect(() => parseConfig(yaml, 'f', { SECRET_X: '' })).toThrow(/credentials\.introspection\.client_secret: environment variable SECRET_X is empty/);
+    const yaml =
+      'credentials: { introspection: { endpoint: "https://idp/introspect", client_id: gw, client_secret: "${env:SECRET_X}" } }';
+    expect(() => parseConfig(yaml, 'f', { SECRET_X: '' })).toThrow(
+      /credentials\.introspection\.client_secret: environment variable SECRET_X is empty/,
+    );
   });
 
   it('rejects unknown keys, duplicate YAML keys and identity headers that cannot be set', () => {

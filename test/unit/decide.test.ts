@@ -33,11 +33,29 @@ const policy = compilePolicy(parseConfig(CONFIG));
 const now = Date.parse('2026-06-01T00:00:00Z');
 
 function req(over: Partial<AuthzRequest> & { h?: Record<string, string> } = {}): AuthzRequest {
-  const headers: Record<string, string> = Object.assign(Object.create(null), { ':method': over.method ?? 'GET', ':path': over.rawPath ?? '/v1/orders' }, over.h ?? {});
-  return { method: 'GET', host: 'api.example.com', rawPath: '/v1/orders', sourceIp: '10.0.0.5', contextExtensions: {}, ...over, headers };
+  const headers: Record<string, string> = Object.assign(
+    Object.create(null),
+    { ':method': over.method ?? 'GET', ':path': over.rawPath ?? '/v1/orders' },
+    over.h ?? {},
+  );
+  return {
+    method: 'GET',
+    host: 'api.example.com',
+    rawPath: '/v1/orders',
+    sourceIp: '10.0.0.5',
+    contextExtensions: {},
+    ...over,
+    headers,
+  };
 }
 
-const jwtIdentity: Identity = { method: 'jwt', subject: 'alice', clientId: 'web', scopes: ['orders:read'], issuer: 'https://idp.example.com' };
+const jwtIdentity: Identity = {
+  method: 'jwt',
+  subject: 'alice',
+  clientId: 'web',
+  scopes: ['orders:read'],
+  issuer: 'https://idp.example.com',
+};
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
 
 let store: KeyStore;
@@ -51,8 +69,12 @@ let deps: TestDeps;
 beforeAll(async () => {
   store = new MemoryKeyStore();
   key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] }, now)).key;
-  keyRoutes = (await createKey(store, 'pcl', { clientId: 'partner-b', scopes: ['orders:read'], routes: ['reports'] }, now)).key;
-  keyCidr = (await createKey(store, 'pcl', { clientId: 'partner-c', scopes: ['orders:read'], cidrs: ['192.168.0.0/16'] }, now)).key;
+  keyRoutes = (
+    await createKey(store, 'pcl', { clientId: 'partner-b', scopes: ['orders:read'], routes: ['reports'] }, now)
+  ).key;
+  keyCidr = (
+    await createKey(store, 'pcl', { clientId: 'partner-c', scopes: ['orders:read'], cidrs: ['192.168.0.0/16'] }, now)
+  ).key;
   const r = await createKey(store, 'pcl', { clientId: 'partner-d' }, now);
   revokedKey = r.key;
   await store.put({ ...r.record, status: 'revoked' });
@@ -146,12 +168,24 @@ describe('decision table', () => {
 
   it('missing scope -> 403 insufficient_scope naming the required scopes', async () => {
     const d = await run(req({ method: 'POST', h: { authorization: `Bearer ${JWT}` } }));
-    expectDeny(d, 403, 'insufficient_scope', 'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"');
+    expectDeny(
+      d,
+      403,
+      'insufficient_scope',
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:write"',
+    );
   });
 
   it('context_extensions portcullis.scopes adds required scopes', async () => {
-    const d = await run(req({ h: { authorization: `Bearer ${JWT}` }, contextExtensions: { 'portcullis.scopes': 'orders:audit' } }));
-    expectDeny(d, 403, 'insufficient_scope', 'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:read orders:audit"');
+    const d = await run(
+      req({ h: { authorization: `Bearer ${JWT}` }, contextExtensions: { 'portcullis.scopes': 'orders:audit' } }),
+    );
+    expectDeny(
+      d,
+      403,
+      'insufficient_scope',
+      'Bearer realm="api.example.com", error="insufficient_scope", scope="orders:read orders:audit"',
+    );
   });
 
   it('scopes match whole tokens, case-sensitively', async () => {
@@ -183,7 +217,10 @@ describe('decision table', () => {
     const r = () => run(req({ rawPath: '/v1/reports/q1', h: { 'x-api-key': keyRoutes } }));
     const first = (await r()) as Allow;
     expect(first.allowed).toBe(true);
-    expect(first.responseHeaders).toContainEqual({ name: 'ratelimit', value: expect.stringMatching(/^"partner";r=1;t=\d+$/) });
+    expect(first.responseHeaders).toContainEqual({
+      name: 'ratelimit',
+      value: expect.stringMatching(/^"partner";r=1;t=\d+$/),
+    });
     expect(first.responseHeaders).toContainEqual({ name: 'ratelimit-policy', value: '"partner";q=2;w=60' });
     expect((await r()).allowed).toBe(true);
     const third = await r();
@@ -199,7 +236,12 @@ describe('decision table', () => {
   });
 
   it('an unexpected verifier error denies with 503, never allows', async () => {
-    const d = await run(req({ h: { authorization: `Bearer ${JWT}` } }), { ...deps, verifyJwt: async () => { throw new TypeError('boom'); } });
+    const d = await run(req({ h: { authorization: `Bearer ${JWT}` } }), {
+      ...deps,
+      verifyJwt: async () => {
+        throw new TypeError('boom');
+      },
+    });
     expectDeny(d, 503, 'temporarily_unavailable');
     expect(d.reason).toBe('internal_error');
   });
@@ -212,7 +254,9 @@ describe('decision table', () => {
 
 describe('allowed answers and header hygiene', () => {
   it('sets identity headers, removes spoofed and credential headers, never both', async () => {
-    const d = (await run(req({ h: { 'x-api-key': key, 'x-user-id': 'admin', 'x_scopes': 'all', 'x-auth-extra': '1', 'x-other': 'keep' } }))) as Allow;
+    const d = (await run(
+      req({ h: { 'x-api-key': key, 'x-user-id': 'admin', x_scopes: 'all', 'x-auth-extra': '1', 'x-other': 'keep' } }),
+    )) as Allow;
     expect(d.allowed).toBe(true);
     expect(header(d, 'x-client-id')).toBe('partner-a');
     expect(header(d, 'x-scopes')).toBe('orders:read');
@@ -223,7 +267,12 @@ describe('allowed answers and header hygiene', () => {
   });
 
   it('public routes allow and still strip client identity headers and credentials', async () => {
-    const d = (await run(req({ rawPath: '/public/docs', h: { 'x-user-id': 'admin', authorization: 'Bearer whatever', 'x-scopes': 'all' } }))) as Allow;
+    const d = (await run(
+      req({
+        rawPath: '/public/docs',
+        h: { 'x-user-id': 'admin', authorization: 'Bearer whatever', 'x-scopes': 'all' },
+      }),
+    )) as Allow;
     expect(d.allowed).toBe(true);
     expect(d.set).toEqual([]);
     expect([...d.remove].sort()).toEqual(['authorization', 'x-scopes', 'x-user-id']);
@@ -240,7 +289,10 @@ describe('allowed answers and header hygiene', () => {
   });
 
   it('an identity value with CR/LF is refused, not forwarded', async () => {
-    const d = await run(req({ h: { authorization: `Bearer ${JWT}` } }), { ...deps, verifyJwt: async () => ({ ...jwtIdentity, subject: 'alice\r\nx-admin: 1' }) });
+    const d = await run(req({ h: { authorization: `Bearer ${JWT}` } }), {
+      ...deps,
+      verifyJwt: async () => ({ ...jwtIdentity, subject: 'alice\r\nx-admin: 1' }),
+    });
     expectDeny(d, 401, 'invalid_token');
   });
 
@@ -258,7 +310,9 @@ describe('allowed answers and header hygiene', () => {
   });
 
   it('context_extensions portcullis.route selects the rule by name', async () => {
-    const d = await run(req({ rawPath: '/anything', h: { 'x-api-key': key }, contextExtensions: { 'portcullis.route': 'orders-read' } }));
+    const d = await run(
+      req({ rawPath: '/anything', h: { 'x-api-key': key }, contextExtensions: { 'portcullis.route': 'orders-read' } }),
+    );
     expect(d.allowed).toBe(true);
     expect(d.route).toBe('orders-read');
     const unknown = await run(req({ contextExtensions: { 'portcullis.route': 'nope' } }));
@@ -299,7 +353,9 @@ describe('paths', () => {
 
   it('prefixes match whole segments; unreserved escapes are decoded; the query is ignored', async () => {
     expect((await run(req({ rawPath: '/v1/ordersX', h: { 'x-api-key': key } }))).reason).toBe('no_route');
-    expect((await run(req({ rawPath: '/v1/%6Frders/7?x=/public', h: { 'x-api-key': key } }))).route).toBe('orders-read');
+    expect((await run(req({ rawPath: '/v1/%6Frders/7?x=/public', h: { 'x-api-key': key } }))).route).toBe(
+      'orders-read',
+    );
     expect((await run(req({ rawPath: '/v1/orders/', h: { 'x-api-key': key } }))).route).toBe('orders-read');
     expect((await run(req({ rawPath: '/publicity' }))).reason).toBe('no_route');
   });

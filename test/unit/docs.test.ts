@@ -19,7 +19,8 @@ const textFiles = tracked.filter((f) => !/\.(png|jpg|ico|gz)$/.test(f) && f !== 
 const markdown = tracked.filter((f) => f.endsWith('.md'));
 
 /** Paths git ignores (made at run time, e.g. examples/keys.yaml): docs may name them. */
-const ignoredByGit = (p: string) => spawnSync('git', ['check-ignore', '-q', '--no-index', p], { cwd: REPO }).status === 0;
+const ignoredByGit = (p: string) =>
+  spawnSync('git', ['check-ignore', '-q', '--no-index', p], { cwd: REPO }).status === 0;
 
 describe('nothing cites a file outside the repository', () => {
   it('no design note, reference file or path outside the checkout is named', () => {
@@ -89,7 +90,8 @@ describe('links and paths in the docs', () => {
         const resolved = path ? normalize(join(dirname(f), path)) : f;
         if (resolved.startsWith('..')) broken.push(`${f}: ${target} (outside the repository)`);
         else if (!existsSync(join(REPO, resolved))) broken.push(`${f}: ${target} (no such file)`);
-        else if (anchor && resolved.endsWith('.md') && !anchors(resolved).has(anchor)) broken.push(`${f}: ${target} (no such heading)`);
+        else if (anchor && resolved.endsWith('.md') && !anchors(resolved).has(anchor))
+          broken.push(`${f}: ${target} (no such heading)`);
       }
     }
     expect(broken).toEqual([]);
@@ -110,7 +112,8 @@ describe('links and paths in the docs', () => {
   it('every docs/ or proto/ page that source, config or test comments point to exists', () => {
     const missing: string[] = [];
     for (const f of textFiles.filter((x) => !x.endsWith('.md'))) {
-      for (const m of text(f).matchAll(/(?<![\w./-])((?:docs|proto)\/[\w.-]+\.md)/g)) if (!existsSync(join(REPO, m[1]))) missing.push(`${f}: ${m[1]}`);
+      for (const m of text(f).matchAll(/(?<![\w./-])((?:docs|proto)\/[\w.-]+\.md)/g))
+        if (!existsSync(join(REPO, m[1]))) missing.push(`${f}: ${m[1]}`);
     }
     expect(missing).toEqual([]);
   });
@@ -121,7 +124,16 @@ describe('README.md', () => {
     const readme = text('README.md');
     expect(readme.split('\n').length).toBeLessThanOrEqual(250);
     const sections = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
-    expect(sections).toEqual(['The two commands', 'Try it in one minute', 'How a request is decided', 'Configuration', 'Deployment', 'Performance', 'Documentation', 'License']);
+    expect(sections).toEqual([
+      'The two commands',
+      'Try it in one minute',
+      'How a request is decided',
+      'Configuration',
+      'Deployment',
+      'Performance',
+      'Documentation',
+      'License',
+    ]);
     // What it is comes first, before any section.
     expect(readme.slice(0, readme.indexOf('\n## '))).toMatch(/ext_authz/);
     // Performance is a summary: one table, a pointer to the full method and figures.
@@ -146,7 +158,15 @@ describe('docs/performance.md', () => {
 
   it('keeps the method, the latest full run, start-up time and the stage table; the run history lives in CHANGELOG.md', () => {
     const sections = [...perf.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
-    expect(sections).toEqual(['Running it', 'What is measured, and how', 'The latest full run', 'Start-up time', 'Where the time goes', 'Workers or replicas', 'Tuning notes']);
+    expect(sections).toEqual([
+      'Running it',
+      'What is measured, and how',
+      'The latest full run',
+      'Start-up time',
+      'Where the time goes',
+      'Workers or replicas',
+      'Tuning notes',
+    ]);
     // One run, not a log of them: no dated sub-headings, and one dated run in the results.
     expect(perf).not.toMatch(/^#{2,4} .*\b20\d\d-\d\d-\d\d/m);
     expect(section(perf, 'The latest full run').match(/\b20\d\d-\d\d-\d\d \d\d:\d\d UTC/g)).toHaveLength(1);
@@ -161,10 +181,14 @@ describe('docs/performance.md', () => {
     const latest = section(perf, 'The latest full run');
     // The same run: "2 Dec 2026 07:38 UTC" in the README, "2026-12-02 07:38 UTC" in the page.
     const [, day, month, year, time] = /The latest full run \((\d+) (\w+) (\d{4}) (\d\d:\d\d) UTC/.exec(readme)!;
-    const mm = String(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(month) + 1).padStart(2, '0');
+    const mm = String(
+      ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(month) + 1,
+    ).padStart(2, '0');
     expect(latest).toContain(`${year}-${mm}-${day.padStart(2, '0')} ${time} UTC`);
     // Every figure of the summary table is a bold figure of that run's section.
-    const rows = [...readme.matchAll(/^\| (.+?) \| (.+?) \|$/gm)].filter((m) => !/^(target|---)/.test(m[1]) && !m[1].includes('ready'));
+    const rows = [...readme.matchAll(/^\| (.+?) \| (.+?) \|$/gm)].filter(
+      (m) => !/^(target|---)/.test(m[1]) && !m[1].includes('ready'),
+    );
     expect(rows.length).toBeGreaterThanOrEqual(6);
     for (const [, row, result] of rows) {
       const figure = /[−+-]?\d+(?:\.\d+)?(?: ms|%|×)?/.exec(result.replace(/\*/g, ''))![0];
@@ -172,7 +196,9 @@ describe('docs/performance.md', () => {
     }
     // Start-up: the README's seconds are the compiled median of the start-up table, rounded.
     const seconds = Number(/ready.*\| (\d+\.\d+) s \|$/m.exec(readme)![1]);
-    const median = Number(/^\| `dist\/`.*?\| \*\*([\d,]+) ms\*\* \|/m.exec(section(perf, 'Start-up time'))![1].replace(',', ''));
+    const median = Number(
+      /^\| `dist\/`.*?\| \*\*([\d,]+) ms\*\* \|/m.exec(section(perf, 'Start-up time'))![1].replace(',', ''),
+    );
     expect(seconds).toBe(Math.round(median / 10) / 100);
   });
 });
@@ -194,7 +220,9 @@ describe('comments in bench/ and scripts/', () => {
 
 describe('proto/README.md', () => {
   const pkg = JSON.parse(text('package.json')) as { dependencies: Record<string, string> };
-  const lock = JSON.parse(text('package-lock.json')) as { packages: Record<string, { version?: string; dependencies?: Record<string, string> }> };
+  const lock = JSON.parse(text('package-lock.json')) as {
+    packages: Record<string, { version?: string; dependencies?: Record<string, string> }>;
+  };
   const XDS = '@grpc/grpc-js-xds';
 
   it('the protos come from an exactly pinned @grpc/grpc-js-xds, the version it names', () => {
@@ -202,7 +230,10 @@ describe('proto/README.md', () => {
     expect(spec).toMatch(/^\d+\.\d+\.\d+$/); // no ^ or ~: npm install cannot move it
     expect(lock.packages[''].dependencies?.[XDS]).toBe(spec);
     expect(lock.packages[`node_modules/${XDS}`].version).toBe(spec);
-    expect((JSON.parse(readFileSync(join(REPO, 'node_modules', XDS, 'package.json'), 'utf8')) as { version: string }).version).toBe(spec);
+    expect(
+      (JSON.parse(readFileSync(join(REPO, 'node_modules', XDS, 'package.json'), 'utf8')) as { version: string })
+        .version,
+    ).toBe(spec);
     expect(text('proto/README.md')).toContain(`pinned to exactly **${spec}**`);
   });
 
@@ -211,7 +242,13 @@ describe('proto/README.md', () => {
     const externalAuth = readFileSync(join(api, 'external_auth.proto'), 'utf8');
     const attributes = readFileSync(join(api, 'attribute_context.proto'), 'utf8');
     expect(externalAuth).not.toMatch(/\berror_response\b/);
-    for (const f of ['response_headers_to_add', 'query_parameters_to_set', 'query_parameters_to_remove', 'headers_to_remove']) expect(externalAuth).toMatch(new RegExp(`\\b${f}\\b`));
+    for (const f of [
+      'response_headers_to_add',
+      'query_parameters_to_set',
+      'query_parameters_to_remove',
+      'headers_to_remove',
+    ])
+      expect(externalAuth).toMatch(new RegExp(`\\b${f}\\b`));
     expect(attributes).toMatch(/\bheader_map\b/);
   });
 });

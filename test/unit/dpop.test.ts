@@ -9,7 +9,15 @@ import * as dpop from 'dpop';
 import { base64url, calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planBinding, readConfirmation } from '../../src/credentials/pop/binding.ts';
-import { accessTokenHash, checkDpopReplay, dpopChallenge, verifyDpopProof, type DpopPolicy, type DpopRequest, type DpopResult } from '../../src/credentials/pop/dpop.ts';
+import {
+  accessTokenHash,
+  checkDpopReplay,
+  dpopChallenge,
+  verifyDpopProof,
+  type DpopPolicy,
+  type DpopRequest,
+  type DpopResult,
+} from '../../src/credentials/pop/dpop.ts';
 import { compileHtuOrigins, normalizeHtu, parseExternalOrigin, requestHtu } from '../../src/credentials/pop/htu.ts';
 import { DpopNonces } from '../../src/credentials/pop/nonce.ts';
 import { POP_REASONS } from '../../src/credentials/pop/reasons.ts';
@@ -17,7 +25,11 @@ import { MemoryReplayCache, replayKey } from '../../src/stores/replay-cache.ts';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 const HTU = 'https://api.example.com/v1/orders';
-const POLICY: DpopPolicy = { algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA', 'Ed25519'], maxAgeSeconds: 60, clockSkewSeconds: 5 };
+const POLICY: DpopPolicy = {
+  algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA', 'Ed25519'],
+  maxAgeSeconds: 60,
+  clockSkewSeconds: 5,
+};
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 let es256: KeyPair;
@@ -36,22 +48,44 @@ const nowS = () => Math.floor(Date.now() / 1000);
 const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
 
 /** A proof signed with jose: any header and claims, signed by `key` (default the ES256 key). */
-async function craft(opts: { header?: Record<string, unknown>; claims?: Record<string, unknown>; key?: KeyPair; omit?: string[] } = {}): Promise<string> {
+async function craft(
+  opts: { header?: Record<string, unknown>; claims?: Record<string, unknown>; key?: KeyPair; omit?: string[] } = {},
+): Promise<string> {
   const key = opts.key ?? es256;
   const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: await exportJWK(key.publicKey), ...opts.header };
-  const claims: Record<string, unknown> = { jti: randomBytes(16).toString('base64url'), htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN), ...opts.claims };
+  const claims: Record<string, unknown> = {
+    jti: randomBytes(16).toString('base64url'),
+    htm: 'POST',
+    htu: HTU,
+    iat: nowS(),
+    ath: accessTokenHash(TOKEN),
+    ...opts.claims,
+  };
   for (const k of opts.omit ?? []) delete claims[k];
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader(header)
+    .sign(key.privateKey);
 }
 
 /** Signs any header with the ES256 key, bypassing jose's header checks (crit, a missing alg). */
 async function rawSign(header: Record<string, unknown>, claims?: Record<string, unknown>): Promise<string> {
   const input = `${b64json({ typ: 'dpop+jwt', alg: 'ES256', jwk: es256Jwk, ...header })}.${b64json(claims ?? { jti: randomBytes(8).toString('hex'), htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN) })}`;
-  const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, es256.privateKey as CryptoKey, new TextEncoder().encode(input));
+  const sig = await crypto.subtle.sign(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    es256.privateKey,
+    new TextEncoder().encode(input),
+  );
   return `${input}.${Buffer.from(sig).toString('base64url')}`;
 }
 
-const request = (proof: DpopRequest['proof'], over: Partial<DpopRequest> = {}): DpopRequest => ({ proof, method: 'POST', htu: normalizeHtu(HTU), accessToken: TOKEN, cnfJkt: es256Jkt, ...over });
+const request = (proof: DpopRequest['proof'], over: Partial<DpopRequest> = {}): DpopRequest => ({
+  proof,
+  method: 'POST',
+  htu: normalizeHtu(HTU),
+  accessToken: TOKEN,
+  cnfJkt: es256Jkt,
+  ...over,
+});
 
 async function refused(result: Promise<DpopResult> | DpopResult): Promise<{ reason: string; error: string }> {
   const r = await result;
@@ -61,28 +95,34 @@ async function refused(result: Promise<DpopResult> | DpopResult): Promise<{ reas
 const invalidProof = (reason: string) => ({ reason, error: 'invalid_dpop_proof' });
 
 describe('a valid proof', () => {
-  it.each(['ES256', 'Ed25519', 'RS256', 'PS256'] as const)('made by the dpop package with %s passes; jkt is the RFC 7638 thumbprint', async (alg) => {
-    const kp = await dpop.generateKeyPair(alg);
-    const jkt = await dpop.calculateThumbprint(kp.publicKey);
-    const proof = await dpop.generateProof(kp, HTU, 'POST', undefined, TOKEN);
-    const r = await verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY);
-    expect(r.ok).toBe(true);
-    if (!r.ok) return;
-    expect(r.jkt).toBe(jkt);
-    const header = JSON.parse(Buffer.from(proof.split('.')[0], 'base64url').toString());
-    expect(r.jkt).toBe(await calculateJwkThumbprint(header.jwk));
-    const claims = JSON.parse(Buffer.from(proof.split('.')[1], 'base64url').toString());
-    expect(r.jti).toBe(claims.jti);
-    expect(r.iat).toBe(claims.iat);
-    expect(r.replay).toEqual({ key: replayKey(jkt, claims.jti), expiresAtMs: (claims.iat + 65) * 1000 });
-    expect(r.renewNonce).toBe(false);
-  });
+  it.each(['ES256', 'Ed25519', 'RS256', 'PS256'] as const)(
+    'made by the dpop package with %s passes; jkt is the RFC 7638 thumbprint',
+    async (alg) => {
+      const kp = await dpop.generateKeyPair(alg);
+      const jkt = await dpop.calculateThumbprint(kp.publicKey);
+      const proof = await dpop.generateProof(kp, HTU, 'POST', undefined, TOKEN);
+      const r = await verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.jkt).toBe(jkt);
+      const header = JSON.parse(Buffer.from(proof.split('.')[0], 'base64url').toString());
+      expect(r.jkt).toBe(await calculateJwkThumbprint(header.jwk));
+      const claims = JSON.parse(Buffer.from(proof.split('.')[1], 'base64url').toString());
+      expect(r.jti).toBe(claims.jti);
+      expect(r.iat).toBe(claims.iat);
+      expect(r.replay).toEqual({ key: replayKey(jkt, claims.jti), expiresAtMs: (claims.iat + 65) * 1000 });
+      expect(r.renewNonce).toBe(false);
+    },
+  );
 
   it('a jose-made proof passes; the EdDSA alg name is accepted for an Ed25519 key', async () => {
     expect((await verifyDpopProof(request(await craft()), POLICY)).ok).toBe(true);
     const ed = await generateKeyPair('Ed25519', { extractable: true });
     const jkt = await calculateJwkThumbprint(await exportJWK(ed.publicKey));
-    const r = await verifyDpopProof(request(await craft({ key: ed, header: { alg: 'EdDSA' } }), { cnfJkt: jkt }), POLICY);
+    const r = await verifyDpopProof(
+      request(await craft({ key: ed, header: { alg: 'EdDSA' } }), { cnfJkt: jkt }),
+      POLICY,
+    );
     expect(r.ok).toBe(true);
   });
 
@@ -91,7 +131,13 @@ describe('a valid proof', () => {
     const jkt = await calculateJwkThumbprint(await exportJWK(rsa.publicKey));
     const { privateKey } = rsa;
     // The same key material imported for PKCS#1 v1.5 signing.
-    const pkcs1 = await crypto.subtle.importKey('jwk', await exportJWK(privateKey), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+    const pkcs1 = await crypto.subtle.importKey(
+      'jwk',
+      await exportJWK(privateKey),
+      { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
     const rs256 = await craft({ key: { ...rsa, privateKey: pkcs1 }, header: { alg: 'RS256' } });
     const ps256 = await craft({ key: rsa, header: { alg: 'PS256' } });
     expect((await verifyDpopProof(request(rs256, { cnfJkt: jkt }), POLICY)).ok).toBe(true);
@@ -99,11 +145,15 @@ describe('a valid proof', () => {
     // A PS256 signature presented as RS256 does not verify.
     const [, p, sig] = ps256.split('.');
     const relabeled = `${rs256.split('.')[0]}.${p}.${sig}`;
-    expect(await refused(verifyDpopProof(request(relabeled, { cnfJkt: jkt }), POLICY))).toEqual(invalidProof('dpop_signature_invalid'));
+    expect(await refused(verifyDpopProof(request(relabeled, { cnfJkt: jkt }), POLICY))).toEqual(
+      invalidProof('dpop_signature_invalid'),
+    );
   });
 
   it('ath is base64url(SHA-256(token)): the RFC 9449 example', () => {
-    expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe('fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
+    expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe(
+      'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo',
+    );
   });
 });
 
@@ -132,14 +182,25 @@ describe('exactly one proof (RFC 9449, §4.3 rules 1, 2)', () => {
   });
 
   it('not a compact JWS: dpop_proof_malformed', async () => {
-    for (const bad of ['abc', 'a.b', 'a.b.c.d', 'a..c', '!!.??.**', `${b64json({ typ: 'dpop+jwt' })}.%%%.sig`, `${base64url.encode('not json')}.${b64json({})}.c2ln`, `${b64json([1])}.${b64json({})}.c2ln`]) {
+    for (const bad of [
+      'abc',
+      'a.b',
+      'a.b.c.d',
+      'a..c',
+      '!!.??.**',
+      `${b64json({ typ: 'dpop+jwt' })}.%%%.sig`,
+      `${base64url.encode('not json')}.${b64json({})}.c2ln`,
+      `${b64json([1])}.${b64json({})}.c2ln`,
+    ]) {
       expect(await refused(verifyDpopProof(request(bad), POLICY))).toEqual(invalidProof('dpop_proof_malformed'));
     }
   });
 
   it('a payload that is not a JSON object (signed correctly): dpop_proof_malformed', async () => {
     const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: es256Jwk };
-    const proof = await new CompactSign(new TextEncoder().encode('[1,2]')).setProtectedHeader(header).sign(es256.privateKey);
+    const proof = await new CompactSign(new TextEncoder().encode('[1,2]'))
+      .setProtectedHeader(header)
+      .sign(es256.privateKey);
     expect(await refused(verifyDpopProof(request(proof), POLICY))).toEqual(invalidProof('dpop_proof_malformed'));
   });
 });
@@ -147,16 +208,28 @@ describe('exactly one proof (RFC 9449, §4.3 rules 1, 2)', () => {
 describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
   it('typ other than dpop+jwt, or none: dpop_typ_invalid; application/dpop+jwt and any case are dpop+jwt', async () => {
     for (const typ of ['JWT', 'at+jwt', 'dpop', undefined, 7]) {
-      expect(await refused(verifyDpopProof(request(await craft({ header: { typ } })), POLICY))).toEqual(invalidProof('dpop_typ_invalid'));
+      expect(await refused(verifyDpopProof(request(await craft({ header: { typ } })), POLICY))).toEqual(
+        invalidProof('dpop_typ_invalid'),
+      );
     }
-    for (const typ of ['application/dpop+jwt', 'DPoP+JWT']) expect((await verifyDpopProof(request(await craft({ header: { typ } })), POLICY)).ok).toBe(true);
+    for (const typ of ['application/dpop+jwt', 'DPoP+JWT'])
+      expect((await verifyDpopProof(request(await craft({ header: { typ } })), POLICY)).ok).toBe(true);
   });
 
   it('alg: none, unsigned or with any signature: dpop_alg_not_allowed', async () => {
     const header = b64json({ typ: 'dpop+jwt', alg: 'none', jwk: es256Jwk });
     const payload = b64json({ jti: 'x', htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN) });
-    expect(await refused(verifyDpopProof(request(`${header}.${payload}.`), POLICY))).toEqual(invalidProof('dpop_alg_not_allowed'));
-    expect(await refused(verifyDpopProof(request(`${header}.${payload}.c2ln`), { ...POLICY, algorithms: [...POLICY.algorithms, 'none'] }))).toEqual(invalidProof('dpop_alg_not_allowed'));
+    expect(await refused(verifyDpopProof(request(`${header}.${payload}.`), POLICY))).toEqual(
+      invalidProof('dpop_alg_not_allowed'),
+    );
+    expect(
+      await refused(
+        verifyDpopProof(request(`${header}.${payload}.c2ln`), {
+          ...POLICY,
+          algorithms: [...POLICY.algorithms, 'none'],
+        }),
+      ),
+    ).toEqual(invalidProof('dpop_alg_not_allowed'));
   });
 
   it('HS256 with an oct jwk, correctly MACed, is refused even when the config lists HS256: dpop_alg_not_allowed', async () => {
@@ -165,31 +238,49 @@ describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
     const payload = b64json({ jti: 'x', htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN) });
     const mac = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
     for (const algorithms of [POLICY.algorithms, [...POLICY.algorithms, 'HS256']]) {
-      expect(await refused(verifyDpopProof(request(`${header}.${payload}.${mac}`), { ...POLICY, algorithms }))).toEqual(invalidProof('dpop_alg_not_allowed'));
+      expect(await refused(verifyDpopProof(request(`${header}.${payload}.${mac}`), { ...POLICY, algorithms }))).toEqual(
+        invalidProof('dpop_alg_not_allowed'),
+      );
     }
     // HS256 with the EC public key as the HMAC secret (the classic confusion): the same.
     const confused = b64json({ typ: 'dpop+jwt', alg: 'HS256', jwk: es256Jwk });
     const mac2 = createHmac('sha256', JSON.stringify(es256Jwk)).update(`${confused}.${payload}`).digest('base64url');
-    expect(await refused(verifyDpopProof(request(`${confused}.${payload}.${mac2}`), { ...POLICY, algorithms: ['HS256', 'ES256'] }))).toEqual(invalidProof('dpop_alg_not_allowed'));
+    expect(
+      await refused(
+        verifyDpopProof(request(`${confused}.${payload}.${mac2}`), { ...POLICY, algorithms: ['HS256', 'ES256'] }),
+      ),
+    ).toEqual(invalidProof('dpop_alg_not_allowed'));
   });
 
   it('an asymmetric alg outside the configured list: dpop_alg_not_allowed', async () => {
     const p384 = await generateKeyPair('ES384', { extractable: true });
     const proof = await craft({ key: p384, header: { alg: 'ES384' } });
     const jkt = await calculateJwkThumbprint(await exportJWK(p384.publicKey));
-    expect(await refused(verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY))).toEqual(invalidProof('dpop_alg_not_allowed'));
-    expect((await verifyDpopProof(request(proof, { cnfJkt: jkt }), { ...POLICY, algorithms: ['ES384'] })).ok).toBe(true);
+    expect(await refused(verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY))).toEqual(
+      invalidProof('dpop_alg_not_allowed'),
+    );
+    expect((await verifyDpopProof(request(proof, { cnfJkt: jkt }), { ...POLICY, algorithms: ['ES384'] })).ok).toBe(
+      true,
+    );
   });
 
   it('a private jwk (with d), validly signed: dpop_jwk_invalid', async () => {
     const privateJwk = await exportJWK(es256.privateKey);
     expect(privateJwk.d).toBeDefined();
-    expect(await refused(verifyDpopProof(request(await craft({ header: { jwk: privateJwk } })), POLICY))).toEqual(invalidProof('dpop_jwk_invalid'));
+    expect(await refused(verifyDpopProof(request(await craft({ header: { jwk: privateJwk } })), POLICY))).toEqual(
+      invalidProof('dpop_jwk_invalid'),
+    );
     // An RSA key with its private members, and an oct key with k.
     const rsa = await generateKeyPair('RS256', { extractable: true });
     const rsaPrivate = await exportJWK(rsa.privateKey);
-    expect(await refused(verifyDpopProof(request(await craft({ key: rsa, header: { alg: 'RS256', jwk: rsaPrivate } })), POLICY))).toEqual(invalidProof('dpop_jwk_invalid'));
-    expect(await refused(verifyDpopProof(request(await craft({ header: { jwk: { ...es256Jwk, k: 'AAAA' } } })), POLICY))).toEqual(invalidProof('dpop_jwk_invalid'));
+    expect(
+      await refused(
+        verifyDpopProof(request(await craft({ key: rsa, header: { alg: 'RS256', jwk: rsaPrivate } })), POLICY),
+      ),
+    ).toEqual(invalidProof('dpop_jwk_invalid'));
+    expect(
+      await refused(verifyDpopProof(request(await craft({ header: { jwk: { ...es256Jwk, k: 'AAAA' } } })), POLICY)),
+    ).toEqual(invalidProof('dpop_jwk_invalid'));
   });
 
   it('no jwk, a jwk that does not fit the alg, or a point not on the curve: dpop_jwk_invalid', async () => {
@@ -205,7 +296,10 @@ describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
       { ...es256Jwk, x: 'not base64url!' },
       { ...es256Jwk, x: es256Jwk.y, y: es256Jwk.x }, // not on the curve
     ];
-    for (const jwk of bad) expect(await refused(verifyDpopProof(request(await craft({ header: { jwk } })), POLICY))).toEqual(invalidProof('dpop_jwk_invalid'));
+    for (const jwk of bad)
+      expect(await refused(verifyDpopProof(request(await craft({ header: { jwk } })), POLICY))).toEqual(
+        invalidProof('dpop_jwk_invalid'),
+      );
   });
 
   it('an RSA key under 2048 bits: dpop_jwk_invalid', async () => {
@@ -216,19 +310,27 @@ describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
     const payload = b64json({ jti: 'x', htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN) });
     const { sign } = await import('node:crypto');
     const sig = sign('sha256', Buffer.from(`${header}.${payload}`), small.privateKey).toString('base64url');
-    expect(await refused(verifyDpopProof(request(`${header}.${payload}.${sig}`), POLICY))).toEqual(invalidProof('dpop_jwk_invalid'));
+    expect(await refused(verifyDpopProof(request(`${header}.${payload}.${sig}`), POLICY))).toEqual(
+      invalidProof('dpop_jwk_invalid'),
+    );
   });
 
   it('a signature by another key than the jwk, or a payload changed after signing: dpop_signature_invalid', async () => {
     const signedByOther = await craft({ header: { jwk: es256Jwk }, key: other });
-    expect(await refused(verifyDpopProof(request(signedByOther), POLICY))).toEqual(invalidProof('dpop_signature_invalid'));
+    expect(await refused(verifyDpopProof(request(signedByOther), POLICY))).toEqual(
+      invalidProof('dpop_signature_invalid'),
+    );
     const [h, , s] = (await craft()).split('.');
     const changed = b64json({ jti: 'x', htm: 'POST', htu: HTU, iat: nowS(), ath: accessTokenHash(TOKEN) });
-    expect(await refused(verifyDpopProof(request(`${h}.${changed}.${s}`), POLICY))).toEqual(invalidProof('dpop_signature_invalid'));
+    expect(await refused(verifyDpopProof(request(`${h}.${changed}.${s}`), POLICY))).toEqual(
+      invalidProof('dpop_signature_invalid'),
+    );
   });
 
   it('a crit header (no extension is understood): dpop_proof_malformed', async () => {
-    expect(await refused(verifyDpopProof(request(await rawSign({ crit: ['exp'], exp: 1 })), POLICY))).toEqual(invalidProof('dpop_proof_malformed'));
+    expect(await refused(verifyDpopProof(request(await rawSign({ crit: ['exp'], exp: 1 })), POLICY))).toEqual(
+      invalidProof('dpop_proof_malformed'),
+    );
     // The same header without crit is a valid proof: crit alone made the difference.
     expect((await verifyDpopProof(request(await rawSign({ exp: 1 })), POLICY)).ok).toBe(true);
   });
@@ -236,22 +338,38 @@ describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
 
 describe('the claims (RFC 9449, §4.3 rules 3, 8, 9, 11, 12)', () => {
   it.each(['jti', 'htm', 'htu', 'iat', 'ath'])('no %s: dpop_claim_missing', async (claim) => {
-    expect(await refused(verifyDpopProof(request(await craft({ omit: [claim] })), POLICY))).toEqual(invalidProof('dpop_claim_missing'));
+    expect(await refused(verifyDpopProof(request(await craft({ omit: [claim] })), POLICY))).toEqual(
+      invalidProof('dpop_claim_missing'),
+    );
   });
 
   it('claims of the wrong type, or a jti over 256 characters: dpop_claim_invalid', async () => {
-    for (const claims of [{ jti: 5 }, { jti: '' }, { jti: 'j'.repeat(257) }, { htm: ['POST'] }, { htu: {} }, { iat: String(nowS()) }, { ath: 1 }]) {
-      expect(await refused(verifyDpopProof(request(await craft({ claims })), POLICY))).toEqual(invalidProof('dpop_claim_invalid'));
+    for (const claims of [
+      { jti: 5 },
+      { jti: '' },
+      { jti: 'j'.repeat(257) },
+      { htm: ['POST'] },
+      { htu: {} },
+      { iat: String(nowS()) },
+      { ath: 1 },
+    ]) {
+      expect(await refused(verifyDpopProof(request(await craft({ claims })), POLICY))).toEqual(
+        invalidProof('dpop_claim_invalid'),
+      );
     }
     expect((await verifyDpopProof(request(await craft({ claims: { jti: 'j'.repeat(256) } })), POLICY)).ok).toBe(true);
   });
 
   it('htm other than the request method (case-sensitive): dpop_htm_mismatch', async () => {
     for (const htm of ['GET', 'post', 'POST ']) {
-      expect(await refused(verifyDpopProof(request(await craft({ claims: { htm } })), POLICY))).toEqual(invalidProof('dpop_htm_mismatch'));
+      expect(await refused(verifyDpopProof(request(await craft({ claims: { htm } })), POLICY))).toEqual(
+        invalidProof('dpop_htm_mismatch'),
+      );
     }
     const proof = await dpop.generateProof(await dpop.generateKeyPair('ES256'), HTU, 'GET', undefined, TOKEN);
-    expect(await refused(verifyDpopProof(request(proof, { method: 'DELETE' }), POLICY))).toEqual(invalidProof('dpop_htm_mismatch'));
+    expect(await refused(verifyDpopProof(request(proof, { method: 'DELETE' }), POLICY))).toEqual(
+      invalidProof('dpop_htm_mismatch'),
+    );
   });
 
   it('htu for another path, host, port or scheme: dpop_htu_mismatch', async () => {
@@ -268,7 +386,9 @@ describe('the claims (RFC 9449, §4.3 rules 3, 8, 9, 11, 12)', () => {
       '/v1/orders',
       'not a uri',
     ]) {
-      expect(await refused(verifyDpopProof(request(await craft({ claims: { htu } })), POLICY)), htu).toEqual(invalidProof('dpop_htu_mismatch'));
+      expect(await refused(verifyDpopProof(request(await craft({ claims: { htu } })), POLICY)), htu).toEqual(
+        invalidProof('dpop_htu_mismatch'),
+      );
     }
   });
 
@@ -286,47 +406,73 @@ describe('the claims (RFC 9449, §4.3 rules 3, 8, 9, 11, 12)', () => {
   });
 
   it('a request whose URI cannot be rebuilt (htu undefined): dpop_htu_mismatch', async () => {
-    expect(await refused(verifyDpopProof(request(await craft(), { htu: undefined }), POLICY))).toEqual(invalidProof('dpop_htu_mismatch'));
+    expect(await refused(verifyDpopProof(request(await craft(), { htu: undefined }), POLICY))).toEqual(
+      invalidProof('dpop_htu_mismatch'),
+    );
   });
 
   it('iat older than max_age_seconds + skew: dpop_iat_invalid; just inside: passes', async () => {
     const nowMs = Date.now();
     const t = Math.floor(nowMs / 1000);
-    expect(await refused(verifyDpopProof(request(await craft({ claims: { iat: t - 66 } }), { nowMs }), POLICY))).toEqual(invalidProof('dpop_iat_invalid'));
-    expect(await refused(verifyDpopProof(request(await craft({ claims: { iat: t - 3600 } }), { nowMs }), POLICY))).toEqual(invalidProof('dpop_iat_invalid'));
+    expect(
+      await refused(verifyDpopProof(request(await craft({ claims: { iat: t - 66 } }), { nowMs }), POLICY)),
+    ).toEqual(invalidProof('dpop_iat_invalid'));
+    expect(
+      await refused(verifyDpopProof(request(await craft({ claims: { iat: t - 3600 } }), { nowMs }), POLICY)),
+    ).toEqual(invalidProof('dpop_iat_invalid'));
     expect((await verifyDpopProof(request(await craft({ claims: { iat: t - 64 } }), { nowMs }), POLICY)).ok).toBe(true);
     // A shorter window refuses what the longer one accepted.
-    expect(await refused(verifyDpopProof(request(await craft({ claims: { iat: t - 20 } }), { nowMs }), { ...POLICY, maxAgeSeconds: 10 }))).toEqual(invalidProof('dpop_iat_invalid'));
+    expect(
+      await refused(
+        verifyDpopProof(request(await craft({ claims: { iat: t - 20 } }), { nowMs }), { ...POLICY, maxAgeSeconds: 10 }),
+      ),
+    ).toEqual(invalidProof('dpop_iat_invalid'));
   });
 
   it('iat in the future beyond the skew: dpop_iat_invalid; within the skew: passes', async () => {
     const nowMs = Date.now();
     const t = nowMs / 1000;
-    expect(await refused(verifyDpopProof(request(await craft({ claims: { iat: Math.ceil(t) + 6 } }), { nowMs }), POLICY))).toEqual(invalidProof('dpop_iat_invalid'));
-    expect(await refused(verifyDpopProof(request(await craft({ claims: { iat: Math.ceil(t) + 3600 } }), { nowMs }), POLICY))).toEqual(invalidProof('dpop_iat_invalid'));
-    expect((await verifyDpopProof(request(await craft({ claims: { iat: Math.floor(t) + 4 } }), { nowMs }), POLICY)).ok).toBe(true);
+    expect(
+      await refused(verifyDpopProof(request(await craft({ claims: { iat: Math.ceil(t) + 6 } }), { nowMs }), POLICY)),
+    ).toEqual(invalidProof('dpop_iat_invalid'));
+    expect(
+      await refused(verifyDpopProof(request(await craft({ claims: { iat: Math.ceil(t) + 3600 } }), { nowMs }), POLICY)),
+    ).toEqual(invalidProof('dpop_iat_invalid'));
+    expect(
+      (await verifyDpopProof(request(await craft({ claims: { iat: Math.floor(t) + 4 } }), { nowMs }), POLICY)).ok,
+    ).toBe(true);
   });
 
   it('a proof made for another access token: dpop_ath_mismatch', async () => {
     const kp = await dpop.generateKeyPair('ES256');
     const jkt = await dpop.calculateThumbprint(kp.publicKey);
     const proof = await dpop.generateProof(kp, HTU, 'POST', undefined, 'another-token');
-    expect(await refused(verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY))).toEqual(invalidProof('dpop_ath_mismatch'));
+    expect(await refused(verifyDpopProof(request(proof, { cnfJkt: jkt }), POLICY))).toEqual(
+      invalidProof('dpop_ath_mismatch'),
+    );
     // The same proof with the token it was made for passes.
-    expect((await verifyDpopProof(request(proof, { cnfJkt: jkt, accessToken: 'another-token' }), POLICY)).ok).toBe(true);
+    expect((await verifyDpopProof(request(proof, { cnfJkt: jkt, accessToken: 'another-token' }), POLICY)).ok).toBe(
+      true,
+    );
   });
 });
 
 describe('the key binding (RFC 9449, §6, §7.1)', () => {
   it('a valid proof by a key other than the token is bound to: dpop_key_mismatch with error invalid_token', async () => {
     const proof = await craft({ key: other });
-    expect(await refused(verifyDpopProof(request(proof), POLICY))).toEqual({ reason: 'dpop_key_mismatch', error: 'invalid_token' });
+    expect(await refused(verifyDpopProof(request(proof), POLICY))).toEqual({
+      reason: 'dpop_key_mismatch',
+      error: 'invalid_token',
+    });
     const otherJkt = await calculateJwkThumbprint(await exportJWK(other.publicKey));
     expect((await verifyDpopProof(request(proof, { cnfJkt: otherJkt }), POLICY)).ok).toBe(true);
   });
 
   it('a token without cnf.jkt sent as DPoP: dpop_token_not_bound with error invalid_token, whatever the proof', async () => {
-    expect(await refused(verifyDpopProof(request(await craft(), { cnfJkt: undefined }), POLICY))).toEqual({ reason: 'dpop_token_not_bound', error: 'invalid_token' });
+    expect(await refused(verifyDpopProof(request(await craft(), { cnfJkt: undefined }), POLICY))).toEqual({
+      reason: 'dpop_token_not_bound',
+      error: 'invalid_token',
+    });
   });
 });
 
@@ -363,7 +509,10 @@ describe('server nonces (RFC 9449, §9)', () => {
   const withNonces: DpopPolicy = { ...POLICY, nonces };
 
   it('required and absent: dpop_nonce_required with error use_dpop_nonce; the challenge comes with DPoP-Nonce', async () => {
-    expect(await refused(verifyDpopProof(request(await craft()), withNonces))).toEqual({ reason: 'dpop_nonce_required', error: 'use_dpop_nonce' });
+    expect(await refused(verifyDpopProof(request(await craft()), withNonces))).toEqual({
+      reason: 'dpop_nonce_required',
+      error: 'use_dpop_nonce',
+    });
     expect(POP_REASONS.dpop_nonce_required).toMatchObject({ status: 401, nonce: true });
   });
 
@@ -372,16 +521,31 @@ describe('server nonces (RFC 9449, §9)', () => {
     const kp = await dpop.generateKeyPair('ES256');
     const jkt = await dpop.calculateThumbprint(kp.publicKey);
     const current = nonces.current(now);
-    const ok = await verifyDpopProof(request(await dpop.generateProof(kp, HTU, 'POST', current, TOKEN), { cnfJkt: jkt, nowMs: now }), withNonces);
+    const ok = await verifyDpopProof(
+      request(await dpop.generateProof(kp, HTU, 'POST', current, TOKEN), { cnfJkt: jkt, nowMs: now }),
+      withNonces,
+    );
     expect(ok).toMatchObject({ ok: true, renewNonce: false });
 
     const previous = nonces.current(now - 60_000);
-    const renew = await verifyDpopProof(request(await craft({ claims: { nonce: previous } }), { nowMs: now }), withNonces);
+    const renew = await verifyDpopProof(
+      request(await craft({ claims: { nonce: previous } }), { nowMs: now }),
+      withNonces,
+    );
     expect(renew).toMatchObject({ ok: true, renewNonce: true });
 
     const forged = `${current.split('.')[0]}.${'A'.repeat(22)}`;
-    for (const nonce of [nonces.current(now - 120_000), new DpopNonces({ secret: 'x'.repeat(40), windowSeconds: 60 }).current(now), forged, 'garbage', 42, '']) {
-      expect(await refused(verifyDpopProof(request(await craft({ claims: { nonce } }), { nowMs: now }), withNonces))).toEqual({ reason: 'dpop_nonce_invalid', error: 'use_dpop_nonce' });
+    for (const nonce of [
+      nonces.current(now - 120_000),
+      new DpopNonces({ secret: 'x'.repeat(40), windowSeconds: 60 }).current(now),
+      forged,
+      'garbage',
+      42,
+      '',
+    ]) {
+      expect(
+        await refused(verifyDpopProof(request(await craft({ claims: { nonce } }), { nowMs: now }), withNonces)),
+      ).toEqual({ reason: 'dpop_nonce_invalid', error: 'use_dpop_nonce' });
     }
   });
 
@@ -398,7 +562,9 @@ describe('server nonces (RFC 9449, §9)', () => {
     const a = new DpopNonces({ windowSeconds: 60 });
     expect(a.generatedSecret).toBe(true);
     expect(new DpopNonces({ windowSeconds: 60 }).check(a.current(), Date.now())).toBe('invalid');
-    expect(() => new DpopNonces({ secret: 'short', windowSeconds: 60 })).toThrow(/credentials\.dpop\.nonce_secret: the secret is 5 bytes; use at least 32/);
+    expect(() => new DpopNonces({ secret: 'short', windowSeconds: 60 })).toThrow(
+      /credentials\.dpop\.nonce_secret: the secret is 5 bytes; use at least 32/,
+    );
   });
 });
 
@@ -412,7 +578,11 @@ describe('hostile input never throws', () => {
     for (let i = 0; i < 3000; i++) {
       let p = proof;
       const kind = rnd(4);
-      if (kind === 0) for (let k = 0; k <= rnd(3); k++) { const at = rnd(p.length); p = p.slice(0, at) + alphabet[rnd(alphabet.length)] + p.slice(at + 1); }
+      if (kind === 0)
+        for (let k = 0; k <= rnd(3); k++) {
+          const at = rnd(p.length);
+          p = p.slice(0, at) + alphabet[rnd(alphabet.length)] + p.slice(at + 1);
+        }
       else if (kind === 1) p = p.slice(0, rnd(p.length));
       else if (kind === 2) p = p.slice(rnd(p.length));
       else p = p + p.slice(rnd(p.length));
@@ -429,11 +599,22 @@ describe('hostile input never throws', () => {
     const nonces = { ...POLICY, nonces: new DpopNonces({ windowSeconds: 60 }) };
     for (const v of values) {
       for (const name of ['typ', 'alg', 'jwk', 'crit']) {
-        expect((await verifyDpopProof(request(await rawSign({ [name]: v })), POLICY)).ok, `${name}: ${JSON.stringify(v)}`).toBe(false);
+        expect(
+          (await verifyDpopProof(request(await rawSign({ [name]: v })), POLICY)).ok,
+          `${name}: ${JSON.stringify(v)}`,
+        ).toBe(false);
       }
-      const claims = typeof v === 'string' ? ['iat'] : typeof v === 'number' ? ['jti', 'htm', 'htu', 'ath'] : ['jti', 'htm', 'htu', 'iat', 'ath'];
+      const claims =
+        typeof v === 'string'
+          ? ['iat']
+          : typeof v === 'number'
+            ? ['jti', 'htm', 'htu', 'ath']
+            : ['jti', 'htm', 'htu', 'iat', 'ath'];
       for (const name of claims) {
-        expect((await verifyDpopProof(request(await craft({ claims: { [name]: v } })), POLICY)).ok, `${name}: ${JSON.stringify(v)}`).toBe(false);
+        expect(
+          (await verifyDpopProof(request(await craft({ claims: { [name]: v } })), POLICY)).ok,
+          `${name}: ${JSON.stringify(v)}`,
+        ).toBe(false);
       }
       expect((await verifyDpopProof(request(await craft({ claims: { nonce: v } })), nonces)).ok).toBe(false);
     }
@@ -444,9 +625,13 @@ describe('htu reconstruction', () => {
   const req = (scheme: string, authority: string, path: string) => ({ scheme, authority, path });
   const asIs = compileHtuOrigins(undefined);
 
-  it('from Envoy\'s scheme, :authority and :path; the query is cut off; normalized like the proof\'s htu', () => {
-    expect(requestHtu(req('https', 'api.example.com', '/v1/orders?x=1'), asIs)).toBe('https://api.example.com/v1/orders');
-    expect(requestHtu(req('https', 'API.example.com:443', '/v1/orders'), asIs)).toBe('https://api.example.com/v1/orders');
+  it("from Envoy's scheme, :authority and :path; the query is cut off; normalized like the proof's htu", () => {
+    expect(requestHtu(req('https', 'api.example.com', '/v1/orders?x=1'), asIs)).toBe(
+      'https://api.example.com/v1/orders',
+    );
+    expect(requestHtu(req('https', 'API.example.com:443', '/v1/orders'), asIs)).toBe(
+      'https://api.example.com/v1/orders',
+    );
     expect(requestHtu(req('http', 'localhost:8080', '/a/%7e/b#f'), asIs)).toBe('http://localhost:8080/a/~/b');
     expect(requestHtu(req('https', '[::1]:8443', '/'), asIs)).toBe('https://[::1]:8443/');
     expect(requestHtu(req('https', 'api.example.com', '/a/%2f'), asIs)).toBe('https://api.example.com/a/%2F');
@@ -468,23 +653,37 @@ describe('htu reconstruction', () => {
     }
   });
 
-  it('external_origin as one origin replaces Envoy\'s scheme and authority (TLS terminated in front), with an optional stripped prefix', () => {
+  it("external_origin as one origin replaces Envoy's scheme and authority (TLS terminated in front), with an optional stripped prefix", () => {
     const fixed = compileHtuOrigins('https://api.example.com');
-    expect(requestHtu(req('http', 'envoy.internal:10000', '/v1/orders?q'), fixed)).toBe('https://api.example.com/v1/orders');
+    expect(requestHtu(req('http', 'envoy.internal:10000', '/v1/orders?q'), fixed)).toBe(
+      'https://api.example.com/v1/orders',
+    );
     const prefixed = compileHtuOrigins('https://example.com/api/');
     expect(requestHtu(req('http', 'backend:8080', '/v1/orders'), prefixed)).toBe('https://example.com/api/v1/orders');
   });
 
-  it('external_origin as a map picks by the authority Envoy sees; an unlisted authority keeps Envoy\'s', () => {
-    const map = compileHtuOrigins({ 'api.internal:8080': 'https://api.example.com', 'Admin.Internal': 'https://admin.example.com' });
+  it("external_origin as a map picks by the authority Envoy sees; an unlisted authority keeps Envoy's", () => {
+    const map = compileHtuOrigins({
+      'api.internal:8080': 'https://api.example.com',
+      'Admin.Internal': 'https://admin.example.com',
+    });
     expect(requestHtu(req('http', 'api.internal:8080', '/x'), map)).toBe('https://api.example.com/x');
     expect(requestHtu(req('http', 'ADMIN.internal.', '/x'), map)).toBe('https://admin.example.com/x');
     expect(requestHtu(req('http', 'api.internal:9090', '/x'), map)).toBe('http://api.internal:9090/x');
   });
 
   it('a bad external_origin is a config error that names the path and says what to write', () => {
-    for (const bad of ['api.example.com', 'ftp://x', 'https://u:p@x', 'https://x/?q=1', 'https://x/#f', 'https://x y']) {
-      expect(() => parseExternalOrigin(bad), bad).toThrow(/^credentials\.dpop\.external_origin: .* write the origin clients call, e\.g\. https:\/\/api\.example\.com/);
+    for (const bad of [
+      'api.example.com',
+      'ftp://x',
+      'https://u:p@x',
+      'https://x/?q=1',
+      'https://x/#f',
+      'https://x y',
+    ]) {
+      expect(() => parseExternalOrigin(bad), bad).toThrow(
+        /^credentials\.dpop\.external_origin: .* write the origin clients call, e\.g\. https:\/\/api\.example\.com/,
+      );
     }
     expect(() => compileHtuOrigins({ 'a b': 'https://x' })).toThrow(/key "a b" is not an authority/);
     expect(() => compileHtuOrigins({ 'A.com': 'https://x', 'a.com': 'https://y' })).toThrow(/listed twice/);
@@ -508,33 +707,72 @@ describe('which binding a token and route demand', () => {
     expect(readConfirmation(undefined)).toEqual({ kind: 'unbound' });
     expect(readConfirmation({ jkt })).toEqual({ kind: 'bound', cnf: { jkt } });
     expect(readConfirmation({ 'x5t#S256': x5t, jkt })).toEqual({ kind: 'bound', cnf: { jkt, x5tS256: x5t } });
-    for (const bad of [null, 'jkt', [jkt], {}, { jkt: 'short' }, { jkt: 1 }, { 'x5t#S256': `${x5t}=` }]) expect(readConfirmation(bad)).toEqual({ kind: 'invalid', reason: 'cnf_invalid' });
-    for (const other of [{ jwk: {} }, { kid: 'k' }, { jkt, jku: 'https://x' }]) expect(readConfirmation(other)).toEqual({ kind: 'invalid', reason: 'cnf_unsupported' });
+    for (const bad of [null, 'jkt', [jkt], {}, { jkt: 'short' }, { jkt: 1 }, { 'x5t#S256': `${x5t}=` }])
+      expect(readConfirmation(bad)).toEqual({ kind: 'invalid', reason: 'cnf_invalid' });
+    for (const other of [{ jwk: {} }, { kid: 'k' }, { jkt, jku: 'https://x' }])
+      expect(readConfirmation(other)).toEqual({ kind: 'invalid', reason: 'cnf_unsupported' });
   });
 
   it('planBinding: the RFC 9449 §7.2 downgrade, unbound DPoP, and each sender_constraint', () => {
     const bound = (cnf: object) => readConfirmation(cnf);
     const unbound = readConfirmation(undefined);
     const deny = (reason: string) => ({ action: 'deny', reason });
-    expect(planBinding({ scheme: 'bearer', confirmation: bound({ jkt }), required: 'none' })).toEqual(deny('dpop_bound_token_as_bearer'));
-    expect(planBinding({ scheme: 'dpop', confirmation: unbound, required: 'none' })).toEqual(deny('dpop_token_not_bound'));
-    expect(planBinding({ scheme: 'dpop', confirmation: bound({ 'x5t#S256': x5t }), required: 'none' })).toEqual(deny('dpop_token_not_bound'));
+    expect(planBinding({ scheme: 'bearer', confirmation: bound({ jkt }), required: 'none' })).toEqual(
+      deny('dpop_bound_token_as_bearer'),
+    );
+    expect(planBinding({ scheme: 'dpop', confirmation: unbound, required: 'none' })).toEqual(
+      deny('dpop_token_not_bound'),
+    );
+    expect(planBinding({ scheme: 'dpop', confirmation: bound({ 'x5t#S256': x5t }), required: 'none' })).toEqual(
+      deny('dpop_token_not_bound'),
+    );
     expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'dpop' })).toEqual(deny('dpop_required'));
-    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'mtls' })).toEqual(deny('mtls_binding_required'));
-    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt }), required: 'mtls' })).toEqual(deny('mtls_binding_required'));
-    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'any' })).toEqual(deny('sender_constraint_required'));
-    expect(planBinding({ scheme: 'bearer', confirmation: { kind: 'invalid', reason: 'cnf_unsupported' }, required: 'none' })).toEqual(deny('cnf_unsupported'));
+    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'mtls' })).toEqual(
+      deny('mtls_binding_required'),
+    );
+    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt }), required: 'mtls' })).toEqual(
+      deny('mtls_binding_required'),
+    );
+    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'any' })).toEqual(
+      deny('sender_constraint_required'),
+    );
+    expect(
+      planBinding({ scheme: 'bearer', confirmation: { kind: 'invalid', reason: 'cnf_unsupported' }, required: 'none' }),
+    ).toEqual(deny('cnf_unsupported'));
 
-    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'none' })).toEqual({ action: 'check', bound: 'none' });
-    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt }), required: 'dpop' })).toEqual({ action: 'check', dpop: { jkt }, bound: 'dpop' });
-    expect(planBinding({ scheme: 'bearer', confirmation: bound({ 'x5t#S256': x5t }), required: 'any' })).toEqual({ action: 'check', certificate: { x5tS256: x5t }, bound: 'mtls' });
-    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt, 'x5t#S256': x5t }), required: 'any' })).toEqual({ action: 'check', dpop: { jkt }, certificate: { x5tS256: x5t }, bound: 'dpop+mtls' });
+    expect(planBinding({ scheme: 'bearer', confirmation: unbound, required: 'none' })).toEqual({
+      action: 'check',
+      bound: 'none',
+    });
+    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt }), required: 'dpop' })).toEqual({
+      action: 'check',
+      dpop: { jkt },
+      bound: 'dpop',
+    });
+    expect(planBinding({ scheme: 'bearer', confirmation: bound({ 'x5t#S256': x5t }), required: 'any' })).toEqual({
+      action: 'check',
+      certificate: { x5tS256: x5t },
+      bound: 'mtls',
+    });
+    expect(planBinding({ scheme: 'dpop', confirmation: bound({ jkt, 'x5t#S256': x5t }), required: 'any' })).toEqual({
+      action: 'check',
+      dpop: { jkt },
+      certificate: { x5tS256: x5t },
+      bound: 'dpop+mtls',
+    });
   });
 
   it('every reason has a status, and a DPoP challenge carries algs and the error', () => {
-    for (const [reason, info] of Object.entries(POP_REASONS)) expect([400, 401, 403, 503], reason).toContain(info.status);
+    for (const [reason, info] of Object.entries(POP_REASONS))
+      expect([400, 401, 403, 503], reason).toContain(info.status);
     expect(dpopChallenge(['ES256', 'EdDSA'])).toBe('DPoP algs="ES256 EdDSA"');
-    expect(dpopChallenge(['ES256', 'HS256'], { error: 'invalid_dpop_proof', description: 'the "DPoP" proof\n' }, 'portcullis')).toBe(
+    expect(
+      dpopChallenge(
+        ['ES256', 'HS256'],
+        { error: 'invalid_dpop_proof', description: 'the "DPoP" proof\n' },
+        'portcullis',
+      ),
+    ).toBe(
       'DPoP realm="portcullis", error="invalid_dpop_proof", error_description="the \\"DPoP\\" proof", algs="ES256"',
     );
   });

@@ -78,10 +78,24 @@ const UNSAFE = [
   'bob\u0000',
   'bob\r\nx-admin: 1',
 ];
-const SAFE = ['alice', 'auth0|123456', 'user@example.com', 'spiffe://prod/ns/a/sa/b', 'a%2Cb', 'x=1&y=2', "it's", '{id:1}', '~!#$&*()+/:<=>?@[]^`{|}'];
+const SAFE = [
+  'alice',
+  'auth0|123456',
+  'user@example.com',
+  'spiffe://prod/ns/a/sa/b',
+  'a%2Cb',
+  'x=1&y=2',
+  "it's",
+  '{id:1}',
+  '~!#$&*()+/:<=>?@[]^`{|}',
+];
 
 const rule = (unsafe: string, extra = '') =>
-  new HeaderPolicy(parseConfig(`headers: { set: { x-user-id: { from: subject, unsafe: ${unsafe}${extra} }, x-scopes: { from: scopes, unsafe: ${unsafe} } } }`).headers);
+  new HeaderPolicy(
+    parseConfig(
+      `headers: { set: { x-user-id: { from: subject, unsafe: ${unsafe}${extra} }, x-scopes: { from: scopes, unsafe: ${unsafe} } } }`,
+    ).headers,
+  );
 const reasonOf = (h: HeaderPolicy, id: ReturnType<typeof newIdentity>) => {
   try {
     h.identityHeaders(id, 'r');
@@ -94,8 +108,15 @@ const reasonOf = (h: HeaderPolicy, id: ReturnType<typeof newIdentity>) => {
 describe('identity values: the safe form (visible ASCII without " , ; \\, bounded)', () => {
   it('by default a value outside the safe form is refused (identity_value_unsafe); safe ones pass unchanged', () => {
     const h = policy();
-    for (const v of UNSAFE) expect(reasonOf(h, newIdentity('jwt', { subject: v, scopes: [] })), JSON.stringify(v)).toBe('identity_value_unsafe');
-    for (const v of SAFE) expect(h.identityHeaders(newIdentity('jwt', { subject: v, scopes: [] }), 'r')[0]).toEqual({ name: 'x-user-id', value: v });
+    for (const v of UNSAFE)
+      expect(reasonOf(h, newIdentity('jwt', { subject: v, scopes: [] })), JSON.stringify(v)).toBe(
+        'identity_value_unsafe',
+      );
+    for (const v of SAFE)
+      expect(h.identityHeaders(newIdentity('jwt', { subject: v, scopes: [] }), 'r')[0]).toEqual({
+        name: 'x-user-id',
+        value: v,
+      });
     // Scopes: each one in the safe form, joined by single spaces.
     expect(reasonOf(h, newIdentity('jwt', { scopes: ['orders:read', 'a,b'] }))).toBe('identity_value_unsafe');
     expect(reasonOf(h, newIdentity('jwt', { scopes: ['orders:read', 'x;y'] }))).toBe('identity_value_unsafe');
@@ -106,8 +127,12 @@ describe('identity values: the safe form (visible ASCII without " , ; \\, bounde
     expect(reasonOf(h, newIdentity('jwt', { subject: 'a'.repeat(256), scopes: [] }))).toBe('sent');
     expect(reasonOf(h, newIdentity('jwt', { subject: 'a'.repeat(257), scopes: [] }))).toBe('identity_value_too_long');
     expect(reasonOf(h, newIdentity('jwt', { subject: 'a'.repeat(5000), scopes: [] }))).toBe('identity_value_too_long');
-    expect(reasonOf(h, newIdentity('jwt', { scopes: Array.from({ length: 600 }, (_, i) => `scope:${i}`) }))).toBe('identity_value_too_long');
-    expect(reasonOf(h, newIdentity('jwt', { scopes: Array.from({ length: 100 }, (_, i) => `scope:${i}`) }))).toBe('sent');
+    expect(reasonOf(h, newIdentity('jwt', { scopes: Array.from({ length: 600 }, (_, i) => `scope:${i}`) }))).toBe(
+      'identity_value_too_long',
+    );
+    expect(reasonOf(h, newIdentity('jwt', { scopes: Array.from({ length: 100 }, (_, i) => `scope:${i}`) }))).toBe(
+      'sent',
+    );
     const short = rule('reject', ', max_length: 8');
     expect(reasonOf(short, newIdentity('jwt', { subject: 'abcdefgh', scopes: [] }))).toBe('sent');
     expect(reasonOf(short, newIdentity('jwt', { subject: 'abcdefghi', scopes: [] }))).toBe('identity_value_too_long');
@@ -124,18 +149,31 @@ describe('identity values: the safe form (visible ASCII without " , ; \\, bounde
       expect(header.value, JSON.stringify(v)).toMatch(/^([A-Za-z0-9._~-]|%[0-9A-F]{2})+$/);
       expect(decodeURIComponent(header.value)).toBe(v);
     }
-    expect(h.identityHeaders(newIdentity('jwt', { subject: 'bob, admin', scopes: [] }), 'r')[0].value).toBe('bob%2C%20admin');
+    expect(h.identityHeaders(newIdentity('jwt', { subject: 'bob, admin', scopes: [] }), 'r')[0].value).toBe(
+      'bob%2C%20admin',
+    );
     // A `%` is encoded too, so a value that looks encoded cannot decode into another one.
-    expect(h.identityHeaders(newIdentity('jwt', { subject: 'bob%2C%20admin', scopes: [] }), 'r')[0].value).toBe('bob%252C%2520admin');
+    expect(h.identityHeaders(newIdentity('jwt', { subject: 'bob%2C%20admin', scopes: [] }), 'r')[0].value).toBe(
+      'bob%252C%2520admin',
+    );
     // Scopes: each encoded, spaces still separate them.
-    expect(h.identityHeaders(newIdentity('jwt', { scopes: ['a,b', 'c d', 'e'] }), 'r')[0]).toEqual({ name: 'x-scopes', value: 'a%2Cb c%20d e' });
+    expect(h.identityHeaders(newIdentity('jwt', { scopes: ['a,b', 'c d', 'e'] }), 'r')[0]).toEqual({
+      name: 'x-scopes',
+      value: 'a%2Cb c%20d e',
+    });
   });
 
   it('a value with no UTF-8 form never becomes an identity (lone surrogates), and could not be encoded either', () => {
     for (const v of ['\ud800', 'bob\udfff', '\ude00\ud83d']) {
-      expect(() => newIdentity('jwt', { subject: v, scopes: [] })).toThrow(expect.objectContaining({ reason: 'identity_value_invalid_unicode' }));
-      expect(() => newIdentity('oauth2', { clientId: v, scopes: [] })).toThrow(expect.objectContaining({ reason: 'identity_value_invalid_unicode' }));
-      expect(() => newIdentity('oauth2', { scopes: ['a', v] })).toThrow(expect.objectContaining({ reason: 'identity_value_invalid_unicode' }));
+      expect(() => newIdentity('jwt', { subject: v, scopes: [] })).toThrow(
+        expect.objectContaining({ reason: 'identity_value_invalid_unicode' }),
+      );
+      expect(() => newIdentity('oauth2', { clientId: v, scopes: [] })).toThrow(
+        expect.objectContaining({ reason: 'identity_value_invalid_unicode' }),
+      );
+      expect(() => newIdentity('oauth2', { scopes: ['a', v] })).toThrow(
+        expect.objectContaining({ reason: 'identity_value_invalid_unicode' }),
+      );
     }
     expect(newIdentity('jwt', { subject: '\ud83d\ude00', scopes: [] }).subject).toBe('😀');
   });
@@ -147,7 +185,12 @@ describe('identity values: the safe form (visible ASCII without " , ; \\, bounde
     expect(set('{ x-user-id: { from: subject, unsafe: percent_encode, max_length: 64 } }')).toEqual({
       'x-user-id': { from: 'subject', unsafe: 'percent_encode', max_length: 64 },
     });
-    for (const bad of ['{ x-user-id: { from: subject, unsafe: allow } }', '{ x-user-id: { from: subject, max_length: 0 } }', '{ x-user-id: claims.email }', '{ x-user-id: { from: subject, extra: 1 } }']) {
+    for (const bad of [
+      '{ x-user-id: { from: subject, unsafe: allow } }',
+      '{ x-user-id: { from: subject, max_length: 0 } }',
+      '{ x-user-id: claims.email }',
+      '{ x-user-id: { from: subject, extra: 1 } }',
+    ]) {
       expect(() => set(bad), bad).toThrow(/headers\.set\.x-user-id/);
     }
   });

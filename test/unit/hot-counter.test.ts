@@ -7,7 +7,9 @@ import { HotCounter } from '../../src/plumbing/metrics.ts';
 
 const valueOf = async (r: Registry, name: string, labels: Record<string, string>) => {
   const m = (await r.getMetricsAsJSON()).find((x) => x.name === name)!;
-  return (m.values as Array<{ labels: Record<string, string>; value: number }>).find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+  return (m.values as Array<{ labels: Record<string, string>; value: number }>).find((v) =>
+    Object.entries(labels).every(([k, x]) => v.labels[k] === x),
+  )?.value;
 };
 
 describe('HotCounter', () => {
@@ -28,8 +30,12 @@ describe('HotCounter', () => {
   it('the same labels share one count, and the same name in one registry is one counter (a config reload asks again)', async () => {
     const r = new Registry();
     const config = { name: 'u_total', help: 'h', labelNames: ['p'] as const };
-    HotCounter.in(r, { ...config, labelNames: [...config.labelNames] }).child({ p: 'a' }).inc();
-    HotCounter.in(r, { ...config, labelNames: [...config.labelNames] }).child({ p: 'a' }).inc();
+    HotCounter.in(r, { ...config, labelNames: [...config.labelNames] })
+      .child({ p: 'a' })
+      .inc();
+    HotCounter.in(r, { ...config, labelNames: [...config.labelNames] })
+      .child({ p: 'a' })
+      .inc();
     expect(await r.metrics()).toContain('u_total{p="a"} 2');
     // A label set never incremented does not appear, as with prom-client's own children.
     HotCounter.in(r, { ...config, labelNames: [...config.labelNames] }).child({ p: 'never' });

@@ -73,7 +73,10 @@ describe('key records from a file', () => {
     for (const clientId of ['"bob, admin"', '"bob admin"', '12345', '"bøb"', '""']) {
       const key = generateApiKey('pcl');
       const file = join(tempDir(), 'keys.yaml');
-      writeFileSync(file, `keys:\n  - { id: key_a, hash: ${hashApiKey(key)}, client_id: ${clientId}, status: active }\n`);
+      writeFileSync(
+        file,
+        `keys:\n  - { id: key_a, hash: ${hashApiKey(key)}, client_id: ${clientId}, status: active }\n`,
+      );
       const store = new FileKeyStore(file);
       await store.start();
       expect(await reason(key, store), clientId).toBe('api_key_record_invalid');
@@ -81,7 +84,12 @@ describe('key records from a file', () => {
   });
 
   it('one bad record locks out only itself; two records of one key lock out both; all logged by id, once', async () => {
-    const [good, bad, twin, upper] = [generateApiKey('pcl'), generateApiKey('pcl'), generateApiKey('pcl'), generateApiKey('pcl')];
+    const [good, bad, twin, upper] = [
+      generateApiKey('pcl'),
+      generateApiKey('pcl'),
+      generateApiKey('pcl'),
+      generateApiKey('pcl'),
+    ];
     const file = join(tempDir(), 'keys.yaml');
     writeFileSync(
       file,
@@ -95,7 +103,9 @@ describe('key records from a file', () => {
 `,
     );
     const lines: string[] = [];
-    const store = new FileKeyStore(file, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), { pollMs: 50 });
+    const store = new FileKeyStore(file, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), {
+      pollMs: 50,
+    });
     await store.start();
     expect(await reason(good, store)).toBe('allowed');
     expect(await reason(bad, store)).toBe('api_key_record_invalid');
@@ -110,7 +120,11 @@ describe('key records from a file', () => {
       ['key_twin1', 'key_twin1'],
       ['key_twin2', 'key_twin2'],
     ]);
-    expect(logged[0]).toMatchObject({ level: 50, path: file, problems: ['routes: Invalid input: expected array, received string'] });
+    expect(logged[0]).toMatchObject({
+      level: 50,
+      path: file,
+      problems: ['routes: Invalid input: expected array, received string'],
+    });
     for (const l of lines) for (const k of [good, bad, twin, upper]) expect(l.includes(k)).toBe(false);
     expect(await store.listInvalid()).toHaveLength(5);
     expect((await store.list()).map((r) => r.id)).toEqual(['key_good']);
@@ -125,10 +139,15 @@ describe('key records from a file', () => {
     expect(await reason(bad, store)).toBe('api_key_record_invalid');
     expect(await reason(good, store)).toBe('api_key_revoked');
     // The admin commands say what is wrong with a locked record instead of "no such key".
-    await expect(revokeKey(store, 'key_bad', NOW)).rejects.toThrow(/key "key_bad" has an invalid record and is locked out \(routes: /);
+    await expect(revokeKey(store, 'key_bad', NOW)).rejects.toThrow(
+      /key "key_bad" has an invalid record and is locked out \(routes: /,
+    );
     // A record with an id is not logged again for the same problems (one without an id is known
     // by its position only, which the rewrite moved).
-    const again = lines.map((l) => JSON.parse(l)).filter((l) => l.msg.startsWith('API key record is invalid')).slice(5);
+    const again = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg.startsWith('API key record is invalid'))
+      .slice(5);
     expect(again.map((l) => [l.key_id ?? null, l.position])).toEqual([[null, 'keys[4]']]);
     await store.close();
   });
@@ -136,7 +155,11 @@ describe('key records from a file', () => {
   it('a record fixed by hand serves again at the next reload', async () => {
     const key = generateApiKey('pcl');
     const file = join(tempDir(), 'keys.yaml');
-    const write = (routes: string) => writeFileSync(file, `keys:\n  - { id: key_a, hash: ${hashApiKey(key)}, client_id: a, routes: ${routes}, status: active }\n`);
+    const write = (routes: string) =>
+      writeFileSync(
+        file,
+        `keys:\n  - { id: key_a, hash: ${hashApiKey(key)}, client_id: a, routes: ${routes}, status: active }\n`,
+      );
     write('orders');
     const store = new FileKeyStore(file);
     await store.start();
@@ -151,7 +174,9 @@ describe('key records from a file', () => {
     const store = FileKeyStore.init(join(tempDir(), 'keys.yaml'));
     await store.start();
     const { record } = await createKey(store, 'pcl', { clientId: 'acme' });
-    await expect(store.put({ ...record, scopes: ['a b'] })).rejects.toThrow(/refusing to store an invalid key record .*scopes\.0/);
+    await expect(store.put({ ...record, scopes: ['a b'] })).rejects.toThrow(
+      /refusing to store an invalid key record .*scopes\.0/,
+    );
     await expect(store.put({ ...record, routes: 'orders' as unknown as string[] })).rejects.toThrow(/routes/);
   });
 

@@ -18,12 +18,19 @@ interface Violation {
 }
 
 function cruise(cwd: string): Violation[] {
-  const r = spawnSync(process.execPath, [DEPCRUISE, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    [DEPCRUISE, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src'],
+    { cwd, encoding: 'utf8', timeout: 60_000 },
+  );
   if (!r.stdout) throw new Error(`dependency-cruiser did not run: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }
 
-const show = (vs: Violation[]) => vs.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`);
+const show = (vs: Violation[]) =>
+  vs.map(
+    (v) => `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`,
+  );
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -36,10 +43,14 @@ describe('layers of src/', () => {
   });
 
   it('every folder of src/ has its place in the layers (a new one is added to LAYERS in .dependency-cruiser.cjs)', () => {
-    const declared = /const LAYERS = \[([^\]]*)\]/.exec(readFileSync(join(ROOT, '.dependency-cruiser.cjs'), 'utf8'))![1]!;
-    const known = [...declared.matchAll(/'([^']+)'/g)].flatMap((m) => m[1]!.split('|'));
+    const declared = /const LAYERS = \[([^\]]*)\]/.exec(
+      readFileSync(join(ROOT, '.dependency-cruiser.cjs'), 'utf8'),
+    )![1];
+    const known = [...declared.matchAll(/'([^']+)'/g)].flatMap((m) => m[1].split('|'));
     expect(known).toContain('core');
-    const folders = readdirSync(join(ROOT, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const folders = readdirSync(join(ROOT, 'src'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
     expect(folders.filter((f) => !known.includes(f))).toEqual([]);
   });
 
@@ -47,13 +58,25 @@ describe('layers of src/', () => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-layers-'));
     dirs.push(dir);
     cpSync(join(ROOT, '.dependency-cruiser.cjs'), join(dir, '.dependency-cruiser.cjs'));
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', allowImportingTsExtensions: true, noEmit: true } }));
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          allowImportingTsExtensions: true,
+          noEmit: true,
+        },
+      }),
+    );
     const files: Record<string, string> = {
       'src/core/decide.ts': "import type { App } from '../runtime/app.ts';\nexport type D = App;\n",
       'src/runtime/app.ts': 'export interface App { x: number }\n',
       'src/credentials/jwt.ts': "import { limiter } from '../stores/limiter.ts';\nexport const jwt = limiter;\n",
-      'src/stores/limiter.ts': "import { jwt } from '../credentials/jwt.ts';\nexport const limiter = 1;\nexport const again = jwt;\n",
-      'src/plumbing/cache.ts': "import { App } from '../runtime/app.ts';\nexport const c: App | undefined = undefined;\n",
+      'src/stores/limiter.ts':
+        "import { jwt } from '../credentials/jwt.ts';\nexport const limiter = 1;\nexport const again = jwt;\n",
+      'src/plumbing/cache.ts':
+        "import { App } from '../runtime/app.ts';\nexport const c: App | undefined = undefined;\n",
     };
     for (const [p, text] of Object.entries(files)) {
       mkdirSync(dirname(join(dir, p)), { recursive: true });

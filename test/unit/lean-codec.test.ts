@@ -39,14 +39,44 @@ function expectSameRequest(bytes: Buffer) {
 describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
   const inits: Array<[string, EnvoyRequestInit]> = [
     ['minimal', {}],
-    ['api key and query', { path: '/v1/orders/7?page=2&x=%2F', headers: { 'X-API-Key': 'pcl_abc', 'x-user-id': 'admin' } }],
+    [
+      'api key and query',
+      { path: '/v1/orders/7?page=2&x=%2F', headers: { 'X-API-Key': 'pcl_abc', 'x-user-id': 'admin' } },
+    ],
     ['bearer', { method: 'POST', path: '/v1/orders', headers: { authorization: 'Bearer eyJ.a.b' } }],
-    ['repeated header lines join with ","', { headers: [['X-Forwarded-For', '1.1.1.1'], ['x-forwarded-for', '2.2.2.2'], ['Cookie', 'a=1'], ['cookie', 'b=2']] }],
-    ['raw header_map', { rawHeaders: true, headers: [['Authorization', 'Bearer t'], ['X-Dup', 'a'], ['x-dup', 'b'], ['x-empty', '']] }],
-    ['unicode and empty values', { path: '/caf%C3%A9', headers: { 'x-name': 'Zoë ☃ 𝄞', 'x-empty': '', 'x-long': 'v'.repeat(5000) } }],
-    ['prototype-looking names', { headers: { constructor: 'c', __proto__: 'p', tostring: 't', hasownproperty: 'h' } as Record<string, string> }],
+    [
+      'repeated header lines join with ","',
+      {
+        headers: [
+          ['X-Forwarded-For', '1.1.1.1'],
+          ['x-forwarded-for', '2.2.2.2'],
+          ['Cookie', 'a=1'],
+          ['cookie', 'b=2'],
+        ],
+      },
+    ],
+    [
+      'raw header_map',
+      {
+        rawHeaders: true,
+        headers: [
+          ['Authorization', 'Bearer t'],
+          ['X-Dup', 'a'],
+          ['x-dup', 'b'],
+          ['x-empty', ''],
+        ],
+      },
+    ],
+    [
+      'unicode and empty values',
+      { path: '/caf%C3%A9', headers: { 'x-name': 'Zoë ☃ 𝄞', 'x-empty': '', 'x-long': 'v'.repeat(5000) } },
+    ],
+    ['prototype-looking names', { headers: { constructor: 'c', __proto__: 'p', tostring: 't', hasownproperty: 'h' } }],
     ['numeric-looking names keep object order', { headers: { '123': 'n', 'x-a': 'a', '7': 's' } }],
-    ['context extensions', { contextExtensions: { 'portcullis.route': 'orders-read', 'portcullis.scopes': 'a b', '': 'empty-key' } }],
+    [
+      'context extensions',
+      { contextExtensions: { 'portcullis.route': 'orders-read', 'portcullis.scopes': 'a b', '': 'empty-key' } },
+    ],
     ['ipv6 source', { sourceIp: '2001:db8::1' }],
     ['host and method as sent', { host: 'API.Example.COM:8443', method: 'PATCH', scheme: 'http' }],
     ['no source ip', { sourceIp: '' }],
@@ -60,23 +90,40 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
     // a name must never come back as another one, past the bound, with case, UTF-8 or length.
     const rnd = (n: number) => Array.from({ length: n }, (_, i) => `x-${((i * 2654435761) >>> 0).toString(36)}-${i}`);
     // envoyCheckRequest lowercases names as Envoy does; `direct` sends them exactly as given.
-    const direct = (headers: Record<string, string>) => serialize({ attributes: { request: { http: { method: 'GET', path: '/', headers } } } });
+    const direct = (headers: Record<string, string>) =>
+      serialize({ attributes: { request: { http: { method: 'GET', path: '/', headers } } } });
     const many = rnd(3000);
     for (let i = 0; i < many.length; i += 100) {
       const names = many.slice(i, i + 100);
-      expectSameRequest(serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n) => [n, n.toUpperCase()])) })));
+      expectSameRequest(
+        serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n) => [n, n.toUpperCase()])) })),
+      );
       // The same names again, now from the cache, with other values; then in upper case.
-      expectSameRequest(serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n, j) => [n, String(j)])) })));
+      expectSameRequest(
+        serialize(envoyCheckRequest({ headers: Object.fromEntries(names.map((n, j) => [n, String(j)])) })),
+      );
       expectSameRequest(direct(Object.fromEntries(names.map((n, j) => [j % 2 ? n.toUpperCase() : n, String(j)]))));
     }
-    const odd = { 'x-zoë': 'utf8', 'X-ZOË': 'utf8 upper', 'X-Mixed-Case': 'm', 'x-mixed-case': 'lower', ['x-' + 'l'.repeat(80)]: 'long', ['X-' + 'L'.repeat(80)]: 'LONG', 'x-l': 'short', '': 'empty name' };
+    const odd = {
+      'x-zoë': 'utf8',
+      'X-ZOË': 'utf8 upper',
+      'X-Mixed-Case': 'm',
+      'x-mixed-case': 'lower',
+      ['x-' + 'l'.repeat(80)]: 'long',
+      ['X-' + 'L'.repeat(80)]: 'LONG',
+      'x-l': 'short',
+      '': 'empty name',
+    };
     expectSameRequest(direct(odd));
     expectSameRequest(direct(odd));
     expectSameRequest(serialize(envoyCheckRequest({ rawHeaders: true, headers: Object.entries(odd) })));
     // Two names with the same 32-bit FNV-1a hash (found by search): the second is not the first.
     expectSameRequest(direct({ 'x-fiuehmts': '1' }));
     expectSameRequest(direct({ 'x-jdceoihu': '2' }));
-    expect(Object.keys(decodeCheckRequest(direct({ 'x-fiuehmts': '1', 'x-jdceoihu': '2' })).headers)).toEqual(['x-fiuehmts', 'x-jdceoihu']);
+    expect(Object.keys(decodeCheckRequest(direct({ 'x-fiuehmts': '1', 'x-jdceoihu': '2' })).headers)).toEqual([
+      'x-fiuehmts',
+      'x-jdceoihu',
+    ]);
     // A name first seen in lower case, then in mixed case: each decodes as sent, and merges as before.
     expectSameRequest(direct({ 'x-seen': 'a' }));
     expectSameRequest(direct({ 'X-Seen': 'b', 'x-seen': 'c' }));
@@ -93,19 +140,46 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
   });
 
   it('pseudo-headers stand in for method, path and host when the http fields are absent', () => {
-    expectSameRequest(serialize({ attributes: { request: { http: { headers: { ':method': 'DELETE', ':path': '/x?y', ':authority': 'h.example', 'x-request-id': 'r1' } } } } }));
+    expectSameRequest(
+      serialize({
+        attributes: {
+          request: {
+            http: {
+              headers: { ':method': 'DELETE', ':path': '/x?y', ':authority': 'h.example', 'x-request-id': 'r1' },
+            },
+          },
+        },
+      }),
+    );
     expectSameRequest(serialize({ attributes: { request: { http: { headers: { host: 'only-host.example' } } } } }));
   });
 
   it('header_map with an empty list falls back to the headers map; raw_value wins over value', () => {
-    expectSameRequest(serialize({ attributes: { request: { http: { header_map: { headers: [] }, headers: { a: '1' } } } } }));
     expectSameRequest(
-      serialize({ attributes: { request: { http: { header_map: { headers: [{ key: 'A', value: 'v', raw_value: Buffer.from('raw') }, { key: 'b', value: 'only-value' }, { value: 'no-key' }] } } } } }),
+      serialize({ attributes: { request: { http: { header_map: { headers: [] }, headers: { a: '1' } } } } }),
+    );
+    expectSameRequest(
+      serialize({
+        attributes: {
+          request: {
+            http: {
+              header_map: {
+                headers: [
+                  { key: 'A', value: 'v', raw_value: Buffer.from('raw') },
+                  { key: 'b', value: 'only-value' },
+                  { value: 'no-key' },
+                ],
+              },
+            },
+          },
+        },
+      }),
     );
   });
 
   it('wire oddities are read the way protobufjs reads them', () => {
-    const attrs = (http: Record<string, unknown>, ip: string) => serialize({ attributes: { request: { http }, source: { address: { socket_address: { address: ip } } } } });
+    const attrs = (http: Record<string, unknown>, ip: string) =>
+      serialize({ attributes: { request: { http }, source: { address: { socket_address: { address: ip } } } } });
     const a = attrs({ method: 'GET', path: '/a', headers: { x: '1', Y: '2' } }, '10.0.0.1');
     const b = attrs({ method: 'PUT', headers: { y: '3' } }, '10.0.0.2');
     // A repeated sub-message field replaces the earlier one; a repeated map key: the last wins.
@@ -114,7 +188,12 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
     const dupKey2 = serialize({ attributes: { request: { http: { headers: { k: 'second' } } } } });
     expectSameRequest(Buffer.concat([dupKey, dupKey2]));
     // Unknown fields (a newer Envoy) are skipped.
-    const unknown = protobuf.Writer.create().uint32((99 << 3) | 2).string('future').uint32((98 << 3) | 0).uint64(7).finish();
+    const unknown = protobuf.Writer.create()
+      .uint32((99 << 3) | 2)
+      .string('future')
+      .uint32((98 << 3) | 0)
+      .uint64(7)
+      .finish();
     expectSameRequest(Buffer.concat([a, Buffer.from(unknown)]));
   });
 
@@ -124,7 +203,17 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
       ...base,
       attributes: {
         ...base.attributes,
-        request: { ...base.attributes.request, http: { ...base.attributes.request.http, body: 'payload', raw_body: Buffer.from([0, 1, 2]), size: '7', query: 'q', fragment: 'f' } },
+        request: {
+          ...base.attributes.request,
+          http: {
+            ...base.attributes.request.http,
+            body: 'payload',
+            raw_body: Buffer.from([0, 1, 2]),
+            size: '7',
+            query: 'q',
+            fragment: 'f',
+          },
+        },
         metadata_context: { filter_metadata: { f: { fields: { a: { stringValue: 'b' } } } } },
         tls_session: { sni: 'api.example.com' },
       },
@@ -148,10 +237,26 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
     expect(lean.toString('hex')).toBe(reference.toString('hex'));
   };
 
-  const identity: Identity = { method: 'jwt', subject: 'user-1', clientId: 'web', scopes: ['a', 'b'], issuer: 'https://idp' };
+  const identity: Identity = {
+    method: 'jwt',
+    subject: 'user-1',
+    clientId: 'web',
+    scopes: ['a', 'b'],
+    issuer: 'https://idp',
+  };
 
   it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
-    expectSameBytes({ allowed: true, status: 200, set: [], remove: [], removeQuery: [], responseHeaders: [], reason: 'public_route', route: 'public', identity: undefined });
+    expectSameBytes({
+      allowed: true,
+      status: 200,
+      set: [],
+      remove: [],
+      removeQuery: [],
+      responseHeaders: [],
+      reason: 'public_route',
+      route: 'public',
+      identity: undefined,
+    });
     expectSameBytes({
       allowed: true,
       status: 200,
@@ -166,31 +271,85 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       route: 'r',
       identity: { ...identity, keyId: 'key_1' },
     });
-    expectSameBytes({ allowed: true, status: 200, set: [{ name: 'a', value: 'b' }], remove: [], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'r', identity: { method: 'api-key', scopes: [] } });
+    expectSameBytes({
+      allowed: true,
+      status: 200,
+      set: [{ name: 'a', value: 'b' }],
+      remove: [],
+      removeQuery: [],
+      responseHeaders: [],
+      reason: 'allowed',
+      route: 'r',
+      identity: { method: 'api-key', scopes: [] },
+    });
     // One reason of every deny error (so every status and challenge).
     for (const error of Object.keys(DENY_ERRORS)) {
       const reason = (Object.keys(DENY_REASONS) as DenyReason[]).find((r) => DENY_REASONS[r].error === error)!;
       expectSameBytes(deny(reason, 'api.example.com'));
-      expectSameBytes(deny(reason, 'réalm', { route: 'orders', credential: 'jwt', identity, scope: ['a', 'b'], retryAfterSeconds: 3, extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }] }));
+      expectSameBytes(
+        deny(reason, 'réalm', {
+          route: 'orders',
+          credential: 'jwt',
+          identity,
+          scope: ['a', 'b'],
+          retryAfterSeconds: 3,
+          extraHeaders: [{ name: 'ratelimit-policy', value: '"p";q=1;w=60' }],
+        }),
+      );
     }
   });
 
   it('strings at the edges: lone surrogates (short and long), multi-byte, and a response larger than the scratch buffer', () => {
     const allow = (set: Array<{ name: string; value: string }>, subject = 'u') =>
-      expectSameBytes({ allowed: true, status: 200, set, remove: ['x-a'], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'r', identity: { method: 'jwt', subject, scopes: [] } });
+      expectSameBytes({
+        allowed: true,
+        status: 200,
+        set,
+        remove: ['x-a'],
+        removeQuery: [],
+        responseHeaders: [],
+        reason: 'allowed',
+        route: 'r',
+        identity: { method: 'jwt', subject, scopes: [] },
+      });
     allow([{ name: 'x-user-id', value: 'a\ud800b' }], '\udc00');
-    allow([{ name: 'x-user-id', value: 'lone surrogate in a long value: \ud800 and more text here' }], `${'x'.repeat(50)}\ud83d`);
+    allow(
+      [{ name: 'x-user-id', value: 'lone surrogate in a long value: \ud800 and more text here' }],
+      `${'x'.repeat(50)}\ud83d`,
+    );
     allow([{ name: 'x-user-id', value: '𝄞'.repeat(20) + 'é'.repeat(39) }]);
-    allow([{ name: 'x-big', value: '€'.repeat(40_000) }, { name: 'x-after', value: 'small' }], 's'.repeat(200));
+    allow(
+      [
+        { name: 'x-big', value: '€'.repeat(40_000) },
+        { name: 'x-after', value: 'small' },
+      ],
+      's'.repeat(200),
+    );
     // The scratch buffer grew; a small response after it is still right.
     allow([{ name: 'x-user-id', value: 'v' }]);
   });
 
   it('repeated allows for one identity: the bytes follow every field that changes', () => {
     // encodeCheckResponse reuses the last allow's bytes per identity when nothing changed.
-    const id: Identity = Object.freeze({ method: 'api-key', subject: 'c', clientId: 'c', scopes: Object.freeze(['s']), keyId: 'key_1' });
+    const id: Identity = Object.freeze({
+      method: 'api-key',
+      subject: 'c',
+      clientId: 'c',
+      scopes: Object.freeze(['s']),
+      keyId: 'key_1',
+    });
     const set = Object.freeze([Object.freeze({ name: 'x-client-id', value: 'c' })]);
-    const base: AllowFields = { allowed: true, status: 200, set, remove: ['x-api-key'], removeQuery: [], responseHeaders: [], reason: 'allowed', route: 'orders', identity: id };
+    const base: AllowFields = {
+      allowed: true,
+      status: 200,
+      set,
+      remove: ['x-api-key'],
+      removeQuery: [],
+      responseHeaders: [],
+      reason: 'allowed',
+      route: 'orders',
+      identity: id,
+    };
     // Each variant differs from base in one field, and follows base.
     const variants: AllowFields[] = [
       base,
@@ -202,7 +361,13 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
       { ...base, route: 'admin' },
       { ...base, route: 'public' },
       { ...base, reason: 'public_route' },
-      { ...base, set: [{ name: 'x-client-id', value: 'c' }, { name: 'authorization', value: 'Bearer minted' }] },
+      {
+        ...base,
+        set: [
+          { name: 'x-client-id', value: 'c' },
+          { name: 'authorization', value: 'Bearer minted' },
+        ],
+      },
       { ...base, set: [{ name: 'x-client-id', value: 'other' }] },
       { ...base, responseHeaders: [{ name: 'ratelimit', value: '"p";r=4;t=60' }] },
       { ...base, responseHeaders: [{ name: 'ratelimit', value: '"p";r=3;t=60' }] },
@@ -257,7 +422,9 @@ routes:
       expectSameBytes(d);
     }
     // The set above really covers allows and the main deny kinds.
-    expect([...reasons].map((r) => r.split(':')[0]).sort()).toEqual(expect.arrayContaining(['200', '400', '401', '403', '429']));
+    expect([...reasons].map((r) => r.split(':')[0]).sort()).toEqual(
+      expect.arrayContaining(['200', '400', '401', '403', '429']),
+    );
   });
 
   it('kept allow bytes follow the identity rules: one identity across routes, reasons, header rules and config reloads', async () => {

@@ -2,15 +2,31 @@
 // and nothing shaped like a credential. Over gRPC, with the server's own logger: test/contract/request-confusion.test.ts.
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../src/credentials/api-key/format.ts';
-import { logIdentityValue, logIp, logMethod, logPath, logRequestId, MAX_LOGGED_ID, MAX_LOGGED_PATH, REDACTED } from '../../src/runtime/log-fields.ts';
+import {
+  logIdentityValue,
+  logIp,
+  logMethod,
+  logPath,
+  logRequestId,
+  MAX_LOGGED_ID,
+  MAX_LOGGED_PATH,
+  REDACTED,
+} from '../../src/runtime/log-fields.ts';
 
 const key = generateApiKey('pcl');
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl';
 
 describe('log fields', () => {
   it('method: a registered HTTP method, else _OTHER (a key put into the method is never logged)', () => {
-    expect(['GET', 'POST', 'DELETE', 'PROPFIND', 'QUERY'].map(logMethod)).toEqual(['GET', 'POST', 'DELETE', 'PROPFIND', 'QUERY']);
-    for (const m of [key, key.toUpperCase(), 'get', 'G ET', 'X'.repeat(10_000), 'BREW', '', 'GET\n']) expect(logMethod(m)).toBe('_OTHER');
+    expect(['GET', 'POST', 'DELETE', 'PROPFIND', 'QUERY'].map(logMethod)).toEqual([
+      'GET',
+      'POST',
+      'DELETE',
+      'PROPFIND',
+      'QUERY',
+    ]);
+    for (const m of [key, key.toUpperCase(), 'get', 'G ET', 'X'.repeat(10_000), 'BREW', '', 'GET\n'])
+      expect(logMethod(m)).toBe('_OTHER');
   });
 
   it('source address: its canonical text when it is one IP address, else nothing', () => {
@@ -20,12 +36,15 @@ describe('log fields', () => {
   });
 
   it('request id: at most 128 visible ASCII characters (others escaped); credential-shaped, [redacted]', () => {
-    expect(logRequestId('0f4c2a1e-7b3d-4f9a-9c2e-000000000001', 'pcl', [])).toBe('0f4c2a1e-7b3d-4f9a-9c2e-000000000001');
+    expect(logRequestId('0f4c2a1e-7b3d-4f9a-9c2e-000000000001', 'pcl', [])).toBe(
+      '0f4c2a1e-7b3d-4f9a-9c2e-000000000001',
+    );
     expect(logRequestId('req-1,req-2', 'pcl', [])).toBe('req-1,req-2');
     expect(logRequestId(undefined, 'pcl', [])).toBeUndefined();
     expect(logRequestId('id\nforged: line', 'pcl', [])).toBe('id%0Aforged:%20line');
     expect(logRequestId('a'.repeat(5000), 'pcl', [])).toBe('a'.repeat(MAX_LOGGED_ID) + '…');
-    for (const id of [key, `req-${key}`, JWT, 'opaque-token-value-1234']) expect(logRequestId(id, 'pcl', ['opaque-token-value-1234'])).toBe(REDACTED);
+    for (const id of [key, `req-${key}`, JWT, 'opaque-token-value-1234'])
+      expect(logRequestId(id, 'pcl', ['opaque-token-value-1234'])).toBe(REDACTED);
   });
 
   it('path: as sent, bounded, credential-shaped segments replaced, no query', () => {

@@ -11,7 +11,12 @@ afterEach(() => {
 describe('isoTimeField', () => {
   it('writes exactly what pino.stdTimeFunctions.isoTime writes, and follows the clock', () => {
     vi.useFakeTimers();
-    for (const at of ['2026-12-01T10:00:00.123Z', '2026-12-01T10:00:00.124Z', '2026-12-31T23:59:59.999Z', '2027-01-01T00:00:00.000Z']) {
+    for (const at of [
+      '2026-12-01T10:00:00.123Z',
+      '2026-12-01T10:00:00.124Z',
+      '2026-12-31T23:59:59.999Z',
+      '2027-01-01T00:00:00.000Z',
+    ]) {
       vi.setSystemTime(new Date(at));
       expect(isoTimeField()).toBe(pino.stdTimeFunctions.isoTime());
       expect(isoTimeField()).toBe(`,"time":"${at}"`);

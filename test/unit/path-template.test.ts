@@ -10,7 +10,11 @@ const t = (template: string, caseSensitive = false) => compilePathTemplate(templ
 const values = (v: Readonly<Record<string, string>> | undefined) => (v === undefined ? undefined : { ...v });
 
 /** The match for a raw request path, as the decision path will run it: normalize, then match. */
-function matchRequest(template: string, rawPath: string, formatSuffix = false): Record<string, string> | string | undefined {
+function matchRequest(
+  template: string,
+  rawPath: string,
+  formatSuffix = false,
+): Record<string, string> | string | undefined {
   const n = normalizePath(rawPath);
   if (!n.ok) return `400 ${n.reason}`;
   return values(t(template).match(n.path, undefined, formatSuffix));
@@ -114,7 +118,9 @@ describe('values are percent-decoded after matching on segments', () => {
   });
 
   it('an encoded / never reaches a value: the path is refused (400) before any route is matched', () => {
-    expect(matchRequest('/v1/tenants/{tenant}/orders', '/v1/tenants/acme%2Fglobex/orders')).toBe('400 path_encoded_separator');
+    expect(matchRequest('/v1/tenants/{tenant}/orders', '/v1/tenants/acme%2Fglobex/orders')).toBe(
+      '400 path_encoded_separator',
+    );
     expect(matchRequest('/v1/files/{p...}', '/v1/files/a%2fb')).toBe('400 path_encoded_separator');
     expect(matchRequest('/v1/tenants/{tenant}', '/v1/tenants/a%5Cb')).toBe('400 path_encoded_separator');
   });

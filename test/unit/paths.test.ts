@@ -21,7 +21,8 @@ function nonAsciiRule(ch: string): string | undefined {
   if (/\p{Cc}/u.test(ch)) return 'path_encoded_control';
   if (/\p{White_Space}/u.test(ch)) return 'path_encoded_whitespace';
   if (/[\p{Default_Ignorable_Code_Point}\p{Cf}]/u.test(ch)) return 'path_encoded_invisible';
-  for (const form of [ch.normalize('NFKC'), ch.toLowerCase(), ch.toUpperCase()]) if (/[\x00-\x7f]/.test(form)) return 'path_confusable';
+  for (const form of [ch.normalize('NFKC'), ch.toLowerCase(), ch.toUpperCase()])
+    if (/[\x00-\x7f]/.test(form)) return 'path_confusable';
   return undefined;
 }
 
@@ -41,12 +42,17 @@ function reference(rawPath: string): PathResult | { ok: false; reason: string } 
     let decoded = '';
     let pending: number[] = []; // escaped bytes >= 0x80 not yet decoded
     const flush = (): string | undefined => {
-      for (let k = 0; k < pending.length; ) {
+      for (let k = 0; k < pending.length;) {
         let ch: string | undefined;
         let n = 2;
         for (; n <= 4 && k + n <= pending.length && ch === undefined; n++) {
           try {
-            const d = decodeURIComponent(pending.slice(k, k + n).map((b) => '%' + b.toString(16).toUpperCase()).join(''));
+            const d = decodeURIComponent(
+              pending
+                .slice(k, k + n)
+                .map((b) => '%' + b.toString(16).toUpperCase())
+                .join(''),
+            );
             if ([...d].length === 1) ch = d;
           } catch {
             /* not (yet) a character */
@@ -55,7 +61,10 @@ function reference(rawPath: string): PathResult | { ok: false; reason: string } 
         if (ch === undefined) return 'path_invalid_utf8';
         const rule = nonAsciiRule(ch);
         if (rule) return rule;
-        decoded += pending.slice(k, k + n - 1).map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join('');
+        decoded += pending
+          .slice(k, k + n - 1)
+          .map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0'))
+          .join('');
         k += n - 1;
       }
       pending = [];
@@ -101,11 +110,86 @@ function reference(rawPath: string): PathResult | { ok: false; reason: string } 
 // Tokens, not characters: dot segments, escapes (valid, invalid, of separators, of dots), and
 // characters either side of the allowed set, including non-ASCII.
 const TOKENS = [
-  '/', '/', '/', '.', '..', '...', 'a', 'Z', '9', '-', '_', '~', '%2e', '%2E', '%2f', '%5C', '%00', '%25', '%41', '%7e', '%20', '%zz', '%4', '%', '?', '?x=/..', ';', ' ', '"', '\\', '#', '[', 'é', '\u0000', '\ud83d', '!', '$', '&', "'", '(', '*', '+', ',', '=', ':', '@',
+  '/',
+  '/',
+  '/',
+  '.',
+  '..',
+  '...',
+  'a',
+  'Z',
+  '9',
+  '-',
+  '_',
+  '~',
+  '%2e',
+  '%2E',
+  '%2f',
+  '%5C',
+  '%00',
+  '%25',
+  '%41',
+  '%7e',
+  '%20',
+  '%zz',
+  '%4',
+  '%',
+  '?',
+  '?x=/..',
+  ';',
+  ' ',
+  '"',
+  '\\',
+  '#',
+  '[',
+  'é',
+  '\u0000',
+  '\ud83d',
+  '!',
+  '$',
+  '&',
+  "'",
+  '(',
+  '*',
+  '+',
+  ',',
+  '=',
+  ':',
+  '@',
   // escapes the confusion rules are about: delimiters, controls, UTF-8 (valid, overlong, truncated,
   // surrogate, too large) and characters that normalize or case-map to ASCII
-  '%3F', '%23', '%3b', '%09', '%0A', '%7F', '%C3%A9', '%c3%A9', '%C3', '%A9', '%C0%AE', '%C0%AF', '%E0%80%AE', '%F0%80%80%AE', '%ED%A0%80', '%F4%90%80%80', '%FF',
-  '%C2%A0', '%C2%85', '%E2%80%A8', '%E3%80%80', '%EF%BB%BF', '%E2%80%8B', '%C2%AD', '%EF%BD%81', '%EF%BC%8F', '%C5%BF', '%C4%B1', '%E2%84%AA', '%C3%9F', '%E6%97%A5', '%F0%9F%98%80',
+  '%3F',
+  '%23',
+  '%3b',
+  '%09',
+  '%0A',
+  '%7F',
+  '%C3%A9',
+  '%c3%A9',
+  '%C3',
+  '%A9',
+  '%C0%AE',
+  '%C0%AF',
+  '%E0%80%AE',
+  '%F0%80%80%AE',
+  '%ED%A0%80',
+  '%F4%90%80%80',
+  '%FF',
+  '%C2%A0',
+  '%C2%85',
+  '%E2%80%A8',
+  '%E3%80%80',
+  '%EF%BB%BF',
+  '%E2%80%8B',
+  '%C2%AD',
+  '%EF%BD%81',
+  '%EF%BC%8F',
+  '%C5%BF',
+  '%C4%B1',
+  '%E2%84%AA',
+  '%C3%9F',
+  '%E6%97%A5',
+  '%F0%9F%98%80',
 ];
 
 function randomPath(rand: () => number): string {

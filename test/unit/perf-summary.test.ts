@@ -38,7 +38,10 @@ describe('perf-summary', () => {
     const [pcl, floor] = summarize(parsePerfScript(withPid));
     expect(pcl.pid).toBe(10440);
     expect(pcl.samples).toBe(4);
-    expect([...pcl.threads]).toEqual([[10440, 3], [10445, 1]]);
+    expect([...pcl.threads]).toEqual([
+      [10440, 3],
+      [10445, 1],
+    ]);
     expect(floor).toMatchObject({ pid: 10439, samples: 1 });
     expect(floor.leaf.get('kernel')).toBe(1);
     expect(floor.caller.get('no JS frame')).toBe(1);
@@ -48,7 +51,12 @@ describe('perf-summary', () => {
     const [pcl] = summarize(parsePerfScript(withPid));
     expect(Object.fromEntries(pcl.leaf)).toEqual({ 'portcullis JS': 1, 'V8 builtins': 1, 'V8 GC': 1, OpenSSL: 1 });
     // The megamorphic load belongs to grpc-js, the OpenSSL context set-up to node:crypto's verify.
-    expect(Object.fromEntries(pcl.caller)).toEqual({ 'portcullis JS': 1, 'grpc-js JS': 1, 'no JS frame': 1, 'node JS': 1 });
+    expect(Object.fromEntries(pcl.caller)).toEqual({
+      'portcullis JS': 1,
+      'grpc-js JS': 1,
+      'no JS frame': 1,
+      'node JS': 1,
+    });
     expect([...pcl.jsFunctions.keys()]).toEqual([
       '*verifyApiKey src/credentials/apikey.ts:1:1458',
       '*sendMetadata server-interceptors.js:651:17',
@@ -69,7 +77,9 @@ describe('perf-summary', () => {
     const [s] = summarize(parsePerfScript(`node 7/7 \n\t    7f80ec24ecb3 ${frame.symbol} (${frame.dso})\n`));
     expect([...s.jsFunctions.keys()]).toEqual(['*decide dist/core/decide.js:142:17']);
     // A dependency's own dist/ is not Portcullis's.
-    expect(categoryOf({ symbol: 'JS:*parse file:///work/main/node_modules/yaml/dist/parse.js:1:1', dso: '' })).toBe('other JS');
+    expect(categoryOf({ symbol: 'JS:*parse file:///work/main/node_modules/yaml/dist/parse.js:1:1', dso: '' })).toBe(
+      'other JS',
+    );
   });
 
   it('tells the native categories apart', () => {

@@ -21,7 +21,7 @@ const T0 = Date.parse('2026-06-01T00:00:00Z'); // a window boundary for every wi
 const policy: RateLimitPolicy = { name: 'p', limit: 3, windowSeconds: 60, maxKeys: 1000 };
 
 describe('MemoryRateLimiter', () => {
-  it('a window\'s keys are dropped when the window ends: by the next hit, or by the sweep when none comes', async () => {
+  it("a window's keys are dropped when the window ends: by the next hit, or by the sweep when none comes", async () => {
     const l = limiter();
     for (let i = 0; i < 500; i++) await l.hit(policy, `k${i}`, T0 + 1000);
     expect(l.size).toBe(500);
@@ -33,7 +33,7 @@ describe('MemoryRateLimiter', () => {
     expect(l.size).toBe(0);
   });
 
-  it('the sweep timer drops an ended window with no further traffic, on the callers\' clock', async () => {
+  it("the sweep timer drops an ended window with no further traffic, on the callers' clock", async () => {
     const l = limiter({ sweepIntervalMs: 10 });
     // 30 ms before the end of a 1 s window, on a clock far from the real one.
     for (let i = 0; i < 100; i++) await l.hit({ ...policy, windowSeconds: 1 }, `k${i}`, T0 + 970);
@@ -106,7 +106,11 @@ routes:
     const l = limiter();
     let allowed = 0;
     for (let i = 0; i < 10_000; i++) {
-      const d = await decide(req('/login', `2001:db8:1:2:${hex(i)}:${hex(i >> 3)}:1:${hex(i * 7)}`), p, { now: () => T0, verifiers: {}, rateLimiter: l });
+      const d = await decide(req('/login', `2001:db8:1:2:${hex(i)}:${hex(i >> 3)}:1:${hex(i * 7)}`), p, {
+        now: () => T0,
+        verifiers: {},
+        rateLimiter: l,
+      });
       if (d.allowed) allowed++;
     }
     expect(allowed).toBe(5);
@@ -116,7 +120,11 @@ routes:
   it('ipv6_prefix_length: 48 puts a whole /48 in one budget', async () => {
     const l = limiter();
     const results = [];
-    for (let i = 0; i < 8; i++) results.push((await decide(req('/login48', `2001:db8:7:${hex(i)}::1`), p, { now: () => T0, verifiers: {}, rateLimiter: l })).allowed);
+    for (let i = 0; i < 8; i++)
+      results.push(
+        (await decide(req('/login48', `2001:db8:7:${hex(i)}::1`), p, { now: () => T0, verifiers: {}, rateLimiter: l }))
+          .allowed,
+      );
     expect(results).toEqual([true, true, true, true, true, false, false, false]);
     expect(l.size).toBe(1);
   });

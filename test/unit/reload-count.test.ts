@@ -19,9 +19,16 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function reloads(s: TestService): Promise<{ success: number; failure: number; rejectedLogs: number; reloadedLogs: number }> {
+async function reloads(
+  s: TestService,
+): Promise<{ success: number; failure: number; rejectedLogs: number; reloadedLogs: number }> {
   const text = await (await fetch(`${s.httpBase}/metrics`)).text();
-  const count = (result: string) => Number(/ (\d+)$/.exec(text.split('\n').find((l) => l.startsWith(`portcullis_config_reloads_total{result="${result}"}`)) ?? ' 0')?.[1] ?? 0);
+  const count = (result: string) =>
+    Number(
+      / (\d+)$/.exec(
+        text.split('\n').find((l) => l.startsWith(`portcullis_config_reloads_total{result="${result}"}`)) ?? ' 0',
+      )?.[1] ?? 0,
+    );
   return {
     success: count('success'),
     failure: count('failure'),
@@ -41,7 +48,7 @@ describe('config reload counting', () => {
     expect(await reloads(svc)).toEqual({ success: 0, failure: 1, rejectedLogs: 1, reloadedLogs: 0 });
   });
 
-  it('two triggers at once for one good edit, and the watcher\'s own: one success', async () => {
+  it("two triggers at once for one good edit, and the watcher's own: one success", async () => {
     svc = await startService(good(), { files: { 'keys.yaml': 'keys: []\n' } });
     writeFileSync(svc.configFile, good('  - { name: status, match: { path: /status }, public: true }\n'));
     await Promise.all([svc.service.app.reload(), svc.service.app.reload()]);

@@ -42,34 +42,56 @@ let deps: TestDeps;
 beforeAll(async () => {
   const store = new MemoryKeyStore();
   key = (await createKey(store, 'pcl', { clientId: 'writer', scopes: ['items:write'] }, now)).key;
-  fencedKey = (await createKey(store, 'pcl', { clientId: 'fenced', cidrs: ['203.0.113.0/24', '2001:db8:aaaa::/48'] }, now)).key;
+  fencedKey = (
+    await createKey(store, 'pcl', { clientId: 'fenced', cidrs: ['203.0.113.0/24', '2001:db8:aaaa::/48'] }, now)
+  ).key;
   deps = { now: () => now, keyStore: store, rateLimiter: new MemoryRateLimiter() };
 });
 
 function req(over: Partial<AuthzRequest> & { h?: Record<string, string> } = {}): AuthzRequest {
   const headers: Record<string, string> = Object.assign(Object.create(null), over.h ?? {});
-  return { method: 'GET', host: 'api.example.com', rawPath: '/', sourceIp: '10.0.0.5', contextExtensions: {}, ...over, headers };
+  return {
+    method: 'GET',
+    host: 'api.example.com',
+    rawPath: '/',
+    sourceIp: '10.0.0.5',
+    contextExtensions: {},
+    ...over,
+    headers,
+  };
 }
 const run = (r: AuthzRequest, p: Policy = policy, d: TestDeps = deps) => decide(r, p, decideDeps(d));
 
 function expect400(d: Decision, reason: string): void {
   expect(d.allowed).toBe(false);
   const deny = d as Deny;
-  expect({ status: deny.status, error: deny.error, reason: deny.reason }).toEqual({ status: 400, error: 'invalid_request', reason });
+  expect({ status: deny.status, error: deny.error, reason: deny.reason }).toEqual({
+    status: 400,
+    error: 'invalid_request',
+    reason,
+  });
   expect(deny.responseHeaders.find((h) => h.name === 'www-authenticate')?.value).toBe(BAD_REQUEST);
 }
 
 function expectProtected(d: Decision, route: string): void {
   // No credential was sent: the protected route answers 401, never the public route's allow.
-  expect({ allowed: d.allowed, status: d.status, route: d.route, reason: d.reason }).toEqual({ allowed: false, status: 401, route, reason: 'missing_credentials' });
+  expect({ allowed: d.allowed, status: d.status, route: d.route, reason: d.reason }).toEqual({
+    allowed: false,
+    status: 401,
+    route,
+    reason: 'missing_credentials',
+  });
   expect((d as Deny).responseHeaders.find((h) => h.name === 'www-authenticate')?.value).toBe(NO_CREDENTIALS);
 }
 
 describe('method override in the query string (and in any header spelling)', () => {
-  it('the issue\'s example: POST /v1/items/7?_method=DELETE with a POST-only key is 400, not allowed', async () => {
+  it("the issue's example: POST /v1/items/7?_method=DELETE with a POST-only key is 400, not allowed", async () => {
     // Without the parameter the key may POST there: the override is the only thing refused.
     expect((await run(req({ method: 'POST', rawPath: '/v1/items/7', h: { 'x-api-key': key } }))).allowed).toBe(true);
-    expect400(await run(req({ method: 'POST', rawPath: '/v1/items/7?_method=DELETE', h: { 'x-api-key': key } })), 'method_override_query');
+    expect400(
+      await run(req({ method: 'POST', rawPath: '/v1/items/7?_method=DELETE', h: { 'x-api-key': key } })),
+      'method_override_query',
+    );
   });
 
   it.each([
@@ -91,7 +113,10 @@ describe('method override in the query string (and in any header spelling)', () 
     'httpMethod=DELETE',
     '_method=DELETE&_method=GET',
   ])('?%s -> 400 method_override_query, on protected and public routes alike', async (query) => {
-    expect400(await run(req({ method: 'POST', rawPath: `/v1/items/7?${query}`, h: { 'x-api-key': key } })), 'method_override_query');
+    expect400(
+      await run(req({ method: 'POST', rawPath: `/v1/items/7?${query}`, h: { 'x-api-key': key } })),
+      'method_override_query',
+    );
     expect400(await run(req({ method: 'POST', rawPath: `/public/form?${query}` })), 'method_override_query');
   });
 
@@ -102,12 +127,18 @@ describe('method override in the query string (and in any header spelling)', () 
     ['X-HTTP-Method', 'DELETE'],
     ['X_Method_Override', 'PUT'],
   ])('header %s -> 400 method_override_header', async (name, value) => {
-    expect400(await run(req({ method: 'POST', rawPath: '/v1/items/7', h: { 'x-api-key': key, [name.toLowerCase()]: value } })), 'method_override_header');
+    expect400(
+      await run(req({ method: 'POST', rawPath: '/v1/items/7', h: { 'x-api-key': key, [name.toLowerCase()]: value } })),
+      'method_override_header',
+    );
   });
 
   it('ordinary parameters that merely mention a method are left alone', async () => {
     for (const q of ['method=card', 'payment_method=card', 'Method=x', 'methods=a,b', 'sort=method']) {
-      expect((await run(req({ method: 'POST', rawPath: `/v1/items/7?${q}`, h: { 'x-api-key': key } }))).allowed, q).toBe(true);
+      expect(
+        (await run(req({ method: 'POST', rawPath: `/v1/items/7?${q}`, h: { 'x-api-key': key } }))).allowed,
+        q,
+      ).toBe(true);
     }
   });
 });
@@ -117,11 +148,21 @@ describe('client address from source_ip_header', () => {
   const hops1 = compilePolicy(config('source_ip_header: { name: x-forwarded-for, trusted_hops: 1 }'));
   const external = compilePolicy(config('source_ip_header: x-envoy-external-address'));
   const fenced = (xffValue: string | undefined, p: Policy, sourceIp = '10.0.0.5') =>
-    run(req({ rawPath: '/v1/fenced', sourceIp, h: { 'x-api-key': fencedKey, ...(xffValue === undefined ? {} : { 'x-forwarded-for': xffValue }) } }), p);
+    run(
+      req({
+        rawPath: '/v1/fenced',
+        sourceIp,
+        h: { 'x-api-key': fencedKey, ...(xffValue === undefined ? {} : { 'x-forwarded-for': xffValue }) },
+      }),
+      p,
+    );
 
   it('the entry the client wrote (leftmost) never passes a CIDR fence; the one the proxy appended (rightmost) decides', async () => {
     const spoofed = await fenced('203.0.113.5, 198.51.100.7', xff);
-    expect({ status: spoofed.status, reason: spoofed.reason }).toEqual({ status: 403, reason: 'api_key_source_not_allowed' });
+    expect({ status: spoofed.status, reason: spoofed.reason }).toEqual({
+      status: 403,
+      reason: 'api_key_source_not_allowed',
+    });
     expect((await fenced('198.51.100.7, 203.0.113.5', xff)).allowed).toBe(true);
     expect((await fenced('203.0.113.5', xff)).allowed).toBe(true);
     // A second header line is joined with "," by Envoy: the appended entry is still the rightmost.
@@ -162,7 +203,14 @@ describe('client address from source_ip_header', () => {
   it('without the header, the TCP peer; x-envoy-external-address works the same way', async () => {
     expect((await fenced(undefined, xff, '203.0.113.1')).allowed).toBe(true);
     expect((await fenced(undefined, xff, '10.0.0.1')).reason).toBe('api_key_source_not_allowed');
-    const ext = (v: string) => run(req({ rawPath: '/v1/fenced', h: { 'x-api-key': fencedKey, 'x-envoy-external-address': v, 'x-forwarded-for': '203.0.113.5' } }), external);
+    const ext = (v: string) =>
+      run(
+        req({
+          rawPath: '/v1/fenced',
+          h: { 'x-api-key': fencedKey, 'x-envoy-external-address': v, 'x-forwarded-for': '203.0.113.5' },
+        }),
+        external,
+      );
     expect((await ext('203.0.113.8')).allowed).toBe(true);
     expect((await ext('198.51.100.7')).reason).toBe('api_key_source_not_allowed');
     expect400(await ext('203.0.113.8:1'), 'source_ip_invalid');
@@ -170,11 +218,16 @@ describe('client address from source_ip_header', () => {
 
   it('rotating the client-written entries does not mint new rate-limit budgets (public route, keyed by source IP)', async () => {
     const d = { ...deps, rateLimiter: new MemoryRateLimiter() };
-    const login = (spoof: string) => run(req({ method: 'POST', rawPath: '/login', h: { 'x-forwarded-for': `${spoof}, 198.51.100.20` } }), xff, d);
+    const login = (spoof: string) =>
+      run(req({ method: 'POST', rawPath: '/login', h: { 'x-forwarded-for': `${spoof}, 198.51.100.20` } }), xff, d);
     expect((await login('1.1.1.1')).allowed).toBe(true);
     expect((await login('1.1.1.2')).allowed).toBe(true);
     const third = await login('1.1.1.3');
-    expect({ status: third.status, error: (third as Deny).error, route: third.route }).toEqual({ status: 429, error: 'rate_limited', route: 'login' });
+    expect({ status: third.status, error: (third as Deny).error, route: third.route }).toEqual({
+      status: 429,
+      error: 'rate_limited',
+      route: 'login',
+    });
   });
 });
 
@@ -229,7 +282,14 @@ describe('host confusion: admin.example.com is bound to a route, everything else
   });
 
   it('valid other hosts stay public, IP literals included', async () => {
-    for (const host of ['www.example.com', 'admin.example.com.evil', 'example.com', '203.0.113.7', '[2001:db8::1]:8080', 'localhost:3000']) {
+    for (const host of [
+      'www.example.com',
+      'admin.example.com.evil',
+      'example.com',
+      '203.0.113.7',
+      '[2001:db8::1]:8080',
+      'localhost:3000',
+    ]) {
       const d = await run(req({ host, rawPath: '/anything' }));
       expect({ host, allowed: d.allowed, route: d.route }).toEqual({ host, allowed: true, route: 'public' });
     }
@@ -300,7 +360,15 @@ describe('path confusion: /admin (prefix) and /v1/secret (exact) before a public
   });
 
   it('ordinary paths stay as they were: public, with non-ASCII text allowed', async () => {
-    for (const rawPath of ['/administrator', '/adminx', '/v1/secretive', '/v1/secret/x', '/docs/caf%C3%A9', '/docs/%E6%97%A5%E6%9C%AC', '/a/%22q%22']) {
+    for (const rawPath of [
+      '/administrator',
+      '/adminx',
+      '/v1/secretive',
+      '/v1/secret/x',
+      '/docs/caf%C3%A9',
+      '/docs/%E6%97%A5%E6%9C%AC',
+      '/a/%22q%22',
+    ]) {
       const d = await run(req({ rawPath }));
       expect({ rawPath, allowed: d.allowed, route: d.route }).toEqual({ rawPath, allowed: true, route: 'public' });
     }
@@ -313,11 +381,20 @@ routes:
   - { name: status, match: { path: /status }, public: true }
   - { name: private, match: { path_prefix: / }, auth: [api-key] }
 `;
-    const p = compilePolicy(parseConfig(`realm: api.example.com\ncredentials:\n  api_key: { headers: [x-api-key], store: { type: memory } }\n${routes}`));
-    for (const rawPath of ['/docs.internal/secrets', '/docs.json', '/status.json', '/status.json/']) expectProtected(await run(req({ rawPath }), p), 'private');
+    const p = compilePolicy(
+      parseConfig(
+        `realm: api.example.com\ncredentials:\n  api_key: { headers: [x-api-key], store: { type: memory } }\n${routes}`,
+      ),
+    );
+    for (const rawPath of ['/docs.internal/secrets', '/docs.json', '/status.json', '/status.json/'])
+      expectProtected(await run(req({ rawPath }), p), 'private');
     for (const rawPath of ['/docs', '/docs/x', '/Docs/x', '/status', '/status/']) {
       const d = await run(req({ rawPath }), p);
-      expect({ rawPath, allowed: d.allowed, route: d.route }).toEqual({ rawPath, allowed: true, route: rawPath.startsWith('/s') ? 'status' : 'docs' });
+      expect({ rawPath, allowed: d.allowed, route: d.route }).toEqual({
+        rawPath,
+        allowed: true,
+        route: rawPath.startsWith('/s') ? 'status' : 'docs',
+      });
     }
   });
 
@@ -328,16 +405,29 @@ routes:
 });
 
 describe('credentials in the query string', () => {
-  const withQueryKey = compilePolicy(config('', '{ headers: [x-api-key], query_param: api_key, store: { type: memory } }'));
-  const forwarding = compilePolicy(
-    parseConfig(`realm: api.example.com\nheaders: { forward_credentials: true }\ncredentials:\n  api_key: { headers: [x-api-key], query_param: api_key, store: { type: memory } }\n${RATE_LIMITS}${ROUTES}`),
+  const withQueryKey = compilePolicy(
+    config('', '{ headers: [x-api-key], query_param: api_key, store: { type: memory } }'),
   );
-  const post = (rawPath: string, h: Record<string, string> = {}, p: Policy = policy) => run(req({ method: 'POST', rawPath, h }), p);
+  const forwarding = compilePolicy(
+    parseConfig(
+      `realm: api.example.com\nheaders: { forward_credentials: true }\ncredentials:\n  api_key: { headers: [x-api-key], query_param: api_key, store: { type: memory } }\n${RATE_LIMITS}${ROUTES}`,
+    ),
+  );
+  const post = (rawPath: string, h: Record<string, string> = {}, p: Policy = policy) =>
+    run(req({ method: 'POST', rawPath, h }), p);
 
   it.each([
     ['x-api-key header + ?access_token=', '/v1/items/7?access_token=abc', () => ({ 'x-api-key': key })],
-    ['Authorization ApiKey + ?access_token=', '/v1/items/7?access_token=abc', () => ({ authorization: `ApiKey ${key}` })],
-    ['Bearer + ?access_token= (the same token twice)', '/v1/items/7?access_token=<KEY>', () => ({ authorization: `Bearer ${key}` })],
+    [
+      'Authorization ApiKey + ?access_token=',
+      '/v1/items/7?access_token=abc',
+      () => ({ authorization: `ApiKey ${key}` }),
+    ],
+    [
+      'Bearer + ?access_token= (the same token twice)',
+      '/v1/items/7?access_token=<KEY>',
+      () => ({ authorization: `Bearer ${key}` }),
+    ],
     ['header + ?ACCESS_TOKEN=', '/v1/items/7?ACCESS_TOKEN=abc', () => ({ 'x-api-key': key })],
     ['header + percent-encoded name', '/v1/items/7?access%5Ftoken=abc', () => ({ 'x-api-key': key })],
     ['header + empty ?access_token=', '/v1/items/7?page=1&access_token=', () => ({ 'x-api-key': key })],
@@ -349,7 +439,10 @@ describe('credentials in the query string', () => {
   it('with an API-key query parameter configured: header + ?api_key=, and ?api_key= + ?access_token=, are two credentials', async () => {
     expect400(await post(`/v1/items/7?api_key=${key}`, { 'x-api-key': key }, withQueryKey), 'multiple_credentials');
     expect400(await post(`/v1/items/7?api_key=${key}&access_token=x`, {}, withQueryKey), 'multiple_credentials');
-    expect400(await post(`/v1/items/7?API_KEY=${key}`, { authorization: `Bearer ${key}` }, withQueryKey), 'multiple_credentials');
+    expect400(
+      await post(`/v1/items/7?API_KEY=${key}`, { authorization: `Bearer ${key}` }, withQueryKey),
+      'multiple_credentials',
+    );
   });
 
   it('a lone ?access_token= is not accepted: 400 access_token_in_query (RFC 6750 §2.3 is optional; URLs are logged)', async () => {
@@ -390,7 +483,11 @@ describe('rate_limit on a public route', () => {
     expect(first.responseHeaders).toContainEqual({ name: 'ratelimit-policy', value: '"login";q=2;w=60' });
     expect((await login('2001:db8:1:2:ffff::9')).allowed).toBe(true);
     const third = await login('2001:db8:1:2:dead:beef:0:1');
-    expect({ status: third.status, error: (third as Deny).error, reason: third.reason }).toEqual({ status: 429, error: 'rate_limited', reason: 'rate_limited' });
+    expect({ status: third.status, error: (third as Deny).error, reason: third.reason }).toEqual({
+      status: 429,
+      error: 'rate_limited',
+      reason: 'rate_limited',
+    });
     expect(third.responseHeaders.find((h) => h.name === 'retry-after')?.value).toMatch(/^\d+$/);
     // Another /64, and an IPv4 client, have their own budgets.
     expect((await login('2001:db8:1:3::1')).allowed).toBe(true);

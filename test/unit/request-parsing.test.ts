@@ -34,9 +34,44 @@ describe('normalizeHost', () => {
   });
 
   it.each([
-    '', '.', ':80', 'a..b', '.a', 'a..', 'a b', 'a\tb', 'a,b', 'u@a', 'a/b', 'a%2e', 'a:', 'a:0', 'a:65536', 'a:123456', 'a:-1', 'a:80:80', 'a:+80',
-    '[::1', '[]', '[::1]x', '[::1]:', '[fe80::1%25eth0]', '[v1.x]', '[1.2.3.4]', 'é.com', 'a\u0000b', '127.1', '1.2.3.4.5', '1.2.3.256', '01.2.3.4', '0x7f.0.0.1',
-    '4294967295', 'foo.0x1', 'a.1', `${'a'.repeat(64)}.com`, `${'a.'.repeat(127)}ab`,
+    '',
+    '.',
+    ':80',
+    'a..b',
+    '.a',
+    'a..',
+    'a b',
+    'a\tb',
+    'a,b',
+    'u@a',
+    'a/b',
+    'a%2e',
+    'a:',
+    'a:0',
+    'a:65536',
+    'a:123456',
+    'a:-1',
+    'a:80:80',
+    'a:+80',
+    '[::1',
+    '[]',
+    '[::1]x',
+    '[::1]:',
+    '[fe80::1%25eth0]',
+    '[v1.x]',
+    '[1.2.3.4]',
+    'é.com',
+    'a\u0000b',
+    '127.1',
+    '1.2.3.4.5',
+    '1.2.3.256',
+    '01.2.3.4',
+    '0x7f.0.0.1',
+    '4294967295',
+    'foo.0x1',
+    'a.1',
+    `${'a'.repeat(64)}.com`,
+    `${'a.'.repeat(127)}ab`,
   ])('%j is not a valid authority', (input) => {
     expect(normalizeHost(input)).toBeUndefined();
   });
@@ -48,16 +83,23 @@ describe('client addresses', () => {
     expect(canonicalIp('1:0:0:1:0:0:0:1')).toBe('1:0:0:1::1');
     expect(canonicalIp('::ffff:198.51.100.7')).toBe('198.51.100.7');
     expect(canonicalIp('::')).toBe('::');
-    for (const bad of ['', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4:80', '[::1]', 'fe80::1%eth0', '01.2.3.4', 'garbage']) expect(canonicalIp(bad), bad).toBeUndefined();
+    for (const bad of ['', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4:80', '[::1]', 'fe80::1%eth0', '01.2.3.4', 'garbage'])
+      expect(canonicalIp(bad), bad).toBeUndefined();
   });
 
   it('clientAddress: the entry trustedHops from the right, else the peer when the list is shorter', () => {
     const list = '1.1.1.1, 2.2.2.2,3.3.3.3';
-    expect([0, 1, 2, 3].map((h) => clientAddress('9.9.9.9', list, h))).toEqual(['3.3.3.3', '2.2.2.2', '1.1.1.1', '9.9.9.9']);
+    expect([0, 1, 2, 3].map((h) => clientAddress('9.9.9.9', list, h))).toEqual([
+      '3.3.3.3',
+      '2.2.2.2',
+      '1.1.1.1',
+      '9.9.9.9',
+    ]);
     expect(clientAddress('9.9.9.9', undefined, 0)).toBe('9.9.9.9');
     expect(clientAddress('9.9.9.9', '', 0)).toBe('9.9.9.9');
     expect(clientAddress('9.9.9.9', '\t2001:db8::1 ', 0)).toBe('2001:db8::1');
-    for (const bad of ['x', '1.1.1.1,', ',', '1.1.1.1;2.2.2.2', '2.2.2.2:1']) expect(clientAddress('9.9.9.9', bad, 0), bad).toBeUndefined();
+    for (const bad of ['x', '1.1.1.1,', ',', '1.1.1.1;2.2.2.2', '2.2.2.2:1'])
+      expect(clientAddress('9.9.9.9', bad, 0), bad).toBeUndefined();
   });
 
   it('addressPrefix: IPv6 by /64 unless configured, IPv4 per address unless configured; unreadable shares one key', () => {
@@ -88,11 +130,34 @@ describe('query parameters', () => {
   });
 
   it('method override names', () => {
-    for (const n of ['_method', '_METHOD', '__method', '.method', ' _method', '_method[]', '-method', 'x-http-method-override', 'X_HTTP_METHOD', 'x-method-override', 'methodOverride', 'httpMethod', 'http_method']) {
+    for (const n of [
+      '_method',
+      '_METHOD',
+      '__method',
+      '.method',
+      ' _method',
+      '_method[]',
+      '-method',
+      'x-http-method-override',
+      'X_HTTP_METHOD',
+      'x-method-override',
+      'methodOverride',
+      'httpMethod',
+      'http_method',
+    ]) {
       expect(isMethodOverrideName(n), n).toBe(true);
     }
-    for (const n of ['method', 'Method', ' method', 'method[]', 'methods', 'payment_method', 'sort', 'paymentMethod']) expect(isMethodOverrideName(n), n).toBe(false);
-    for (const h of ['x-http-method-override', 'x_http_method_override', 'x-http_method-override', 'x-http-method', 'x-method-override']) expect(isMethodOverrideHeader(h), h).toBe(true);
-    for (const h of ['x-original-method', 'x-api-key', 'access-control-request-method', 'method']) expect(isMethodOverrideHeader(h), h).toBe(false);
+    for (const n of ['method', 'Method', ' method', 'method[]', 'methods', 'payment_method', 'sort', 'paymentMethod'])
+      expect(isMethodOverrideName(n), n).toBe(false);
+    for (const h of [
+      'x-http-method-override',
+      'x_http_method_override',
+      'x-http_method-override',
+      'x-http-method',
+      'x-method-override',
+    ])
+      expect(isMethodOverrideHeader(h), h).toBe(true);
+    for (const h of ['x-original-method', 'x-api-key', 'access-control-request-method', 'method'])
+      expect(isMethodOverrideHeader(h), h).toBe(false);
   });
 });

@@ -21,11 +21,22 @@ import {
 
 const AS = 'https://idp.example.com';
 const entry = (over: Record<string, unknown> = {}): ProtectedResourceConfig =>
-  protectedResourceSchema.parse({ resource: 'https://mcp.example.com/mcp', authorization_servers: [AS], routes: ['mcp'], ...over });
+  protectedResourceSchema.parse({
+    resource: 'https://mcp.example.com/mcp',
+    authorization_servers: [AS],
+    routes: ['mcp'],
+    ...over,
+  });
 
 describe('resource identifiers (RFC 9728 §1.2, RFC 8707 §2)', () => {
   it('accepts https URLs written as clients send them: root with or without "/", a path, a port', () => {
-    for (const ok of ['https://api.example.com', 'https://api.example.com/', 'https://api.example.com/mcp', 'https://api.example.com:8443/a/mcp/', 'https://[2001:db8::1]/mcp']) {
+    for (const ok of [
+      'https://api.example.com',
+      'https://api.example.com/',
+      'https://api.example.com/mcp',
+      'https://api.example.com:8443/a/mcp/',
+      'https://[2001:db8::1]/mcp',
+    ]) {
       expect(resourceIdentifierIssue(ok), ok).toBeUndefined();
     }
   });
@@ -81,7 +92,10 @@ describe('well-known location (RFC 9728 §3.1)', () => {
   it('keeps the port in the URL, and answers both readings of a terminating slash', () => {
     const loc = resourceLocation('https://api.example.com:8443/tenants/a/mcp/');
     expect(loc.metadataUrl).toBe('https://api.example.com:8443/.well-known/oauth-protected-resource/tenants/a/mcp');
-    expect(loc.wellKnownPaths).toEqual(['/.well-known/oauth-protected-resource/tenants/a/mcp', '/.well-known/oauth-protected-resource/tenants/a/mcp/']);
+    expect(loc.wellKnownPaths).toEqual([
+      '/.well-known/oauth-protected-resource/tenants/a/mcp',
+      '/.well-known/oauth-protected-resource/tenants/a/mcp/',
+    ]);
     expect(loc.hostKey).toBe('api.example.com');
   });
 });
@@ -106,7 +120,11 @@ describe('the metadata document (RFC 9728 §2)', () => {
         resource_signing_alg_values_supported: ['ES256'],
         authorization_details_types_supported: ['payment_initiation'],
       }),
-      { dpop_signing_alg_values_supported: ['ES256', 'EdDSA'], dpop_bound_access_tokens_required: true, tls_client_certificate_bound_access_tokens: false },
+      {
+        dpop_signing_alg_values_supported: ['ES256', 'EdDSA'],
+        dpop_bound_access_tokens_required: true,
+        tls_client_certificate_bound_access_tokens: false,
+      },
     );
     expect(doc).toEqual({
       resource: 'https://api.example.com',
@@ -137,7 +155,10 @@ describe('signed metadata (RFC 9728 §2.2)', () => {
     expect(typeof body.signed_metadata).toBe('string');
     const jwt = body.signed_metadata as string;
     expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'k1' });
-    const { payload } = await jwtVerify(jwt, publicKey, { issuer: 'https://mcp.example.com/mcp', currentDate: new Date(now) });
+    const { payload } = await jwtVerify(jwt, publicKey, {
+      issuer: 'https://mcp.example.com/mcp',
+      currentDate: new Date(now),
+    });
     const { signed_metadata: _, ...members } = body;
     expect(payload).toEqual({ ...members, iss: 'https://mcp.example.com/mcp', iat: now / 1000 });
     // The plain members equal the signed ones: a client preferring the signed values sees the same.
@@ -146,12 +167,17 @@ describe('signed metadata (RFC 9728 §2.2)', () => {
 
   it('takes the configured issuer, and refuses to load without a signer', async () => {
     const { privateKey, publicKey } = await generateKeyPair('EdDSA');
-    const set = await compileProtectedResources([entry({ signed_metadata: { issuer: 'https://portcullis.example.com' } })], {
-      signer: joseMetadataSigner({ privateKey, alg: 'EdDSA' }),
-    });
+    const set = await compileProtectedResources(
+      [entry({ signed_metadata: { issuer: 'https://portcullis.example.com' } })],
+      {
+        signer: joseMetadataSigner({ privateKey, alg: 'EdDSA' }),
+      },
+    );
     const jwt = (JSON.parse(set.list[0].body) as { signed_metadata: string }).signed_metadata;
     await expect(jwtVerify(jwt, publicKey, { issuer: 'https://portcullis.example.com' })).resolves.toBeTruthy();
-    await expect(compileProtectedResources([entry({ signed_metadata: {} })])).rejects.toThrow(/protected_resources\[0\]\.signed_metadata: no signing key/);
+    await expect(compileProtectedResources([entry({ signed_metadata: {} })])).rejects.toThrow(
+      /protected_resources\[0\]\.signed_metadata: no signing key/,
+    );
   });
 });
 
@@ -223,11 +249,14 @@ describe('answering at the well-known path', () => {
     expect(JSON.parse(a.body).resource).toBe('https://a.example.com/shared');
     expect(JSON.parse(b.body).resource).toBe('https://b.example.com/shared');
     // Two resources share this path: a third host cannot be told which.
-    expect(set.wellKnownResponse('GET', 'c.example.com', '/.well-known/oauth-protected-resource/shared')).toBeUndefined();
+    expect(
+      set.wellKnownResponse('GET', 'c.example.com', '/.well-known/oauth-protected-resource/shared'),
+    ).toBeUndefined();
     // The ops listener reached directly (Host: localhost:9192): the one resource at that path.
-    expect(JSON.parse(set.wellKnownResponse('GET', 'localhost:9192', '/.well-known/oauth-protected-resource/mcp')!.body).resource).toBe(
-      'https://mcp.example.com/mcp',
-    );
+    expect(
+      JSON.parse(set.wellKnownResponse('GET', 'localhost:9192', '/.well-known/oauth-protected-resource/mcp')!.body)
+        .resource,
+    ).toBe('https://mcp.example.com/mcp');
   });
 
   it('finds the resource of a route, and its metadata URL for challenges', () => {
@@ -245,7 +274,9 @@ describe('protected_resources schema', () => {
   const base = { authorization_servers: [AS] };
 
   it('a valid list parses, with defaults', () => {
-    expect(protectedResourcesSchema.parse([{ ...base, resource: 'https://mcp.example.com/mcp', routes: ['mcp'] }])).toEqual([
+    expect(
+      protectedResourcesSchema.parse([{ ...base, resource: 'https://mcp.example.com/mcp', routes: ['mcp'] }]),
+    ).toEqual([
       { resource: 'https://mcp.example.com/mcp', authorization_servers: [AS], routes: ['mcp'], allow_http: false },
     ]);
     expect(protectedResourcesSchema.parse(undefined)).toEqual([]);
@@ -307,19 +338,42 @@ describe('protected_resources schema', () => {
   });
 
   it('allow_http lets a local walkthrough use http URLs', () => {
-    expect(issues([{ resource: 'http://localhost:8080/mcp', authorization_servers: ['http://localhost:3000'], routes: ['mcp'], allow_http: true }])).toEqual([]);
+    expect(
+      issues([
+        {
+          resource: 'http://localhost:8080/mcp',
+          authorization_servers: ['http://localhost:3000'],
+          routes: ['mcp'],
+          allow_http: true,
+        },
+      ]),
+    ).toEqual([]);
   });
 
   it('refuses unknown members and an empty routes or authorization_servers list', () => {
-    expect(issues([{ ...base, resource: 'https://a.example.com', routes: ['a'], audience: 'x' }])).toEqual(['0: Unrecognized key: "audience"']);
+    expect(issues([{ ...base, resource: 'https://a.example.com', routes: ['a'], audience: 'x' }])).toEqual([
+      '0: Unrecognized key: "audience"',
+    ]);
     expect(issues([{ resource: 'https://a.example.com', authorization_servers: [], routes: [] }])).toHaveLength(2);
   });
 });
 
 describe('resourceConfigIssues: what needs the whole config', () => {
-  const resources = protectedResourcesSchema.parse([{ resource: 'https://mcp.example.com/mcp', authorization_servers: [AS], routes: ['mcp', 'gone', 'docs'], signed_metadata: {} }]);
+  const resources = protectedResourcesSchema.parse([
+    {
+      resource: 'https://mcp.example.com/mcp',
+      authorization_servers: [AS],
+      routes: ['mcp', 'gone', 'docs'],
+      signed_metadata: {},
+    },
+  ]);
   const routes = [
-    { name: 'mcp', auth: ['jwt'], mcp: mcpRouteSchema.parse({}), step_up: stepUpSchema.parse({ max_age_seconds: 300 }) },
+    {
+      name: 'mcp',
+      auth: ['jwt'],
+      mcp: mcpRouteSchema.parse({}),
+      step_up: stepUpSchema.parse({ max_age_seconds: 300 }),
+    },
     { name: 'docs', public: true },
     { name: 'keys', auth: ['api-key', 'jwt'], step_up: stepUpSchema.parse({ acr_values: ['urn:mfa'] }) },
     { name: 'open', public: true, mcp: {}, step_up: {} },
@@ -328,14 +382,19 @@ describe('resourceConfigIssues: what needs the whole config', () => {
   it('names every problem at its config path', () => {
     expect(resourceConfigIssues(resources, routes, { signingKeys: false })).toEqual([
       { path: ['protected_resources', 0, 'routes', 1], message: 'no route named "gone" (routes[].name)' },
-      { path: ['protected_resources', 0, 'routes', 2], message: 'route "docs" is public: it has no token to bind to the resource' },
+      {
+        path: ['protected_resources', 0, 'routes', 2],
+        message: 'route "docs" is public: it has no token to bind to the resource',
+      },
       {
         path: ['protected_resources', 0, 'signed_metadata'],
-        message: 'needs a signing key: configure credentials.introspection.phantom_token.keys (every node must sign with the same key)',
+        message:
+          'needs a signing key: configure credentials.introspection.phantom_token.keys (every node must sign with the same key)',
       },
       {
         path: ['routes', 2, 'step_up'],
-        message: 'API keys carry no acr or auth_time, so every API-key request would be refused: remove api-key from auth, or step_up',
+        message:
+          'API keys carry no acr or auth_time, so every API-key request would be refused: remove api-key from auth, or step_up',
       },
       { path: ['routes', 3, 'step_up'], message: 'a public route has no token to check acr or auth_time in' },
       { path: ['routes', 3, 'mcp'], message: 'a public route has no token whose scopes a tool could require' },
@@ -343,7 +402,9 @@ describe('resourceConfigIssues: what needs the whole config', () => {
   });
 
   it('a consistent config has none', () => {
-    const ok = protectedResourcesSchema.parse([{ resource: 'https://mcp.example.com/mcp', authorization_servers: [AS], routes: ['mcp'], signed_metadata: {} }]);
+    const ok = protectedResourcesSchema.parse([
+      { resource: 'https://mcp.example.com/mcp', authorization_servers: [AS], routes: ['mcp'], signed_metadata: {} },
+    ]);
     expect(resourceConfigIssues(ok, [routes[0]], { signingKeys: true })).toEqual([]);
   });
 });

@@ -7,7 +7,11 @@ import { stepUpSchema } from '../../src/resources/schema.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const now = NOW / 1000;
-const both: StepUpPolicy = { acrValues: ['urn:example:mfa', 'urn:example:hwk'], maxAgeSeconds: 300, clockSkewSeconds: 60 };
+const both: StepUpPolicy = {
+  acrValues: ['urn:example:mfa', 'urn:example:hwk'],
+  maxAgeSeconds: 300,
+  clockSkewSeconds: 60,
+};
 const acrOnly: StepUpPolicy = { acrValues: ['urn:example:mfa'], clockSkewSeconds: 60 };
 const ageOnly: StepUpPolicy = { maxAgeSeconds: 300, clockSkewSeconds: 60 };
 
@@ -27,7 +31,15 @@ describe('acr', () => {
   });
 
   it('wrong: another value, another case, or not a string at all', () => {
-    for (const acr of ['urn:example:pwd', 'URN:EXAMPLE:MFA', 'urn:example:mfa ', 2, ['urn:example:mfa'], { value: 'urn:example:mfa' }, true]) {
+    for (const acr of [
+      'urn:example:pwd',
+      'URN:EXAMPLE:MFA',
+      'urn:example:mfa ',
+      2,
+      ['urn:example:mfa'],
+      { value: 'urn:example:mfa' },
+      true,
+    ]) {
       expect(reason(acrOnly, acr, undefined), JSON.stringify(acr)).toBe('acr_not_accepted');
     }
   });
@@ -63,7 +75,13 @@ describe('auth_time', () => {
 
   it('in the future beyond the skew: the token contradicts itself, so invalid_token, not a step-up', () => {
     const r = checkStepUp(ageOnly, { authTime: now + 61 }, NOW);
-    expect(r).toEqual({ ok: false, reason: 'auth_time_in_future', error: 'invalid_token', acrValues: undefined, maxAge: 300 });
+    expect(r).toEqual({
+      ok: false,
+      reason: 'auth_time_in_future',
+      error: 'invalid_token',
+      acrValues: undefined,
+      maxAge: 300,
+    });
   });
 
   it('not checked when only acr is required', () => {
@@ -81,7 +99,11 @@ describe('the failure and its challenge (RFC 9470 §3)', () => {
       acrValues: ['urn:example:mfa', 'urn:example:hwk'],
       maxAge: 300,
     });
-    expect(checkStepUp(both, { acr: 'urn:example:mfa', authTime: now - 3600 }, NOW)).toMatchObject({ reason: 'auth_time_too_old', acrValues: both.acrValues, maxAge: 300 });
+    expect(checkStepUp(both, { acr: 'urn:example:mfa', authTime: now - 3600 }, NOW)).toMatchObject({
+      reason: 'auth_time_too_old',
+      acrValues: both.acrValues,
+      maxAge: 300,
+    });
   });
 
   it('gives the 401 challenge with error, acr_values, max_age and resource_metadata', () => {
@@ -89,7 +111,11 @@ describe('the failure and its challenge (RFC 9470 §3)', () => {
     if (r.ok) throw new Error('expected a failure');
     const header = addChallengeParams(
       `Bearer realm="portcullis", error="${r.error}", error_description="${STEP_UP_DESCRIPTION}"`,
-      resourceChallengeParams({ acrValues: r.acrValues, maxAge: r.maxAge, resourceMetadata: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp' }),
+      resourceChallengeParams({
+        acrValues: r.acrValues,
+        maxAge: r.maxAge,
+        resourceMetadata: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
+      }),
     );
     expect(header).toBe(
       'Bearer realm="portcullis", error="insufficient_user_authentication", error_description="A stronger or more recent authentication is required", acr_values="urn:example:mfa urn:example:hwk", max_age="300", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"',
@@ -101,11 +127,22 @@ describe('sources of acr and auth_time', () => {
   it('JWT claims and an introspection answer are read the same way', () => {
     const policy = stepUpPolicy(stepUpSchema.parse({ acr_values: ['urn:example:mfa'], max_age_seconds: 300 }));
     const jwtClaims = { iss: 'https://idp.example.com', sub: 'alice', acr: 'urn:example:mfa', auth_time: now - 120 };
-    const introspection = { active: true, sub: 'alice', acr: 'urn:example:mfa', auth_time: now - 120, token_type: 'Bearer' };
+    const introspection = {
+      active: true,
+      sub: 'alice',
+      acr: 'urn:example:mfa',
+      auth_time: now - 120,
+      token_type: 'Bearer',
+    };
     expect(checkStepUp(policy, { acr: jwtClaims.acr, authTime: jwtClaims.auth_time }, NOW)).toEqual({ ok: true });
-    expect(checkStepUp(policy, { acr: introspection.acr, authTime: introspection.auth_time }, NOW)).toEqual({ ok: true });
+    expect(checkStepUp(policy, { acr: introspection.acr, authTime: introspection.auth_time }, NOW)).toEqual({
+      ok: true,
+    });
     const stale = { active: true, acr: 'urn:example:mfa', auth_time: now - 7200 };
-    expect(checkStepUp(policy, { acr: stale.acr, authTime: stale.auth_time }, NOW)).toMatchObject({ ok: false, reason: 'auth_time_too_old' });
+    expect(checkStepUp(policy, { acr: stale.acr, authTime: stale.auth_time }, NOW)).toMatchObject({
+      ok: false,
+      reason: 'auth_time_too_old',
+    });
   });
 });
 
@@ -117,8 +154,10 @@ describe('routes[].step_up schema', () => {
   });
 
   it('refuses ACR values a challenge cannot carry, and negative or fractional ages', () => {
-    for (const bad of [['two words'], ['a"b'], ['a\\b'], [''], []]) expect(stepUpSchema.safeParse({ acr_values: bad }).success, JSON.stringify(bad)).toBe(false);
-    for (const bad of [-1, 1.5, 31 * 24 * 3600]) expect(stepUpSchema.safeParse({ max_age_seconds: bad }).success, String(bad)).toBe(false);
+    for (const bad of [['two words'], ['a"b'], ['a\\b'], [''], []])
+      expect(stepUpSchema.safeParse({ acr_values: bad }).success, JSON.stringify(bad)).toBe(false);
+    for (const bad of [-1, 1.5, 31 * 24 * 3600])
+      expect(stepUpSchema.safeParse({ max_age_seconds: bad }).success, String(bad)).toBe(false);
     expect(stepUpSchema.safeParse({ acr_values: ['urn:x'], unknown: 1 }).success).toBe(false);
   });
 });

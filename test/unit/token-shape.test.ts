@@ -69,8 +69,14 @@ describe('isCanonicalBase64url', () => {
 
 describe('normalizeTyp', () => {
   it('ASCII case-insensitive, application/ optional, nothing else', () => {
-    expect(['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/AT+jwt'].map(normalizeTyp)).toEqual(['at+jwt', 'at+jwt', 'at+jwt', 'at+jwt']);
-    for (const t of ['at+jwt ', ' at+jwt', 'at+jwt\t', 'at+\u212Awt', 'аt+jwt']) expect(normalizeTyp(t), JSON.stringify(t)).not.toBe('at+jwt');
+    expect(['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/AT+jwt'].map(normalizeTyp)).toEqual([
+      'at+jwt',
+      'at+jwt',
+      'at+jwt',
+      'at+jwt',
+    ]);
+    for (const t of ['at+jwt ', ' at+jwt', 'at+jwt\t', 'at+\u212Awt', 'аt+jwt'])
+      expect(normalizeTyp(t), JSON.stringify(t)).not.toBe('at+jwt');
     expect(normalizeTyp('application/application/at+jwt')).toBe('application/at+jwt');
     expect(normalizeTyp('application/')).toBe('');
   });

@@ -34,9 +34,15 @@ export function validateKeyRoutes(routes: readonly string[], configRoutes: Reado
   const usable = configRoutes.filter((r) => !r.public && r.auth?.includes('api-key')).map((r) => r.name);
   for (const name of routes) {
     const route = configRoutes.find((r) => r.name === name);
-    const why = !route ? 'is not a route of this config' : route.public ? 'is public (no credential is checked there)' : 'does not accept api-key';
+    const why = !route
+      ? 'is not a route of this config'
+      : route.public
+        ? 'is public (no credential is checked there)'
+        : 'does not accept api-key';
     if (!route || !usable.includes(name)) {
-      throw new KeyAdminError(`--routes: "${name}" ${why}; routes that take API keys: ${usable.join(', ') || '(none)'}`);
+      throw new KeyAdminError(
+        `--routes: "${name}" ${why}; routes that take API keys: ${usable.join(', ') || '(none)'}`,
+      );
     }
   }
 }
@@ -72,11 +78,19 @@ async function activeKeysOf(store: KeyStore, clientId: string, nowMs: number): P
   return (await store.list()).filter((r) => r.client_id === clientId && isActive(r, nowMs));
 }
 
-export async function createKey(store: KeyStore, prefix: string, opts: CreateKeyOptions, nowMs = Date.now()): Promise<CreatedKey> {
-  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(opts.clientId)) throw new KeyAdminError('client id: 1-128 of letters, digits, _ . : @ -');
+export async function createKey(
+  store: KeyStore,
+  prefix: string,
+  opts: CreateKeyOptions,
+  nowMs = Date.now(),
+): Promise<CreatedKey> {
+  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(opts.clientId))
+    throw new KeyAdminError('client id: 1-128 of letters, digits, _ . : @ -');
   if (opts.cidrs) validateCidrs(opts.cidrs);
   if (opts.routes && opts.configRoutes) validateKeyRoutes(opts.routes, opts.configRoutes);
-  for (const s of opts.scopes ?? []) if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) throw new KeyAdminError(`scope "${s}" has characters RFC 6749 does not allow`);
+  for (const s of opts.scopes ?? [])
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))
+      throw new KeyAdminError(`scope "${s}" has characters RFC 6749 does not allow`);
   const active = await activeKeysOf(store, opts.clientId, nowMs);
   if (active.length >= MAX_ACTIVE_KEYS_PER_CLIENT) {
     throw new KeyAdminError(
@@ -104,7 +118,9 @@ async function findById(store: KeyStore, id: string): Promise<KeyRecord> {
   if (rec) return rec;
   const invalid = (await store.listInvalid()).find((l) => l.id === id);
   if (invalid) {
-    throw new KeyAdminError(`key "${id}" has an invalid record and is locked out (${invalid.problems.join('; ')}): fix or remove it in the store by hand, or create a new key`);
+    throw new KeyAdminError(
+      `key "${id}" has an invalid record and is locked out (${invalid.problems.join('; ')}): fix or remove it in the store by hand, or create a new key`,
+    );
   }
   throw new KeyAdminError(`no key with id "${id}" (see portcullis keys list)`);
 }
@@ -117,12 +133,20 @@ export async function revokeKey(store: KeyStore, id: string, nowMs = Date.now())
 }
 
 /** A new key for the same client and grants. The old key stays valid until revoked, or for `graceSeconds`. */
-export async function rotateKey(store: KeyStore, prefix: string, id: string, graceSeconds?: number, nowMs = Date.now()): Promise<CreatedKey & { old: KeyRecord }> {
+export async function rotateKey(
+  store: KeyStore,
+  prefix: string,
+  id: string,
+  graceSeconds?: number,
+  nowMs = Date.now(),
+): Promise<CreatedKey & { old: KeyRecord }> {
   const old = await findById(store, id);
   if (!isActive(old, nowMs)) throw new KeyAdminError(`key "${id}" is not active; create a new key instead`);
   const active = await activeKeysOf(store, old.client_id, nowMs);
   if (active.length >= MAX_ACTIVE_KEYS_PER_CLIENT) {
-    throw new KeyAdminError(`client "${old.client_id}" already has ${active.length} active keys; revoke the one not in use first`);
+    throw new KeyAdminError(
+      `client "${old.client_id}" already has ${active.length} active keys; revoke the one not in use first`,
+    );
   }
   const key = generateApiKey(prefix);
   const record: KeyRecord = {

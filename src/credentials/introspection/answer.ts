@@ -39,15 +39,26 @@ function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0].trim().toLowerCase();
 }
 
-export function readAnswer(status: number, contentType: string | undefined, body: string, rules: AnswerRules, nowSeconds: number): Answer {
+export function readAnswer(
+  status: number,
+  contentType: string | undefined,
+  body: string,
+  rules: AnswerRules,
+  nowSeconds: number,
+): Answer {
   // 4xx here means the server refused *us* (bad client credentials, wrong auth method):
   // a configuration problem, not a verdict on the caller's token.
   // Except RFC 7009's `unsupported_token_type` (oidc-provider answers it for anything that parses as
   // a JWT): a verdict on the token — not an access token this server issued — so invalid, not 503.
-  if (status === 400 && mediaType(contentType) === 'application/json' && /"error"\s*:\s*"unsupported_token_type"/.test(body)) {
+  if (
+    status === 400 &&
+    mediaType(contentType) === 'application/json' &&
+    /"error"\s*:\s*"unsupported_token_type"/.test(body)
+  ) {
     return { kind: 'rejected', reason: 'token_type_unsupported' };
   }
-  if (status !== 200) return { kind: 'unusable', reason: status >= 500 ? 'introspection_http_5xx' : 'introspection_http_status' };
+  if (status !== 200)
+    return { kind: 'unusable', reason: status >= 500 ? 'introspection_http_5xx' : 'introspection_http_status' };
   if (mediaType(contentType) !== 'application/json') return { kind: 'unusable', reason: 'introspection_not_json' };
   let json: unknown;
   try {
@@ -55,7 +66,8 @@ export function readAnswer(status: number, contentType: string | undefined, body
   } catch {
     return { kind: 'unusable', reason: 'introspection_bad_json' };
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { kind: 'unusable', reason: 'introspection_not_object' };
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    return { kind: 'unusable', reason: 'introspection_not_object' };
   return readClaims(json as Record<string, unknown>, rules, nowSeconds);
 }
 
@@ -65,7 +77,8 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
   if (a.active !== true) return no(a.active === false ? 'token_inactive' : 'introspection_active_not_boolean');
 
   if (a.token_type !== undefined) {
-    if (typeof a.token_type !== 'string' || !rules.accessTokenTypes.has(a.token_type.toLowerCase())) return no('token_not_access_token');
+    if (typeof a.token_type !== 'string' || !rules.accessTokenTypes.has(a.token_type.toLowerCase()))
+      return no('token_not_access_token');
   } else if (rules.requireTokenType) {
     return no('token_type_missing');
   }
@@ -99,29 +112,35 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
   // `aud` present: it must name this API (a token for another API of the same server does not
   // pass here). Absent: the server did not restrict the token, which passes unless
   // require_audience. Only allow_any_audience (audiences undefined) skips the check.
-  if (a.aud !== undefined && typeof a.aud !== 'string' && !(Array.isArray(a.aud) && a.aud.every((x) => typeof x === 'string'))) {
+  if (
+    a.aud !== undefined &&
+    typeof a.aud !== 'string' &&
+    !(Array.isArray(a.aud) && a.aud.every((x) => typeof x === 'string'))
+  ) {
     return no('token_aud_invalid');
   }
   if (a.aud === undefined) {
     if (rules.requireAudience) return no('token_audience_missing');
   } else if (rules.audiences) {
-    const aud: string[] = Array.isArray(a.aud) ? a.aud : [a.aud as string];
+    const aud: string[] = Array.isArray(a.aud) ? a.aud : [a.aud];
     if (!aud.some((x) => rules.audiences!.includes(x))) return no('token_audience_mismatch');
   }
 
   if (a.scope !== undefined && typeof a.scope !== 'string') return no('token_scope_invalid');
-  if (a.client_id !== undefined && (typeof a.client_id !== 'string' || a.client_id === '')) return no('token_client_id_invalid');
+  if (a.client_id !== undefined && (typeof a.client_id !== 'string' || a.client_id === ''))
+    return no('token_client_id_invalid');
   if (a.sub !== undefined && (typeof a.sub !== 'string' || a.sub === '')) return no('token_sub_invalid');
   // A lone surrogate (`"\ud800"` in the JSON) has no UTF-8 form: no header, metadata or log can carry it.
-  for (const v of [a.sub, a.client_id, a.iss, a.scope]) if (typeof v === 'string' && LONE_SURROGATE.test(v)) return no('token_claim_not_unicode');
+  for (const v of [a.sub, a.client_id, a.iss, a.scope])
+    if (typeof v === 'string' && LONE_SURROGATE.test(v)) return no('token_claim_not_unicode');
 
   // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
-  const scopes = a.scope === undefined ? [] : [...new Set((a.scope as string).split(' ').filter(Boolean))];
+  const scopes = a.scope === undefined ? [] : [...new Set(a.scope.split(' ').filter(Boolean))];
   const identity = newIdentity('oauth2', {
-    subject: a.sub as string | undefined,
-    clientId: a.client_id as string | undefined,
+    subject: a.sub,
+    clientId: a.client_id,
     scopes,
-    issuer: a.iss as string | undefined,
+    issuer: a.iss,
     expiresAt: exp,
   });
   return { kind: 'active', identity, exp };

@@ -6,7 +6,8 @@ import { LRUCache } from 'lru-cache';
 import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 
-export type CachedAnswer = { active: true; identity: Identity; until: number } | { active: false; reason: InvalidTokenReason; until: number };
+export type CachedAnswer =
+  { active: true; identity: Identity; until: number } | { active: false; reason: InvalidTokenReason; until: number };
 
 export function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('base64url');

@@ -48,9 +48,11 @@ export class IntrospectionClient {
     this.url = new URL(opts.endpoint);
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: Math.min(opts.maxSockets, 16) };
     // TLS verification stays on: rejectUnauthorized is Node's default and never switched off here.
-    this.agent = this.url.protocol === 'https:' ? new HttpsAgent({ ...agentOpts, ca: opts.ca }) : new HttpAgent(agentOpts);
+    this.agent =
+      this.url.protocol === 'https:' ? new HttpsAgent({ ...agentOpts, ca: opts.ca }) : new HttpAgent(agentOpts);
     if (opts.authMethod === 'client_secret_basic') {
-      this.basic = 'Basic ' + Buffer.from(`${formEncode(opts.clientId)}:${formEncode(opts.clientSecret)}`).toString('base64');
+      this.basic =
+        'Basic ' + Buffer.from(`${formEncode(opts.clientId)}:${formEncode(opts.clientSecret)}`).toString('base64');
     }
   }
 
@@ -83,19 +85,27 @@ export class IntrospectionClient {
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_BODY_BYTES) return fail('introspection_response_too_large', `answer over ${MAX_BODY_BYTES} bytes`);
+          if (size > MAX_BODY_BYTES)
+            return fail('introspection_response_too_large', `answer over ${MAX_BODY_BYTES} bytes`);
           chunks.push(c);
         });
         res.on('end', () => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: res.headers['content-type'],
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         });
         res.on('error', (e) => fail('introspection_unreachable', e.message));
       });
       // One deadline for connect + send + answer, not an idle timeout.
-      const timer = setTimeout(() => fail('introspection_timeout', `no answer within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+      const timer = setTimeout(
+        () => fail('introspection_timeout', `no answer within ${this.opts.timeoutMs} ms`),
+        this.opts.timeoutMs,
+      );
       req.on('error', (e) => fail('introspection_unreachable', (e as NodeJS.ErrnoException).code ?? e.message));
       req.end(body);
     });

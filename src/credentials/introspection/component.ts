@@ -28,8 +28,30 @@ export interface IntrospectionComponent {
 const caches = new Map<string, { fingerprint: string; cache: IntrospectionCache }>();
 
 function answerFingerprint(cfg: IntrospectionConfig): string {
-  const { endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache } = cfg;
-  return JSON.stringify({ endpoint, client_id, issuer, audiences, allow_any_audience, require_audience, require_token_type, access_token_types, clock_skew_seconds, cache });
+  const {
+    endpoint,
+    client_id,
+    issuer,
+    audiences,
+    allow_any_audience,
+    require_audience,
+    require_token_type,
+    access_token_types,
+    clock_skew_seconds,
+    cache,
+  } = cfg;
+  return JSON.stringify({
+    endpoint,
+    client_id,
+    issuer,
+    audiences,
+    allow_any_audience,
+    require_audience,
+    require_token_type,
+    access_token_types,
+    clock_skew_seconds,
+    cache,
+  });
 }
 
 export function createIntrospection(
@@ -76,7 +98,12 @@ export function createIntrospection(
     where,
   });
   opts.log.info(
-    { endpoint: redactUrl(cfg.endpoint), auth_method: cfg.auth_method, timeout_ms: cfg.timeout_ms, max_ttl_seconds: cfg.cache.max_ttl_seconds },
+    {
+      endpoint: redactUrl(cfg.endpoint),
+      auth_method: cfg.auth_method,
+      timeout_ms: cfg.timeout_ms,
+      max_ttl_seconds: cfg.cache.max_ttl_seconds,
+    },
     'introspection configured for opaque tokens',
   );
   const introspect = (token: string) => introspector.introspect(token);
@@ -129,9 +156,13 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       if (!entry) return undefined;
       const v = entry.v;
       // Another replica's reason, read back from Redis: only a catalog reason of the invalid_token class.
-      if (v?.a === 0) return isDenyReason(v.r) && DENY_REASONS[v.r].error === 'invalid_token' ? { active: false, reason: v.r as InvalidTokenReason, until: entry.e } : undefined;
+      if (v?.a === 0)
+        return isDenyReason(v.r) && DENY_REASONS[v.r].error === 'invalid_token'
+          ? { active: false, reason: v.r as InvalidTokenReason, until: entry.e }
+          : undefined;
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
-      if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x))) return undefined;
+      if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x)))
+        return undefined;
       let identity;
       try {
         identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
@@ -142,7 +173,14 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
     },
     set(key, answer) {
       const v: SharedAnswer = answer.active
-        ? { a: 1, s: answer.identity.subject, c: answer.identity.clientId, sc: [...answer.identity.scopes], i: answer.identity.issuer, x: answer.identity.expiresAt }
+        ? {
+            a: 1,
+            s: answer.identity.subject,
+            c: answer.identity.clientId,
+            sc: [...answer.identity.scopes],
+            i: answer.identity.issuer,
+            x: answer.identity.expiresAt,
+          }
         : { a: 0, r: answer.reason };
       void remote.setEntry(key, { e: answer.until, v });
     },

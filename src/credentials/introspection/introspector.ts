@@ -84,10 +84,17 @@ export class Introspector {
     const refused = this.o.admission.tryAcquire();
     if (refused) {
       this.o.metrics.refused.inc({ limit: refused });
-      this.warn(`refused_${refused}`, {
-        limit: refused,
-      }, `introspection ${refused} limit reached: uncached opaque tokens are denied with 503 (raise ${this.o.where}.${refused === 'rate' ? 'max_per_second' : 'max_concurrency'} if this is legitimate traffic)`);
-      throw new DependencyUnavailableError(refused === 'rate' ? 'introspection_rate_limit' : 'introspection_concurrency_limit', 1);
+      this.warn(
+        `refused_${refused}`,
+        {
+          limit: refused,
+        },
+        `introspection ${refused} limit reached: uncached opaque tokens are denied with 503 (raise ${this.o.where}.${refused === 'rate' ? 'max_per_second' : 'max_concurrency'} if this is legitimate traffic)`,
+      );
+      throw new DependencyUnavailableError(
+        refused === 'rate' ? 'introspection_rate_limit' : 'introspection_concurrency_limit',
+        1,
+      );
     }
     const start = process.hrtime.bigint();
     let result = 'error';
@@ -98,7 +105,11 @@ export class Introspector {
       } catch (e) {
         const reason = e instanceof IntrospectionTransportError ? e.reason : 'introspection_unreachable';
         result = reason === 'introspection_timeout' ? 'timeout' : 'error';
-        this.warn(reason, { reason, detail: (e as Error).message }, `introspection endpoint unavailable (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`);
+        this.warn(
+          reason,
+          { reason, detail: (e as Error).message },
+          `introspection endpoint unavailable (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`,
+        );
         throw new DependencyUnavailableError(reason, this.o.retryAfterSeconds);
       }
       const answer = readAnswer(raw.status, raw.contentType, raw.body, this.o.rules, Math.floor(this.o.now() / 1000));
@@ -115,9 +126,13 @@ export class Introspector {
           throw new InvalidCredentialError(answer.reason);
         case 'unusable':
           result = 'error';
-          this.warn(answer.reason, { reason: answer.reason, status: raw.status }, raw.status === 401 || raw.status === 403
-            ? `introspection endpoint refused Portcullis's client credentials: check ${this.o.where}.client_id, client_secret and auth_method`
-            : `introspection endpoint gave an unusable answer (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`);
+          this.warn(
+            answer.reason,
+            { reason: answer.reason, status: raw.status },
+            raw.status === 401 || raw.status === 403
+              ? `introspection endpoint refused Portcullis's client credentials: check ${this.o.where}.client_id, client_secret and auth_method`
+              : `introspection endpoint gave an unusable answer (${this.o.where}.endpoint): uncached opaque tokens are denied with 503`,
+          );
           throw new DependencyUnavailableError(answer.reason, this.o.retryAfterSeconds);
       }
     } finally {

@@ -49,7 +49,11 @@ export function createJwtComponent(opts: JwtComponentOptions): JwtComponent {
   const verifier = new JwtVerifier(issuers, cache, metrics, now);
   return {
     verifier,
-    readiness: issuers.map(({ jwks }) => ({ name: `jwks ${jwks.issuer}`, ready: () => jwks.ready(), detail: () => jwks.detail() })),
+    readiness: issuers.map(({ jwks }) => ({
+      name: `jwks ${jwks.issuer}`,
+      ready: () => jwks.ready(),
+      detail: () => jwks.detail(),
+    })),
     async start() {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

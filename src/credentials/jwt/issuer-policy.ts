@@ -87,7 +87,8 @@ const STANDARD_REQUIRED: ReadonlyMap<string, InvalidTokenReason> = new Map([
  */
 function checkRequired(policy: IssuerPolicy, payload: Record<string, unknown>): void {
   for (const c of policy.requiredClaims) {
-    if (payload[c] === undefined || payload[c] === null) invalid(STANDARD_REQUIRED.get(c) ?? 'jwt_required_claim_missing');
+    if (payload[c] === undefined || payload[c] === null)
+      invalid(STANDARD_REQUIRED.get(c) ?? 'jwt_required_claim_missing');
   }
   for (const c of ['sub', 'client_id', 'jti']) optionalString(payload, c);
 }
@@ -163,5 +164,11 @@ export function checkClaims(policy: IssuerPolicy, payload: Record<string, unknow
     clientId = optionalString(payload, c);
     if (clientId !== undefined) break;
   }
-  return newIdentity('jwt', { subject, clientId, scopes: scopesOf(payload, policy.scopeClaim), issuer: policy.issuer, expiresAt: exp });
+  return newIdentity('jwt', {
+    subject,
+    clientId,
+    scopes: scopesOf(payload, policy.scopeClaim),
+    issuer: policy.issuer,
+    expiresAt: exp,
+  });
 }

@@ -83,7 +83,9 @@ export class JwksManager implements JwksGaugeSource {
   /** Why not ready, for /readyz. */
   detail(): string | undefined {
     if (this.keys) return undefined;
-    return this.lastError ? `keys not loaded from ${this.source.description}: ${this.lastError}` : `loading keys from ${this.source.description}`;
+    return this.lastError
+      ? `keys not loaded from ${this.source.description}: ${this.lastError}`
+      : `loading keys from ${this.source.description}`;
   }
 
   keysAgeSeconds(): number | undefined {
@@ -186,7 +188,13 @@ export class JwksManager implements JwksGaugeSource {
       this.consecutiveFailures = 0;
       this.metrics.jwksFetches.inc({ issuer: this.issuer, trigger, result: 'success' });
       this.carried?.set(this.carryKey, { keys: next, loadedAt: this.loadedAt, stale: false });
-      const fields = { issuer: this.issuer, source: this.source.description, trigger, kids: next.kids, keys: next.size };
+      const fields = {
+        issuer: this.issuer,
+        source: this.source.description,
+        trigger,
+        kids: next.kids,
+        keys: next.size,
+      };
       // Said once per distinct JWKS, not at every refresh (many issuers publish encryption keys too).
       const skipped = JSON.stringify(next.skipped);
       if (next.skipped.length && skipped !== this.lastSkipped) {
@@ -205,7 +213,13 @@ export class JwksManager implements JwksGaugeSource {
       if (this.keys) {
         if (!this.failedSinceLoad) {
           this.log.warn(
-            { issuer: this.issuer, source: this.source.description, trigger, error: message, keys_age_seconds: Math.round(this.keysAgeSeconds()!) },
+            {
+              issuer: this.issuer,
+              source: this.source.description,
+              trigger,
+              error: message,
+              keys_age_seconds: Math.round(this.keysAgeSeconds()!),
+            },
             'JWKS refresh failed: the last good keys keep serving (metric portcullis_jwks_stale=1); tokens signed by new keys are refused until the issuer is reachable',
           );
         }
@@ -224,7 +238,11 @@ export class JwksManager implements JwksGaugeSource {
     if (this.closed) return;
     clearTimeout(this.timer);
     const delay = this.lastError
-      ? Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, this.consecutiveFailures - 1), MAX_RETRY_MS, this.refreshMs || MAX_RETRY_MS)
+      ? Math.min(
+          FIRST_RETRY_MS * 2 ** Math.max(0, this.consecutiveFailures - 1),
+          MAX_RETRY_MS,
+          this.refreshMs || MAX_RETRY_MS,
+        )
       : this.refreshMs;
     if (delay <= 0) return;
     this.timer = setTimeout(() => void this.refresh('refresh'), delay);

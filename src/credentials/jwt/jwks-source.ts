@@ -18,7 +18,8 @@ export function describeFetchError(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'timed out';
   const cause = err?.cause;
-  if (cause?.code) return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
+  if (cause?.code)
+    return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
   if (cause?.message) return cause.message;
   return err?.message ?? String(e);
 }
@@ -95,10 +96,16 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
           if (typeof doc !== 'object' || doc === null) throw new Error(`${url}: not a discovery document`);
           // OIDC Discovery §4.3: the document's issuer must be exactly the configured one, or
           // another party's keys could be trusted for this issuer.
-          if (doc.issuer !== cfg.issuer) throw new Error(`${url}: "issuer" is ${JSON.stringify(doc.issuer)}, expected ${JSON.stringify(cfg.issuer)}`);
-          if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error(`${url}: no http(s) "jwks_uri"`);
+          if (doc.issuer !== cfg.issuer)
+            throw new Error(
+              `${url}: "issuer" is ${JSON.stringify(doc.issuer)}, expected ${JSON.stringify(cfg.issuer)}`,
+            );
+          if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri))
+            throw new Error(`${url}: no http(s) "jwks_uri"`);
           if (doc.jwks_uri.startsWith('http:') && !cfg.allow_http) {
-            throw new Error(`${url}: "jwks_uri" ${doc.jwks_uri} is plain http (set ${where}.allow_http: true only for local development)`);
+            throw new Error(
+              `${url}: "jwks_uri" ${doc.jwks_uri} is plain http (set ${where}.allow_http: true only for local development)`,
+            );
           }
           jwksUri = doc.jwks_uri;
         } catch (e) {
@@ -106,7 +113,7 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
           if (jwksUri === undefined) throw e;
         }
       }
-      return fetchJson(jwksUri!, timeout);
+      return fetchJson(jwksUri, timeout);
     },
   };
 }

@@ -68,7 +68,10 @@ export class KeySet {
   }
 
   /** The key for `kid` and `alg`: 'found', 'no_alg' (kid known, not for this alg) or 'unknown_kid'. */
-  lookup(kid: string | undefined, alg: string): { status: 'found'; key: VerificationKey } | { status: 'no_alg' | 'unknown_kid' | 'ambiguous' } {
+  lookup(
+    kid: string | undefined,
+    alg: string,
+  ): { status: 'found'; key: VerificationKey } | { status: 'no_alg' | 'unknown_kid' | 'ambiguous' } {
     if (kid === undefined) {
       // No kid: usable only when exactly one key could have signed it.
       const list = this.withoutKid.get(alg) ?? [];
@@ -124,7 +127,10 @@ export class KeySet {
       const candidates = [...allowedAlgs].filter((a) => fits.includes(a));
       const algs = jwk.alg !== undefined ? candidates.filter((a) => a === jwk.alg) : candidates.slice(0, 1);
       if (algs.length === 0) {
-        skipped.push({ kid, why: `no allowed algorithm fits (key alg ${String(jwk.alg ?? 'unset')}, allowed ${[...allowedAlgs].join(', ')})` });
+        skipped.push({
+          kid,
+          why: `no allowed algorithm fits (key alg ${String(jwk.alg ?? 'unset')}, allowed ${[...allowedAlgs].join(', ')})`,
+        });
         continue;
       }
       if (kid !== undefined && set.byKid.has(kid)) {

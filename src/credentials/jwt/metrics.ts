@@ -86,7 +86,10 @@ export class JwtMetrics {
   /** Counts a verification (one addition per call). Issuers and reasons are bounded. */
   verification(issuer: string, result: string): void {
     const key = `${issuer}\u0000${result}`;
-    (this.verificationChildren.get(key) ?? this.verificationChildren.set(key, this.verifications.child({ issuer, result }))).inc();
+    (
+      this.verificationChildren.get(key) ??
+      this.verificationChildren.set(key, this.verifications.child({ issuer, result }))
+    ).inc();
   }
 
   private static readonly byRegistry = new WeakMap<Registry, JwtMetrics>();

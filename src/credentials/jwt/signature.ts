@@ -16,7 +16,10 @@ interface AlgParams {
 
 const RSA: Omit<VerifyKeyObjectInput, 'key'> = { padding: constants.RSA_PKCS1_PADDING };
 // RFC 7518 §3.5: the salt is as long as the hash; AUTO would accept any salt length.
-const PSS: Omit<VerifyKeyObjectInput, 'key'> = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
+const PSS: Omit<VerifyKeyObjectInput, 'key'> = {
+  padding: constants.RSA_PKCS1_PSS_PADDING,
+  saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+};
 // JWS carries ECDSA signatures as r || s (RFC 7518 §3.4), not DER.
 const ECDSA: Omit<VerifyKeyObjectInput, 'key'> = { dsaEncoding: 'ieee-p1363' };
 
@@ -54,7 +57,12 @@ export function signatureValid(token: string, vk: VerificationKey): boolean {
   const sig = token.slice(dot + 1);
   if (dot <= 0 || !BASE64URL.test(sig)) return false;
   try {
-    return verify(params.hash, Buffer.from(token.slice(0, dot), 'ascii'), verifyInputOf(vk, params), Buffer.from(sig, 'base64url'));
+    return verify(
+      params.hash,
+      Buffer.from(token.slice(0, dot), 'ascii'),
+      verifyInputOf(vk, params),
+      Buffer.from(sig, 'base64url'),
+    );
   } catch {
     // A signature of the wrong length or shape for the key: not valid, never an error.
     return false;

@@ -44,7 +44,8 @@ export class TokenCache {
 
   constructor(private readonly opts: TokenCacheOptions) {
     if (opts.maxEntries > 0 && opts.ttlSeconds > 0) this.verified = new LRUCache({ max: opts.maxEntries });
-    if (opts.rejectedMaxEntries > 0 && opts.rejectedTtlSeconds > 0) this.rejected = new LRUCache({ max: opts.rejectedMaxEntries });
+    if (opts.rejectedMaxEntries > 0 && opts.rejectedTtlSeconds > 0)
+      this.rejected = new LRUCache({ max: opts.rejectedMaxEntries });
   }
 
   getVerified(hash: string, nowMs: number): Identity | undefined {

@@ -106,7 +106,10 @@ function wellFormedStrings(root: unknown): boolean {
  * character the signer never wrote), holding a JSON object whose strings are well-formed Unicode
  * (a `\ud800` escape is valid UTF-8 JSON but a string no UTF-8 header or log can carry).
  */
-function decodeJsonObject(segment: string, reason: 'jwt_header_malformed' | 'jwt_payload_malformed'): Record<string, unknown> {
+function decodeJsonObject(
+  segment: string,
+  reason: 'jwt_header_malformed' | 'jwt_payload_malformed',
+): Record<string, unknown> {
   if (segment.length === 0) invalid(reason);
   if (!isCanonicalBase64url(segment)) invalid('jwt_base64_invalid');
   const bytes = Buffer.from(segment, 'base64url');
@@ -184,7 +187,8 @@ function judgeHeader(segment: string): AcceptedHeader {
   if ('b64' in h) invalid('jwt_b64_unsupported');
   // `cty` signals a nested JWT (RFC 7519 §5.2) or other content; an access token has none.
   if ('cty' in h) invalid('jwt_nested_unsupported');
-  if (h.kid !== undefined && (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > 256)) invalid('jwt_kid_invalid');
+  if (h.kid !== undefined && (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > 256))
+    invalid('jwt_kid_invalid');
   if (h.typ !== undefined && typeof h.typ !== 'string') invalid('jwt_typ_invalid');
-  return { header: Object.freeze(h), alg, kid: h.kid as string | undefined };
+  return { header: Object.freeze(h), alg, kid: h.kid };
 }

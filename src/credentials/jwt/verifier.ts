@@ -21,7 +21,13 @@ export interface IssuerRuntime {
 }
 
 /** Rejections whose answer can change with time or a key refresh: never remembered. */
-const NOT_CACHED = new Set<InvalidTokenReason>(['jwt_not_yet_valid', 'jwt_issued_in_future', 'jwt_kid_unknown', 'jwt_key_alg_mismatch', 'jwt_kid_missing']);
+const NOT_CACHED = new Set<InvalidTokenReason>([
+  'jwt_not_yet_valid',
+  'jwt_issued_in_future',
+  'jwt_kid_unknown',
+  'jwt_key_alg_mismatch',
+  'jwt_kid_missing',
+]);
 
 export class JwtVerifier implements CredentialVerifier {
   private readonly byIssuer: Map<string, IssuerRuntime>;

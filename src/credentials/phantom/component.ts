@@ -19,10 +19,7 @@ export interface PhantomComponent {
   jwksHandler: OpsHandler;
 }
 
-export function createPhantom(
-  cfg: PhantomConfig,
-  opts: ComponentContext,
-): PhantomComponent {
+export function createPhantom(cfg: PhantomConfig, opts: ComponentContext): PhantomComponent {
   const where = 'credentials.introspection.phantom_token';
   const issued = phantomTokensIssued(opts.registry);
   let signer: PhantomTokenSigner | undefined;
@@ -55,7 +52,10 @@ export function createPhantom(
         onIssued: (credential) => issued.inc({ credential }),
       });
       jwksBody = JSON.stringify(signer.jwks());
-      opts.log.info({ signing_kid: signer.kid, published_kids: keys.map((k) => k.kid), issuer: cfg.issuer, audience: cfg.audience }, 'phantom tokens enabled');
+      opts.log.info(
+        { signing_kid: signer.kid, published_kids: keys.map((k) => k.kid), issuer: cfg.issuer, audience: cfg.audience },
+        'phantom tokens enabled',
+      );
     },
     ready: () => signer !== undefined,
     async tokenFor(identity) {

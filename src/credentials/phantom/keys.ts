@@ -26,11 +26,16 @@ export interface KeyFileConfig {
 async function publicJwkOf(pem: string, kid: string, alg: PhantomAlg): Promise<JWK> {
   // The public key is derived from the private one: no second file to keep in step.
   const pub = createPublicKey(pem);
-  const jwk = (await exportJWK(pub)) as JWK;
+  const jwk = await exportJWK(pub);
   return { ...jwk, kid, alg, use: 'sig' };
 }
 
-export async function loadKeyFiles(keys: readonly KeyFileConfig[], defaultAlg: PhantomAlg, resolvePath: (p: string) => string, where: string): Promise<SigningKey[]> {
+export async function loadKeyFiles(
+  keys: readonly KeyFileConfig[],
+  defaultAlg: PhantomAlg,
+  resolvePath: (p: string) => string,
+  where: string,
+): Promise<SigningKey[]> {
   const out: SigningKey[] = [];
   for (const [i, k] of keys.entries()) {
     const alg = k.algorithm ?? defaultAlg;
@@ -39,11 +44,19 @@ export async function loadKeyFiles(keys: readonly KeyFileConfig[], defaultAlg: P
     try {
       pem = await readFile(file, 'utf8');
     } catch (e) {
-      throw new Error(`${where}.keys[${i}].private_key_file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(
+        `${where}.keys[${i}].private_key_file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     try {
       const privateKey = await importPKCS8(pem, alg);
-      out.push({ kid: k.kid, alg, privateKey, publicJwk: await publicJwkOf(pem, k.kid, alg), publishOnly: k.publish_only });
+      out.push({
+        kid: k.kid,
+        alg,
+        privateKey,
+        publicJwk: await publicJwkOf(pem, k.kid, alg),
+        publishOnly: k.publish_only,
+      });
     } catch (e) {
       throw new Error(
         `${where}.keys[${i}] (kid "${k.kid}"): ${file} is not a PKCS#8 PEM private key for ${alg} (${(e as Error).message}). ` +
@@ -62,7 +75,10 @@ export function generatedKey(alg: PhantomAlg): Promise<SigningKey> {
   let p = generated.get(alg);
   if (!p) {
     p = (async () => {
-      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: false, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+      const { privateKey, publicKey } = await generateKeyPair(alg, {
+        extractable: false,
+        ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+      });
       const kid = `generated-${randomBytes(6).toString('hex')}`;
       const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } as JWK;
       return { kid, alg, privateKey, publicJwk, publishOnly: false };

@@ -59,7 +59,12 @@ export interface BindingInput {
 export type BindingPlan =
   | { action: 'deny'; reason: PopReason }
   /** Run these checks; every one must pass. */
-  | { action: 'check'; dpop?: { jkt: string }; certificate?: { x5tS256: string }; bound: 'dpop' | 'mtls' | 'dpop+mtls' | 'none' };
+  | {
+      action: 'check';
+      dpop?: { jkt: string };
+      certificate?: { x5tS256: string };
+      bound: 'dpop' | 'mtls' | 'dpop+mtls' | 'none';
+    };
 
 /**
  * What to check, or why to refuse before checking anything:

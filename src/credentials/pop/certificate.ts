@@ -73,7 +73,13 @@ function fromDer(der: Buffer): ParsedCertificate | undefined {
     if (!Number.isFinite(notBeforeMs) || !Number.isFinite(notAfterMs)) throw new Error('validity');
     const sans = parseSubjectAltName(x509.subjectAltName);
     if (!sans) throw new Error('subjectAltName');
-    parsed = { x509, x5tS256: createHash('sha256').update(x509.raw).digest('base64url'), notBeforeMs, notAfterMs, sans };
+    parsed = {
+      x509,
+      x5tS256: createHash('sha256').update(x509.raw).digest('base64url'),
+      notBeforeMs,
+      notAfterMs,
+      sans,
+    };
   } catch {
     parsed = undefined;
   }
@@ -149,8 +155,13 @@ export function parseSubjectAltName(san: string | undefined): { type: string; va
 
 /** Envoy's `attributes.source.certificate`. Empty or absent: no certificate. */
 export function certificateFromEnvoy(value: string | undefined): PresentedResult {
-  if (value === undefined || value === '') return refuse('mtls_certificate_missing', 'Envoy sent no peer certificate (TLS without a client certificate, or include_peer_certificate is not set)');
-  if (value.length > MAX_CERTIFICATE_INPUT) return refuse('mtls_certificate_malformed', 'the peer certificate is larger than the limit');
+  if (value === undefined || value === '')
+    return refuse(
+      'mtls_certificate_missing',
+      'Envoy sent no peer certificate (TLS without a client certificate, or include_peer_certificate is not set)',
+    );
+  if (value.length > MAX_CERTIFICATE_INPUT)
+    return refuse('mtls_certificate_malformed', 'the peer certificate is larger than the limit');
   const cert = fromUrlEncodedPem(value);
   if (!cert) return refuse('mtls_certificate_malformed', 'source.certificate is not one URL-encoded PEM certificate');
   return { ok: true, certificate: { from: 'envoy', x5tS256: cert.x5tS256, cert } };
@@ -159,7 +170,8 @@ export function certificateFromEnvoy(value: string | undefined): PresentedResult
 /** RFC 9440 `Client-Cert`: an sf-binary, `:` base64(DER) `:`. */
 export function certificateFromClientCertHeader(value: string | undefined): PresentedResult {
   if (value === undefined || value.trim() === '') return refuse('mtls_certificate_missing', 'no Client-Cert header');
-  if (value.length > MAX_CERTIFICATE_INPUT) return refuse('mtls_certificate_malformed', 'the Client-Cert header is larger than the limit');
+  if (value.length > MAX_CERTIFICATE_INPUT)
+    return refuse('mtls_certificate_malformed', 'the Client-Cert header is larger than the limit');
   // Envoy joins repeated headers with ","; a byte sequence never contains one.
   if (value.includes(',')) return refuse('mtls_certificate_multiple', 'more than one Client-Cert header');
   const m = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(value.trim());
@@ -245,31 +257,50 @@ const SINGLE_XFCC_KEYS = ['hash', 'cert', 'chain', 'subject'];
 
 /** The client certificate from an XFCC header, per the trust model in XfccSource. */
 export function certificateFromXfcc(header: string | undefined, source: XfccSource = {}): PresentedResult {
-  if (header === undefined || header.trim() === '') return refuse('mtls_certificate_missing', 'no x-forwarded-client-cert header');
-  if (header.length > MAX_CERTIFICATE_INPUT * 4) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert header is larger than the limit');
+  if (header === undefined || header.trim() === '')
+    return refuse('mtls_certificate_missing', 'no x-forwarded-client-cert header');
+  if (header.length > MAX_CERTIFICATE_INPUT * 4)
+    return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert header is larger than the limit');
   const elements = parseXfcc(header);
-  if (!elements) return refuse('mtls_certificate_malformed', 'x-forwarded-client-cert is not in Envoy\'s format');
+  if (!elements) return refuse('mtls_certificate_malformed', "x-forwarded-client-cert is not in Envoy's format");
   const hops = source.trustedHops ?? 0;
   const element = elements[elements.length - 1 - hops];
-  if (!element) return refuse('mtls_certificate_missing', `x-forwarded-client-cert has ${elements.length} element(s); trusted_hops ${hops} needs at least ${hops + 1}`);
-  for (const k of SINGLE_XFCC_KEYS) if ((element.get(k)?.length ?? 0) > 1) return refuse('mtls_certificate_malformed', `the x-forwarded-client-cert element has ${k} more than once`);
+  if (!element)
+    return refuse(
+      'mtls_certificate_missing',
+      `x-forwarded-client-cert has ${elements.length} element(s); trusted_hops ${hops} needs at least ${hops + 1}`,
+    );
+  for (const k of SINGLE_XFCC_KEYS)
+    if ((element.get(k)?.length ?? 0) > 1)
+      return refuse('mtls_certificate_malformed', `the x-forwarded-client-cert element has ${k} more than once`);
   if (source.by && !(element.get('by') ?? []).some((b) => source.by!.includes(b))) {
-    return refuse('mtls_certificate_source_untrusted', 'the x-forwarded-client-cert element was not written by a proxy listed in `by`');
+    return refuse(
+      'mtls_certificate_source_untrusted',
+      'the x-forwarded-client-cert element was not written by a proxy listed in `by`',
+    );
   }
 
   const hash = element.get('hash')?.[0];
-  if (hash !== undefined && !/^[0-9a-fA-F]{64}$/.test(hash)) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Hash is not a SHA-256 in hex');
+  if (hash !== undefined && !/^[0-9a-fA-F]{64}$/.test(hash))
+    return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Hash is not a SHA-256 in hex');
   const hashX5t = hash === undefined ? undefined : Buffer.from(hash, 'hex').toString('base64url');
 
   const certValue = element.get('cert')?.[0];
   if (certValue === undefined || certValue === '') {
-    if (!hashX5t) return refuse('mtls_certificate_missing', 'the x-forwarded-client-cert element has neither Cert nor Hash');
+    if (!hashX5t)
+      return refuse('mtls_certificate_missing', 'the x-forwarded-client-cert element has neither Cert nor Hash');
     return { ok: true, certificate: { from: 'xfcc', x5tS256: hashX5t } };
   }
-  if (certValue.length > MAX_CERTIFICATE_INPUT) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Cert is larger than the limit');
+  if (certValue.length > MAX_CERTIFICATE_INPUT)
+    return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Cert is larger than the limit');
   const cert = fromUrlEncodedPem(certValue);
-  if (!cert) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Cert is not one URL-encoded PEM certificate');
-  if (hashX5t !== undefined && hashX5t !== cert.x5tS256) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Hash is not the hash of its Cert');
+  if (!cert)
+    return refuse(
+      'mtls_certificate_malformed',
+      'the x-forwarded-client-cert Cert is not one URL-encoded PEM certificate',
+    );
+  if (hashX5t !== undefined && hashX5t !== cert.x5tS256)
+    return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Hash is not the hash of its Cert');
 
   let chain: ParsedCertificate[] | undefined;
   const chainValue = element.get('chain')?.[0];
@@ -281,11 +312,16 @@ export function certificateFromXfcc(header: string | undefined, source: XfccSour
       return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Chain is not URL-encoded PEM');
     }
     const blocks = pemBlocks(pem);
-    if (!blocks || blocks.length > 8) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Chain is not URL-encoded PEM');
+    if (!blocks || blocks.length > 8)
+      return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Chain is not URL-encoded PEM');
     chain = [];
     for (const der of blocks) {
       const c = fromDer(der);
-      if (!c) return refuse('mtls_certificate_malformed', 'the x-forwarded-client-cert Chain holds an unreadable certificate');
+      if (!c)
+        return refuse(
+          'mtls_certificate_malformed',
+          'the x-forwarded-client-cert Chain holds an unreadable certificate',
+        );
       if (c.x5tS256 !== cert.x5tS256) chain.push(c); // Envoy's Chain includes the leaf
     }
   }
@@ -293,10 +329,14 @@ export function certificateFromXfcc(header: string | undefined, source: XfccSour
 }
 
 /** Where `credentials.mtls` (and certificate-bound tokens) read the client certificate. */
-export type CertificateSource = { kind: 'envoy' } | ({ kind: 'xfcc'; header?: string } & XfccSource) | { kind: 'client-cert'; header?: string };
+export type CertificateSource =
+  { kind: 'envoy' } | ({ kind: 'xfcc'; header?: string } & XfccSource) | { kind: 'client-cert'; header?: string };
 
 /** The certificate of a request from the configured source. `headers`: Envoy's lower-cased request headers. */
-export function presentedCertificate(source: CertificateSource, input: { sourceCertificate?: string; headers: Readonly<Record<string, string>> }): PresentedResult {
+export function presentedCertificate(
+  source: CertificateSource,
+  input: { sourceCertificate?: string; headers: Readonly<Record<string, string>> },
+): PresentedResult {
   switch (source.kind) {
     case 'envoy':
       return certificateFromEnvoy(input.sourceCertificate);
@@ -311,14 +351,21 @@ export function presentedCertificate(source: CertificateSource, input: { sourceC
 // Checks
 
 /** RFC 8705, §3: the presented certificate is the one the token is bound to. */
-export function checkCertificateBinding(presented: PresentedCertificate, cnfX5tS256: string): CertificateRefused | undefined {
+export function checkCertificateBinding(
+  presented: PresentedCertificate,
+  cnfX5tS256: string,
+): CertificateRefused | undefined {
   const a = Buffer.from(presented.x5tS256);
   const b = Buffer.from(cnfX5tS256);
   return a.length === b.length && timingSafeEqual(a, b) ? undefined : refuse('cnf_x5t_mismatch');
 }
 
 /** notBefore ≤ now + skew and now - skew ≤ notAfter. */
-export function checkValidity(cert: ParsedCertificate, nowMs: number, clockSkewSeconds: number): CertificateRefused | undefined {
+export function checkValidity(
+  cert: ParsedCertificate,
+  nowMs: number,
+  clockSkewSeconds: number,
+): CertificateRefused | undefined {
   const skew = clockSkewSeconds * 1000;
   if (nowMs - skew > cert.notAfterMs) return refuse('mtls_certificate_expired');
   if (nowMs + skew < cert.notBeforeMs) return refuse('mtls_certificate_not_yet_valid');
@@ -381,9 +428,17 @@ export interface CertificateIdentity {
  * The workload a certificate names, after the checks in order: a full certificate → its validity →
  * its chain (when ca_file is set) → the identity (SPIFFE ID and trust domain, or the DN field).
  */
-export function certificateIdentity(presented: PresentedCertificate, policy: MtlsIdentityPolicy, nowMs = Date.now()): CertificateIdentity | CertificateRefused {
+export function certificateIdentity(
+  presented: PresentedCertificate,
+  policy: MtlsIdentityPolicy,
+  nowMs = Date.now(),
+): CertificateIdentity | CertificateRefused {
   const cert = presented.cert;
-  if (!cert) return refuse('mtls_certificate_missing', 'the x-forwarded-client-cert element has a Hash but no Cert; an identity needs the certificate (Envoy: set_current_client_cert_details: { cert: true })');
+  if (!cert)
+    return refuse(
+      'mtls_certificate_missing',
+      'the x-forwarded-client-cert element has a Hash but no Cert; an identity needs the certificate (Envoy: set_current_client_cert_details: { cert: true })',
+    );
   const invalid = checkValidity(cert, nowMs, policy.clockSkewSeconds);
   if (invalid) return invalid;
   if (policy.trust) {
@@ -393,15 +448,29 @@ export function certificateIdentity(presented: PresentedCertificate, policy: Mtl
   const base = { ok: true as const, x5tS256: cert.x5tS256, notAfterMs: cert.notAfterMs };
   if (policy.identity.from === 'spiffe') {
     const uris = cert.sans.filter((s) => s.type === 'URI');
-    if (uris.length !== 1) return refuse('mtls_spiffe_id_invalid', `the certificate has ${uris.length} URI SANs; an X509-SVID has exactly one`);
+    if (uris.length !== 1)
+      return refuse(
+        'mtls_spiffe_id_invalid',
+        `the certificate has ${uris.length} URI SANs; an X509-SVID has exactly one`,
+      );
     const id = parseSpiffeId(uris[0].value);
     if (!id) return refuse('mtls_spiffe_id_invalid', 'the certificate URI SAN is not a valid SPIFFE ID');
     if (!policy.identity.trustDomains.includes(id.trustDomain)) return refuse('mtls_trust_domain_not_allowed');
     return { ...base, subject: `spiffe://${id.trustDomain}${id.path}`, spiffe: id };
   }
-  const value = (cert.x509.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>)[policy.identity.field];
-  if (typeof value !== 'string') return refuse('mtls_subject_invalid', `the certificate subject has ${Array.isArray(value) ? 'more than one' : 'no'} ${policy.identity.field}`);
-  if (value.length === 0 || value.length > 256 || /[\x00-\x1f\x7f]/.test(value)) return refuse('mtls_subject_invalid', `the certificate subject ${policy.identity.field} is empty, longer than 256 characters or has control characters`);
+  const value = (cert.x509.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>)[
+    policy.identity.field
+  ];
+  if (typeof value !== 'string')
+    return refuse(
+      'mtls_subject_invalid',
+      `the certificate subject has ${Array.isArray(value) ? 'more than one' : 'no'} ${policy.identity.field}`,
+    );
+  if (value.length === 0 || value.length > 256 || /[\x00-\x1f\x7f]/.test(value))
+    return refuse(
+      'mtls_subject_invalid',
+      `the certificate subject ${policy.identity.field} is empty, longer than 256 characters or has control characters`,
+    );
   return { ...base, subject: value };
 }
 
@@ -427,19 +496,30 @@ export class TrustBundle {
   static fromPem(pem: string, configPath = 'credentials.mtls.ca_file'): TrustBundle {
     const blocks = pemBlocks(pem);
     if (!blocks) throw new Error(`${configPath}: not a PEM file of CERTIFICATE blocks only`);
-    if (blocks.length === 0) throw new Error(`${configPath}: holds no certificate; put the PEM CA certificates your client certificates chain to there`);
+    if (blocks.length === 0)
+      throw new Error(
+        `${configPath}: holds no certificate; put the PEM CA certificates your client certificates chain to there`,
+      );
     const anchors: ParsedCertificate[] = [];
     blocks.forEach((der, i) => {
       const c = fromDer(der);
       if (!c) throw new Error(`${configPath}: certificate ${i + 1} cannot be read`);
-      if (!c.x509.ca) throw new Error(`${configPath}: certificate ${i + 1} (${c.x509.subject.replace(/\n/g, ', ')}) is not a CA certificate (basicConstraints CA:TRUE); list only CAs`);
+      if (!c.x509.ca)
+        throw new Error(
+          `${configPath}: certificate ${i + 1} (${c.x509.subject.replace(/\n/g, ', ')}) is not a CA certificate (basicConstraints CA:TRUE); list only CAs`,
+        );
       anchors.push(c);
     });
     return new TrustBundle(anchors);
   }
 
   /** undefined when `leaf` chains to an anchor; otherwise why not. */
-  verify(leaf: ParsedCertificate, nowMs: number, clockSkewSeconds: number, intermediates: readonly ParsedCertificate[] = []): CertificateRefused | undefined {
+  verify(
+    leaf: ParsedCertificate,
+    nowMs: number,
+    clockSkewSeconds: number,
+    intermediates: readonly ParsedCertificate[] = [],
+  ): CertificateRefused | undefined {
     const skew = clockSkewSeconds * 1000;
     const valid = (c: ParsedCertificate) => nowMs - skew <= c.notAfterMs && nowMs + skew >= c.notBeforeMs;
     const issues = (issuer: ParsedCertificate, child: ParsedCertificate) => {
@@ -460,6 +540,11 @@ export class TrustBundle {
       if (!next) break;
       current = next;
     }
-    return refuse('mtls_chain_untrusted', expiredOnPath ? 'the client certificate chains to a CA in ca_file that is expired or not yet valid' : 'the client certificate does not chain to a CA in ca_file');
+    return refuse(
+      'mtls_chain_untrusted',
+      expiredOnPath
+        ? 'the client certificate chains to a CA in ca_file that is expired or not yet valid'
+        : 'the client certificate does not chain to a CA in ca_file',
+    );
   }
 }

@@ -18,7 +18,19 @@ import { POP_REASONS, type ChallengeError, type DpopReason } from './reasons.ts'
 import { replayKey, type ReplayCache } from '../../stores/replay-cache.ts';
 
 /** The JWS algorithms a proof may use: asymmetric only (never none, never HMAC). */
-export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const;
+export const DPOP_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 export type DpopAlgorithm = (typeof DPOP_ALGORITHMS)[number];
 const KNOWN_ALGS: ReadonlySet<string> = new Set(DPOP_ALGORITHMS);
 
@@ -83,7 +95,12 @@ export type DpopResult = DpopVerified | DpopRefused;
 
 function refuse(reason: DpopReason, detail?: string): DpopRefused {
   const info = POP_REASONS[reason];
-  return { ok: false, reason, error: ('error' in info ? info.error : 'invalid_dpop_proof') as ChallengeError, detail: detail ?? info.description };
+  return {
+    ok: false,
+    reason,
+    error: ('error' in info ? info.error : 'invalid_dpop_proof') as ChallengeError,
+    detail: detail ?? info.description,
+  };
 }
 
 // The signature may be empty here so that an unsigned `alg: none` proof is refused for its alg.
@@ -98,7 +115,9 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 function jsonObject(b64url: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(b64url, 'base64url').toString('utf8'));
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -128,7 +147,8 @@ function expectedKey(alg: string): { kty: 'EC' | 'RSA' | 'OKP'; crv?: string } {
   }
 }
 
-const b64member = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max && B64URL.test(v);
+const b64member = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= max && B64URL.test(v);
 
 /**
  * The public key's required members (RFC 7638, §3.2), in lexicographic order, or undefined when
@@ -180,7 +200,8 @@ function oneProof(proof: DpopRequest['proof'], maxBytes: number): string | DpopR
   else if (proof.length > 1) return refuse('dpop_proof_multiple');
   else value = proof[0];
   if (typeof value !== 'string') return refuse('dpop_proof_malformed');
-  if (value.length > maxBytes) return refuse('dpop_proof_too_large', `the DPoP proof is ${value.length} bytes; the limit is ${maxBytes}`);
+  if (value.length > maxBytes)
+    return refuse('dpop_proof_too_large', `the DPoP proof is ${value.length} bytes; the limit is ${maxBytes}`);
   // Envoy joins repeated headers with ","; a compact JWS never contains one.
   if (value.includes(',')) return refuse('dpop_proof_multiple');
   value = value.trim();
@@ -214,8 +235,10 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
   if (!header) return refuse('dpop_proof_malformed', 'the DPoP proof header is not a JSON object');
   if (!isDpopTyp(header.typ)) return refuse('dpop_typ_invalid');
   const alg = header.alg;
-  if (typeof alg !== 'string' || !KNOWN_ALGS.has(alg) || !policy.algorithms.includes(alg)) return refuse('dpop_alg_not_allowed');
-  if (header.crit !== undefined) return refuse('dpop_proof_malformed', 'the DPoP proof header has crit; no extension is understood');
+  if (typeof alg !== 'string' || !KNOWN_ALGS.has(alg) || !policy.algorithms.includes(alg))
+    return refuse('dpop_alg_not_allowed');
+  if (header.crit !== undefined)
+    return refuse('dpop_proof_malformed', 'the DPoP proof header has crit; no extension is understood');
   const jwk = publicJwk(header.jwk, alg);
   if (!jwk) return refuse('dpop_jwk_invalid');
 
@@ -241,7 +264,8 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
   let claims: Record<string, unknown>;
   try {
     const value: unknown = JSON.parse(Buffer.from(payloadBytes).toString('utf8'));
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return refuse('dpop_proof_malformed', 'the DPoP proof payload is not a JSON object');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      return refuse('dpop_proof_malformed', 'the DPoP proof payload is not a JSON object');
     claims = value as Record<string, unknown>;
   } catch {
     return refuse('dpop_proof_malformed', 'the DPoP proof payload is not JSON');
@@ -251,24 +275,36 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
     if (claims[name] === undefined) return refuse('dpop_claim_missing', `the DPoP proof has no ${name} claim`);
   }
   const { jti, htm, htu, iat, ath } = claims;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) return refuse('dpop_claim_invalid', `the DPoP proof jti is not a string of 1 to ${MAX_JTI_LENGTH} characters`);
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH)
+    return refuse('dpop_claim_invalid', `the DPoP proof jti is not a string of 1 to ${MAX_JTI_LENGTH} characters`);
   if (typeof htm !== 'string') return refuse('dpop_claim_invalid', 'the DPoP proof htm is not a string');
   if (typeof htu !== 'string') return refuse('dpop_claim_invalid', 'the DPoP proof htu is not a string');
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) return refuse('dpop_claim_invalid', 'the DPoP proof iat is not a number');
+  if (typeof iat !== 'number' || !Number.isFinite(iat))
+    return refuse('dpop_claim_invalid', 'the DPoP proof iat is not a number');
   if (typeof ath !== 'string') return refuse('dpop_claim_invalid', 'the DPoP proof ath is not a string');
 
   // Methods are case-sensitive (RFC 9110, §9.1).
   if (htm !== req.method) return refuse('dpop_htm_mismatch');
-  if (req.htu === undefined) return refuse('dpop_htu_mismatch', 'the request URI could not be rebuilt (scheme, authority or path not valid); see credentials.dpop.external_origin');
+  if (req.htu === undefined)
+    return refuse(
+      'dpop_htu_mismatch',
+      'the request URI could not be rebuilt (scheme, authority or path not valid); see credentials.dpop.external_origin',
+    );
   if (normalizeHtu(htu) !== req.htu) return refuse('dpop_htu_mismatch');
 
   const nowS = nowMs / 1000;
   const age = nowS - iat;
   if (age > policy.maxAgeSeconds + policy.clockSkewSeconds) {
-    return refuse('dpop_iat_invalid', `the DPoP proof is ${Math.round(age)} s old; max_age_seconds is ${policy.maxAgeSeconds} (+ ${policy.clockSkewSeconds} s skew)`);
+    return refuse(
+      'dpop_iat_invalid',
+      `the DPoP proof is ${Math.round(age)} s old; max_age_seconds is ${policy.maxAgeSeconds} (+ ${policy.clockSkewSeconds} s skew)`,
+    );
   }
   if (-age > policy.clockSkewSeconds) {
-    return refuse('dpop_iat_invalid', `the DPoP proof iat is ${Math.round(-age)} s in the future; the clock skew allowed is ${policy.clockSkewSeconds} s`);
+    return refuse(
+      'dpop_iat_invalid',
+      `the DPoP proof iat is ${Math.round(-age)} s in the future; the clock skew allowed is ${policy.clockSkewSeconds} s`,
+    );
   }
 
   let renewNonce = false;
@@ -287,7 +323,10 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
     jkt,
     jti,
     iat,
-    replay: { key: replayKey(jkt, jti), expiresAtMs: Math.ceil((iat + policy.maxAgeSeconds + policy.clockSkewSeconds) * 1000) },
+    replay: {
+      key: replayKey(jkt, jti),
+      expiresAtMs: Math.ceil((iat + policy.maxAgeSeconds + policy.clockSkewSeconds) * 1000),
+    },
     renewNonce,
   };
 }
@@ -304,7 +343,11 @@ export async function checkDpopReplay(cache: ReplayCache, verified: DpopVerified
  * The `WWW-Authenticate` challenge for DPoP (RFC 9449, §7.1): `DPoP algs="ES256 EdDSA"`, plus
  * `error` and `error_description` when a DPoP credential was sent and failed.
  */
-export function dpopChallenge(algorithms: readonly string[], refusal?: { error?: ChallengeError; description?: string }, realm?: string): string {
+export function dpopChallenge(
+  algorithms: readonly string[],
+  refusal?: { error?: ChallengeError; description?: string },
+  realm?: string,
+): string {
   const params: string[] = [];
   if (realm !== undefined) params.push(`realm="${quoted(realm)}"`);
   if (refusal?.error) params.push(`error="${refusal.error}"`);

@@ -27,7 +27,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  * when it is not one. Two htu values match when their normalized forms are equal.
  */
 export function normalizeHtu(uri: string): string | undefined {
-  if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_HTU_LENGTH || !URI_CHARS.test(uri)) return undefined;
+  if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_HTU_LENGTH || !URI_CHARS.test(uri))
+    return undefined;
   let url: URL;
   try {
     url = new URL(uri);
@@ -62,7 +63,9 @@ export interface ExternalOrigin {
  */
 export function parseExternalOrigin(value: string, configPath = 'credentials.dpop.external_origin'): ExternalOrigin {
   const fail = (why: string): never => {
-    throw new Error(`${configPath}: ${JSON.stringify(value.slice(0, 200))} ${why}; write the origin clients call, e.g. https://api.example.com (optionally with the path prefix your front proxy strips, e.g. https://example.com/api)`);
+    throw new Error(
+      `${configPath}: ${JSON.stringify(value.slice(0, 200))} ${why}; write the origin clients call, e.g. https://api.example.com (optionally with the path prefix your front proxy strips, e.g. https://example.com/api)`,
+    );
   };
   if (!URI_CHARS.test(value)) fail('contains a space, a control or non-ASCII character, or "\\"');
   let url: URL;
@@ -73,7 +76,8 @@ export function parseExternalOrigin(value: string, configPath = 'credentials.dpo
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail('is not an http or https URL');
   if (url.username !== '' || url.password !== '') fail('carries userinfo');
-  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) fail('has a query or a fragment');
+  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#'))
+    fail('has a query or a fragment');
   const normalized = normalizeHtu(value);
   if (normalized === undefined) return fail('is not a valid origin');
   const origin = `${url.protocol}//${url.host}`;
@@ -104,12 +108,18 @@ function authorityKey(authority: string): string {
  * one origin for every request, or a map from the authority Envoy sees (`host` or `host:port`) to
  * the origin clients call; an authority not in the map keeps Envoy's scheme and authority.
  */
-export function compileHtuOrigins(config: string | Readonly<Record<string, string>> | undefined, configPath = 'credentials.dpop.external_origin'): HtuOrigins {
+export function compileHtuOrigins(
+  config: string | Readonly<Record<string, string>> | undefined,
+  configPath = 'credentials.dpop.external_origin',
+): HtuOrigins {
   if (config === undefined) return { kind: 'request' };
   if (typeof config === 'string') return { kind: 'fixed', origin: parseExternalOrigin(config, configPath) };
   const byAuthority = new Map<string, ExternalOrigin>();
   for (const [authority, origin] of Object.entries(config)) {
-    if (!AUTHORITY.test(authority)) throw new Error(`${configPath}: key ${JSON.stringify(authority.slice(0, 200))} is not an authority; write the host (and port) Envoy sees in :authority, e.g. api.internal:8080`);
+    if (!AUTHORITY.test(authority))
+      throw new Error(
+        `${configPath}: key ${JSON.stringify(authority.slice(0, 200))} is not an authority; write the host (and port) Envoy sees in :authority, e.g. api.internal:8080`,
+      );
     const key = authorityKey(authority);
     if (byAuthority.has(key)) throw new Error(`${configPath}: authority ${JSON.stringify(key)} is listed twice`);
     byAuthority.set(key, parseExternalOrigin(origin, `${configPath}.${authority}`));
@@ -140,7 +150,8 @@ export function requestHtu(req: HtuRequest, origins: HtuOrigins): string | undef
   let base: string;
   let external: ExternalOrigin | undefined;
   if (origins.kind === 'fixed') external = origins.origin;
-  else if (origins.kind === 'per-authority' && AUTHORITY.test(req.authority)) external = origins.byAuthority.get(authorityKey(req.authority));
+  else if (origins.kind === 'per-authority' && AUTHORITY.test(req.authority))
+    external = origins.byAuthority.get(authorityKey(req.authority));
   if (external) {
     base = external.origin + external.pathPrefix;
   } else {

@@ -41,7 +41,8 @@ export class DpopNonces {
   private cachedNonce = '';
 
   constructor(opts: DpopNonceOptions, configPath = 'credentials.dpop.nonce_secret') {
-    if (!Number.isFinite(opts.windowSeconds) || opts.windowSeconds < 1) throw new Error('credentials.dpop.nonce_window_seconds: must be at least 1');
+    if (!Number.isFinite(opts.windowSeconds) || opts.windowSeconds < 1)
+      throw new Error('credentials.dpop.nonce_window_seconds: must be at least 1');
     this.windowMs = Math.round(opts.windowSeconds * 1000);
     if (opts.secret === undefined) {
       this.key = randomBytes(32);
@@ -49,7 +50,9 @@ export class DpopNonces {
     } else {
       this.key = typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'utf8') : Buffer.from(opts.secret);
       if (this.key.length < MIN_NONCE_SECRET_BYTES) {
-        throw new Error(`${configPath}: the secret is ${this.key.length} bytes; use at least ${MIN_NONCE_SECRET_BYTES} random bytes (e.g. \${env:DPOP_NONCE_SECRET} set to the output of: openssl rand -base64 48)`);
+        throw new Error(
+          `${configPath}: the secret is ${this.key.length} bytes; use at least ${MIN_NONCE_SECRET_BYTES} random bytes (e.g. \${env:DPOP_NONCE_SECRET} set to the output of: openssl rand -base64 48)`,
+        );
       }
       this.generatedSecret = false;
     }
@@ -84,7 +87,9 @@ export class DpopNonces {
     const w = parseInt(m[1], 36);
     const now = this.window(nowMs);
     if (w !== now && w !== now - 1) return 'invalid';
-    const expected = Buffer.from(w === this.cachedWindow ? this.cachedNonce.slice(this.cachedNonce.indexOf('.') + 1) : this.mac(w));
+    const expected = Buffer.from(
+      w === this.cachedWindow ? this.cachedNonce.slice(this.cachedNonce.indexOf('.') + 1) : this.mac(w),
+    );
     const given = Buffer.from(m[2]);
     if (!timingSafeEqual(expected, given)) return 'invalid';
     return w === now ? 'valid' : 'valid-renew';

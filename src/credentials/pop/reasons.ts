@@ -17,9 +17,24 @@ export interface PopReasonInfo {
   description: string;
 }
 
-const dpop = (description: string): PopReasonInfo => ({ status: 401, error: 'invalid_dpop_proof', scheme: 'DPoP', description });
-const dpopToken = (description: string): PopReasonInfo => ({ status: 401, error: 'invalid_token', scheme: 'DPoP', description });
-const bearerToken = (description: string): PopReasonInfo => ({ status: 401, error: 'invalid_token', scheme: 'Bearer', description });
+const dpop = (description: string): PopReasonInfo => ({
+  status: 401,
+  error: 'invalid_dpop_proof',
+  scheme: 'DPoP',
+  description,
+});
+const dpopToken = (description: string): PopReasonInfo => ({
+  status: 401,
+  error: 'invalid_token',
+  scheme: 'DPoP',
+  description,
+});
+const bearerToken = (description: string): PopReasonInfo => ({
+  status: 401,
+  error: 'invalid_token',
+  scheme: 'Bearer',
+  description,
+});
 
 export const POP_REASONS = {
   // The DPoP proof (RFC 9449, §4.3).
@@ -38,8 +53,20 @@ export const POP_REASONS = {
   dpop_iat_invalid: dpop('the DPoP proof iat is too old or in the future'),
   dpop_ath_mismatch: dpop('the DPoP proof ath is not the hash of the access token'),
   dpop_replayed: dpop('the DPoP proof was already used'),
-  dpop_nonce_required: { status: 401, error: 'use_dpop_nonce', scheme: 'DPoP', nonce: true, description: 'a DPoP nonce is required' },
-  dpop_nonce_invalid: { status: 401, error: 'use_dpop_nonce', scheme: 'DPoP', nonce: true, description: 'the DPoP nonce is unknown or expired' },
+  dpop_nonce_required: {
+    status: 401,
+    error: 'use_dpop_nonce',
+    scheme: 'DPoP',
+    nonce: true,
+    description: 'a DPoP nonce is required',
+  },
+  dpop_nonce_invalid: {
+    status: 401,
+    error: 'use_dpop_nonce',
+    scheme: 'DPoP',
+    nonce: true,
+    description: 'the DPoP nonce is unknown or expired',
+  },
   // The binding between token and proof key (RFC 9449, §6, §7.1, §7.2).
   dpop_key_mismatch: dpopToken('the DPoP proof key is not the key the token is bound to'),
   dpop_token_not_bound: dpopToken('a token sent with Authorization: DPoP is not bound to a DPoP key (no cnf.jkt)'),
@@ -54,15 +81,35 @@ export const POP_REASONS = {
   sender_constraint_required: bearerToken('this route requires a sender-constrained (DPoP or certificate-bound) token'),
   // The client certificate (certificate-bound tokens and the mtls credential).
   mtls_certificate_missing: { status: 401, scheme: 'Bearer', description: 'no client certificate was presented' },
-  mtls_certificate_source_untrusted: { status: 401, scheme: 'Bearer', description: 'the certificate header was not written by a proxy listed as trusted' },
-  mtls_certificate_multiple: { status: 400, error: 'invalid_request', scheme: 'Bearer', description: 'more than one client-certificate header value' },
-  mtls_certificate_malformed: { status: 400, error: 'invalid_request', scheme: 'Bearer', description: 'the client certificate could not be read' },
+  mtls_certificate_source_untrusted: {
+    status: 401,
+    scheme: 'Bearer',
+    description: 'the certificate header was not written by a proxy listed as trusted',
+  },
+  mtls_certificate_multiple: {
+    status: 400,
+    error: 'invalid_request',
+    scheme: 'Bearer',
+    description: 'more than one client-certificate header value',
+  },
+  mtls_certificate_malformed: {
+    status: 400,
+    error: 'invalid_request',
+    scheme: 'Bearer',
+    description: 'the client certificate could not be read',
+  },
   mtls_certificate_expired: bearerToken('the client certificate has expired'),
   mtls_certificate_not_yet_valid: bearerToken('the client certificate is not valid yet'),
   mtls_chain_untrusted: bearerToken('the client certificate does not chain to a CA in ca_file'),
   mtls_spiffe_id_invalid: bearerToken('the client certificate has no valid SPIFFE ID (exactly one URI SAN)'),
-  mtls_trust_domain_not_allowed: { status: 403, scheme: 'Bearer', description: 'the client certificate is from a trust domain that is not allowed' },
-  mtls_subject_invalid: bearerToken('the client certificate subject lacks the configured field, or has it more than once'),
+  mtls_trust_domain_not_allowed: {
+    status: 403,
+    scheme: 'Bearer',
+    description: 'the client certificate is from a trust domain that is not allowed',
+  },
+  mtls_subject_invalid: bearerToken(
+    'the client certificate subject lacks the configured field, or has it more than once',
+  ),
 } as const satisfies Record<string, PopReasonInfo>;
 
 export type PopReason = keyof typeof POP_REASONS;

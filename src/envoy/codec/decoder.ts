@@ -22,7 +22,10 @@ export interface HeaderValueMsg {
  * Header lines to the normalized map. Also used by the proto-loader oracle the tests check this
  * decoder against (test/support/check-oracle.ts), so the two cannot disagree on it.
  */
-export function headersFrom(raw: readonly HeaderValueMsg[] | undefined, map: Record<string, string> | undefined): Record<string, string> {
+export function headersFrom(
+  raw: readonly HeaderValueMsg[] | undefined,
+  map: Record<string, string> | undefined,
+): Record<string, string> {
   // A map that inherits nothing: a header named "constructor" or "__proto__" is just a header.
   const headers = newHeaderMap();
   if (raw && raw.length > 0) {
@@ -123,7 +126,10 @@ export function decodeCheckRequest(buf: Uint8Array): AuthzRequest {
   const http = attrs?.http;
   // Envoy's lower-case headers map is already the normalized map; headersFrom lowercases and merges
   // the rest (raw header_map lines, names in mixed case) exactly as on the proto-loader path.
-  const headers = http?.headers && !http.mixedCase && !http.headerList?.length ? http.headers : headersFrom(http?.headerList, http?.headers);
+  const headers =
+    http?.headers && !http.mixedCase && !http.headerList?.length
+      ? http.headers
+      : headersFrom(http?.headerList, http?.headers);
   return buildAuthzRequest(http?.method, http?.host, http?.path, headers, attrs?.sourceIp, attrs?.ctx);
 }
 

@@ -70,7 +70,8 @@ const T = {
 
 for (const [name, tag] of Object.entries(T)) {
   // Every tag here fits one byte (field numbers < 16); ReverseWriter.byte relies on it.
-  if (tag >= 0x80) throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/codec/encoder.ts`);
+  if (tag >= 0x80)
+    throw new Error(`CheckResponse codec: tag of ${name} needs more than one byte; update src/envoy/codec/encoder.ts`);
 }
 
 // Constant fields, encoded once: `status: {code: 0}` and `append: {value: false}`, tag and length
@@ -130,7 +131,13 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function reusesBytes(kept: KeptAllow, d: Allow): boolean {
-  return kept.set === d.set && kept.route === d.route && kept.reason === d.reason && sameStrings(kept.remove, d.remove) && sameStrings(kept.removeQuery, d.removeQuery);
+  return (
+    kept.set === d.set &&
+    kept.route === d.route &&
+    kept.reason === d.reason &&
+    sameStrings(kept.remove, d.remove) &&
+    sameStrings(kept.removeQuery, d.removeQuery)
+  );
 }
 
 export function encodeCheckResponse(d: Decision): Buffer {
@@ -140,7 +147,14 @@ export function encodeCheckResponse(d: Decision): Buffer {
   const bytes = encode(d);
   const copy = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(copy);
-  keptAllows.set(d.identity, { route: d.route, reason: d.reason, set: d.set, remove: d.remove, removeQuery: d.removeQuery, bytes: copy });
+  keptAllows.set(d.identity, {
+    route: d.route,
+    reason: d.reason,
+    set: d.set,
+    remove: d.remove,
+    removeQuery: d.removeQuery,
+    bytes: copy,
+  });
   return bytes;
 }
 
@@ -184,7 +198,10 @@ function encode(d: Decision): Buffer {
     w.varint(d.status).byte(T.httpStatusCode).close(T.deniedStatus, httpStatus);
     w.close(T.denied, denied);
     const status = w.mark();
-    w.string(T.statusMessage, d.error).varint(GRPC_CODE_FOR_STATUS[d.status] ?? 7).byte(T.statusCode).close(T.status, status);
+    w.string(T.statusMessage, d.error)
+      .varint(GRPC_CODE_FOR_STATUS[d.status] ?? 7)
+      .byte(T.statusCode)
+      .close(T.status, status);
   }
   return w.finish();
 }

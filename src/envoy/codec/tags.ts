@@ -40,9 +40,15 @@ const WIRE_TYPE = { varint: 0, bytes: 2 } as const;
 export function tagOf(typeName: string, field: string, wire: keyof typeof WIRE_TYPE): number {
   const type = envoyRoot().lookupType(typeName);
   const f = type.fields[field];
-  if (!f) throw new Error(`proto ${typeName} has no field "${field}": the Envoy protos changed; update src/envoy/codec/`);
-  const isVarint = !f.map && !f.repeated && (f.resolvedType instanceof protobuf.Enum || ['int32', 'uint32', 'bool', 'int64', 'uint64', 'sint32', 'sint64'].includes(f.type));
-  const isBytes = f.map || f.repeated || f.resolvedType instanceof protobuf.Type || ['string', 'bytes'].includes(f.type);
+  if (!f)
+    throw new Error(`proto ${typeName} has no field "${field}": the Envoy protos changed; update src/envoy/codec/`);
+  const isVarint =
+    !f.map &&
+    !f.repeated &&
+    (f.resolvedType instanceof protobuf.Enum ||
+      ['int32', 'uint32', 'bool', 'int64', 'uint64', 'sint32', 'sint64'].includes(f.type));
+  const isBytes =
+    f.map || f.repeated || f.resolvedType instanceof protobuf.Type || ['string', 'bytes'].includes(f.type);
   if ((wire === 'varint' && !isVarint) || (wire === 'bytes' && !isBytes)) {
     throw new Error(`proto ${typeName}.${field} is ${f.type}, not a ${wire} field: update src/envoy/codec/`);
   }

@@ -44,7 +44,11 @@ const ANONYMOUS = new ConditionIdentity(undefined, undefined, undefined, undefin
  * passed): every `identity` field is absent, so `has(identity.subject)` is false and reading one is
  * an error. With an identity, `scopes` and `claims` are always present (possibly empty).
  */
-export function buildActivation(request: ConditionRequestInput, identity: ConditionIdentityInput | undefined, now: Date): ConditionActivation {
+export function buildActivation(
+  request: ConditionRequestInput,
+  identity: ConditionIdentityInput | undefined,
+  now: Date,
+): ConditionActivation {
   const q = request.query;
   return {
     request: new ConditionRequest(

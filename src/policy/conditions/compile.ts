@@ -1,6 +1,12 @@
 // Route conditions: compiled once when the config loads (parse, type-check, guard rails), evaluated
 // on every Check of their route. Evaluation never throws and never allows on an error.
-import { EvaluationError, ParseError, TypeError as CelTypeError, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import {
+  EvaluationError,
+  ParseError,
+  TypeError as CelTypeError,
+  type ASTNode,
+  type ParseResult,
+} from '@marcbachmann/cel-js';
 import { PolicyConfigError } from '../config-error.ts';
 import { QueryDecodeError, type ConditionActivation } from './activation.ts';
 import { CONDITION_LIMITS, conditionEnvironment } from './environment.ts';
@@ -38,9 +44,13 @@ export interface CompiledCondition {
  * expression over the size bounds, or one that breaks a guard rail (lint.ts).
  */
 export function compileCondition(expr: string, where: string, name?: string): CompiledCondition {
-  if (typeof expr !== 'string' || expr.trim() === '') throw new PolicyConfigError(where, 'a condition is a non-empty CEL expression');
+  if (typeof expr !== 'string' || expr.trim() === '')
+    throw new PolicyConfigError(where, 'a condition is a non-empty CEL expression');
   if (expr.length > CONDITION_LIMITS.maxLength) {
-    throw new PolicyConfigError(where, `the condition is ${expr.length} characters long; at most ${CONDITION_LIMITS.maxLength}`);
+    throw new PolicyConfigError(
+      where,
+      `the condition is ${expr.length} characters long; at most ${CONDITION_LIMITS.maxLength}`,
+    );
   }
   let program: ParseResult;
   try {
@@ -70,7 +80,7 @@ export function compileCondition(expr: string, where: string, name?: string): Co
     evaluate(activation: ConditionActivation): ConditionResult {
       let value: unknown;
       try {
-        value = program(activation as unknown as Record<string, unknown>);
+        value = program(activation);
       } catch (e) {
         return { ok: false, error: evaluationFailure(e, expr) };
       }
@@ -88,8 +98,13 @@ const FALSE: ConditionResult = Object.freeze({ ok: true, value: false });
  * Compiles a route's `when` list: plain expressions or `{ name, expr }` entries, each with its
  * path (`${where}[j]`). The first mistake is thrown.
  */
-export function compileConditions(entries: ReadonlyArray<string | { name?: string; expr: string }>, where: string): CompiledCondition[] {
-  return entries.map((e, j) => (typeof e === 'string' ? compileCondition(e, `${where}[${j}]`) : compileCondition(e.expr, `${where}[${j}]`, e.name)));
+export function compileConditions(
+  entries: ReadonlyArray<string | { name?: string; expr: string }>,
+  where: string,
+): CompiledCondition[] {
+  return entries.map((e, j) =>
+    typeof e === 'string' ? compileCondition(e, `${where}[${j}]`) : compileCondition(e.expr, `${where}[${j}]`, e.name),
+  );
 }
 
 /**

@@ -95,7 +95,9 @@ function createEnvironment(): Environment {
     .registerType('portcullis.Request', { ctor: ConditionRequest, fields: REQUEST_FIELDS })
     .registerType('portcullis.Identity', { ctor: ConditionIdentity, fields: IDENTITY_FIELDS })
     .registerVariable('request', 'portcullis.Request', { description: 'the request being authorized' })
-    .registerVariable('identity', 'portcullis.Identity', { description: 'the verified caller; every field absent on a public route' })
+    .registerVariable('identity', 'portcullis.Identity', {
+      description: 'the verified caller; every field absent on a public route',
+    })
     .registerVariable('now', TS, { description: 'the time of the Check' })
     .registerFunction('string.inCidr(string): bool', (ip: string, range: string) => ipInCidr(ip, range))
     .registerFunction('string.inCidr(list<string>): bool', (ip: string, ranges: string[]) => ipInCidr(ip, ranges))

@@ -82,14 +82,16 @@ export function parseCidr(text: string): Cidr | string {
   const max = family === 4 ? 32 : 128;
   let prefix = max;
   if (bitsText !== undefined) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(bitsText) || Number(bitsText) > max) return `"${text}": the prefix length must be 0-${max}`;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(bitsText) || Number(bitsText) > max)
+      return `"${text}": the prefix length must be 0-${max}`;
     prefix = Number(bitsText);
   }
   if (family === 6 && words[0] === 0 && words[1] === 0 && words[2] === 0xffff && prefix >= 96) {
     return `"${text}" is an IPv4-mapped IPv6 range; write it in IPv4 form`;
   }
   for (let i = 0; i < words.length; i++) {
-    if ((words[i] & ~mask(prefix - 32 * i)) >>> 0 !== 0) return `"${text}" has host bits set; write the network address (e.g. 10.0.0.0/8)`;
+    if ((words[i] & ~mask(prefix - 32 * i)) >>> 0 !== 0)
+      return `"${text}" has host bits set; write the network address (e.g. 10.0.0.0/8)`;
   }
   return { family, words, prefix };
 }
@@ -116,7 +118,7 @@ function contains(c: Cidr, a: { family: 4 | 6; words: number[] }): boolean {
   for (let i = 0; i < c.words.length; i++) {
     const m = mask(c.prefix - 32 * i);
     if (m === 0) return true;
-    if (((a.words[i] & m) >>> 0) !== c.words[i]) return false;
+    if ((a.words[i] & m) >>> 0 !== c.words[i]) return false;
   }
   return true;
 }
@@ -189,7 +191,13 @@ function formatter(zone: string): Intl.DateTimeFormat {
   let f = formatters.get(zone);
   if (f === undefined) {
     // Zones reach here only as literals of a loaded config (checked at load): a handful.
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, weekday: 'short', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      weekday: 'short',
+      hour: 'numeric',
+      minute: 'numeric',
+      hourCycle: 'h23',
+    });
     formatters.set(zone, f);
   }
   return f;

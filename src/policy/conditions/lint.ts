@@ -26,10 +26,27 @@ const ZONE_GETTERS = new Set([
   'getMonth',
   'getSeconds',
 ]);
-const LOCAL_TWIN: Record<string, string> = { getHours: 'localHours', getMinutes: 'localMinutes', getDayOfWeek: 'localDayOfWeek' };
+const LOCAL_TWIN: Record<string, string> = {
+  getHours: 'localHours',
+  getMinutes: 'localMinutes',
+  getDayOfWeek: 'localDayOfWeek',
+};
 
 // Functions whose cost grows with the size of their receiver or arguments.
-const LINEAR_FUNCTIONS = new Set(['contains', 'indexOf', 'lastIndexOf', 'split', 'join', 'lowerAscii', 'upperAscii', 'trim', 'substring', 'inCidr', 'string', 'bytes']);
+const LINEAR_FUNCTIONS = new Set([
+  'contains',
+  'indexOf',
+  'lastIndexOf',
+  'split',
+  'join',
+  'lowerAscii',
+  'upperAscii',
+  'trim',
+  'substring',
+  'inCidr',
+  'string',
+  'bytes',
+]);
 
 // Variables' fields that are maps: `x in request.headers` is a hash lookup, not a scan.
 const MAP_FIELDS: Record<string, ReadonlySet<string>> = {
@@ -70,12 +87,15 @@ export function lintCondition(root: ASTNode): LintFinding | undefined {
         const [name, receiver, args] = node.args;
         if (COMPREHENSIONS.has(name) && (args.length === 2 || args.length === 3) && args[0].op === 'id') {
           if (iter) {
-            fail(node, `${name}() inside another comprehension's body: its cost is the product of the two lists' sizes. Use one comprehension per list`);
+            fail(
+              node,
+              `${name}() inside another comprehension's body: its cost is the product of the two lists' sizes. Use one comprehension per list`,
+            );
             return;
           }
           walk(receiver, undefined);
           // One iteration variable; map(x, filter, transform) has two bodies.
-          const vars = new Set([args[0].args as string]);
+          const vars = new Set([args[0].args]);
           for (const body of args.slice(1)) walk(body, vars);
           return;
         }
@@ -96,7 +116,10 @@ export function lintCondition(root: ASTNode): LintFinding | undefined {
       case 'in': {
         const [left, right] = node.args;
         if (iter && right.op !== 'list' && !isMapField(right) && readsOuter(right, iter)) {
-          fail(node, `\`in\` inside a comprehension's body scans a list that is not the element on every element (quadratic). Test it outside the comprehension, or against a list literal or a map`);
+          fail(
+            node,
+            `\`in\` inside a comprehension's body scans a list that is not the element on every element (quadratic). Test it outside the comprehension, or against a list literal or a map`,
+          );
         }
         walk(left, iter);
         walk(right, iter);
@@ -105,7 +128,10 @@ export function lintCondition(root: ASTNode): LintFinding | undefined {
       case '+': {
         const [left, right] = node.args;
         if (iter && (readsOuter(left, iter) || readsOuter(right, iter))) {
-          fail(node, `\`+\` inside a comprehension's body builds a new value from outside the element on every element. Compute it once outside: cel.bind(name, value, list.exists(x, x == name))`);
+          fail(
+            node,
+            `\`+\` inside a comprehension's body builds a new value from outside the element on every element. Compute it once outside: cel.bind(name, value, list.exists(x, x == name))`,
+          );
         }
         walk(left, iter);
         walk(right, iter);
@@ -132,11 +158,17 @@ function callRules(
   fail: (node: ASTNode, message: string) => void,
 ): void {
   if (name === 'matches') {
-    fail(node, 'matches() is not available: the regular expressions of JavaScript backtrack, and a crafted header can make one run for seconds. Use startsWith(), endsWith(), contains(), split() or `in` a list, or a path template');
+    fail(
+      node,
+      'matches() is not available: the regular expressions of JavaScript backtrack, and a crafted header can make one run for seconds. Use startsWith(), endsWith(), contains(), split() or `in` a list, or a path template',
+    );
     return;
   }
   if (name === 'json') {
-    fail(node, 'json() is not available in route conditions: it would parse request-controlled text into structures of any depth');
+    fail(
+      node,
+      'json() is not available in route conditions: it would parse request-controlled text into structures of any depth',
+    );
     return;
   }
   if (receiver && ZONE_GETTERS.has(name) && args.length === 1) {
@@ -172,7 +204,10 @@ function callRules(
   if (iter && LINEAR_FUNCTIONS.has(name)) {
     const operands = receiver ? [receiver, ...args] : [...args];
     if (operands.some((o) => o.op !== 'list' && readsOuter(o, iter))) {
-      fail(node, `${name}() inside a comprehension's body works through a value from outside the element on every element (quadratic). Do it once, outside the comprehension`);
+      fail(
+        node,
+        `${name}() inside a comprehension's body works through a value from outside the element on every element (quadratic). Do it once, outside the comprehension`,
+      );
     }
   }
 }
@@ -181,16 +216,23 @@ function callRules(
  * `request.x` / `identity.x` name a declared field, and a field that is not a map has no members.
  * The type checker already refuses most of these; inside has() it does not.
  */
-function checkSelect(target: ASTNode, field: string, node: ASTNode, fail: (node: ASTNode, message: string) => void): void {
+function checkSelect(
+  target: ASTNode,
+  field: string,
+  node: ASTNode,
+  fail: (node: ASTNode, message: string) => void,
+): void {
   if (target.op === 'id') {
     const fields = FIELDS[target.args];
-    if (fields && !(field in fields)) fail(node, `${target.args} has no field "${field}"; it has ${Object.keys(fields).join(', ')}`);
+    if (fields && !(field in fields))
+      fail(node, `${target.args} has no field "${field}"; it has ${Object.keys(fields).join(', ')}`);
     return;
   }
   if ((target.op === '.' || target.op === '.?') && target.args[0].op === 'id') {
     const [outer, name] = [target.args[0].args, target.args[1]];
     const type = FIELDS[outer]?.[name];
-    if (type !== undefined && !type.startsWith('map<')) fail(node, `${outer}.${name} is a ${type}: it has no field "${field}"`);
+    if (type !== undefined && !type.startsWith('map<'))
+      fail(node, `${outer}.${name} is a ${type}: it has no field "${field}"`);
   }
 }
 
@@ -233,7 +275,13 @@ export function claimPathsRead(root: ASTNode): string[] {
   const out = new Set<string>();
   const visit = (node: ASTNode, parentExtendsChain: boolean): void => {
     const chain = claimChain(node);
-    if (chain !== undefined && !parentExtendsChain && chain.length > 0) out.add(chain.map((n) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(n) ? `.${n}` : `[${JSON.stringify(n)}]`)).join('').replace(/^\./, ''));
+    if (chain !== undefined && !parentExtendsChain && chain.length > 0)
+      out.add(
+        chain
+          .map((n) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(n) ? `.${n}` : `[${JSON.stringify(n)}]`))
+          .join('')
+          .replace(/^\./, ''),
+      );
     for (const child of children(node)) visit(child, chain !== undefined && claimChain(child) !== undefined);
   };
   visit(root, false);

@@ -163,7 +163,8 @@ export interface SharedCacheOptions {
 
 /** Memory-only without Redis; memory in front of Redis with it. Values must be JSON-serialisable. */
 export function createSharedCache<V>(opts: SharedCacheOptions): SharedCache<V> {
-  if (!/^[a-z0-9_-]{1,32}$/.test(opts.namespace)) throw new Error(`cache namespace "${opts.namespace}": 1-32 of a-z 0-9 _ -`);
+  if (!/^[a-z0-9_-]{1,32}$/.test(opts.namespace))
+    throw new Error(`cache namespace "${opts.namespace}": 1-32 of a-z 0-9 _ -`);
   const local = new MemorySharedCache<V>(opts.maxEntries);
   return opts.redis ? new TieredSharedCache(local, new RedisSharedCache<V>(opts.redis, opts.namespace)) : local;
 }

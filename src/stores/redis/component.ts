@@ -11,7 +11,11 @@ import { RedisRateLimiter } from './ratelimiter.ts';
 
 type RedisStoreConfig = Extract<NonNullable<Config['credentials']['api_key']>['store'], { type: 'redis' }>;
 
-export function createRedisConnection(config: RedisConfig, ctx: ComponentContext, name = 'portcullis'): RedisConnection {
+export function createRedisConnection(
+  config: RedisConfig,
+  ctx: ComponentContext,
+  name = 'portcullis',
+): RedisConnection {
   return new RedisConnection(config, ctx.log.child({ component: 'redis' }), redisMetrics(ctx.registry), name);
 }
 
@@ -25,7 +29,10 @@ export function redisReadiness(conn: RedisConnection): ReadinessCheck & { degrad
     name: 'redis',
     ready: () => conn.hasBeenReady(),
     detail: () => (conn.hasBeenReady() ? undefined : `connecting to ${conn.target}`),
-    degraded: () => (conn.hasBeenReady() && !conn.isUp() ? `redis: connection to ${conn.target} lost, reconnecting; serving from local copies` : undefined),
+    degraded: () =>
+      conn.hasBeenReady() && !conn.isUp()
+        ? `redis: connection to ${conn.target} lost, reconnecting; serving from local copies`
+        : undefined,
   };
 }
 
@@ -33,7 +40,12 @@ export function redisReadiness(conn: RedisConnection): ReadinessCheck & { degrad
  * The Redis key store. With `conn` (the server) it shares the components' connection; without
  * (the `portcullis keys` CLI) it opens its own and closes it with the store.
  */
-export function createRedisKeyStore(redis: RedisConfig, store: RedisStoreConfig, ctx: ComponentContext, conn?: RedisConnection): RedisKeyStore {
+export function createRedisKeyStore(
+  redis: RedisConfig,
+  store: RedisStoreConfig,
+  ctx: ComponentContext,
+  conn?: RedisConnection,
+): RedisKeyStore {
   const own = !conn;
   const connection = conn ?? createRedisConnection(redis, ctx, 'portcullis-cli');
   return new RedisKeyStore(connection, {
@@ -89,7 +101,10 @@ export function rateLimiterFailOpen(ctx: ComponentContext): (policy: string, err
     const now = Date.now();
     if (now - lastLog > 10_000) {
       lastLog = now;
-      log.warn({ policy, err: err.message }, 'rate limiter unavailable; requests pass unlimited (rate_limits[].on_redis_error: allow). See portcullis_ratelimit_failopen_total');
+      log.warn(
+        { policy, err: err.message },
+        'rate limiter unavailable; requests pass unlimited (rate_limits[].on_redis_error: allow). See portcullis_ratelimit_failopen_total',
+      );
     }
   };
 }

@@ -26,7 +26,8 @@ const retryDelayMs = (times: number) => Math.min(times * 100, 1000);
  * options and never part of the description.
  */
 export function describeRedisTarget(cfg: RedisConfig): string {
-  if (cfg.mode === 'sentinel') return `sentinel ${cfg.sentinel_name} via ${(cfg.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(',')}`;
+  if (cfg.mode === 'sentinel')
+    return `sentinel ${cfg.sentinel_name} via ${(cfg.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(',')}`;
   if (cfg.mode === 'cluster') return `cluster ${(cfg.nodes ?? []).join(',')}`;
   return redactUrl(cfg.url);
 }
@@ -80,7 +81,8 @@ export function createRedisClient(cfg: RedisConfig, name = 'portcullis'): RedisC
 function errorKind(e: unknown): 'unavailable' | 'timeout' | 'error' {
   const msg = (e as Error)?.message ?? '';
   if (/timed out/i.test(msg)) return 'timeout';
-  if (/enableOfflineQueue|Connection is closed|not writeable|ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|ready/i.test(msg)) return 'unavailable';
+  if (/enableOfflineQueue|Connection is closed|not writeable|ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|ready/i.test(msg))
+    return 'unavailable';
   return 'error';
 }
 
@@ -116,7 +118,8 @@ export class RedisConnection {
     this.client.on('close', () => {
       if (this.closed) return;
       this.metrics?.up.set(0);
-      if (this.wasReady) this.log.warn({ redis: this.target }, 'redis connection lost; serving from local copies and reconnecting');
+      if (this.wasReady)
+        this.log.warn({ redis: this.target }, 'redis connection lost; serving from local copies and reconnecting');
     });
     // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
     let lastErrorLog = 0;
@@ -125,7 +128,10 @@ export class RedisConnection {
       const now = Date.now();
       if (now - lastErrorLog < 10_000) return;
       lastErrorLog = now;
-      this.log.warn({ redis: this.target, err: e.message }, 'redis unavailable (config: redis); retrying. Check that Redis is running and reachable');
+      this.log.warn(
+        { redis: this.target, err: e.message },
+        'redis unavailable (config: redis); retrying. Check that Redis is running and reachable',
+      );
     });
   }
 
@@ -155,7 +161,11 @@ export class RedisConnection {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
-        reject(new Error(`cannot reach Redis at ${this.target} within ${timeoutMs} ms (config: redis); check that it runs and the address and password are right`));
+        reject(
+          new Error(
+            `cannot reach Redis at ${this.target} within ${timeoutMs} ms (config: redis); check that it runs and the address and password are right`,
+          ),
+        );
       }, timeoutMs);
       const off = this.onReady(() => {
         clearTimeout(timer);
@@ -175,8 +185,16 @@ export class RedisConnection {
       // a reconnect) must still happen. Nothing on the hot path waits for it.
       const sub =
         this.client instanceof Cluster
-          ? this.client.duplicate([], { enableOfflineQueue: true, redisOptions: { ...this.client.options.redisOptions, maxRetriesPerRequest: null } })
-          : this.client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'portcullis-sub' });
+          ? this.client.duplicate([], {
+              enableOfflineQueue: true,
+              redisOptions: { ...this.client.options.redisOptions, maxRetriesPerRequest: null },
+            })
+          : this.client.duplicate({
+              enableOfflineQueue: true,
+              maxRetriesPerRequest: null,
+              enableAutoPipelining: false,
+              connectionName: 'portcullis-sub',
+            });
       sub.on('error', () => {
         // Reported by the main connection's handler; this one reconnects alongside it.
       });
@@ -191,7 +209,8 @@ export class RedisConnection {
   /** Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError. */
   async run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
     // Label children cached per op: the rate limiter runs this on every Check.
-    const timer = this.timers.get(op) ?? (this.metrics ? this.timers.set(op, this.metrics.commandDuration.labels(op)) : undefined);
+    const timer =
+      this.timers.get(op) ?? (this.metrics ? this.timers.set(op, this.metrics.commandDuration.labels(op)) : undefined);
     const start = timer ? performance.now() : 0;
     try {
       return await fn(this.client);
@@ -201,9 +220,15 @@ export class RedisConnection {
       const now = Date.now();
       if (kind === 'error' && now - this.lastCommandErrorLog > 10_000) {
         this.lastCommandErrorLog = now;
-        this.log.error({ redis: this.target, op, err: (e as Error).message }, 'redis command failed (Redis answered an error; logged at most every 10 s)');
+        this.log.error(
+          { redis: this.target, op, err: (e as Error).message },
+          'redis command failed (Redis answered an error; logged at most every 10 s)',
+        );
       }
-      throw new DependencyUnavailableError(kind === 'timeout' ? 'redis_timeout' : kind === 'unavailable' ? 'redis_unavailable' : 'redis_error', REDIS_RETRY_AFTER_SECONDS);
+      throw new DependencyUnavailableError(
+        kind === 'timeout' ? 'redis_timeout' : kind === 'unavailable' ? 'redis_unavailable' : 'redis_error',
+        REDIS_RETRY_AFTER_SECONDS,
+      );
     } finally {
       timer?.observe((performance.now() - start) / 1000);
     }

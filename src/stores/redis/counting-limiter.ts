@@ -7,7 +7,9 @@ import type { RateLimitMetrics } from './metrics.ts';
 
 export class CountingRateLimiter implements RateLimiter {
   // Counters per policy, one addition per Check (HotCounter). Policies come from config.
-  private readonly children = new Memo<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>(1024);
+  private readonly children = new Memo<string, { allowed: CounterChild; limited: CounterChild; error: CounterChild }>(
+    1024,
+  );
 
   constructor(
     readonly inner: RateLimiter,
@@ -18,7 +20,11 @@ export class CountingRateLimiter implements RateLimiter {
     let c = this.children.get(policy);
     if (!c) {
       const d = this.metrics.decisions;
-      c = { allowed: d.child({ policy, result: 'allowed' }), limited: d.child({ policy, result: 'limited' }), error: d.child({ policy, result: 'error' }) };
+      c = {
+        allowed: d.child({ policy, result: 'allowed' }),
+        limited: d.child({ policy, result: 'limited' }),
+        error: d.child({ policy, result: 'error' }),
+      };
       this.children.set(policy, c);
     }
     return c;

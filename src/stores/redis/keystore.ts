@@ -56,7 +56,14 @@ export function parseStoredRecord(id: string, json: string): { record: KeyRecord
   }
   const v = validateKeyRecord(raw, position);
   if ('record' in v && v.record.id !== id) {
-    return { locked: { id: v.record.id, hash: v.record.hash, position, problems: ['id: differs from the Redis hash field that holds the record'] } };
+    return {
+      locked: {
+        id: v.record.id,
+        hash: v.record.hash,
+        position,
+        problems: ['id: differs from the Redis hash field that holds the record'],
+      },
+    };
   }
   return v;
 }
@@ -130,7 +137,11 @@ export class RedisKeyStore extends MemoryKeyStore {
     // Wait briefly for the first load, so a process (or reload) with Redis up is ready at once;
     // with Redis down, start anyway: readiness waits, and ioredis keeps reconnecting.
     if (this.loaded) void this.sync();
-    else await Promise.race([this.firstLoad(), new Promise((r) => setTimeout(r, this.conn.config.connect_timeout_ms).unref())]);
+    else
+      await Promise.race([
+        this.firstLoad(),
+        new Promise((r) => setTimeout(r, this.conn.config.connect_timeout_ms).unref()),
+      ]);
   }
 
   private async firstLoad(): Promise<void> {
@@ -150,7 +161,8 @@ export class RedisKeyStore extends MemoryKeyStore {
     const r = this.byHash.get(hash) ?? this.lockedOut(hash);
     if (r) return r;
     // Not in the copy: only a complete, current copy can say "no such key".
-    if (!this.loaded || !this.conn.isUp()) throw new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS);
+    if (!this.loaded || !this.conn.isUp())
+      throw new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS);
     return undefined;
   }
 
@@ -174,7 +186,9 @@ export class RedisKeyStore extends MemoryKeyStore {
     await this.conn.waitUntilReady(this.started ? 0 : this.conn.config.connect_timeout_ms).catch((e) => {
       throw this.started ? new DependencyUnavailableError('keystore_redis_unavailable', REDIS_RETRY_AFTER_SECONDS) : e;
     });
-    await this.conn.run('keystore_put', () => this.putScript(this.hashKey, this.versionKey, record.id, JSON.stringify(record), this.channel));
+    await this.conn.run('keystore_put', () =>
+      this.putScript(this.hashKey, this.versionKey, record.id, JSON.stringify(record), this.channel),
+    );
     if (this.loaded) this.upsert(record.id, { record });
   }
 
@@ -217,7 +231,10 @@ export class RedisKeyStore extends MemoryKeyStore {
       const now = Date.now();
       if (now - this.lastFailureLog > 10_000) {
         this.lastFailureLog = now;
-        this.opts.log.warn({ redis: this.conn.target, err: (e as Error).message }, 'API key sync from Redis failed; serving the last copy and retrying every second');
+        this.opts.log.warn(
+          { redis: this.conn.target, err: (e as Error).message },
+          'API key sync from Redis failed; serving the last copy and retrying every second',
+        );
       }
     }
   }
@@ -237,7 +254,8 @@ export class RedisKeyStore extends MemoryKeyStore {
       this.lockedSaid = logLocked(this.opts.log, this.invalid(), this.lockedSaid, { redis_key: this.hashKey });
       this.version = version;
       this.lastFullMs = Date.now();
-      if (!this.loaded) this.opts.log.info({ keys: records.length, redis: this.conn.target }, 'API keys loaded from Redis');
+      if (!this.loaded)
+        this.opts.log.info({ keys: records.length, redis: this.conn.target }, 'API keys loaded from Redis');
       this.loaded = true;
       this.synced('full');
     } catch (e) {
@@ -264,7 +282,9 @@ export class RedisKeyStore extends MemoryKeyStore {
 
   /** The whole hash and its version, read atomically. */
   private async readAll(): Promise<{ records: KeyRecord[]; invalid: LockedRecord[]; version: number }> {
-    const res = await this.conn.run('keystore_load', (c: RedisClient) => c.multi().get(this.versionKey).hgetall(this.hashKey).exec());
+    const res = await this.conn.run('keystore_load', (c: RedisClient) =>
+      c.multi().get(this.versionKey).hgetall(this.hashKey).exec(),
+    );
     if (!res) throw new Error('key store load transaction aborted');
     const [[verr, v], [herr, h]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
     if (verr || herr) throw verr ?? herr;

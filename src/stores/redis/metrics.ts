@@ -41,7 +41,12 @@ export function redisMetrics(registry: Registry): RedisMetrics {
     up: getOrCreate(
       registry,
       'portcullis_redis_up',
-      () => new Gauge({ name: 'portcullis_redis_up', help: '1 while the Redis connection is ready, 0 while it is down and reconnecting', registers }),
+      () =>
+        new Gauge({
+          name: 'portcullis_redis_up',
+          help: '1 while the Redis connection is ready, 0 while it is down and reconnecting',
+          registers,
+        }),
     ),
     keyStoreLastSync: getOrCreate(
       registry,

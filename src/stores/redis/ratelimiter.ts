@@ -48,7 +48,10 @@ export class RedisRateLimiter implements RateLimiter {
   /** `nowMs` is not used: the window is placed on the Redis server's clock. */
   async hit(policy: RateLimitPolicy, key: string, _nowMs: number): Promise<RateLimitResult> {
     const redisKey = rateLimitRedisKey(this.conn.prefix, policy.name, key);
-    const res = (await this.conn.run('ratelimit', () => this.script(redisKey, policy.windowSeconds * 1000))) as [number, number];
+    const res = (await this.conn.run('ratelimit', () => this.script(redisKey, policy.windowSeconds * 1000))) as [
+      number,
+      number,
+    ];
     const count = Number(res[0]);
     const msLeft = Number(res[1]);
     return {

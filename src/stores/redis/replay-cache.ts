@@ -45,10 +45,15 @@ export class RedisReplayCache implements ReplayCache {
     if (ttlMs <= 0) return false; // already too old to be accepted again: nothing to share
     try {
       if (!this.conn.isUp()) throw new DependencyUnavailableError('redis_unavailable', REDIS_RETRY_AFTER_SECONDS);
-      const answer = await this.conn.run('dpop_replay', (c) => c.set(this.conn.key('dpop', 'jti', key), '1', 'PX', ttlMs, 'NX'));
+      const answer = await this.conn.run('dpop_replay', (c) =>
+        c.set(this.conn.key('dpop', 'jti', key), '1', 'PX', ttlMs, 'NX'),
+      );
       return answer !== 'OK';
     } catch (e) {
-      const err = e instanceof DependencyUnavailableError ? e : new DependencyUnavailableError('redis_error', REDIS_RETRY_AFTER_SECONDS);
+      const err =
+        e instanceof DependencyUnavailableError
+          ? e
+          : new DependencyUnavailableError('redis_error', REDIS_RETRY_AFTER_SECONDS);
       if (this.onRedisError === 'deny') throw err;
       this.opts.onFailOpen?.(err);
       return false; // the local cache has recorded it

@@ -62,7 +62,10 @@ const activeHealthCheck = z
     grpc: z.strictObject({ service: z.string().optional() }).optional(),
     overrides: open,
   })
-  .refine((a) => a.type !== 'GRPC' || (a.http === undefined && a.tcp === undefined), 'a GRPC health check takes only grpc settings');
+  .refine(
+    (a) => a.type !== 'GRPC' || (a.http === undefined && a.tcp === undefined),
+    'a GRPC health check takes only grpc settings',
+  );
 
 // ClusterSettings (shared_types.go), as BackendCluster.backendSettings
 const clusterSettings = z.strictObject({
@@ -84,7 +87,10 @@ const grpcExtAuthService = z
     backendRefs: z.array(backendRef).min(1).optional(),
     backendSettings: clusterSettings.optional(),
   })
-  .refine((g) => (g.backendRef === undefined) !== (g.backendRefs === undefined), 'exactly one of backendRef (deprecated) or backendRefs');
+  .refine(
+    (g) => (g.backendRef === undefined) !== (g.backendRefs === undefined),
+    'exactly one of backendRef (deprecated) or backendRefs',
+  );
 
 // ContextExtension (ext_auth_types.go, v1.7+)
 export const contextExtension = z
@@ -92,11 +98,19 @@ export const contextExtension = z
     name: z.string().min(1),
     type: z.enum(['Value', 'ValueRef']).default('Value'),
     value: z.string().optional(),
-    valueRef: z.strictObject({ group: z.string().optional(), kind: z.string(), name: z.string(), key: z.string() }).optional(),
+    valueRef: z
+      .strictObject({ group: z.string().optional(), kind: z.string(), name: z.string(), key: z.string() })
+      .optional(),
   })
-  .refine((c) => (c.type === 'Value' ? c.value !== undefined && c.valueRef === undefined : c.valueRef !== undefined && c.value === undefined), {
-    message: 'type Value takes value, type ValueRef takes valueRef',
-  });
+  .refine(
+    (c) =>
+      c.type === 'Value'
+        ? c.value !== undefined && c.valueRef === undefined
+        : c.valueRef !== undefined && c.value === undefined,
+    {
+      message: 'type Value takes value, type ValueRef takes valueRef',
+    },
+  );
 
 // ExtAuth (ext_auth_types.go): exactly one of grpc or http.
 export const extAuth = z
@@ -131,11 +145,17 @@ export const securityPolicy = z.strictObject({
       extAuth: extAuth.optional(),
       authorization: open,
     })
-    .refine((s) => (s.targetRefs?.length ?? 0) + (s.targetRef ? 1 : 0) + (s.targetSelectors ? 1 : 0) > 0, 'a target: targetRefs, targetRef or targetSelectors'),
+    .refine(
+      (s) => (s.targetRefs?.length ?? 0) + (s.targetRef ? 1 : 0) + (s.targetSelectors ? 1 : 0) > 0,
+      'a target: targetRefs, targetRef or targetSelectors',
+    ),
 });
 
 // StringMatch (shared_types.go)
-const stringMatch = z.strictObject({ type: z.enum(['Exact', 'Prefix', 'Suffix', 'RegularExpression']).default('Exact'), value: z.string().min(1) });
+const stringMatch = z.strictObject({
+  type: z.enum(['Exact', 'Prefix', 'Suffix', 'RegularExpression']).default('Exact'),
+  value: z.string().min(1),
+});
 const httpHeader = z.strictObject({ name: z.string().min(1), value: z.string() });
 
 // HTTPHeaderFilter (shared_types.go), as HeaderSettings.earlyRequestHeaders
@@ -161,7 +181,9 @@ export const clientTrafficPolicy = z.strictObject({
     // PathSettings
     path: z
       .strictObject({
-        escapedSlashesAction: z.enum(['KeepUnchanged', 'RejectRequest', 'UnescapeAndRedirect', 'UnescapeAndForward']).optional(),
+        escapedSlashesAction: z
+          .enum(['KeepUnchanged', 'RejectRequest', 'UnescapeAndRedirect', 'UnescapeAndForward'])
+          .optional(),
         disableMergeSlashes: z.boolean().optional(),
       })
       .optional(),
@@ -191,7 +213,9 @@ export const clientTrafficPolicy = z.strictObject({
 
 /** The Envoy Gateway schema for an object, by kind; undefined for kinds this file does not cover. */
 export function envoyGatewaySchema(kind: string): z.ZodType | undefined {
-  return ({ SecurityPolicy: securityPolicy, ClientTrafficPolicy: clientTrafficPolicy } as Record<string, z.ZodType>)[kind];
+  return ({ SecurityPolicy: securityPolicy, ClientTrafficPolicy: clientTrafficPolicy } as Record<string, z.ZodType>)[
+    kind
+  ];
 }
 
 // ---- Istio mesh config --------------------------------------------------------------------------
@@ -214,7 +238,10 @@ export const envoyExtAuthzGrpc = z.strictObject({
   timeout: protoDuration.optional(),
   failOpen: z.boolean().optional(),
   // A string in the API ("503"); Istio rejects codes Envoy's StatusCode enum does not know.
-  statusOnError: z.string().regex(/^[1-5][0-9]{2}$/, 'an HTTP status code as a string, such as "503"').optional(),
+  statusOnError: z
+    .string()
+    .regex(/^[1-5][0-9]{2}$/, 'an HTTP status code as a string, such as "503"')
+    .optional(),
   includeRequestBodyInCheck: requestBody.optional(),
 });
 
@@ -224,7 +251,10 @@ export const extensionProvider = z
     envoyExtAuthzGrpc: envoyExtAuthzGrpc.optional(),
     envoyExtAuthzHttp: open,
   })
-  .refine((p) => (p.envoyExtAuthzGrpc === undefined) !== (p.envoyExtAuthzHttp === undefined), 'exactly one ext_authz provider');
+  .refine(
+    (p) => (p.envoyExtAuthzGrpc === undefined) !== (p.envoyExtAuthzHttp === undefined),
+    'exactly one ext_authz provider',
+  );
 
 /** The part of MeshConfig the recipes set. */
 export const meshConfig = z.strictObject({ extensionProviders: z.array(extensionProvider).min(1) });

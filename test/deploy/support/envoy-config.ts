@@ -7,11 +7,13 @@ export type Json = any;
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const ENVOY_CONFIGS = ['envoy/envoy.yaml', 'envoy/envoy-sidecar.yaml'].map((f) => `${REPO}${f}`);
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 export function findHcm(config: Json): Json {
   for (const l of config.static_resources.listeners) {
-    for (const fc of l.filter_chains) for (const f of fc.filters) if (f.typed_config?.['@type'] === HCM_TYPE) return f.typed_config;
+    for (const fc of l.filter_chains)
+      for (const f of fc.filters) if (f.typed_config?.['@type'] === HCM_TYPE) return f.typed_config;
   }
   throw new Error('no http_connection_manager in the config');
 }

@@ -14,7 +14,10 @@ const require = createRequire(import.meta.url);
 const XDS_ROOT = dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
 const PROTO_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(XDS_ROOT, 'deps', d));
 // protoc-gen-validate imports google/protobuf/descriptor.proto, which protobufjs ships as JSON.
-protobuf.common('descriptor', require('protobufjs/google/protobuf/descriptor.json').nested.google.nested.protobuf.nested);
+protobuf.common(
+  'descriptor',
+  require('protobufjs/google/protobuf/descriptor.json').nested.google.nested.protobuf.nested,
+);
 
 let root: protobuf.Root | undefined;
 const loadedDirs = new Set<string>();
@@ -56,7 +59,10 @@ function lookupType(fullName: string): protobuf.Type | undefined {
       loadedDirs.add(dir);
       const files = readdirSync(dir).filter((f) => f.endsWith('.proto'));
       if (files.length === 0) continue;
-      r.loadSync(files.map((f) => join(rel, f)), { keepCase: true });
+      r.loadSync(
+        files.map((f) => join(rel, f)),
+        { keepCase: true },
+      );
       r.resolveAll();
       t = find();
     }
@@ -84,7 +90,18 @@ function isDeprecated(field: protobuf.Field): boolean {
   return o.deprecated === true || o['(envoy.annotations.deprecated_at_minor_version)'] !== undefined;
 }
 
-const INT_TYPES = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+const INT_TYPES = new Set([
+  'int32',
+  'uint32',
+  'sint32',
+  'fixed32',
+  'sfixed32',
+  'int64',
+  'uint64',
+  'sint64',
+  'fixed64',
+  'sfixed64',
+]);
 const WRAPPERS: Record<string, string> = {
   'google.protobuf.BoolValue': 'bool',
   'google.protobuf.StringValue': 'string',
@@ -148,14 +165,20 @@ export class EnvoyConfigChecker {
       // In a oneof, PGV applies a member's rules only when that member is the one set.
       if (f.partOf) continue;
       const rules = pgvRules(f);
-      const required = rules.message?.required === true || rules.duration?.required === true || rules.any?.required === true || rules.timestamp?.required === true;
-      if (required && !present.has(f.name)) this.err(path ? `${path}.${f.name}` : f.name, `required field "${f.name}" of ${name} is missing`);
+      const required =
+        rules.message?.required === true ||
+        rules.duration?.required === true ||
+        rules.any?.required === true ||
+        rules.timestamp?.required === true;
+      if (required && !present.has(f.name))
+        this.err(path ? `${path}.${f.name}` : f.name, `required field "${f.name}" of ${name} is missing`);
     }
     for (const oneof of type.oneofsArray) {
       const set = oneof.oneof.filter((n) => present.has(n));
       if (set.length > 1) this.err(path, `oneof "${oneof.name}" of ${name} has several fields set: ${set.join(', ')}`);
-      const required = (oneof.options as Record<string, unknown> | undefined)?.['(validate.required)'] === true;
-      if (required && set.length === 0) this.err(path, `oneof "${oneof.name}" of ${name} requires one of: ${oneof.oneof.join(', ')}`);
+      const required = oneof.options?.['(validate.required)'] === true;
+      if (required && set.length === 0)
+        this.err(path, `oneof "${oneof.name}" of ${name} requires one of: ${oneof.oneof.join(', ')}`);
     }
   }
 
@@ -181,16 +204,24 @@ export class EnvoyConfigChecker {
     const rt = field.resolvedType;
     if (rt instanceof protobuf.Enum) {
       const ok = typeof v === 'string' ? v in rt.values : typeof v === 'number' && Object.values(rt.values).includes(v);
-      if (!ok) this.err(path, `"${String(v)}" is not a value of enum ${rt.fullName.slice(1)} (${Object.keys(rt.values).join(', ')})`);
+      if (!ok)
+        this.err(
+          path,
+          `"${String(v)}" is not a value of enum ${rt.fullName.slice(1)} (${Object.keys(rt.values).join(', ')})`,
+        );
       return;
     }
     if (rt instanceof protobuf.Type) {
       const name = rt.fullName.slice(1);
       if (name === 'google.protobuf.Duration') {
         const s = durationSeconds(v);
-        if (s === undefined) return this.err(path, `expected a duration like "1s" or "0.25s", got ${JSON.stringify(v)}`);
+        if (s === undefined)
+          return this.err(path, `expected a duration like "1s" or "0.25s", got ${JSON.stringify(v)}`);
         const d = rules.duration ?? {};
-        const gt = durationBound(d.gt), gte = durationBound(d.gte), lt = durationBound(d.lt), lte = durationBound(d.lte);
+        const gt = durationBound(d.gt),
+          gte = durationBound(d.gte),
+          lt = durationBound(d.lt),
+          lte = durationBound(d.lte);
         if (gt !== undefined && !(s > gt)) this.err(path, `must be > ${gt}s`);
         if (gte !== undefined && !(s >= gte)) this.err(path, `must be >= ${gte}s`);
         if (lt !== undefined && !(s < lt)) this.err(path, `must be < ${lt}s`);
@@ -207,9 +238,12 @@ export class EnvoyConfigChecker {
     if (type === 'string') {
       if (typeof v !== 'string') return this.err(path, `expected a string, got ${JSON.stringify(v)}`);
       const s = rules.string ?? {};
-      if (s.min_len !== undefined && v.length < Number(s.min_len)) this.err(path, `must be at least ${s.min_len} character(s)`);
-      if (s.min_bytes !== undefined && Buffer.byteLength(v) < Number(s.min_bytes)) this.err(path, `must be at least ${s.min_bytes} byte(s)`);
-      if (s.max_bytes !== undefined && Buffer.byteLength(v) > Number(s.max_bytes)) this.err(path, `must be at most ${s.max_bytes} byte(s)`);
+      if (s.min_len !== undefined && v.length < Number(s.min_len))
+        this.err(path, `must be at least ${s.min_len} character(s)`);
+      if (s.min_bytes !== undefined && Buffer.byteLength(v) < Number(s.min_bytes))
+        this.err(path, `must be at least ${s.min_bytes} byte(s)`);
+      if (s.max_bytes !== undefined && Buffer.byteLength(v) > Number(s.max_bytes))
+        this.err(path, `must be at most ${s.max_bytes} byte(s)`);
       if (Array.isArray(s.in) && !s.in.includes(v)) this.err(path, `must be one of ${s.in.join(', ')}`);
       return;
     }
@@ -223,7 +257,8 @@ export class EnvoyConfigChecker {
       return;
     }
     const n = typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isFinite(n)) return this.err(path, `expected a number, got ${JSON.stringify(v)}`);
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      return this.err(path, `expected a number, got ${JSON.stringify(v)}`);
     if (INT_TYPES.has(type) && !Number.isInteger(n)) return this.err(path, `expected an integer, got ${n}`);
     if (type.startsWith('uint') && n < 0) return this.err(path, `expected a non-negative integer, got ${n}`);
     const r = rules[type] ?? {};
@@ -254,8 +289,14 @@ export class EnvoyConfigChecker {
         }
         this.typesSeen.add(typeName);
         const { ['@type']: _drop, ...rest } = v;
-        const special = ['google.protobuf.Struct', 'google.protobuf.Value', 'google.protobuf.Duration', 'google.protobuf.Timestamp'];
-        if (special.includes(typeName) || WRAPPERS[typeName]) this.checkWellKnown(rest.value, typeName, `${path}.value`);
+        const special = [
+          'google.protobuf.Struct',
+          'google.protobuf.Value',
+          'google.protobuf.Duration',
+          'google.protobuf.Timestamp',
+        ];
+        if (special.includes(typeName) || WRAPPERS[typeName])
+          this.checkWellKnown(rest.value, typeName, `${path}.value`);
         else this.checkMessage(rest, t, path);
         return true;
       }
@@ -300,7 +341,8 @@ function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0][j] = j;
   for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
   return d[a.length][b.length];
 }
 

@@ -10,9 +10,13 @@ export interface CheckResult {
   denied_response?: { status?: { code?: string | number } };
 }
 
-export function clients(address: string, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}) {
+export function clients(
+  address: string,
+  creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+) {
   const Authz = authorizationClient();
-  const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+  const Health = grpc.makeGenericClientConstructor(healthService, 'Health');
   const authz = new Authz(address, creds, options) as unknown as grpc.Client & Record<string, Function>;
   const health = new Health(address, creds, options) as unknown as grpc.Client & Record<string, Function>;
   return {
@@ -22,17 +26,28 @@ export function clients(address: string, creds: grpc.ChannelCredentials = grpc.c
       const req = {
         attributes: {
           source: { address: { socket_address: { address: '127.0.0.1', port_value: 40000 } } },
-          request: { http: { method: 'GET', path, host: 'api.example.com', headers: { ':method': 'GET', ':path': path, ':authority': 'api.example.com', ...headers } } },
+          request: {
+            http: {
+              method: 'GET',
+              path,
+              host: 'api.example.com',
+              headers: { ':method': 'GET', ':path': path, ':authority': 'api.example.com', ...headers },
+            },
+          },
         },
       };
       return new Promise((resolve, reject) =>
-        authz.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: CheckResult) => (err ? reject(err) : resolve(res))),
+        authz.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: CheckResult) =>
+          err ? reject(err) : resolve(res),
+        ),
       );
     },
     healthCheck(service = AUTHZ, deadlineMs = 3000): Promise<string> {
       return new Promise((resolve, reject) =>
-        health.Check({ service }, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: { status: string | number }) =>
-          err ? reject(err) : resolve(String(res.status)),
+        health.Check(
+          { service },
+          { deadline: Date.now() + deadlineMs },
+          (err: Error | null, res: { status: string | number }) => (err ? reject(err) : resolve(String(res.status))),
         ),
       );
     },

@@ -21,7 +21,8 @@ interface ModelRef {
 // targetRefs (Istio 1.22+), which attaches a policy to a waypoint; its schema lets the field through
 // and this type checks it, from Istio's PolicyTargetReference:
 // https://istio.io/latest/docs/reference/config/type/workload-selector/#PolicyTargetReference
-const ISTIO_TARGET_REFS = '{ spec?: { targetRefs?: Array<{ group?: string; kind: string; name: string; namespace?: string }> } }';
+const ISTIO_TARGET_REFS =
+  '{ spec?: { targetRefs?: Array<{ group?: string; kind: string; name: string; namespace?: string }> } }';
 
 const MODELS: Record<string, ModelRef> = {
   'v1/ServiceAccount': { module: 'kubernetes-models/v1/ServiceAccount', name: 'ServiceAccount' },
@@ -29,15 +30,40 @@ const MODELS: Record<string, ModelRef> = {
   'v1/ConfigMap': { module: 'kubernetes-models/v1/ConfigMap', name: 'ConfigMap' },
   'v1/Secret': { module: 'kubernetes-models/v1/Secret', name: 'Secret' },
   'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1/Deployment', name: 'Deployment' },
-  'autoscaling/v2/HorizontalPodAutoscaler': { module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', name: 'HorizontalPodAutoscaler' },
-  'policy/v1/PodDisruptionBudget': { module: 'kubernetes-models/policy/v1/PodDisruptionBudget', name: 'PodDisruptionBudget' },
-  'networking.k8s.io/v1/NetworkPolicy': { module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', name: 'NetworkPolicy' },
-  'monitoring.coreos.com/v1/ServiceMonitor': { module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', name: 'ServiceMonitor' },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
+    name: 'HorizontalPodAutoscaler',
+  },
+  'policy/v1/PodDisruptionBudget': {
+    module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    name: 'PodDisruptionBudget',
+  },
+  'networking.k8s.io/v1/NetworkPolicy': {
+    module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+    name: 'NetworkPolicy',
+  },
+  'monitoring.coreos.com/v1/ServiceMonitor': {
+    module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+    name: 'ServiceMonitor',
+  },
   'v1/Namespace': { module: 'kubernetes-models/v1/Namespace', name: 'Namespace' },
-  'gateway.networking.k8s.io/v1/Gateway': { module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway', name: 'Gateway' },
-  'gateway.networking.k8s.io/v1/HTTPRoute': { module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute', name: 'HTTPRoute' },
-  'security.istio.io/v1/AuthorizationPolicy': { module: '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy', name: 'AuthorizationPolicy', extend: ISTIO_TARGET_REFS },
-  'install.istio.io/v1alpha1/IstioOperator': { module: '@kubernetes-models/istio/install.istio.io/v1alpha1/IstioOperator', name: 'IstioOperator' },
+  'gateway.networking.k8s.io/v1/Gateway': {
+    module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway',
+    name: 'Gateway',
+  },
+  'gateway.networking.k8s.io/v1/HTTPRoute': {
+    module: '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute',
+    name: 'HTTPRoute',
+  },
+  'security.istio.io/v1/AuthorizationPolicy': {
+    module: '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy',
+    name: 'AuthorizationPolicy',
+    extend: ISTIO_TARGET_REFS,
+  },
+  'install.istio.io/v1alpha1/IstioOperator': {
+    module: '@kubernetes-models/istio/install.istio.io/v1alpha1/IstioOperator',
+    name: 'IstioOperator',
+  },
 };
 
 /** Whether kubernetes-models has a schema for this object's apiVersion and kind. */

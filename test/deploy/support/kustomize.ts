@@ -14,7 +14,18 @@ export type K8sObject = Record<string, any>;
 /** Cluster-scoped kinds deploy/ uses (kustomize knows these from the Kubernetes API). */
 const CLUSTER_SCOPED = new Set(['Namespace']);
 
-const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'labels', 'generatorOptions', 'configMapGenerator', 'secretGenerator', 'images', 'patches', 'namespace']);
+const SUPPORTED = new Set([
+  'apiVersion',
+  'kind',
+  'resources',
+  'labels',
+  'generatorOptions',
+  'configMapGenerator',
+  'secretGenerator',
+  'images',
+  'patches',
+  'namespace',
+]);
 
 function readYamlDocs(file: string): K8sObject[] {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
@@ -61,7 +72,11 @@ export function strategicMerge(base: unknown, patch: unknown, kind: string, fiel
       const list: K8sObject[] = [...out[k]];
       const added: K8sObject[] = [];
       for (const item of v as K8sObject[]) {
-        for (const f of fields) if (item[f] === undefined) throw new Error(`patch item of ${kind} ${k} has no ${f}: kustomize merges these items on ${fields.join(' and ')}`);
+        for (const f of fields)
+          if (item[f] === undefined)
+            throw new Error(
+              `patch item of ${kind} ${k} has no ${f}: kustomize merges these items on ${fields.join(' and ')}`,
+            );
         const i = list.findIndex((x) => id(x) === id(item));
         if (item.$patch === 'delete') {
           if (i < 0) throw new Error(`patch deletes ${k} item ${fields.join('/')}=${id(item)}, which does not exist`);
@@ -84,15 +99,21 @@ function generated(kind: 'ConfigMap' | 'Secret', gen: K8sObject, dir: string, di
   for (const f of gen.files ?? []) {
     const [key, path] = String(f).includes('=') ? String(f).split('=', 2) : [basename(String(f)), String(f)];
     const abs = resolve(dir, path);
-    if (!abs.startsWith(resolve(dir))) throw new Error(`${dir}: generator file ${f} is outside the kustomization root (kustomize refuses it)`);
+    if (!abs.startsWith(resolve(dir)))
+      throw new Error(`${dir}: generator file ${f} is outside the kustomization root (kustomize refuses it)`);
     data[key] = readFileSync(abs, 'utf8');
   }
   for (const l of gen.literals ?? []) {
     const i = String(l).indexOf('=');
     data[String(l).slice(0, i)] = String(l).slice(i + 1);
   }
-  for (const k of Object.keys(gen)) if (!['name', 'files', 'literals', 'behavior', 'type'].includes(k)) throw new Error(`unsupported generator field ${k}`);
-  const body = kind === 'Secret' ? { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) } : { data };
+  for (const k of Object.keys(gen))
+    if (!['name', 'files', 'literals', 'behavior', 'type'].includes(k))
+      throw new Error(`unsupported generator field ${k}`);
+  const body =
+    kind === 'Secret'
+      ? { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) }
+      : { data };
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 10);
   return {
     apiVersion: 'v1',
@@ -107,8 +128,10 @@ function generated(kind: 'ConfigMap' | 'Secret', gen: K8sObject, dir: string, di
 export function kustomizeBuild(dir: string): K8sObject[] {
   const kfile = join(dir, 'kustomization.yaml');
   const [k] = readYamlDocs(kfile);
-  for (const key of Object.keys(k)) if (!SUPPORTED.has(key)) throw new Error(`${kfile}: field "${key}" is not supported by the test's kustomize`);
-  if (k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' || k.kind !== 'Kustomization') throw new Error(`${kfile}: not a v1beta1 Kustomization`);
+  for (const key of Object.keys(k))
+    if (!SUPPORTED.has(key)) throw new Error(`${kfile}: field "${key}" is not supported by the test's kustomize`);
+  if (k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' || k.kind !== 'Kustomization')
+    throw new Error(`${kfile}: not a v1beta1 Kustomization`);
 
   let objects: K8sObject[] = [];
   for (const r of k.resources ?? []) {
@@ -136,7 +159,10 @@ export function kustomizeBuild(dir: string): K8sObject[] {
       } else if (behavior === 'replace' || behavior === 'merge') {
         if (i < 0) throw new Error(`${kfile}: ${kind} ${gen.name} to ${behavior} does not exist`);
         // Either way the existing object keeps its metadata (labels included), as in kustomize.
-        objects[i] = behavior === 'replace' ? { ...obj, metadata: objects[i].metadata } : { ...objects[i], data: { ...objects[i].data, ...obj.data } };
+        objects[i] =
+          behavior === 'replace'
+            ? { ...obj, metadata: objects[i].metadata }
+            : { ...objects[i], data: { ...objects[i].data, ...obj.data } };
       } else throw new Error(`${kfile}: unknown generator behavior ${behavior}`);
     }
   }
@@ -145,14 +171,20 @@ export function kustomizeBuild(dir: string): K8sObject[] {
     if (!p.path || p.target || p.patch) throw new Error(`${kfile}: only file patches ({path}) are supported`);
     for (const patch of readYamlDocs(resolve(dir, p.path))) {
       const i = objects.findIndex((o) => o.kind === patch.kind && o.metadata?.name === patch.metadata?.name);
-      if (i < 0) throw new Error(`${kfile}: patch ${p.path} targets ${patch.kind}/${patch.metadata?.name}, which no resource defines`);
+      if (i < 0)
+        throw new Error(
+          `${kfile}: patch ${p.path} targets ${patch.kind}/${patch.metadata?.name}, which no resource defines`,
+        );
       objects[i] = strategicMerge(objects[i], patch, patch.kind) as K8sObject;
     }
   }
 
   for (const img of k.images ?? []) {
     for (const o of objects) {
-      for (const c of [...(o.spec?.template?.spec?.containers ?? []), ...(o.spec?.template?.spec?.initContainers ?? [])]) {
+      for (const c of [
+        ...(o.spec?.template?.spec?.containers ?? []),
+        ...(o.spec?.template?.spec?.initContainers ?? []),
+      ]) {
         const name = String(c.image).split(':')[0];
         if (name === img.name) c.image = `${img.newName ?? img.name}:${img.newTag ?? 'latest'}`;
       }
@@ -160,10 +192,17 @@ export function kustomizeBuild(dir: string): K8sObject[] {
   }
 
   for (const l of k.labels ?? []) {
-    if (l.includeSelectors || l.includeTemplates) throw new Error(`${kfile}: labels with includeSelectors/includeTemplates are not supported`);
-    objects = objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata?.labels, ...l.pairs } } }));
+    if (l.includeSelectors || l.includeTemplates)
+      throw new Error(`${kfile}: labels with includeSelectors/includeTemplates are not supported`);
+    objects = objects.map((o) => ({
+      ...o,
+      metadata: { ...o.metadata, labels: { ...o.metadata?.labels, ...l.pairs } },
+    }));
   }
   // Like kustomize, leave cluster-scoped objects without a namespace.
-  if (k.namespace) objects = objects.map((o) => (CLUSTER_SCOPED.has(o.kind) ? o : { ...o, metadata: { ...o.metadata, namespace: k.namespace } }));
+  if (k.namespace)
+    objects = objects.map((o) =>
+      CLUSTER_SCOPED.has(o.kind) ? o : { ...o, metadata: { ...o.metadata, namespace: k.namespace } },
+    );
   return objects;
 }

@@ -23,7 +23,10 @@ export interface PortcullisProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export async function startPortcullis(configFile: string, opts: { env?: Record<string, string>; startTimeoutMs?: number } = {}): Promise<PortcullisProcess> {
+export async function startPortcullis(
+  configFile: string,
+  opts: { env?: Record<string, string>; startTimeoutMs?: number } = {},
+): Promise<PortcullisProcess> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--config', configFile], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,7 +35,7 @@ export async function startPortcullis(configFile: string, opts: { env?: Record<s
   const waiters: { re: RegExp; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
   let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buf += chunk;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -53,8 +56,10 @@ export async function startPortcullis(configFile: string, opts: { env?: Record<s
       }
     }
   });
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   const waitForLog = (re: RegExp, timeoutMs = 10_000) => {
     const seen = logs.find((l) => re.test(l.msg));
@@ -63,7 +68,11 @@ export async function startPortcullis(configFile: string, opts: { env?: Record<s
       const w = { re, resolve: (l: LogLine) => (clearTimeout(t), resolve(l)) };
       const t = setTimeout(() => {
         waiters.splice(waiters.indexOf(w), 1);
-        reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; logs:\n${logs.map((l) => l.msg).join('\n')}\nstderr:\n${stderr}`));
+        reject(
+          new Error(
+            `no log line matching ${re} within ${timeoutMs} ms; logs:\n${logs.map((l) => l.msg).join('\n')}\nstderr:\n${stderr}`,
+          ),
+        );
       }, timeoutMs);
       waiters.push(w);
     });
@@ -72,7 +81,9 @@ export async function startPortcullis(configFile: string, opts: { env?: Record<s
   const started = await Promise.race([
     waitForLog(/^portcullis started$/, opts.startTimeoutMs ?? 20_000),
     exited.then(({ code }) => {
-      throw new Error(`portcullis exited with ${code} before starting:\n${stderr}\n${logs.map((l) => l.msg).join('\n')}`);
+      throw new Error(
+        `portcullis exited with ${code} before starting:\n${stderr}\n${logs.map((l) => l.msg).join('\n')}`,
+      );
     }),
   ]);
   return {

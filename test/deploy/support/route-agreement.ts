@@ -21,8 +21,10 @@ export function disagreements(routes: EnvoyRoute[], config: Config): string[] {
       if (!KNOWN_EXTENSIONS.has(k)) problems.push(`${label}: unknown context extension "${k}"`);
     }
     const pinned = r.contextExtensions['portcullis.route'];
-    if (pinned !== undefined && !table.byName(pinned)) problems.push(`${label}: portcullis.route "${pinned}" is not a route in the Portcullis config`);
-    if (r.disabled && pinned !== undefined) problems.push(`${label}: ext_authz is disabled, so portcullis.route "${pinned}" is never sent`);
+    if (pinned !== undefined && !table.byName(pinned))
+      problems.push(`${label}: portcullis.route "${pinned}" is not a route in the Portcullis config`);
+    if (r.disabled && pinned !== undefined)
+      problems.push(`${label}: ext_authz is disabled, so portcullis.route "${pinned}" is never sent`);
     if (r.kind === 'prefix' && r.value === '/') continue; // the catch-all: Portcullis matches by itself
     // Requests this Envoy route really receives (earlier routes take theirs first).
     const paths = r.kind === 'path' ? [r.value] : [r.value, `${r.value.replace(/\/$/, '')}/sub/item`];
@@ -31,17 +33,20 @@ export function disagreements(routes: EnvoyRoute[], config: Config): string[] {
         if (envoySelect(routes, method, path) !== r) continue;
         const own = table.match(method, 'api.example.com', path);
         if (r.disabled && !own?.public) {
-          problems.push(`${label}: ext_authz is disabled but Portcullis treats ${method} ${path} as ${own ? `protected route "${own.name}"` : 'unmatched (deny)'}`);
+          problems.push(
+            `${label}: ext_authz is disabled but Portcullis treats ${method} ${path} as ${own ? `protected route "${own.name}"` : 'unmatched (deny)'}`,
+          );
         }
         if (pinned !== undefined && own?.name !== pinned) {
-          problems.push(`${label}: pins "${pinned}" but Portcullis matches ${method} ${path} to ${own ? `"${own.name}"` : 'no route'}`);
+          problems.push(
+            `${label}: pins "${pinned}" but Portcullis matches ${method} ${path} to ${own ? `"${own.name}"` : 'no route'}`,
+          );
         }
       }
     }
   }
   return problems;
 }
-
 
 /**
  * The route table Envoy Gateway builds from the HTTPRoutes attached to a Gateway, as EnvoyRoutes:
@@ -53,20 +58,29 @@ export function disagreements(routes: EnvoyRoute[], config: Config): string[] {
 export function gatewayRoutes(objects: K8sObject[], gateway: string): EnvoyRoute[] {
   const policies = objects.filter((o) => o.kind === 'SecurityPolicy');
   const policyFor = (kind: string, name: string) =>
-    policies.find((p) => (p.spec.targetRefs ?? []).some((t: K8sObject) => {
-      if (t.sectionName !== undefined) throw new Error(`SecurityPolicy ${p.metadata.name}: sectionName targets are not modelled here`);
-      return t.group === 'gateway.networking.k8s.io' && t.kind === kind && t.name === name;
-    }));
+    policies.find((p) =>
+      (p.spec.targetRefs ?? []).some((t: K8sObject) => {
+        if (t.sectionName !== undefined)
+          throw new Error(`SecurityPolicy ${p.metadata.name}: sectionName targets are not modelled here`);
+        return t.group === 'gateway.networking.k8s.io' && t.kind === kind && t.name === name;
+      }),
+    );
   const entries: { route: EnvoyRoute; order: number }[] = [];
-  for (const hr of objects.filter((o) => o.kind === 'HTTPRoute' && (o.spec.parentRefs ?? []).some((p: K8sObject) => p.name === gateway))) {
+  for (const hr of objects.filter(
+    (o) => o.kind === 'HTTPRoute' && (o.spec.parentRefs ?? []).some((p: K8sObject) => p.name === gateway),
+  )) {
     const policy = policyFor('HTTPRoute', hr.metadata.name) ?? policyFor('Gateway', gateway);
     const extAuth = policy?.spec.extAuth;
-    const contextExtensions = Object.fromEntries((extAuth?.contextExtensions ?? []).map((c: K8sObject) => [c.name, c.value]));
+    const contextExtensions = Object.fromEntries(
+      (extAuth?.contextExtensions ?? []).map((c: K8sObject) => [c.name, c.value]),
+    );
     for (const rule of hr.spec.rules ?? []) {
       for (const m of rule.matches ?? [{ path: { type: 'PathPrefix', value: '/' } }]) {
-        if (m.headers || m.queryParams) throw new Error(`HTTPRoute ${hr.metadata.name}: header and query matches are not modelled here`);
+        if (m.headers || m.queryParams)
+          throw new Error(`HTTPRoute ${hr.metadata.name}: header and query matches are not modelled here`);
         const type = m.path?.type ?? 'PathPrefix';
-        if (type !== 'PathPrefix' && type !== 'Exact') throw new Error(`HTTPRoute ${hr.metadata.name}: path type ${type} is not modelled here`);
+        if (type !== 'PathPrefix' && type !== 'Exact')
+          throw new Error(`HTTPRoute ${hr.metadata.name}: path type ${type} is not modelled here`);
         const value = m.path?.value ?? '/';
         entries.push({
           route: {

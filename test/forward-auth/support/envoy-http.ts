@@ -28,10 +28,11 @@ export function extAuthzOf(config: Json): Json {
   throw new Error('no ext_authz filter in envoy-http-service.yaml');
 }
 
-const exacts = (list: Json): string[] => (list?.patterns ?? []).map((p: Json) => {
-  if (p.exact === undefined) throw new Error(`only exact matchers are simulated: ${JSON.stringify(p)}`);
-  return p.exact as string;
-});
+const exacts = (list: Json): string[] =>
+  (list?.patterns ?? []).map((p: Json) => {
+    if (p.exact === undefined) throw new Error(`only exact matchers are simulated: ${JSON.stringify(p)}`);
+    return p.exact as string;
+  });
 
 export interface EnvoyHttpSettings {
   pathPrefix: string;
@@ -124,7 +125,8 @@ export async function envoyHttpCheck(
   for (const name of s.strippedBeforeAuthz) delete original[name];
   const allowed = new Set([...s.allowedHeaders, 'authorization']);
   const lines: Array<[string, string]> = [];
-  for (const [k, v] of Object.entries(original)) if (allowed.has(k) && k !== 'host' && k !== 'content-length') lines.push([k, v]);
+  for (const [k, v] of Object.entries(original))
+    if (allowed.has(k) && k !== 'host' && k !== 'content-length') lines.push([k, v]);
   // authorization_request.headers_to_add: overwrite, with Envoy's formatters evaluated.
   for (const h of s.headersToAdd) {
     const value = h.value.replace('%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%', req.clientIp ?? '203.0.113.9');
@@ -155,7 +157,8 @@ export async function envoyHttpCheck(
   if (authz.status !== 200) {
     const pass = new Set([...s.allowedClient, 'www-authenticate', 'location', 'content-length']);
     const clientHeaders: Record<string, string> = {};
-    for (const [k, v] of Object.entries(flat)) if (s.allowedClient.length === 0 ? k !== 'host' : pass.has(k)) clientHeaders[k] = v;
+    for (const [k, v] of Object.entries(flat))
+      if (s.allowedClient.length === 0 ? k !== 'host' : pass.has(k)) clientHeaders[k] = v;
     return { allowed: false, status: authz.status, upstreamHeaders: {}, clientHeaders, body: authz.body, authz };
   }
   const upstream: Record<string, string> = { ...original };

@@ -14,19 +14,36 @@ export interface HttpResult {
 
 export function httpRequest(
   port: number,
-  opts: { method?: string; path: string; headers?: Array<[string, string]>; host?: string; body?: string; localAddress?: string },
+  opts: {
+    method?: string;
+    path: string;
+    headers?: Array<[string, string]>;
+    host?: string;
+    body?: string;
+    localAddress?: string;
+  },
 ): Promise<HttpResult> {
   const headers: string[] = [];
   headers.push('Host', opts.host ?? 'api.example.com');
   for (const [k, v] of opts.headers ?? []) headers.push(k, v);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false, localAddress: opts.localAddress },
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers,
+        agent: false,
+        localAddress: opts.localAddress,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body }),
+        );
         res.on('error', reject);
       },
     );
@@ -48,7 +65,8 @@ export async function startEcho(): Promise<{ port: number; seen: EchoSeen[]; clo
   const seen: EchoSeen[] = [];
   const server = createServer((req, res) => {
     const headers: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i].toLowerCase(), req.rawHeaders[i + 1]]);
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+      headers.push([req.rawHeaders[i].toLowerCase(), req.rawHeaders[i + 1]]);
     const entry = { method: req.method ?? '', url: req.url ?? '', headers };
     seen.push(entry);
     req.resume();

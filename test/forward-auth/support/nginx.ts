@@ -16,8 +16,11 @@ export const SHIPPED = ['portcullis-auth.conf', 'portcullis-protect.conf'].map((
 /** `nginx -t` on the shipped example nginx.conf, copied with its includes to a temp folder. */
 export function nginxConfigTest(): { status: number | null; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-nginx-t-'));
-  for (const f of ['nginx.conf', 'portcullis-auth.conf', 'portcullis-protect.conf']) copyFileSync(join(REPO, 'deploy/nginx', f), join(dir, f));
-  const r = spawnSync(nginxBinary(), ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { encoding: 'utf8' });
+  for (const f of ['nginx.conf', 'portcullis-auth.conf', 'portcullis-protect.conf'])
+    copyFileSync(join(REPO, 'deploy/nginx', f), join(dir, f));
+  const r = spawnSync(nginxBinary(), ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
+    encoding: 'utf8',
+  });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -43,11 +46,15 @@ export async function startNginx(opts: { portcullisPort: number; upstreamPort: n
     const log: string[] = [];
     // master_process off: one process, no privilege drop to `nobody` when tests run as root, and
     // nothing left behind if it is killed.
-    const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off; master_process off;'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => log.push(d));
+    const child = spawn(
+      bin,
+      ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off; master_process off;'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => log.push(d));
     const up = await waitListening(port, child);
     if (up) return { port, dir, log, stop: () => stopChild(child) };
     await stopChild(child);
