@@ -5,7 +5,7 @@
 // headers, metadata, logs, rate-limit keys) then sees one object shape whatever the credential
 // (a frozen object has a shape of its own, so all of them are frozen, not some).
 import { InvalidCredentialError } from './errors.ts';
-import type { CredentialKind, Identity } from './types.ts';
+import type { Claims, CredentialKind, Identity } from './types.ts';
 
 /** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -19,6 +19,8 @@ export interface IdentityFields {
   keyId?: string;
   issuer?: string;
   expiresAt?: number;
+  /** Verified attributes (bounded by the verifier); frozen here, with everything inside them. */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -45,5 +47,22 @@ export function newIdentity(method: CredentialKind, f: IdentityFields): Identity
     keyId: f.keyId,
     issuer: f.issuer,
     expiresAt: f.expiresAt,
+    claims: f.claims === undefined ? undefined : deepFreeze(f.claims),
   });
+}
+
+/**
+ * Claims are shared by every Check that presents the same credential (cached identities) and read
+ * by conditions and header rules: frozen all the way down, once, so nothing can change them. The
+ * walk is bounded by the verifier's claim limits (policy/claims.ts), without recursion.
+ */
+function deepFreeze(claims: Readonly<Record<string, unknown>>): Claims {
+  const stack: unknown[] = [claims];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) continue;
+    Object.freeze(v);
+    for (const k in v) if (Object.hasOwn(v, k)) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return claims;
 }

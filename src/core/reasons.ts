@@ -133,6 +133,18 @@ export const DENY_REASONS = {
     error: 'invalid_token',
     meaning: "an identity value is longer than its header's max_length",
   },
+  claims_too_large: {
+    error: 'invalid_token',
+    meaning: "the token's claims (JWT payload or introspection answer) are larger than identity.claims may be",
+  },
+  claims_too_deep: {
+    error: 'invalid_token',
+    meaning: "the token's claims nest deeper than identity.claims may",
+  },
+  claims_invalid: {
+    error: 'invalid_token',
+    meaning: "the token's claims are not a JSON object of JSON values",
+  },
   identity_value_invalid_unicode: {
     error: 'invalid_token',
     meaning: 'an identity value is not well-formed Unicode (no UTF-8 form)',

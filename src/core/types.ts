@@ -41,7 +41,15 @@ export interface Identity {
   readonly issuer?: string;
   /** Seconds since epoch; bounds how long anything derived may be cached. */
   readonly expiresAt?: number;
+  /**
+   * The verified attributes behind the identity, deep-frozen: a JWT's payload, an introspection
+   * answer's members (both bounded in size and depth before they get here). Never logged.
+   */
+  readonly claims?: Claims;
 }
+
+/** A JSON object, deep-frozen (newIdentity). */
+export type Claims = Readonly<Record<string, unknown>>;
 
 export interface HeaderSet {
   name: string;

@@ -44,9 +44,26 @@ describe('introspection answers', () => {
         scopes: ['orders:read', 'orders:write'],
         issuer: 'https://idp.example.com',
         expiresAt: NOW + 300,
+        claims: good,
       },
     });
     expect(Object.isFrozen((a as { identity: object }).identity)).toBe(true);
+  });
+
+  it("the answer's members become identity.claims, frozen all the way down; an answer over the claim bounds is refused", () => {
+    const a = read({ ...good, tenant: 'acme', realm_access: { roles: ['admin'] } });
+    if (a.kind !== 'active') throw new Error(a.kind);
+    const claims = a.identity.claims as { tenant: string; realm_access: { roles: string[] } };
+    expect(claims.tenant).toBe('acme');
+    expect(claims.realm_access.roles).toEqual(['admin']);
+    expect(Object.isFrozen(claims.realm_access.roles)).toBe(true);
+    expect(() => claims.realm_access.roles.push('x')).toThrow();
+    // An introspection answer is bounded by no header limit: a 1 MB answer, and one nested 100 deep.
+    const big = { ...good, groups: Array.from({ length: 40_000 }, (_, i) => `group-${i}`) };
+    expect(rejected(big)).toBe('claims_too_large');
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100; i++) deep = { d: deep };
+    expect(rejected({ ...good, deep })).toBe('claims_too_deep');
   });
 
   it('only boolean true is active', () => {

@@ -706,13 +706,11 @@ describe('the test receiver', () => {
         allow,
       );
       await t.shutdown(3000);
-      decoded[protocol] = r
-        .spans()
-        .map(({ spanId: _s, parentSpanId, ...rest }) => ({
-          ...rest,
-          hasParent: parentSpanId !== '',
-          resource: { ...rest.resource },
-        }));
+      decoded[protocol] = r.spans().map(({ spanId: _s, parentSpanId, ...rest }) => ({
+        ...rest,
+        hasParent: parentSpanId !== '',
+        resource: { ...rest.resource },
+      }));
     }
     expect(decoded['http/json']).toHaveLength(2);
     expect(decoded['http/protobuf']).toEqual(decoded['http/json']);

@@ -8,6 +8,7 @@
 import type { InvalidTokenReason, UnavailableReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
 import { newIdentity } from '../../core/identity.ts';
+import { checkClaims as boundClaims } from '../../policy/claims.ts';
 
 export interface AnswerRules {
   /** An answer's `iss`, when it has one, must equal this. */
@@ -68,10 +69,11 @@ export function readAnswer(
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     return { kind: 'unusable', reason: 'introspection_not_object' };
-  return readClaims(json as Record<string, unknown>, rules, nowSeconds);
+  return readClaims(json as Record<string, unknown>, rules, nowSeconds, body.length);
 }
 
-export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: number): Answer {
+/** `textBytes`: the length of the JSON text the answer was parsed from, when known. */
+export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: number, textBytes?: number): Answer {
   const no = (reason: InvalidTokenReason): Answer => ({ kind: 'rejected', reason });
   // `active: "true"`, 1 or a missing field are not `true`.
   if (a.active !== true) return no(a.active === false ? 'token_inactive' : 'introspection_active_not_boolean');
@@ -136,12 +138,18 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
 
   // RFC 6749 §3.3: space-delimited, case-sensitive tokens.
   const scopes = a.scope === undefined ? [] : [...new Set(a.scope.split(' ').filter(Boolean))];
+  // The answer's members become identity.claims: an answer is bounded by no header limit, so its
+  // size and depth are checked here, once, before the identity is cached (the text's length first,
+  // so an oversized answer is refused without a walk).
+  const bounded = boundClaims(a, undefined, textBytes);
+  if (!bounded.ok) return no(bounded.reason);
   const identity = newIdentity('oauth2', {
     subject: a.sub,
     clientId: a.client_id,
     scopes,
     issuer: a.iss,
     expiresAt: exp,
+    claims: a,
   });
   return { kind: 'active', identity, exp };
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { CredentialVerifier } from '../../core/deps.ts';
 import type { Identity } from '../../core/types.ts';
+import { checkClaims as boundClaims } from '../../policy/claims.ts';
 import { newIdentity } from '../../core/identity.ts';
 import { DENY_REASONS, isDenyReason, type InvalidTokenReason } from '../../core/reasons.ts';
 import type { IntrospectionConfig } from '../../policy/schema.ts';
@@ -140,6 +141,8 @@ interface SharedAnswer {
   sc?: string[];
   i?: string;
   x?: number;
+  /** active: the answer's members (identity.claims), bounded again when read back */
+  cl?: Record<string, unknown>;
 }
 
 const optString = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
@@ -163,9 +166,19 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
       if (v?.a !== 1 || !Array.isArray(v.sc) || !v.sc.every((x) => typeof x === 'string')) return undefined;
       if (!optString(v.s) || !optString(v.c) || !optString(v.i) || !(v.x === undefined || Number.isFinite(v.x)))
         return undefined;
+      // Claims written by another replica were bounded there; bounded again here, as anything read
+      // from Redis is checked, not trusted by shape.
+      if (v.cl !== undefined && !boundClaims(v.cl).ok) return undefined;
       let identity;
       try {
-        identity = newIdentity('oauth2', { subject: v.s, clientId: v.c, scopes: v.sc, issuer: v.i, expiresAt: v.x });
+        identity = newIdentity('oauth2', {
+          subject: v.s,
+          clientId: v.c,
+          scopes: v.sc,
+          issuer: v.i,
+          expiresAt: v.x,
+          claims: v.cl,
+        });
       } catch {
         return undefined; // not an identity (a value with no UTF-8 form): a miss, never a throw
       }
@@ -180,6 +193,7 @@ function redisAnswers(redis: RedisConnection): RemoteAnswers {
             sc: [...answer.identity.scopes],
             i: answer.identity.issuer,
             x: answer.identity.expiresAt,
+            cl: answer.identity.claims,
           }
         : { a: 0, r: answer.reason };
       void remote.setEntry(key, { e: answer.until, v });

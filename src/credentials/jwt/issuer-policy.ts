@@ -9,6 +9,7 @@
 import { InvalidCredentialError } from '../../core/errors.ts';
 import type { InvalidTokenReason } from '../../core/reasons.ts';
 import type { Identity } from '../../core/types.ts';
+import { checkClaims as boundClaims } from '../../policy/claims.ts';
 import { newIdentity } from '../../core/identity.ts';
 import type { JwtIssuerConfig } from '../../policy/schema.ts';
 import { normalizeTyp, type TokenParts } from './token-parts.ts';
@@ -164,11 +165,17 @@ export function checkClaims(policy: IssuerPolicy, payload: Record<string, unknow
     clientId = optionalString(payload, c);
     if (clientId !== undefined) break;
   }
+  const scopes = scopesOf(payload, policy.scopeClaim);
+  // The payload becomes identity.claims: bounded once, here, before the identity is cached. Its
+  // text is already bounded by max_credential_bytes; the walk bounds its depth.
+  const bounded = boundClaims(payload);
+  if (!bounded.ok) invalid(bounded.reason);
   return newIdentity('jwt', {
     subject,
     clientId,
-    scopes: scopesOf(payload, policy.scopeClaim),
+    scopes,
     issuer: policy.issuer,
     expiresAt: exp,
+    claims: payload,
   });
 }
