@@ -24,6 +24,9 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/no-deprecated': 'error',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
+      // `let x; ...closure reading x...; x = ...`: a const there would be in its temporal dead zone if
+      // the closure ran before the assignment, so such a `let` stays.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_name` marks a binding left unused on purpose (an interface's parameter, a field left out of a copy).
       '@typescript-eslint/no-unused-vars': [
         'error',

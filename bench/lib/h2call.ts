@@ -37,7 +37,7 @@ export function h2Check(session: http2.ClientHttp2Session, frame: Buffer, timeou
       if (t['grpc-message'] !== undefined) message = decodeURIComponent(String(t['grpc-message']));
     });
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', (e) => {
+    req.on('error', (e: Error) => {
       clearTimeout(timer);
       reject(e);
     });

@@ -119,7 +119,7 @@ function childrenOf(pid: number): number[] {
 
 /** CPU seconds (user + system) used so far by a process and its live descendants. */
 export function treeCpuSeconds(pid: number): number {
-  let total = 0;
+  let total: number;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.

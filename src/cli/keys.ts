@@ -58,6 +58,22 @@ async function withStore(
   }
 }
 
+/** The options commander parses for each subcommand (the flags below, camel-cased). */
+interface StoreOptions {
+  config: string;
+  json?: boolean;
+}
+interface CreateOptions extends StoreOptions {
+  clientId: string;
+  scopes?: string;
+  routes?: string;
+  cidrs?: string;
+  expiresIn?: string;
+}
+interface RotateOptions extends StoreOptions {
+  grace?: string;
+}
+
 export function keysCommand(configOption: () => Option): Command {
   const keys = new Command('keys').description('manage API keys (the store keeps only SHA-256 hashes)');
 
@@ -97,7 +113,7 @@ export function keysCommand(configOption: () => Option): Command {
     .option('--cidrs <list>', 'comma-separated source CIDRs (default: anywhere)')
     .option('--expires-in <duration>', 'e.g. 30d, 12h')
     .option('--json', 'print JSON')
-    .action(async (o) =>
+    .action(async (o: CreateOptions) =>
       withStore(o.config, async ({ store, prefix, config }) => {
         const { key, record } = await createKey(store, prefix, {
           clientId: o.clientId,
@@ -120,7 +136,7 @@ export function keysCommand(configOption: () => Option): Command {
     .description('list keys (never the keys themselves)')
     .addOption(configOption())
     .option('--json', 'print JSON')
-    .action(async (o) =>
+    .action(async (o: StoreOptions) =>
       withStore(o.config, async ({ store }) => {
         const records = (await store.list()).map((r) => publicView(r));
         // Records that failed the key-record schema: locked out, listed so they can be fixed.
@@ -149,7 +165,7 @@ export function keysCommand(configOption: () => Option): Command {
     .addOption(configOption())
     .argument('<id>', 'key id (from keys list)')
     .option('--json', 'print JSON')
-    .action(async (id: string, o) =>
+    .action(async (id: string, o: StoreOptions) =>
       withStore(o.config, async ({ store }) => {
         const r = await revokeKey(store, id);
         console.log(o.json ? JSON.stringify(publicView(r), null, 2) : `Revoked ${r.id} (client ${r.client_id}).`);
@@ -165,7 +181,7 @@ export function keysCommand(configOption: () => Option): Command {
     .argument('<id>', 'key id to rotate')
     .option('--grace <duration>', 'old key expires after this, e.g. 24h')
     .option('--json', 'print JSON')
-    .action(async (id: string, o) =>
+    .action(async (id: string, o: RotateOptions) =>
       withStore(o.config, async ({ store, prefix }) => {
         const { key, record, old } = await rotateKey(store, prefix, id, o.grace ? parseDuration(o.grace) : undefined);
         if (o.json) console.log(JSON.stringify({ ...publicView(record), key, old: publicView(old) }, null, 2));

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile } from '../policy/load.ts';
+import type { CheckOptions } from './check.ts';
 import { parseWorkers } from './workers-option.ts';
 import { keysCommand } from './keys.ts';
 import { exitFor, mustGive, requireOptions } from './usage.ts';
@@ -71,7 +72,7 @@ program
   .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
   .option('--source-ip <ip>', 'client address as Envoy would see it', '127.0.0.1')
   .option('--context <key=value>', 'Envoy context_extensions entry (repeatable)', collect, [])
-  .action(async (opts) => {
+  .action(async (opts: CheckOptions) => {
     const { runCheck } = await import('./check.ts');
     process.exitCode = await runCheck(opts);
   });

@@ -27,7 +27,7 @@ export function mustGive<T extends Option>(option: T): T {
 export function requireOptions(program: Command): void {
   program.hook('preAction', (_root, action) => {
     for (const o of action.options) {
-      const value = action.getOptionValue(o.attributeName());
+      const value: unknown = action.getOptionValue(o.attributeName());
       // An empty value (`--config ''`, PORTCULLIS_CONFIG=) names nothing either.
       if (required.has(o) && (value === undefined || value === '')) {
         const env = o.envVar ? ` (or set ${o.envVar})` : '';

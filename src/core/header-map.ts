@@ -8,7 +8,7 @@
 export type HeaderMap = Record<string, string>;
 
 function HeaderMapObject(): void {}
-HeaderMapObject.prototype = Object.create(null);
+HeaderMapObject.prototype = Object.create(null) as object;
 
 export function newHeaderMap(): HeaderMap {
   return new (HeaderMapObject as unknown as new () => HeaderMap)();

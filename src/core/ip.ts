@@ -15,7 +15,10 @@ export function canonicalIp(s: string): string | undefined {
   return isV4Mapped(g) ? `${g[6] >> 8}.${g[6] & 255}.${g[7] >> 8}.${g[7] & 255}` : formatIPv6(g);
 }
 
-/** RFC 5952 text of a valid IPv6 address (lower case, no leading zeros, longest zero run as ::, IPv4-mapped as ::ffff:a.b.c.d). */
+/**
+ * RFC 5952 text of a valid IPv6 address (lower case, no leading zeros, longest zero run as ::,
+ * IPv4-mapped as ::ffff:a.b.c.d).
+ */
 export function canonicalIPv6(s: string): string {
   return formatIPv6(parseIPv6(s));
 }

@@ -17,7 +17,7 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 // 0 kept escaped, or the reason it is refused.
 const UNRESERVED = 1;
 const KEEP = 0;
-const ESCAPED_ASCII: Array<number | InvalidRequestReason> = new Array(128).fill(KEEP);
+const ESCAPED_ASCII: Array<number | InvalidRequestReason> = new Array<number | InvalidRequestReason>(128).fill(KEEP);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~')
   ESCAPED_ASCII[c.charCodeAt(0)] = UNRESERVED;
 for (let c = 1; c < 0x20; c++) ESCAPED_ASCII[c] = 'path_encoded_control';

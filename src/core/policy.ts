@@ -17,7 +17,10 @@ export interface RouteRule {
 }
 
 export interface RouteMatcher {
-  /** First route whose method, host and path match; `host` canonical (normalizeHost), `path` normalized (normalizePath). */
+  /**
+   * First route whose method, host and path match; `host` canonical (normalizeHost), `path` normalized
+   * (normalizePath).
+   */
   match(method: string, host: string, path: string): RouteRule | undefined;
   /** The route Envoy pinned by name (context extension `portcullis.route`). */
   byName(name: string): RouteRule | undefined;

@@ -41,7 +41,7 @@ export function grpcCredentials(
   try {
     return new ReloadingTlsCredentials(files, opts.log, opts.registry);
   } catch (e) {
-    throw new Error(tlsProblem(files, e));
+    throw new Error(tlsProblem(files, e), { cause: e });
   }
 }
 

@@ -46,7 +46,7 @@ export interface ForwardAuthCall {
 export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): ParsedForwardAuth {
   // Maps that inherit nothing: a header named "constructor" or "__proto__" is just a header.
   const headers = newHeaderMap();
-  const forwarding: Record<string, string> = Object.create(null);
+  const forwarding = Object.create(null) as Record<string, string>;
   let repeatedForwarding = false;
   let host = '';
   let hostLines = 0;
@@ -130,7 +130,7 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
       rawPath,
       headers,
       sourceIp: clientAddress(style, headers, call.peerIp),
-      contextExtensions: Object.create(null),
+      contextExtensions: Object.create(null) as Record<string, string>,
       requestId: headers['x-request-id'],
     },
   };

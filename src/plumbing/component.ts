@@ -11,9 +11,9 @@ export interface ComponentContext {
   /** One registry per process: components look their metrics up before creating them (config reloads). */
   registry: Registry;
   /** Milliseconds since epoch; tests move it by hand. */
-  now(): number;
+  now: () => number;
   /** A config-relative path made absolute (against the config file's folder). */
-  resolvePath(p: string): string;
+  resolvePath: (p: string) => string;
 }
 
 export interface ReadinessCheck {

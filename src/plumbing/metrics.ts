@@ -54,7 +54,7 @@ export class HotCounter<L extends string> {
     config: Omit<CounterConfiguration<L>, 'collect' | 'registers'>,
   ): HotCounter<L> {
     let counters = byRegistry.get(registry);
-    if (!counters) byRegistry.set(registry, (counters = new Map()));
+    if (!counters) byRegistry.set(registry, (counters = new Map<string, HotCounter<string>>()));
     let c = counters.get(config.name) as HotCounter<L> | undefined;
     if (!c) {
       c = new HotCounter<L>({ ...config, registers: [registry] });

@@ -12,7 +12,10 @@
 // some providers put an API token there); `***@` says only that there is one. Query parameters
 // keep their names, never their values.
 
-/** The URL without any part of its userinfo and without query values. An unparseable URL prints as a placeholder, not as itself. */
+/**
+ * The URL without any part of its userinfo and without query values. An unparseable URL prints as a
+ * placeholder, not as itself.
+ */
 export function redactUrl(raw: string): string {
   let u: URL;
   try {

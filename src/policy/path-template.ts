@@ -75,7 +75,7 @@ function literalSegment(part: string, fail: (detail: string) => never): string {
   return part;
 }
 
-const EMPTY: Readonly<Record<string, string>> = Object.freeze(Object.create(null));
+const EMPTY = Object.freeze(Object.create(null) as Record<string, string>);
 const SLASH = 47;
 const DOT = 46;
 

@@ -258,7 +258,6 @@ const jwtIssuer = z
     issuer: z.string().min(1).describe('exact `iss` value'),
     audiences: z.array(z.string().min(1)).min(1).describe('`aud` must contain one of these'),
     jwks_uri: z
-      .string()
       .url()
       .optional()
       .describe("URL of the issuer's JWKS (http(s)); only this URL is fetched, never one from a token"),
@@ -336,10 +335,10 @@ const jwtIssuer = z
   })
   .strict()
   .refine((j) => [j.jwks_uri, j.discovery, j.jwks_file].filter((x) => x !== undefined && x !== false).length === 1, {
-    message: 'set exactly one of jwks_uri, discovery: true, jwks_file',
+    error: 'set exactly one of jwks_uri, discovery: true, jwks_file',
   })
   .refine((j) => !j.discovery || /^https?:\/\/[^\s]+$/.test(j.issuer), {
-    message: 'discovery: true needs an http(s) URL as issuer',
+    error: 'discovery: true needs an http(s) URL as issuer',
     path: ['issuer'],
   })
   .superRefine((j, ctx) => {
@@ -394,7 +393,7 @@ const phantomKey = z
 
 const introspection = z
   .object({
-    endpoint: z.string().url().describe('RFC 7662 introspection endpoint (https; http only with allow_http)'),
+    endpoint: z.url().describe('RFC 7662 introspection endpoint (https; http only with allow_http)'),
     client_id: z.string().min(1).describe("Portcullis's own client at the authorization server"),
     client_secret: z.string().min(1).describe('use ${env:NAME}; never commit it'),
     auth_method: z
@@ -656,7 +655,7 @@ const route = z
       r.match.case_sensitive === undefined ||
       r.case_sensitive === r.match.case_sensitive,
     {
-      message: 'case_sensitive and match.case_sensitive disagree',
+      error: 'case_sensitive and match.case_sensitive disagree',
       path: ['case_sensitive'],
     },
   );
@@ -672,7 +671,7 @@ const cidr = z.string().refine(
     const n = Number(bits);
     return /^\d{1,3}$/.test(bits) && n <= (family === 6 ? 128 : 32);
   },
-  { message: 'must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8' },
+  { error: 'must be an IP address or CIDR, e.g. 10.0.0.0/8 or fd00::/8' },
 );
 const OPS_PATHS = ['/healthz', '/readyz', '/metrics'];
 const forwardAuth = z

@@ -45,7 +45,10 @@ export interface ResourceLocation {
   hostKey: string;
   /** Where RFC 9728 §3.1 puts the metadata: the well-known string, then the path without a terminating slash. */
   wellKnownPath: string;
-  /** Every path the metadata is answered at: wellKnownPath, and for a path ending in "/" also that path with its slash. */
+  /**
+   * Every path the metadata is answered at: wellKnownPath, and for a path ending in "/" also that path
+   * with its slash.
+   */
   wellKnownPaths: string[];
   /** The `resource_metadata` URL for challenges (RFC 9728 §5.1). */
   metadataUrl: string;

@@ -281,7 +281,7 @@ export const stepUpSchema = z
   })
   .strict()
   .refine((s) => s.acr_values !== undefined || s.max_age_seconds !== undefined, {
-    message: 'set acr_values, max_age_seconds or both',
+    error: 'set acr_values, max_age_seconds or both',
   })
   .describe(
     'step-up authentication (RFC 9470): a token whose `acr` or `auth_time` (JWT claims or introspection members) does not meet this is 401 error="insufficient_user_authentication" with acr_values / max_age in the challenge',

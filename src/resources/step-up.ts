@@ -40,7 +40,10 @@ export type StepUpResult =
       ok: false;
       reason: StepUpReason;
       error: (typeof STEP_UP_REASONS)[StepUpReason];
-      /** For the challenge (resourceChallengeParams): every requirement, whichever failed, so one new token meets them all. */
+      /**
+       * For the challenge (resourceChallengeParams): every requirement, whichever failed, so one new
+       * token meets them all.
+       */
       acrValues?: readonly string[];
       maxAge?: number;
     };

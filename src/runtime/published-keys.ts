@@ -36,7 +36,7 @@ export async function publishedKeysInUse(
   const out: PublishedKeyInUse[] = [];
   for (const [i, issuer] of (config.credentials.jwt ?? []).entries()) {
     if (issuer.jwks_file === undefined) continue;
-    let keys: unknown[] = [];
+    let keys: unknown[];
     try {
       keys = (JSON.parse(readFileSync(resolvePath(issuer.jwks_file), 'utf8')) as { keys?: unknown[] }).keys ?? [];
     } catch {

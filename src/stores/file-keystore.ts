@@ -103,7 +103,9 @@ export class FileKeyStore extends MemoryKeyStore {
     } finally {
       try {
         unlinkSync(tmp);
-      } catch {}
+      } catch {
+        // Not written (writeFileSync failed), or not removable: a leftover .tmp file is never read.
+      }
     }
   }
 
@@ -234,9 +236,13 @@ export class FileKeyStore extends MemoryKeyStore {
         // A lock older than 30 s belongs to a crashed writer.
         try {
           if (Date.now() - statSync(lock).mtimeMs > 30_000) unlinkSync(lock);
-        } catch {}
+        } catch {
+          // The lock went away meanwhile (its writer finished): the next openSync takes it.
+        }
         if (Date.now() > deadline)
-          throw new Error(`${lock} is held by another writer; remove it if no portcullis keys command is running`);
+          throw new Error(`${lock} is held by another writer; remove it if no portcullis keys command is running`, {
+            cause: e,
+          });
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }

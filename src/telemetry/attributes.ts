@@ -75,7 +75,7 @@ export const ATTRIBUTE_RULES = {
   'rpc.status_code': oneOf(GRPC_STATUS_NAMES),
   // The forward-auth span (semconv http server) and HTTP child spans (http client).
   'http.request.method': oneOf(HTTP_METHODS),
-  'http.route': pattern(/^\/[A-Za-z0-9._~\/-]{0,127}$/),
+  'http.route': pattern(/^\/[A-Za-z0-9._~/-]{0,127}$/),
   'http.response.status_code': intIn(100, 599),
   // The decision.
   'portcullis.route': pattern(/^[\x21-\x7e]{1,128}$/),

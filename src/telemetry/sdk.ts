@@ -95,7 +95,10 @@ const CHILD_SPANS: Record<ChildSpanKind, { name: string; attributes: SpanAttribu
   redis: { name: 'redis', attributes: { 'db.system.name': 'redis' } },
 };
 
-/** The processor's self-observability counter (semconv docs/otel/sdk-metrics.md); error.type "queue_full" or the export error's name. */
+/**
+ * The processor's self-observability counter (semconv docs/otel/sdk-metrics.md); error.type
+ * "queue_full" or the export error's name.
+ */
 const PROCESSED_SPANS_METRIC = 'otel.sdk.processor.span.processed';
 
 const DROP_WARNING_INTERVAL_MS = 60_000;

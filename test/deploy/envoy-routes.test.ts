@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfigFile } from '../../src/policy/load.ts';
-import { ENVOY_CONFIGS, envoyRoutes, REPO, type Json } from './support/envoy-config.ts';
+import { ENVOY_CONFIGS, envoyRoutes, REPO } from './support/envoy-config.ts';
 import { disagreements } from './support/route-agreement.ts';
 
 // Portcullis configs deployed behind these Envoy configs.

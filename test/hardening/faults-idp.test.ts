@@ -21,7 +21,10 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => w?.close());
 
-/** Rotates the IdP's signing key and fills `pool` with tokens under the new kid (a few now, the rest in the background). */
+/**
+ * Rotates the IdP's signing key and fills `pool` with tokens under the new kid (a few now, the rest in
+ * the background).
+ */
 async function mintNewKid(pool: string[], n: number): Promise<void> {
   const kid = await w.idp.rotateKeys();
   for (let i = 0; i < 5; i++) pool.push(await w.idp.jwtAccessToken('orders:read'));

@@ -106,9 +106,9 @@ describe('process-level faults under traffic', () => {
       judgeBySendPhase: true,
     });
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    let drainMs = -1;
-    let inFlightAtSignal = 0;
-    let recoveryMs = -1;
+    let drainMs: number;
+    let inFlightAtSignal: number;
+    let recoveryMs: number;
     try {
       await sleep(STEADY_MS);
       // Checks sent from here on may meet a closed server (Envoy denies those); earlier ones may not.

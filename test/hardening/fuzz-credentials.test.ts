@@ -7,7 +7,7 @@
 // credential sent is a valid one (credentialEarned), with that credential's identity upstream.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK } from 'jose';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey } from '../../src/credentials/api-key/admin.ts';
 import { FileKeyStore } from '../../src/stores/file-keystore.ts';

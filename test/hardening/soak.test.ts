@@ -2,8 +2,9 @@
 // (API keys, JWTs and opaque tokens from the real oidc-provider, public routes, and denies of each
 // kind, with never-seen credentials mixed in all along), the oracle on every answer.
 // Asserts: zero wrong decisions; memory flat after warm-up (the live heap each major GC leaves,
-// read from the server's --trace-gc, and RSS peaks; tolerances below); no event-loop stall over 50 ms in the server (prom-client's
-// monitorEventLoopDelay gauge portcullis_nodejs_eventloop_lag_max_seconds, reset at every scrape).
+// read from the server's --trace-gc, and RSS peaks; tolerances below); no event-loop stall over 50 ms
+// in the server (prom-client's monitorEventLoopDelay gauge portcullis_nodejs_eventloop_lag_max_seconds,
+// reset at every scrape).
 // On a shared machine the OS scheduler delays every process: an idle control process measures
 // that delay the same way, and stalls are judged in the seconds the control was on time (when a
 // quarter of the run has none, the machine is too busy to judge and the test says so);

@@ -53,7 +53,7 @@ export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
     url: `${base}/jwks`,
     base,
     close: () => closeServer(server),
-  }) as JwksServer;
+  });
 }
 
 /** A listener that records every request: a token naming it (jku, x5u) must never make us call it. */
@@ -84,8 +84,16 @@ const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringi
 /**
  * Signs any header and payload, byte for byte as given (a string payload is used verbatim, so
  * claims like `"exp":1e999` survive). node:crypto, not jose: jose would refuse to build the
- * hostile tokens these tests need.
+ * hostile tokens these tests need. Two signatures rather than one taking `Record<string, unknown> |
+ * string`: against that union a payload's `sub` reads as the deprecated String.prototype.sub.
  */
+export function signRaw(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key: KeyObject,
+  alg: string,
+): string;
+export function signRaw(header: Record<string, unknown>, payload: string, key: KeyObject, alg: string): string;
 export function signRaw(
   header: Record<string, unknown>,
   payload: Record<string, unknown> | string,

@@ -98,9 +98,10 @@ export interface EnvoyOutcome {
 }
 
 /**
- * Applies a CheckResponse the way Envoy does (docs/envoy.md, "What Envoy does with the answer"): only status.code 0 allows;
- * a deny answers denied_response.status or 403 when unset; on allow, header sets (append false:
- * overwrite; append true on an absent header: dropped) then removals, which skip ':'-headers and host.
+ * Applies a CheckResponse the way Envoy does (docs/envoy.md, "What Envoy does with the answer"): only
+ * status.code 0 allows; a deny answers denied_response.status or 403 when unset; on allow, header sets
+ * (append false: overwrite; append true on an absent header: dropped) then removals, which skip
+ * ':'-headers and host.
  */
 export function applyEnvoy(request: ReturnType<typeof envoyCheckRequest>, res: CheckResponseMsg): EnvoyOutcome {
   const clientHeaders: Record<string, string> = {};

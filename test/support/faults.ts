@@ -131,7 +131,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     pairs.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);
-    if (mode === 'blackhole') (client.pause(), upstream.pause());
+    if (mode === 'blackhole') {
+      client.pause();
+      upstream.pause();
+    }
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -146,13 +149,23 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     set(m) {
       mode = m;
       for (const p of pairs) {
-        if (m === 'reset') (p.client.resetAndDestroy(), p.upstream.destroy());
-        else if (m === 'blackhole') (p.client.pause(), p.upstream.pause());
-        else (p.client.resume(), p.upstream.resume());
+        if (m === 'reset') {
+          p.client.resetAndDestroy();
+          p.upstream.destroy();
+        } else if (m === 'blackhole') {
+          p.client.pause();
+          p.upstream.pause();
+        } else {
+          p.client.resume();
+          p.upstream.resume();
+        }
       }
     },
     async close() {
-      for (const p of pairs) (p.client.destroy(), p.upstream.destroy());
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
@@ -431,7 +444,10 @@ export function drive(opts: {
   ratePerSecond?: number;
   deadlineMs?: number;
   oracle?: Oracle;
-  /** Judge by the phase at send only (a Check sent in steady phase must be answered correctly, even if a fault starts meanwhile). */
+  /**
+   * Judge by the phase at send only (a Check sent in steady phase must be answered correctly, even if
+   * a fault starts meanwhile).
+   */
   judgeBySendPhase?: boolean;
 }): Traffic {
   const oracle = opts.oracle ?? new Oracle();

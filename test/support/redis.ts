@@ -72,7 +72,7 @@ function spawnRedis(port: number, dir: string, extra: string[] = [], configFile?
         clearTimeout(timer);
         resolve(child);
       } catch {
-        if (child.exitCode === null) setTimeout(poll, 30);
+        if (child.exitCode === null) setTimeout(() => void poll(), 30);
       } finally {
         probe.disconnect();
       }

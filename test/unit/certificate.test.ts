@@ -124,7 +124,8 @@ describe('sources', () => {
   });
 
   it("XFCC: a client-forged element in front of the proxy's own is not the one read", () => {
-    // The attacker sends an XFCC naming a certificate it does not hold; the proxy (APPEND_FORWARD) appends the real one.
+    // The attacker sends an XFCC naming a certificate it does not hold; the proxy (APPEND_FORWARD)
+    // appends the real one.
     const forged = `Hash=${hashHex(pki.spiffe)};URI=spiffe://example.org/ns/prod/sa/api`;
     const r = certificateFromXfcc(`${forged},${xfccElement(pki.otherTrustDomain)}`);
     expect(r.ok && r.certificate.x5tS256).toBe(x5t(pki.otherTrustDomain));

@@ -15,7 +15,7 @@ credentials:
       audiences: [https://api.example.com]
       jwks_file: jwks.json
 `);
-const policy = compileIssuerPolicy(config.credentials.jwt![0]!, 0);
+const policy = compileIssuerPolicy(config.credentials.jwt![0], 0);
 const payload = (extra: Record<string, unknown> = {}) => ({
   iss: 'https://idp.example.com',
   aud: 'https://api.example.com',

@@ -1,5 +1,6 @@
 // Request-derived log fields (docs/security.md, "Request-derived log fields"): validated or bounded,
-// and nothing shaped like a credential. Over gRPC, with the server's own logger: test/contract/request-confusion.test.ts.
+// and nothing shaped like a credential. Over gRPC, with the server's own logger:
+// test/contract/request-confusion.test.ts.
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../src/credentials/api-key/format.ts';
 import {

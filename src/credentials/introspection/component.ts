@@ -66,7 +66,7 @@ export function createIntrospection(
     try {
       ca = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new Error(`${where}.ca_file: cannot read ${file}: ${(e as Error).message}`);
+      throw new Error(`${where}.ca_file: cannot read ${file}: ${(e as Error).message}`, { cause: e });
     }
   }
   const client = new IntrospectionClient({

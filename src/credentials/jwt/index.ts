@@ -35,7 +35,7 @@ export function createJwtComponent(opts: JwtComponentOptions): JwtComponent {
   const metrics = JwtMetrics.for(opts.registry);
   const log = opts.log.child({ component: 'jwt' });
   let carried = carriedByRegistry.get(opts.registry);
-  if (!carried) carriedByRegistry.set(opts.registry, (carried = new Map()));
+  if (!carried) carriedByRegistry.set(opts.registry, (carried = new Map<string, CarriedKeys>()));
   const issuers = opts.issuers.map((cfg, i) => ({
     policy: compileIssuerPolicy(cfg, i),
     jwks: new JwksManager(cfg, i, createJwksSource(cfg, i, opts.resolvePath), metrics, log, now, carried),

@@ -74,7 +74,10 @@ function optionalString(payload: Record<string, unknown>, claim: string): string
   return v;
 }
 
-/** RFC 9068 §2.2's claims have reasons of their own; any other required claim shares one (reasons are metric labels). */
+/**
+ * RFC 9068 §2.2's claims have reasons of their own; any other required claim shares one (reasons are
+ * metric labels).
+ */
 const STANDARD_REQUIRED: ReadonlyMap<string, InvalidTokenReason> = new Map([
   ['sub', 'jwt_sub_missing'],
   ['client_id', 'jwt_client_id_missing'],

@@ -29,7 +29,7 @@ export async function fetchJson(url: string, timeoutMs: number): Promise<unknown
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new Error(`GET ${url}: ${describeFetchError(e)}`);
+    throw new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e });
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
@@ -44,7 +44,7 @@ export async function fetchJson(url: string, timeoutMs: number): Promise<unknown
   try {
     text = await res.text();
   } catch (e) {
-    throw new Error(`GET ${url}: ${describeFetchError(e)}`);
+    throw new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e });
   }
   if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`GET ${url}: document exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   try {
@@ -71,10 +71,12 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
         try {
           text = await readFile(file, 'utf8');
         } catch (e) {
-          throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+            cause: e,
+          });
         }
         try {
-          return JSON.parse(text);
+          return JSON.parse(text) as unknown;
         } catch {
           throw new Error(`${file} is not JSON`);
         }

@@ -83,7 +83,10 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** A lone surrogate (with the u flag, a surrogate pair is one code point and does not match). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
-/** Whether every string (keys included) in a parsed JSON value is well-formed Unicode. Iterative: no recursion on hostile nesting. */
+/**
+ * Whether every string (keys included) in a parsed JSON value is well-formed Unicode. Iterative: no
+ * recursion on hostile nesting.
+ */
 function wellFormedStrings(root: unknown): boolean {
   const stack: unknown[] = [root];
   while (stack.length) {

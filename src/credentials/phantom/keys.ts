@@ -46,6 +46,7 @@ export async function loadKeyFiles(
     } catch (e) {
       throw new Error(
         `${where}.keys[${i}].private_key_file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { cause: e },
       );
     }
     try {
@@ -61,6 +62,7 @@ export async function loadKeyFiles(
       throw new Error(
         `${where}.keys[${i}] (kid "${k.kid}"): ${file} is not a PKCS#8 PEM private key for ${alg} (${(e as Error).message}). ` +
           `Create one with: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${k.kid}.pem`,
+        { cause: e },
       );
     }
   }

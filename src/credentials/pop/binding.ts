@@ -49,7 +49,10 @@ export function readConfirmation(cnf: unknown): ConfirmationResult {
 }
 
 export interface BindingInput {
-  /** The scheme the token came with: `Authorization: Bearer` (or another Bearer-style source) or `Authorization: DPoP`. */
+  /**
+   * The scheme the token came with: `Authorization: Bearer` (or another Bearer-style source) or
+   * `Authorization: DPoP`.
+   */
   scheme: 'bearer' | 'dpop';
   confirmation: ConfirmationResult;
   /** The route's `sender_constraint` (default none). */

@@ -247,7 +247,10 @@ export function parseXfcc(header: string): XfccElement[] | undefined {
 }
 
 export interface XfccSource {
-  /** Trusted proxies between the one that verified the client and Envoy that each append an element (default 0: the last element). */
+  /**
+   * Trusted proxies between the one that verified the client and Envoy that each append an element
+   * (default 0: the last element).
+   */
   trustedHops?: number;
   /** When set, the element's `By` (the URI SAN of the proxy that wrote it) must be one of these. */
   by?: readonly string[];

@@ -1,10 +1,11 @@
 // The lean CheckRequest decoder: reads only the fields Portcullis uses straight off the wire
 // (protobufjs Reader) and skips the rest (destination, time, body, TLS, metadata, ...), instead of
 // decoding every field into messages and converting them to objects (proto-loader).
-// Same results as the oracle's toAuthzRequest (test/support/check-oracle.ts): both end in headersFrom/buildAuthzRequest,
-// and protobuf's rules are kept as protobufjs applies them (last occurrence of a field wins, a
-// repeated sub-message replaces the earlier one, absent map key/value are ""). A field arriving with
-// an unexpected wire type is skipped. Checked by test/unit/lean-codec.test.ts.
+// Same results as the oracle's toAuthzRequest (test/support/check-oracle.ts): both end in
+// headersFrom/buildAuthzRequest, and protobuf's rules are kept as protobufjs applies them (last
+// occurrence of a field wins, a repeated sub-message replaces the earlier one, absent map key/value
+// are ""). A field arriving with an unexpected wire type is skipped. Checked by
+// test/unit/lean-codec.test.ts.
 import protobuf from 'protobufjs';
 import { newHeaderMap } from '../../core/header-map.ts';
 import type { AuthzRequest } from '../../core/types.ts';
@@ -46,7 +47,7 @@ export function headersFrom(
   return headers;
 }
 
-const NO_CONTEXT_EXTENSIONS: Record<string, string> = Object.freeze(Object.create(null));
+const NO_CONTEXT_EXTENSIONS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);
 
 export function buildAuthzRequest(
   method: string | undefined,
@@ -60,7 +61,7 @@ export function buildAuthzRequest(
   let ext = NO_CONTEXT_EXTENSIONS;
   if (contextExtensions) {
     for (const k of Object.keys(contextExtensions)) {
-      if (ext === NO_CONTEXT_EXTENSIONS) ext = Object.create(null);
+      if (ext === NO_CONTEXT_EXTENSIONS) ext = Object.create(null) as Record<string, string>;
       ext[k] = String(contextExtensions[k]);
     }
   }

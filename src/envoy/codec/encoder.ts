@@ -1,8 +1,8 @@
 // The lean CheckResponse encoder: writes the wire bytes for a Decision directly, in one pass from
 // the end (writer.ts), with the constant fields pre-encoded, instead of building the object
 // form, converting it (fromObject) and encoding that (proto-loader). Byte-for-byte the same as
-// proto-loader's serialization of the oracle's toCheckResponse(d) (test/support/check-oracle.ts): same fields, same order, same values.
-// Checked by test/unit/lean-codec.test.ts.
+// proto-loader's serialization of the oracle's toCheckResponse(d) (test/support/check-oracle.ts):
+// same fields, same order, same values. Checked by test/unit/lean-codec.test.ts.
 import { denyBody } from '../../core/decision.ts';
 import type { Allow, Decision, HeaderSet, Identity } from '../../core/types.ts';
 import { Memo } from '../../plumbing/memo.ts';

@@ -11,7 +11,7 @@ let root: protobuf.Root | undefined;
 export function envoyRoot(): protobuf.Root {
   if (root) return root;
   const r = new protobuf.Root();
-  const fallback = r.resolvePath;
+  const fallback = r.resolvePath.bind(r);
   r.resolvePath = (origin, target) => {
     if (isAbsolute(target)) return target;
     for (const dir of ENVOY_PROTO_DIRS) {

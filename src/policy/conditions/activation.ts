@@ -35,8 +35,8 @@ export interface ConditionActivation {
   now: Date;
 }
 
-const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null));
-const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null));
+const NO_PARAMS = Object.freeze(Object.create(null) as Record<string, string>);
+const NO_CLAIMS = Object.freeze(Object.create(null) as Record<string, unknown>);
 const ANONYMOUS = new ConditionIdentity(undefined, undefined, undefined, undefined, undefined, undefined, undefined);
 
 /**
@@ -87,7 +87,7 @@ export class QueryDecodeError extends Error {}
  * the upstream reads. Throws QueryDecodeError for an escape that does not decode.
  */
 export function parseQueryMap(query: string): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
+  const out = Object.create(null) as Record<string, string>;
   let start = 0;
   for (let i = 0; i <= query.length; i++) {
     const c = i < query.length ? query.charCodeAt(i) : 38; /* & */

@@ -241,7 +241,9 @@ export class RedisConnection {
     const quit = async (c: RedisClient) => {
       try {
         if (c.status === 'ready') await Promise.race([c.quit(), new Promise((r) => setTimeout(r, 500))]);
-      } catch {}
+      } catch {
+        // QUIT failed: the connection is dropped below anyway.
+      }
       c.disconnect();
     };
     await Promise.all([quit(this.client), ...(this.subscriberClient ? [quit(this.subscriberClient)] : [])]);

@@ -287,7 +287,8 @@ export class RedisKeyStore extends MemoryKeyStore {
     );
     if (!res) throw new Error('key store load transaction aborted');
     const [[verr, v], [herr, h]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
-    if (verr || herr) throw verr ?? herr;
+    if (verr) throw verr;
+    if (herr) throw herr;
     const records: KeyRecord[] = [];
     const invalid: LockedRecord[] = [];
     for (const [id, json] of Object.entries(h ?? {})) {

@@ -108,7 +108,7 @@ export const contextExtension = z
         ? c.value !== undefined && c.valueRef === undefined
         : c.valueRef !== undefined && c.value === undefined,
     {
-      message: 'type Value takes value, type ValueRef takes valueRef',
+      error: 'type Value takes value, type ValueRef takes valueRef',
     },
   );
 
