@@ -3,6 +3,7 @@
 // never one taken from a token. Every fetch has a timeout and a size limit.
 import { readFile } from 'node:fs/promises';
 import type { JwtIssuerConfig } from '../../policy/schema.ts';
+import { childSpansOn, serverAttributes, withChildSpan, type SpanHandle } from '../../telemetry/tracing.ts';
 
 const MAX_DOCUMENT_BYTES = 512 * 1024;
 
@@ -24,13 +25,23 @@ export function describeFetchError(e: unknown): string {
   return err?.message ?? String(e);
 }
 
-export async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+/**
+ * GET a JSON document. Under a traced Check (a key fetch for a kid the Check needs), a CLIENT span
+ * `kind` with the host and the status, never the URL (a JWKS URL can carry a key in its query).
+ */
+export function fetchJson(url: string, timeoutMs: number, kind: 'jwks' | 'discovery' = 'jwks'): Promise<unknown> {
+  if (!childSpansOn()) return getJson(url, timeoutMs);
+  return withChildSpan(kind, serverAttributes(url), (span) => getJson(url, timeoutMs, span));
+}
+
+async function getJson(url: string, timeoutMs: number, span?: SpanHandle): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     throw new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e });
   }
+  span?.set('http.response.status_code', res.status);
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`GET ${url}: HTTP ${res.status}`);
@@ -94,7 +105,7 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
     async load({ full }) {
       if (full || jwksUri === undefined) {
         try {
-          const doc = (await fetchJson(url, timeout)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+          const doc = (await fetchJson(url, timeout, 'discovery')) as { issuer?: unknown; jwks_uri?: unknown } | null;
           if (typeof doc !== 'object' || doc === null) throw new Error(`${url}: not a discovery document`);
           // OIDC Discovery §4.3: the document's issuer must be exactly the configured one, or
           // another party's keys could be trusted for this issuer.
