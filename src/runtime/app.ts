@@ -49,6 +49,7 @@ export class App {
   private inFlight = 0;
   private readonly decisionLog: Logger;
   private tracingNow: Tracing = TRACING_OFF;
+  private tracingWanted = true;
   /** The tracing section the current tracing was made from: a reload that keeps it keeps the exporter. */
   private tracingSection = JSON.stringify(undefined);
   /** Replaced by a reload, flushed a little later (Checks still running on it end their spans first). */
@@ -72,11 +73,14 @@ export class App {
     log: Logger;
     metrics: Metrics;
     preflight?: PreflightOptions;
+    /** false: no tracing whatever the config says (a one-off `portcullis check`). */
+    tracing?: boolean;
   }): Promise<App> {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
     app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
     app.gen = await app.build(loaded, opts.preflight);
+    app.tracingWanted = opts.tracing ?? true;
     try {
       await app.updateTracing(loaded);
     } catch (e) {
@@ -107,6 +111,7 @@ export class App {
    * ConfigError for an OTEL_* variable that is set but wrong, with the running tracing untouched.
    */
   private async updateTracing(loaded: LoadedConfig): Promise<void> {
+    if (!this.tracingWanted) return;
     const section = JSON.stringify(loaded.config.tracing);
     if (section === this.tracingSection) return;
     let next: Tracing;
