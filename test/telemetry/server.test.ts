@@ -401,3 +401,52 @@ describe('shutdown and reload', () => {
     }
   }, 60_000);
 });
+
+describe('settings', () => {
+  it('user.id is the subject only with record_user_id: true', async () => {
+    const sink = await OtlpReceiver.start();
+    const dir = tempDir();
+    const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
+      clientId: 'partner-u',
+      scopes: [],
+    });
+    secrets.push(created.key);
+    const other = await startService(
+      config(sink.url).replace(
+        'service_name: portcullis-test',
+        'service_name: portcullis-test\n  record_user_id: true',
+      ),
+      { dir },
+    );
+    try {
+      await waitFor(() => other.service.app.isReady(), 10_000);
+      const traceId = hex(16);
+      await check(
+        { path: '/v1/orders', headers: { 'x-api-key': created.key } },
+        { traceparent: `00-${traceId}-${hex(8)}-01` },
+        other,
+      );
+      const server = (await trace(traceId, 1, sink)).find((s) => s.name === CHECK)!;
+      expect(server.attributes['user.id']).toBe('partner-u');
+    } finally {
+      await other.stop();
+      await sink.stop();
+    }
+  }, 60_000);
+
+  it('an OTEL_* variable that is set but wrong stops the start, naming it', async () => {
+    const before = process.env.OTEL_TRACES_SAMPLER;
+    process.env.OTEL_TRACES_SAMPLER = 'sometimes';
+    try {
+      const dir = tempDir();
+      await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', { clientId: 'partner-x', scopes: [] });
+      // The config leaves the sampler to the environment.
+      await expect(startService(config(receiver.url), { dir })).rejects.toThrow(
+        /tracing: OTEL_TRACES_SAMPLER="sometimes" is not one of/,
+      );
+    } finally {
+      if (before === undefined) delete process.env.OTEL_TRACES_SAMPLER;
+      else process.env.OTEL_TRACES_SAMPLER = before;
+    }
+  });
+});
