@@ -25,6 +25,18 @@ export function describeFetchError(e: unknown): string {
   return err?.message ?? String(e);
 }
 
+/** `code` on an error: what a span records as error.type (never the message, which holds the URL). */
+function withCode(err: Error, code: string | undefined): Error {
+  if (code !== undefined) Object.assign(err, { code });
+  return err;
+}
+
+function fetchErrorCode(e: unknown): string | undefined {
+  const err = e as Error & { cause?: { code?: unknown } };
+  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'TIMEOUT';
+  return typeof err?.cause?.code === 'string' ? err.cause.code : undefined;
+}
+
 /**
  * GET a JSON document. Under a traced Check (a key fetch for a kid the Check needs), a CLIENT span
  * `kind` with the host and the status, never the URL (a JWKS URL can carry a key in its query).
@@ -39,12 +51,13 @@ async function getJson(url: string, timeoutMs: number, span?: SpanHandle): Promi
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e });
+    throw withCode(new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e }), fetchErrorCode(e));
   }
   span?.set('http.response.status_code', res.status);
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url}: HTTP ${res.status}`);
+    // error.type of the span: the status, as the HTTP semantic conventions name a failed request.
+    throw withCode(new Error(`GET ${url}: HTTP ${res.status}`), String(res.status));
   }
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > MAX_DOCUMENT_BYTES) {
