@@ -70,20 +70,27 @@ export function checkHandler(
   closed: () => boolean = () => false,
 ): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
   return (call, callback) => {
+    // Tracing off (the default): one property read, then the Check as it always was.
     const tracing = app.tracing;
-    if (tracing.enabled) return tracedCheck(app, tracing, closed, call, callback);
-    app.check(call.request).then(
-      (d) =>
-        closed()
-          ? callback(
-              { code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' },
-              null,
-            )
-          : callback(null, encodeCheckResponse(d)),
-      // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
-      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
-    );
+    if (tracing.enabled) tracedCheck(app, tracing, closed, call, callback);
+    else plainCheck(app, closed, call, callback);
   };
+}
+
+function plainCheck(
+  app: App,
+  closed: () => boolean,
+  call: grpc.ServerUnaryCall<AuthzRequest, Uint8Array>,
+  callback: grpc.sendUnaryData<Uint8Array>,
+): void {
+  app.check(call.request).then(
+    (d) =>
+      closed()
+        ? callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' }, null)
+        : callback(null, encodeCheckResponse(d)),
+    // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
+    () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
+  );
 }
 
 const decideOn = (a: { app: App; req: AuthzRequest }) => a.app.check(a.req);
@@ -105,11 +112,7 @@ function tracedCheck(
     span = tracing.startCheckSpan(call.request.headers, call.metadata);
   } catch {
     // Tracing never fails a Check.
-    app.check(call.request).then(
-      (d) => callback(null, encodeCheckResponse(d)),
-      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
-    );
-    return;
+    return plainCheck(app, closed, call, callback);
   }
   runCheck(tracing, span, decideOn, { app, req: call.request }).then(
     (d) => {
