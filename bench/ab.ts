@@ -25,6 +25,7 @@ import {
 import { decisionMismatch, scenarios } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget } from './lib/setup.ts';
 import { median } from './lib/stats.ts';
+import { startOtlpSink, tracingSection } from './lib/otlp-sink.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -39,6 +40,8 @@ const { values: opt } = parseArgs({
     'prime-with': { type: 'string', default: '' },
     'prime-seconds': { type: 'string', default: '10' },
     pool: { type: 'string', default: '15000' },
+    tracing: { type: 'string' },
+    'tracing-protocol': { type: 'string', default: 'http/protobuf' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -60,11 +63,23 @@ if (opt.help) {
                        rate-limited, jwt-es256-new, ...) against the primed server(s),
                        --prime-seconds S each (default 10; never-seen-token rows send at most
                        --pool tokens): what a row of the full mix leaves behind for the next
+  --tracing a|b|both   OpenTelemetry tracing on for that side, every Check sampled (ratio 1),
+                       exported to an OTLP/HTTP sink in this process (--tracing-protocol
+                       http/protobuf, the default, or http/json): \`--tracing b\` alone (an A/A
+                       checkout) gives the cost of tracing a Check
 Prints each pair's B/A Checks/s and their median: above 1 means B is faster.`);
   process.exit(0);
 }
 if (!h2loadVersion()) {
   console.error(H2LOAD_INSTALL_HINT);
+  process.exit(2);
+}
+if (opt.tracing !== undefined && !['a', 'b', 'both'].includes(opt.tracing)) {
+  console.error(`--tracing ${opt.tracing}: a, b or both`);
+  process.exit(2);
+}
+if (!['http/protobuf', 'http/json'].includes(opt['tracing-protocol'])) {
+  console.error(`--tracing-protocol ${opt['tracing-protocol']}: http/protobuf or http/json`);
   process.exit(2);
 }
 if (opt['prime-only'] !== undefined && opt['prime-only'] !== 'a' && opt['prime-only'] !== 'b') {
@@ -108,12 +123,23 @@ if ([opt.scenario, ...opt['prime-with'].split(',')].includes('opaque-cached')) {
 const ws = await prepareWorkspace(dir, { grpc: await freePort(), http: await freePort() }, introspection);
 const portsB = { grpc: await freePort(), http: await freePort() };
 const configB = join(dir, 'b.yaml');
+// With --tracing, that side exports a span per Check to a sink here (on the load CPUs, like h2load).
+const sink = opt.tracing ? await startOtlpSink() : undefined;
+if (sink) closers.push(() => sink.close());
+const traced = (side: 'a' | 'b') =>
+  sink && (opt.tracing === side || opt.tracing === 'both') ? tracingSection(sink.url, opt['tracing-protocol']) : '';
+const configA = readFileSync(ws.configFile, 'utf8');
 writeFileSync(
   configB,
-  readFileSync(ws.configFile, 'utf8')
+  configA
     .replace(`127.0.0.1:${ws.grpcPort}`, `127.0.0.1:${portsB.grpc}`)
-    .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${portsB.http}`),
+    .replace(`127.0.0.1:${ws.httpPort}`, `127.0.0.1:${portsB.http}`) + traced('b'),
 );
+writeFileSync(ws.configFile, configA + traced('a'));
+if (sink && opt.tracing)
+  console.log(
+    `tracing on for ${opt.tracing === 'both' ? 'A and B' : opt.tracing.toUpperCase()}, ratio 1, ${opt['tracing-protocol']} to ${sink.url}`,
+  );
 const all = scenarios(ws, opaqueToken);
 const scenario = all.find((s) => s.id === opt.scenario && (s.spec || s.frames));
 if (!scenario)
@@ -284,6 +310,7 @@ try {
   console.log(
     `${opt.scenario}: B/A ${median(ratios).toFixed(3)} (pairs ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}); A = ${REPO_ROOT}, B = ${dirB}`,
   );
+  if (sink) console.log(`OTLP sink: ${sink.requests} export requests, ${(sink.bytes / 1e6).toFixed(1)} MB`);
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
   for (const close of closers) await close();

@@ -35,7 +35,8 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
   const loaded = loadConfigFile(opts.config);
   // Logs go to stderr at warn: stdout is the decision.
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const app = await App.create({ loaded, log, metrics: new Metrics({ defaultMetrics: false }) });
+  // One decision printed, no span exported.
+  const app = await App.create({ loaded, log, metrics: new Metrics({ defaultMetrics: false }), tracing: false });
   try {
     const deadline = Date.now() + 10_000;
     while (!app.isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

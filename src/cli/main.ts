@@ -1,7 +1,7 @@
 // The portcullis command line: serve, check, keys, config check. Exit codes: src/cli/usage.ts.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfigFile } from '../policy/load.ts';
+import { ConfigError, loadConfigFile } from '../policy/load.ts';
 import type { CheckOptions } from './check.ts';
 import { parseWorkers } from './workers-option.ts';
 import { keysCommand } from './keys.ts';
@@ -93,6 +93,13 @@ program
   )
   .action(async (file: string, opts: { files: boolean }) => {
     const loaded = loadConfigFile(file);
+    // With tracing on, the OTEL_* variables of this environment, as serve reads them.
+    const { resolveTracing, TracingConfigError } = await import('../telemetry/config.ts');
+    try {
+      resolveTracing(loaded.config.tracing, process.env);
+    } catch (e) {
+      throw e instanceof TracingConfigError ? new ConfigError(loaded.file, [`tracing: ${e.message}`]) : e;
+    }
     if (opts.files) {
       const { preflight } = await import('../runtime/preflight.ts');
       await preflight(loaded, { listeners: true });

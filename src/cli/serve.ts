@@ -46,6 +46,9 @@ function routeGrpcLogs(log: Logger): void {
   });
 }
 
+/** At shutdown, queued spans get at least this long to reach the collector, even with no grace left. */
+const MIN_TRACING_FLUSH_MS = 250;
+
 export async function serve(opts: ServeOptions): Promise<Service> {
   const loaded = loadConfigFile(opts.configFile);
   const log = opts.log ?? createLogger(loaded.config.logging.level);
@@ -118,6 +121,7 @@ export async function serve(opts: ServeOptions): Promise<Service> {
   const stop = () =>
     (stopping ??= (async () => {
       const grace = app.config.server.shutdown_grace_seconds * 1000;
+      const deadline = Date.now() + grace;
       log.info(
         { grace_ms: grace, in_flight: app.inFlightChecks },
         'draining: health NOT_SERVING, finishing in-flight Checks',
@@ -141,7 +145,8 @@ export async function serve(opts: ServeOptions): Promise<Service> {
         });
       });
       await ops.close();
-      await app.close();
+      // The spans still queued get what is left of the grace period (a little at least).
+      await app.close(Math.max(MIN_TRACING_FLUSH_MS, deadline - Date.now()));
       log.info('stopped');
     })());
 

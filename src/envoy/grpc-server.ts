@@ -8,8 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { AuthzRequest } from '../core/types.ts';
+import type { AuthzRequest, Decision } from '../core/types.ts';
 import type { App } from '../runtime/app.ts';
+import { runCheck, type CheckSpan, type Tracing } from '../telemetry/tracing.ts';
 import { decodeCheckRequest } from './codec/decoder.ts';
 import { encodeCheckResponse } from './codec/encoder.ts';
 import { AUTHZ_SERVICE, authorizationService } from './protos.ts';
@@ -69,18 +70,73 @@ export function checkHandler(
   closed: () => boolean = () => false,
 ): grpc.handleUnaryCall<AuthzRequest, Uint8Array> {
   return (call, callback) => {
-    app.check(call.request).then(
-      (d) =>
-        closed()
-          ? callback(
-              { code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' },
-              null,
-            )
-          : callback(null, encodeCheckResponse(d)),
-      // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
-      () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
-    );
+    // Tracing off (the default): one property read, then the Check as it always was.
+    const tracing = app.tracing;
+    if (tracing.enabled) tracedCheck(app, tracing, closed, call, callback);
+    else plainCheck(app, closed, call, callback);
   };
+}
+
+function plainCheck(
+  app: App,
+  closed: () => boolean,
+  call: grpc.ServerUnaryCall<AuthzRequest, Uint8Array>,
+  callback: grpc.sendUnaryData<Uint8Array>,
+): void {
+  app.check(call.request).then(
+    (d) =>
+      closed()
+        ? callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' }, null)
+        : callback(null, encodeCheckResponse(d)),
+    // app.check never rejects; if it somehow did, fail the RPC (Envoy: status_on_error).
+    () => callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null),
+  );
+}
+
+const decideOn = (a: { app: App; req: AuthzRequest }) => a.app.check(a.req);
+
+/**
+ * checkHandler with tracing on: the Check is a SERVER span joined to the caller's trace (Envoy puts
+ * its ext_authz span's context in the call metadata; the CheckRequest's headers carry the client's),
+ * and what app.check waits for (key fetches, introspection, Redis) nests under it.
+ */
+function tracedCheck(
+  app: App,
+  tracing: Tracing,
+  closed: () => boolean,
+  call: grpc.ServerUnaryCall<AuthzRequest, Uint8Array>,
+  callback: grpc.sendUnaryData<Uint8Array>,
+): void {
+  let span: CheckSpan;
+  try {
+    span = tracing.startCheckSpan(call.request.headers, call.metadata);
+  } catch {
+    // Tracing never fails a Check.
+    return plainCheck(app, closed, call, callback);
+  }
+  runCheck(tracing, span, decideOn, { app, req: call.request }).then(
+    (d) => {
+      const stopped = closed();
+      if (stopped)
+        callback({ code: grpc.status.UNAVAILABLE, details: 'portcullis stopped before this Check was decided' }, null);
+      else callback(null, encodeCheckResponse(d));
+      endSpan(span, d, stopped ? 'UNAVAILABLE' : 'OK');
+    },
+    () => {
+      callback({ code: grpc.status.INTERNAL, details: 'internal error' }, null);
+      endSpan(span, undefined, 'INTERNAL');
+    },
+  );
+}
+
+/** After the answer is sent; a span that cannot be finished is lost, the Check is not. */
+function endSpan(span: CheckSpan, d: Decision | undefined, status: 'OK' | 'UNAVAILABLE' | 'INTERNAL'): void {
+  try {
+    if (d) span.setDecision(d);
+    span.end(status);
+  } catch {
+    // Nothing to do: the answer is already on its way.
+  }
 }
 
 export async function startGrpcServer(

@@ -2,7 +2,7 @@
 // http_service, nginx auth_request, Traefik ForwardAuth). An adapter only, like the gRPC one (src/envoy/):
 // it builds the AuthzRequest the gRPC path builds, calls app.check, and writes the Decision the way
 // these proxies read it (docs/forward-auth.md).
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { deny, denyBody } from '../core/decision.ts';
 import type { Decision, Deny, HeaderSet } from '../core/types.ts';
 import type { App } from '../runtime/app.ts';
@@ -10,6 +10,7 @@ import type { Config } from '../policy/schema.ts';
 import { parseForwardAuthCall } from './forward-auth-request.ts';
 import type { OpsHandler } from './ops-server.ts';
 import { TrustedProxies, unmapIPv4 } from './trusted-proxies.ts';
+import { runCheck, type CheckSpan, type HeaderMap, type Tracing } from '../telemetry/tracing.ts';
 
 /** Envoy's http_service removes these request headers before the upstream (honoured on 200 only). */
 export const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
@@ -31,41 +32,90 @@ function trustedProxies(cfg: Config['forward_auth']): TrustedProxies {
  * `enabled` and `trusted_proxies` are read from the running config on every call.
  */
 export function forwardAuthHandler(app: App, prefix: string): OpsHandler {
+  const call = (a: { req: IncomingMessage; res: ServerResponse }) => forwardAuth(app, prefix, a.req, a.res);
   return async (req, res) => {
-    // No body is needed (Envoy sends none unless with_request_body; nginx and Traefik never do).
-    req.resume();
-    const cfg = app.config.forward_auth;
-    if (!cfg.enabled) return writeJson(res, 404, { error: 'not_found' });
-    const realm = app.config.realm;
-    const peer = unmapIPv4(req.socket.remoteAddress ?? '');
-
-    if (!trustedProxies(cfg).has(peer)) {
-      const d = deny('forward_auth_untrusted_peer', realm);
-      app.metrics.countDecision(d, 0);
-      app.log.warn(
-        { peer, path: prefix },
-        'forward-auth call from a peer outside forward_auth.trusted_proxies denied with 403; if this is your proxy, add its address there',
-      );
-      return writeDecision(res, d, false);
-    }
-
-    const parsed = parseForwardAuthCall(
-      { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer },
-      prefix,
-    );
-    if (!parsed.ok) {
-      const d = deny(parsed.reason, realm);
-      app.metrics.countDecision(d, 0);
-      // Which header was wrong, never its value: the request may carry credentials.
-      app.log.info(
-        { peer, reason: parsed.reason },
-        'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)',
-      );
-      return writeDecision(res, d, parsed.nginxMode);
-    }
-    const decision = await app.check(parsed.request);
-    writeDecision(res, decision, parsed.nginxMode);
+    const tracing = app.tracing;
+    if (tracing.enabled && app.config.forward_auth.enabled) await tracedForwardAuth(tracing, prefix, call, req, res);
+    else await forwardAuth(app, prefix, req, res);
   };
+}
+
+/**
+ * With tracing on: the call is an HTTP SERVER span joined to the trace in its own headers (Envoy's
+ * http_service injects its span there), and what the Check waits for nests under it.
+ */
+async function tracedForwardAuth(
+  tracing: Tracing,
+  prefix: string,
+  call: (a: { req: IncomingMessage; res: ServerResponse }) => Promise<Decision | undefined>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  let span: CheckSpan;
+  try {
+    // Node joins repeated headers it does not know with ", "; the propagators read strings only.
+    span = tracing.startForwardAuthSpan(req.headers as HeaderMap, req.method ?? '', prefix);
+  } catch {
+    // Tracing never fails a call.
+    await call({ req, res });
+    return;
+  }
+  let d: Decision | undefined;
+  try {
+    d = await runCheck(tracing, span, call, { req, res });
+  } finally {
+    try {
+      if (d) span.setDecision(d);
+      span.end(res.headersSent ? res.statusCode : 500);
+    } catch {
+      // A span that cannot be finished is lost; the answer is already written.
+    }
+  }
+}
+
+/** One forward-auth call; the Decision written, if it came to one. */
+async function forwardAuth(
+  app: App,
+  prefix: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<Decision | undefined> {
+  // No body is needed (Envoy sends none unless with_request_body; nginx and Traefik never do).
+  req.resume();
+  const cfg = app.config.forward_auth;
+  if (!cfg.enabled) return void writeJson(res, 404, { error: 'not_found' });
+  const realm = app.config.realm;
+  const peer = unmapIPv4(req.socket.remoteAddress ?? '');
+
+  if (!trustedProxies(cfg).has(peer)) {
+    const d = deny('forward_auth_untrusted_peer', realm);
+    app.metrics.countDecision(d, 0);
+    app.log.warn(
+      { peer, path: prefix },
+      'forward-auth call from a peer outside forward_auth.trusted_proxies denied with 403; if this is your proxy, add its address there',
+    );
+    writeDecision(res, d, false);
+    return d;
+  }
+
+  const parsed = parseForwardAuthCall(
+    { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, peerIp: peer },
+    prefix,
+  );
+  if (!parsed.ok) {
+    const d = deny(parsed.reason, realm);
+    app.metrics.countDecision(d, 0);
+    // Which header was wrong, never its value: the request may carry credentials.
+    app.log.info(
+      { peer, reason: parsed.reason },
+      'forward-auth call malformed; denied with 400 (check the proxy config against docs/forward-auth.md)',
+    );
+    writeDecision(res, d, parsed.nginxMode);
+    return d;
+  }
+  const decision = await app.check(parsed.request);
+  writeDecision(res, decision, parsed.nginxMode);
+  return decision;
 }
 
 function setHeaders(res: ServerResponse, hs: readonly HeaderSet[]): void {

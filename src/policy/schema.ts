@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { normalizeHost } from '../core/host.ts';
 import { normalizePath } from '../core/paths.ts';
 import { CREDENTIAL_KIND_NAMES, CREDENTIAL_KINDS } from '../core/types.ts';
+import { tracingSchema } from '../telemetry/config.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -755,6 +756,7 @@ export const configSchema = z
     forward_auth: forwardAuth.describe(
       'HTTP forward-auth endpoint for Envoy http_service, nginx auth_request, Traefik ForwardAuth',
     ),
+    tracing: tracingSchema.prefault({}),
     routes: z.array(route).default([]).describe('first match wins'),
     default: z.literal('deny').default('deny').describe('no route matched: 403'),
   })

@@ -16,6 +16,7 @@ import { preflight, type PreflightOptions } from './preflight.ts';
 import { warnAboutPublishedKeys } from './published-keys.ts';
 import { REDACT_PATHS } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { createTracing, TRACING_OFF, TracingConfigError, type Tracing } from '../telemetry/tracing.ts';
 
 // Decision log lines are flat (decisionFields: primitive values only), so REDACT_PATHS' nested
 // paths ('*.token', 'headers[...]') can never match in them, yet pino's redaction walks each of
@@ -31,6 +32,10 @@ function fileFingerprint(file: string): string {
   }
 }
 
+/** A replaced tracing keeps taking the spans of Checks in flight for this long, then is flushed. */
+const RETIRED_TRACING_DELAY_MS = 1000;
+const RETIRED_TRACING_FLUSH_MS = 5000;
+
 interface Generation {
   config: Config;
   dir: string;
@@ -43,6 +48,12 @@ export class App {
   private draining = false;
   private inFlight = 0;
   private readonly decisionLog: Logger;
+  private tracingNow: Tracing = TRACING_OFF;
+  private tracingWanted = true;
+  /** The tracing section the current tracing was made from: a reload that keeps it keeps the exporter. */
+  private tracingSection = JSON.stringify(undefined);
+  /** Replaced by a reload, flushed a little later (Checks still running on it end their spans first). */
+  private readonly retiredTracing = new Set<Tracing>();
 
   private constructor(
     readonly configFile: string | undefined,
@@ -62,11 +73,20 @@ export class App {
     log: Logger;
     metrics: Metrics;
     preflight?: PreflightOptions;
+    /** false: no tracing whatever the config says (a one-off `portcullis check`). */
+    tracing?: boolean;
   }): Promise<App> {
     const app = new App(opts.configFile ?? opts.loaded?.file, opts.log, opts.metrics);
     const loaded = opts.loaded ?? loadConfigFile(opts.configFile!);
     app.lastAttempt = app.configFile ? { fingerprint: fileFingerprint(app.configFile), outcome: 'success' } : undefined;
     app.gen = await app.build(loaded, opts.preflight);
+    app.tracingWanted = opts.tracing ?? true;
+    try {
+      await app.updateTracing(loaded);
+    } catch (e) {
+      await app.gen.components.close();
+      throw e;
+    }
     // Always the current generation's store: a reload may change it.
     opts.metrics.keyStoreSize = () => app.gen.components.keyStore?.size() ?? 0;
     return app;
@@ -78,6 +98,42 @@ export class App {
 
   get components(): Components {
     return this.gen.components;
+  }
+
+  /** Tracing as the config's tracing section says (TRACING_OFF by default); every adapter reads it per call. */
+  get tracing(): Tracing {
+    return this.tracingNow;
+  }
+
+  /**
+   * Starts tracing anew when the tracing section differs from the running one (OTEL_* variables
+   * are read then too); the one it replaces is flushed and stopped shortly after. Throws
+   * ConfigError for an OTEL_* variable that is set but wrong, with the running tracing untouched.
+   */
+  private async updateTracing(loaded: LoadedConfig): Promise<void> {
+    if (!this.tracingWanted) return;
+    const section = JSON.stringify(loaded.config.tracing);
+    if (section === this.tracingSection) return;
+    let next: Tracing;
+    try {
+      next = await createTracing(loaded.config.tracing, process.env, this.log.child({ component: 'tracing' }), {
+        onSpansDropped: (count, reason) => this.metrics.tracingSpansDropped.inc({ reason }, count),
+      });
+    } catch (e) {
+      if (e instanceof TracingConfigError) throw new ConfigError(loaded.file, [`tracing: ${e.message}`]);
+      throw e;
+    }
+    const old = this.tracingNow;
+    this.tracingNow = next;
+    this.tracingSection = section;
+    if (old.enabled) {
+      if (!next.enabled) this.log.info('tracing off: no more spans are exported');
+      this.retiredTracing.add(old);
+      setTimeout(() => {
+        this.retiredTracing.delete(old);
+        void old.shutdown(RETIRED_TRACING_FLUSH_MS);
+      }, RETIRED_TRACING_DELAY_MS).unref();
+    }
   }
 
   private async build(loaded: LoadedConfig, preflightOptions: PreflightOptions = {}): Promise<Generation> {
@@ -123,7 +179,14 @@ export class App {
       return same;
     };
     try {
-      const next = await this.build(loadConfigFile(this.configFile));
+      const loaded = loadConfigFile(this.configFile);
+      const next = await this.build(loaded);
+      try {
+        await this.updateTracing(loaded);
+      } catch (e) {
+        await next.components.close();
+        throw e;
+      }
       const old = this.gen;
       this.gen = next;
       if (repeat('success'))
@@ -235,8 +298,15 @@ export class App {
     else this.decisionLog.info(this.decisionFields(req, d, policy), 'denied');
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the components, then flushes the spans still queued, waiting at most `tracingFlushMs`
+   * for the collector (what it has not taken by then is lost, and logged).
+   */
+  async close(tracingFlushMs = 2000): Promise<void> {
     await this.gen.components.close();
+    const all = [this.tracingNow, ...this.retiredTracing];
+    this.retiredTracing.clear();
+    await Promise.all(all.map((t) => t.shutdown(tracingFlushMs)));
   }
 }
 

@@ -14,6 +14,8 @@ export class Metrics {
   /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
   keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
+  /** Spans lost on the way to the collector (tracing on only). */
+  readonly tracingSpansDropped: Counter<'reason'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -58,6 +60,12 @@ export class Metrics {
     this.internalErrors = new Counter({
       name: 'portcullis_internal_errors_total',
       help: 'Unexpected errors (each denied with 503); see the error log',
+      registers,
+    });
+    this.tracingSpansDropped = new Counter({
+      name: 'portcullis_tracing_spans_dropped_total',
+      help: 'Trace spans lost: queue_full (the export queue was full) or export_failed (the collector refused or did not answer); Checks are not affected',
+      labelNames: ['reason'],
       registers,
     });
   }

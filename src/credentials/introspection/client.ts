@@ -3,6 +3,7 @@
 // answer.ts's job. Transport failures throw IntrospectionTransportError (never the token).
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { childSpansOn, serverAttributes, withChildSpan } from '../../telemetry/tracing.ts';
 
 export interface IntrospectionClientOptions {
   endpoint: string;
@@ -56,7 +57,17 @@ export class IntrospectionClient {
     }
   }
 
+  /** Under a traced Check, a CLIENT span `POST introspection` with the host and the status (never the token or URL). */
   introspect(token: string): Promise<RawAnswer> {
+    if (!childSpansOn()) return this.post(token);
+    return withChildSpan('introspection', serverAttributes(this.url), async (span) => {
+      const answer = await this.post(token);
+      span.set('http.response.status_code', answer.status);
+      return answer;
+    });
+  }
+
+  private post(token: string): Promise<RawAnswer> {
     const form = new URLSearchParams({ token, token_type_hint: 'access_token' });
     if (this.opts.authMethod === 'client_secret_post') {
       form.set('client_id', this.opts.clientId);

@@ -3,6 +3,7 @@
 // never one taken from a token. Every fetch has a timeout and a size limit.
 import { readFile } from 'node:fs/promises';
 import type { JwtIssuerConfig } from '../../policy/schema.ts';
+import { childSpansOn, serverAttributes, withChildSpan, type SpanHandle } from '../../telemetry/tracing.ts';
 
 const MAX_DOCUMENT_BYTES = 512 * 1024;
 
@@ -24,16 +25,39 @@ export function describeFetchError(e: unknown): string {
   return err?.message ?? String(e);
 }
 
-export async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+/** `code` on an error: what a span records as error.type (never the message, which holds the URL). */
+function withCode(err: Error, code: string | undefined): Error {
+  if (code !== undefined) Object.assign(err, { code });
+  return err;
+}
+
+function fetchErrorCode(e: unknown): string | undefined {
+  const err = e as Error & { cause?: { code?: unknown } };
+  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'TIMEOUT';
+  return typeof err?.cause?.code === 'string' ? err.cause.code : undefined;
+}
+
+/**
+ * GET a JSON document. Under a traced Check (a key fetch for a kid the Check needs), a CLIENT span
+ * `kind` with the host and the status, never the URL (a JWKS URL can carry a key in its query).
+ */
+export function fetchJson(url: string, timeoutMs: number, kind: 'jwks' | 'discovery' = 'jwks'): Promise<unknown> {
+  if (!childSpansOn()) return getJson(url, timeoutMs);
+  return withChildSpan(kind, serverAttributes(url), (span) => getJson(url, timeoutMs, span));
+}
+
+async function getJson(url: string, timeoutMs: number, span?: SpanHandle): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e });
+    throw withCode(new Error(`GET ${url}: ${describeFetchError(e)}`, { cause: e }), fetchErrorCode(e));
   }
+  span?.set('http.response.status_code', res.status);
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url}: HTTP ${res.status}`);
+    // error.type of the span: the status, as the HTTP semantic conventions name a failed request.
+    throw withCode(new Error(`GET ${url}: HTTP ${res.status}`), String(res.status));
   }
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > MAX_DOCUMENT_BYTES) {
@@ -94,7 +118,7 @@ export function createJwksSource(cfg: JwtIssuerConfig, index: number, resolvePat
     async load({ full }) {
       if (full || jwksUri === undefined) {
         try {
-          const doc = (await fetchJson(url, timeout)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+          const doc = (await fetchJson(url, timeout, 'discovery')) as { issuer?: unknown; jwks_uri?: unknown } | null;
           if (typeof doc !== 'object' || doc === null) throw new Error(`${url}: not a discovery document`);
           // OIDC Discovery §4.3: the document's issuer must be exactly the configured one, or
           // another party's keys could be trusted for this issuer.

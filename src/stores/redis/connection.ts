@@ -11,6 +11,7 @@ import { redactUrl } from '../../plumbing/redact-url.ts';
 import type { RedisConfig } from '../../policy/schema.ts';
 import type { RedisMetrics } from './metrics.ts';
 import { Memo } from '../../plumbing/memo.ts';
+import { childSpansOn, withChildSpan, type SpanAttributes } from '../../telemetry/tracing.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -90,6 +91,30 @@ function errorKind(e: unknown): 'unavailable' | 'timeout' | 'error' {
  * The shared connection plus what every user of it needs: key naming under the prefix, status,
  * and `run()`, which times a command and turns any failure into DependencyUnavailableError.
  */
+/** The Redis command each operation of run() sends: the span's db.operation.name. */
+const REDIS_COMMANDS: Readonly<Record<string, string>> = {
+  cache_get: 'GET',
+  cache_set: 'SET',
+  cache_delete: 'DEL',
+  dpop_replay: 'SET',
+  keystore_get: 'HGET',
+  keystore_load: 'MULTI',
+  keystore_put: 'EVALSHA',
+  keystore_version: 'GET',
+  ratelimit: 'EVALSHA',
+};
+
+/** server.address / server.port of a single Redis node (its URL's host, never userinfo); none for Sentinel, Cluster. */
+function redisServer(cfg: RedisConfig): SpanAttributes {
+  if (cfg.mode === 'sentinel' || cfg.mode === 'cluster' || typeof cfg.url !== 'string') return {};
+  try {
+    const u = new URL(cfg.url);
+    return { 'server.address': u.hostname, 'server.port': u.port === '' ? 6379 : Number(u.port) };
+  } catch {
+    return {};
+  }
+}
+
 export class RedisConnection {
   readonly client: RedisClient;
   readonly prefix: string;
@@ -98,6 +123,7 @@ export class RedisConnection {
   private wasReady = false;
   private closed = false;
   private readonly readyListeners = new Set<() => void>();
+  private readonly serverAttributes: SpanAttributes;
 
   constructor(
     readonly config: RedisConfig,
@@ -106,6 +132,7 @@ export class RedisConnection {
     name = 'portcullis',
   ) {
     this.prefix = config.key_prefix;
+    this.serverAttributes = redisServer(config);
     this.target = describeRedisTarget(config);
     this.client = createRedisClient(config, name);
     this.client.on('ready', () => {
@@ -206,8 +233,19 @@ export class RedisConnection {
   private readonly timers = new Memo<string, { observe(v: number): void }>(64);
   private lastCommandErrorLog = 0;
 
-  /** Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError. */
-  async run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs one Redis operation: timed, counted, and any failure thrown as DependencyUnavailableError.
+   * Under a traced Check, a CLIENT span named after the command (never its keys or arguments).
+   */
+  run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (!childSpansOn()) return this.runTimed(op, fn);
+    const command = REDIS_COMMANDS[op] ?? 'REDIS';
+    return withChildSpan('redis', { 'db.operation.name': command, ...this.serverAttributes }, () =>
+      this.runTimed(op, fn),
+    );
+  }
+
+  private async runTimed<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
     // Label children cached per op: the rate limiter runs this on every Check.
     const timer =
       this.timers.get(op) ?? (this.metrics ? this.timers.set(op, this.metrics.commandDuration.labels(op)) : undefined);

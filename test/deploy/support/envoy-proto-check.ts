@@ -5,7 +5,7 @@
 // startup (required messages and oneofs, min lengths and counts, numeric bounds, const) must hold.
 // Deprecated fields are reported too: Envoy warns on them and a new config should not use them.
 // No Envoy binary runs here, so this is the closest check available; it does not resolve DNS or bind.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
@@ -37,6 +37,26 @@ function getRoot(): protobuf.Root {
   return root;
 }
 
+const resolvable = new Map<string, boolean>();
+
+/** Whether every file `file` imports, transitively, is in PROTO_DIRS (or is one protobufjs ships). */
+function importsResolve(file: string): boolean {
+  const known = resolvable.get(file);
+  if (known !== undefined) return known;
+  resolvable.set(file, true); // an import cycle resolves if the rest does
+  let ok = true;
+  for (const m of readFileSync(file, 'utf8').matchAll(/^import\s+(?:public\s+|weak\s+)?"([^"]+)";/gm)) {
+    if (m[1].startsWith('google/protobuf/')) continue;
+    const found = PROTO_DIRS.map((d) => join(d, m[1])).find((p) => existsSync(p));
+    if (!found || !importsResolve(found)) {
+      ok = false;
+      break;
+    }
+  }
+  resolvable.set(file, ok);
+  return ok;
+}
+
 /** Finds a message type by full name, loading the protos of its package directory if needed. */
 function lookupType(fullName: string): protobuf.Type | undefined {
   const r = getRoot();
@@ -57,7 +77,9 @@ function lookupType(fullName: string): protobuf.Type | undefined {
       const dir = join(d, rel);
       if (loadedDirs.has(dir) || !existsSync(dir)) continue;
       loadedDirs.add(dir);
-      const files = readdirSync(dir).filter((f) => f.endsWith('.proto'));
+      // A proto whose imports the vendored API lacks (envoy/config/trace/v3/opencensus.proto needs
+      // the OpenCensus protos) is left out: its types cannot be checked, the rest of the package can.
+      const files = readdirSync(dir).filter((f) => f.endsWith('.proto') && importsResolve(join(dir, f)));
       if (files.length === 0) continue;
       r.loadSync(
         files.map((f) => join(rel, f)),
