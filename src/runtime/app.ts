@@ -95,7 +95,14 @@ export class App {
       throw e;
     }
     await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.keyStore, this.log);
-    return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
+    return {
+      config: loaded.config,
+      dir: loaded.dir,
+      policy: compilePolicy(loaded.config, {
+        onClaimHeaderSkipped: (header, why) => this.metrics.claimHeadersSkipped.inc({ header, why }),
+      }),
+      components,
+    };
   }
 
   /**
@@ -200,6 +207,8 @@ export class App {
     const seconds = (performance.now() - start) / 1000;
     this.metrics.countDecision(d, seconds);
     if (!d.allowed) this.logDeny(req, d, gen.policy);
+    else if (d.shadow && d.reason === 'shadow')
+      this.decisionLog.info(this.decisionFields(req, d, gen.policy), 'allowed in shadow mode; would have denied');
     else if (this.decisionLog.isLevelEnabled('debug'))
       this.decisionLog.debug(this.decisionFields(req, d, gen.policy), 'allowed');
     return d;
@@ -226,6 +235,11 @@ export class App {
       key_id: logIdentityValue(d.identity?.keyId),
       source_ip: client,
       peer_ip: client === peer ? undefined : peer,
+      // Which condition refused (its name or config path, and CEL code): from the config, never a value.
+      condition: d.allowed ? d.shadow?.condition : d.condition,
+      ...(d.allowed && d.shadow
+        ? { shadow: true, would_status: d.shadow.status, would_reason: d.shadow.reason }
+        : undefined),
     };
   }
 
