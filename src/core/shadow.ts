@@ -34,5 +34,6 @@ export function shadowed(
     status: d.status,
     reason: d.reason,
     condition: d.condition,
+    identity: d.identity,
   });
 }

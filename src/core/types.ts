@@ -81,6 +81,8 @@ export interface ShadowOutcome {
   readonly status: number;
   readonly reason: AllowReason | DenyReason;
   readonly condition?: string;
+  /** Who was decided about, if a credential passed; never sent upstream (logs, `check --explain`). */
+  readonly identity?: Identity;
 }
 
 /** The request is answered here, never reaching the upstream. Built by deny() (decision.ts). */

@@ -72,6 +72,11 @@ export class App {
     return app;
   }
 
+  /** The running generation's compiled policy (`portcullis check --explain` reads its routes). */
+  get policy(): Policy {
+    return this.gen.policy;
+  }
+
   get config(): Config {
     return this.gen.config;
   }

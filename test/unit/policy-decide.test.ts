@@ -321,13 +321,20 @@ describe('shadow mode', () => {
     expect(d.identity).toBeUndefined();
     expect(d.set).toEqual([]);
     expect([...d.remove].sort()).toEqual(['authorization', 'x-tenant', 'x-user-id']);
-    expect(d.shadow).toEqual({ status: 403, reason: 'condition_failed', condition: 'beta-tester' });
+    expect(d.shadow).toMatchObject({ status: 403, reason: 'condition_failed', condition: 'beta-tester' });
+    // Who was decided about stays with the record (logs, check --explain), never in a header.
+    expect(d.shadow?.identity?.subject).toBe('alice');
   });
 
   it('every kind of would-be deny: a bad credential, a missing scope, no credential', async () => {
     const bad = await run(req('GET', '/v1/beta/x', bearer('eyJ.forged.sig')));
     expectAllowed(bad);
-    expect(bad.shadow).toEqual({ status: 401, reason: 'jwt_signature_invalid', condition: undefined });
+    expect(bad.shadow).toEqual({
+      status: 401,
+      reason: 'jwt_signature_invalid',
+      condition: undefined,
+      identity: undefined,
+    });
     expect(bad.set).toEqual([]);
     const scope = await run(req('GET', '/v1/beta/x', bearer(jwt({ beta: true }))));
     expect((scope as Allow).shadow?.reason).toBe('scope_missing');
