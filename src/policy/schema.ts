@@ -40,7 +40,7 @@ const identityHeader = z.union([
   identitySource.describe('shorthand for { from: <field> } with the defaults'),
   z
     .object({
-      from: identitySource.describe('identity field the value comes from'),
+      from: identitySource.describe('identity field (or claims.<name>) the value comes from'),
       unsafe: z
         .enum(UNSAFE_VALUE_CHOICES)
         .default('reject')
@@ -211,7 +211,7 @@ const headers = z
       .record(headerName, identityHeader)
       .default({ 'x-user-id': 'subject', 'x-client-id': 'client_id', 'x-scopes': 'scopes', 'x-auth-method': 'method' })
       .describe(
-        'trusted headers set on allowed requests: header name -> identity field, or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
+        'trusted headers set on allowed requests: header name -> identity field or claims.<name> (docs/policy.md), or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
       ),
     forward_credentials: z
       .boolean()
