@@ -101,6 +101,10 @@ routes:
     public: true
     match: { path: /status }
     when: ["request.source_ip.inCidr(['10.0.0.0/8'])"]
+  - name: env
+    public: true
+    match: { path: /env }
+    when: ["'x-env' in request.headers && request.headers['x-env'] == 'prod' && request.query.limit == '5'"]
   - name: tenant-orders
     match: { path_template: "/v1/tenants/{tenant}/orders/{id}" }
     auth: [jwt, oauth2]
@@ -226,6 +230,15 @@ describe('conditions over gRPC', () => {
     const deeper = await ask(t, '/', { host: 'acme.x.apps.example.com' });
     expect(deeper.status).toBe(403);
     expect(logLine('no_route')).toBeDefined();
+  });
+
+  it('request.headers and request.query as the codec decodes them (a header map, the raw query)', async () => {
+    const env = (path: string, headers: Array<[string, string]>) => svc.envoy({ path, headers });
+    expect((await env('/env?limit=5', [['X-Env', 'prod']])).allowed).toBe(true);
+    expect((await env('/env?limit=5', [['x-env', 'dev']])).status).toBe(403);
+    expect((await env('/env?limit=5&limit=6', [['x-env', 'prod']])).status).toBe(403);
+    expect((await env('/env?limit=5', [])).status).toBe(403);
+    expect((await env('/env?limit=5', [['x-env', 'prod']])).allowed).toBe(true);
   });
 
   it('an IP allow-list on a public route: no credential, identity absent', async () => {
