@@ -1,6 +1,7 @@
 // Config errors of the policy options name their path (routes[i].when[j], routes[i].match.path_template,
 // routes[i].match.host, headers.set.<name>) and say what is wrong: the same errors for `config check`,
 // start and reload, since all three read the config through parseConfig.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/policy/load.ts';
 
@@ -114,5 +115,30 @@ describe('headers.set from claims', () => {
     const p = problems('{ name: r, match: { path: /r }, auth: [jwt] }', `headers: { set: { x-email: ${value} } }`);
     expect(p.join('\n')).toMatch(/headers\.set\.x-email/);
     expect(p.join('\n')).toMatch(message);
+  });
+});
+
+describe('docs/policy.md', () => {
+  it("the worked example's config and every cookbook route compile", () => {
+    const doc = readFileSync('docs/policy.md', 'utf8');
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const worked = blocks[0];
+    expect(() => parseConfig(`${BASE.split('routes:')[0]}${worked}`)).not.toThrow();
+    // Cookbook fragments (`when:` lists, `match:`), each inside a route of its own.
+    const fragments = blocks.filter((b) => /^(when|match):/m.test(b) && !b.startsWith('# Authorino'));
+    expect(fragments).toHaveLength(5);
+    fragments.forEach((f, i) => {
+      const body = f.includes('match:') ? f : `match: { path_prefix: /x }\n${f}`;
+      const route = `  - name: r${i}\n    auth: [jwt]\n${body.replace(/^/gm, '    ').trimEnd()}\n`;
+      expect(() => parseConfig(`${BASE}${route}`), f).not.toThrow();
+    });
+    // Whole routes (the IP allow-list, the shadow route).
+    const routes = blocks.filter((b) => /^\s*- name:/.test(b));
+    expect(routes).toHaveLength(2);
+    for (const r of routes) {
+      const indent = /^(\s*)-/.exec(r)![1].length;
+      const items = r.replace(new RegExp(`^ {${indent}}`, 'gm'), '  ');
+      expect(() => parseConfig(`${BASE}${items}`), r).not.toThrow();
+    }
   });
 });
