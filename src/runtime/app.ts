@@ -225,6 +225,8 @@ export class App {
     const prefix = policy.extract.apiKeyPrefix;
     const presented = presentedCredentials(req, policy);
     const peer = logIp(req.sourceIp);
+    // On a shadow route's would-be deny: who would have been refused (the allow itself carries no identity).
+    const who = d.identity ?? (d.allowed ? d.shadow?.identity : undefined);
     const client = policy.sourceIp
       ? logIp(clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops))
       : peer;
@@ -235,9 +237,9 @@ export class App {
       route: d.route,
       status: d.status,
       reason: d.reason,
-      credential: d.identity?.method ?? (d.allowed ? undefined : d.credential),
-      client_id: logIdentityValue(d.identity?.clientId),
-      key_id: logIdentityValue(d.identity?.keyId),
+      credential: who?.method ?? (d.allowed ? undefined : d.credential),
+      client_id: logIdentityValue(who?.clientId),
+      key_id: logIdentityValue(who?.keyId),
       source_ip: client,
       peer_ip: client === peer ? undefined : peer,
       // Which condition refused (its name or config path, and CEL code): from the config, never a value.

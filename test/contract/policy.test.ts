@@ -301,6 +301,9 @@ describe('shadow mode over gRPC', () => {
       would_status: 403,
       would_reason: 'condition_failed',
       condition: 'beta-tester',
+      // Who would have been refused: the client id, as on any deny line; never a claim.
+      client_id: 'web',
+      credential: 'jwt',
     });
   });
 
