@@ -60,8 +60,24 @@ export class CompiledRouteConditions implements RouteConditions {
     }));
   }
 
+  // The last path the route table matched against the template, and its values: the Check that
+  // chose this route by that match reads them back in params() instead of matching again. The values
+  // are a function of the path alone (one template, one formatSuffix), so another Check overwriting
+  // the slot in between only costs a second match; nothing reads them but CEL, which never writes.
+  private lastPath: string | undefined;
+  private lastParams: Readonly<Record<string, string>> | undefined;
+
+  /** The template's match for RouteTable.match, remembered for params(). */
+  matchTemplate(path: string, lowered: string | undefined): Readonly<Record<string, string>> | undefined {
+    const params = this.template!.match(path, lowered, !this.isPublic);
+    this.lastPath = path;
+    this.lastParams = params;
+    return params;
+  }
+
   /** `request.params`: the template's values (none when Envoy named the route and the path does not fit). */
   params(path: string): Readonly<Record<string, string>> {
+    if (path === this.lastPath && this.lastParams !== undefined) return this.lastParams;
     return this.template?.match(path, undefined, !this.isPublic) ?? NO_PARAMS;
   }
 

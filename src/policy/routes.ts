@@ -92,7 +92,10 @@ export class RouteTable implements RouteMatcher {
       }
       if (r.pathTemplate !== undefined) {
         const lowered = r.caseSensitive ? undefined : (lower ??= lowerAscii(path));
-        if (r.pathTemplate.match(path, lowered, !r.public) === undefined) continue;
+        const params = r.conditions
+          ? r.conditions.matchTemplate(path, lowered)
+          : r.pathTemplate.match(path, lowered, !r.public);
+        if (params === undefined) continue;
       }
       if (r.host !== undefined && r.host !== host) continue;
       if (r.hostPattern !== undefined && !r.hostPattern.matches(host)) continue;
