@@ -3,13 +3,13 @@
 // templates, host wildcards, headers from claims, shadow mode; and hostile claims: a 1 MB claim set,
 // nesting 100 deep, CR/LF in a claim, a condition on a missing claim, an encoded / in a template value.
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, nowSeconds, signRaw, type TestKey } from '../jwt/helpers.ts';
-import { startService, tempDir, type TestService } from '../support/service.ts';
+import { startService, tempDir, waitFor, type TestService } from '../support/service.ts';
 
 const ISS = 'https://idp.policy.test';
 const AUD = 'https://api.example.com';
@@ -321,6 +321,21 @@ describe('shadow mode over gRPC', () => {
     const metrics = await (await fetch(`${svc.httpBase}/metrics`)).text();
     expect(metrics).toMatch(/portcullis_shadow_decisions_total\{route="beta",would="allowed"\} [1-9]/);
     expect(metrics).toMatch(/portcullis_shadow_decisions_total\{route="beta",would="condition_failed"\} [1-9]/);
+  });
+});
+
+describe('reload', () => {
+  it('a reload with a condition that does not compile is rejected with its path; the old policy keeps serving', async () => {
+    const good = readFileSync(svc.configFile, 'utf8');
+    writeFileSync(
+      svc.configFile,
+      good.replace('request.params.tenant == identity.claims.tenant', 'request.params.tenant =='),
+    );
+    await waitFor(() => svc.logs.some((l) => l.includes('config reload rejected')), 5000);
+    const rejected = JSON.parse(svc.logs.find((l) => l.includes('config reload rejected'))!) as { problems: string[] };
+    expect(rejected.problems.join('\n')).toMatch(/^routes\[2\]\.when\[0\]: /m);
+    expectForbidden(await ask(jwt({ tenant: 'acme' }), '/v1/tenants/globex/orders/7'));
+    expect((await ask(jwt({ tenant: 'acme' }), '/v1/tenants/acme/orders/7')).allowed).toBe(true);
   });
 });
 
