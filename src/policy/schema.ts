@@ -23,9 +23,8 @@ export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 /** How an identity header treats a value outside the safe form (src/policy/headers.ts). */
 export const UNSAFE_VALUE_CHOICES = ['reject', 'percent_encode'] as const;
 
-// Where an identity header's value comes from. Today an identity field; the place a later source
-// such as `claims.<dotted.name>` joins (as another member of this union), with the same per-header
-// choices in the object form.
+// Where an identity header's value comes from: an identity field or a claim (`claims.<dotted.name>`),
+// with the same per-header choices in the object form.
 /** `claims.email`, `claims.realm_access.roles`, `claims["https://example.com/roles"]` (src/policy/claims.ts). */
 const claimSource = z
   .string()
