@@ -11,6 +11,13 @@ import {
 } from '../src/policy/conditions/index.ts';
 import { compileHostPattern } from '../src/policy/host-pattern.ts';
 import { compilePathTemplate } from '../src/policy/path-template.ts';
+import { decide } from '../src/core/decide.ts';
+import type { DecideDeps } from '../src/core/deps.ts';
+import { newHeaderMap } from '../src/core/header-map.ts';
+import { newIdentity } from '../src/core/identity.ts';
+import type { AuthzRequest } from '../src/core/types.ts';
+import { compilePolicy } from '../src/policy/compile.ts';
+import { parseConfig } from '../src/policy/load.ts';
 import { median } from './lib/stats.ts';
 
 const RUNS = Number(process.argv[2] ?? 7);
@@ -35,6 +42,19 @@ function measure(fn: () => unknown): number {
   for (let r = 0; r < RUNS; r++) {
     const t = cpuUs();
     for (let i = 0; i < n; i++) fn();
+    per.push((cpuUs() - t) / n);
+  }
+  return median(per);
+}
+
+/** As measure(), for an async call: each batch awaits its calls one after another. */
+async function measureAsync(fn: () => Promise<unknown>): Promise<number> {
+  const n = 20_000;
+  for (let i = 0; i < n; i++) await fn();
+  const per: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t = cpuUs();
+    for (let i = 0; i < n; i++) await fn();
     per.push((cpuUs() - t) / n);
   }
   return median(per);
@@ -134,6 +154,47 @@ rows.push(['checkClaims (a 1 MB claim set, refused)', measure(() => checkClaims(
 const email = parseClaimReference('claims.email', 'bench');
 rows.push(['claimHeaderValue (a string claim)', measure(() => claimHeaderValue(claims, email, (v) => v))]);
 
+// The whole decide() of a Check on the route of bench/run.ts's jwt-policy scenario, against the same
+// route without its template and conditions (jwt-policy-baseline): the difference is what the policy
+// costs per Check, verification excluded (the identity is the cached one).
+const policy = compilePolicy(
+  parseConfig(`
+credentials:
+  jwt: [{ issuer: "${claims.iss}", audiences: [orders], jwks_file: jwks.json }]
+routes:
+  - { name: plain, match: { methods: [GET], path_prefix: /v1/plain }, auth: [jwt], scopes: [orders:read] }
+  - name: tenant-orders
+    match: { methods: [GET], path_template: "/v1/tenants/{tenant}/orders/{id}" }
+    auth: [jwt]
+    scopes: [orders:read]
+    when:
+      - "request.params.tenant == identity.claims.tenant"
+      - "request.method in ['GET', 'HEAD'] || 'admin' in identity.claims.roles"
+`),
+);
+const cached = newIdentity('jwt', { ...identity, claims });
+const decideDeps: DecideDeps = { now: () => Date.now(), verifiers: { jwt: { verify: () => Promise.resolve(cached) } } };
+const checkOf = (rawPath: string): AuthzRequest => ({
+  method: 'GET',
+  host: 'api.example.com',
+  rawPath,
+  headers: Object.assign(newHeaderMap(), { ':path': rawPath, authorization: 'Bearer eyJ.a.b', 'x-request-id': 'r' }),
+  sourceIp: '10.1.2.3',
+  contextExtensions: {},
+});
+const withPolicy = checkOf('/v1/tenants/acme/orders/12345?expand=items');
+const without = checkOf('/v1/plain/acme/orders/12345?expand=items');
+for (const r of [withPolicy, without]) {
+  const d = await decide(r, policy, decideDeps);
+  if (!d.allowed) throw new Error(`decide: ${d.reason}`);
+}
+const decideUs = (r: AuthzRequest) => measureAsync(() => decide(r, policy, decideDeps));
+const [a, b] = [await decideUs(withPolicy), await decideUs(without)];
+rows.push(['decide(): route with template + 2 conditions', a]);
+rows.push(['decide(): the same route without them', b]);
+rows.push(['  difference: the policy per Check', a - b]);
+
 const width = Math.max(...rows.map(([l]) => l.length));
-for (const [label, us] of rows) console.log(`${label.padEnd(width)}  ${us < 10 ? us.toFixed(2) : us.toFixed(1)} µs`);
+for (const [label, us] of rows)
+  console.log(`${label.padEnd(width)}  ${Math.abs(us) < 10 ? us.toFixed(2) : us.toFixed(1)} µs`);
 console.log(`(median of ${RUNS} batches of CPU time each; Node ${process.version})`);

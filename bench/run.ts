@@ -59,8 +59,8 @@ if (opt.help) {
   console.log(`npm run bench -- [options]
   --quick              short smoke run: 2 s per scenario, no soak, no workers scaling
   --json               print the results as JSON (stdout) instead of the table
-  --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-rs256-new, jwt-es256-new,
-                       opaque-cached, deny-no-credential, rate-limited)
+  --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-policy, jwt-policy-baseline,
+                       jwt-rs256-new, jwt-es256-new, opaque-cached, deny-no-credential, rate-limited)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
   --rounds N           floor/Portcullis run pairs per scenario, and A/A pairs; the median pair is reported (default 4; quick 1)

@@ -34,6 +34,13 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
     scope: 'orders:read profile',
     jti: 'cached-1',
   });
+  const tenantJwt = signToken(ws.rs256, {
+    sub: 'user-tenant',
+    client_id: 'bench-web',
+    scope: 'orders:read profile',
+    jti: 'cached-tenant-1',
+    extra: { tenant: 'acme', roles: ['viewer', 'writer'] },
+  });
   const fresh = (key: SigningKey, prefix: string) => async (count: number) =>
     (await signPool(key, count, `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`)).map((t, i) =>
       framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${t}` } }, i),
@@ -54,6 +61,20 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
       expect: { allowed: true },
       targetRatio: 0.9,
       spec: { path: ORDERS, headers: { authorization: `Bearer ${cachedJwt}` } },
+    },
+    {
+      id: 'jwt-policy',
+      title: 'JWT RS256, cached; path template and two conditions',
+      driver: 'h2load',
+      expect: { allowed: true },
+      spec: { path: '/v1/tenants/acme/orders/12345?expand=items', headers: { authorization: `Bearer ${tenantJwt}` } },
+    },
+    {
+      id: 'jwt-policy-baseline',
+      title: 'JWT RS256, cached; the same route without them',
+      driver: 'h2load',
+      expect: { allowed: true },
+      spec: { path: '/v1/plain/acme/orders/12345?expand=items', headers: { authorization: `Bearer ${tenantJwt}` } },
     },
     {
       id: 'jwt-rs256-new',

@@ -89,6 +89,20 @@ routes:
     match: { path_prefix: /v1/limited }
     auth: [api-key]
     rate_limit: bench-tight
+  # jwt-policy against jwt-policy-baseline: the same route with and without its template and two
+  # conditions (docs/policy.md). The baseline is matched first, so the policy route also pays one
+  # route's mismatch: the difference is at most the cost of the policy, never less.
+  - name: tenant-plain
+    match: { methods: [GET], path_prefix: /v1/plain }
+    auth: [jwt]
+    scopes: [orders:read]
+  - name: tenant-orders
+    match: { methods: [GET], path_template: "/v1/tenants/{tenant}/orders/{id}" }
+    auth: [jwt]
+    scopes: [orders:read]
+    when:
+      - { name: own-tenant, expr: "request.params.tenant == identity.claims.tenant" }
+      - { name: admin-writes, expr: "request.method in ['GET', 'HEAD'] || 'admin' in identity.claims.roles" }
 default: deny
 `;
 }

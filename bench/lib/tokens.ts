@@ -42,6 +42,8 @@ export interface TokenClaims {
   /** Makes each token distinct. */
   jti: string;
   lifetimeSeconds?: number;
+  /** More claims for the payload (the policy scenarios' tenant and roles). */
+  extra?: Record<string, unknown>;
 }
 
 export function signToken(
@@ -61,6 +63,7 @@ export function signToken(
       jti: c.jti,
       iat: nowSec,
       exp: nowSec + (c.lifetimeSeconds ?? 3600),
+      ...c.extra,
     }),
   );
   const input = `${header}.${payload}`;

@@ -4,7 +4,10 @@ import { newHeaderMap } from '../core/header-map.ts';
 import type { AuthzRequest } from '../core/types.ts';
 import { App } from '../runtime/app.ts';
 import { Metrics } from '../runtime/metrics.ts';
+import { clientAddress } from '../core/ip.ts';
+import { explainDecision } from '../policy/explain.ts';
 import { loadConfigFile } from '../policy/load.ts';
+import { RouteTable } from '../policy/routes.ts';
 import { UsageError } from './usage.ts';
 
 export interface CheckOptions {
@@ -15,6 +18,7 @@ export interface CheckOptions {
   header: string[];
   sourceIp: string;
   context: string[];
+  explain?: boolean;
 }
 
 export async function runCheck(opts: CheckOptions): Promise<number> {
@@ -51,8 +55,9 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
       contextExtensions,
       requestId: headers['x-request-id'],
     };
+    const nowMs = Date.now();
     const d = await app.check(req);
-    const out = d.allowed
+    const out: Record<string, unknown> = d.allowed
       ? {
           allowed: true,
           status: d.status,
@@ -71,6 +76,10 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
                 key_id: d.identity.keyId,
               }
             : undefined,
+          // mode: shadow: what the route would have answered (Envoy is told to allow either way).
+          shadow: d.shadow
+            ? { would_status: d.shadow.status, would_reason: d.shadow.reason, condition: d.shadow.condition }
+            : undefined,
         }
       : {
           allowed: false,
@@ -80,7 +89,18 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
           error: d.error,
           error_description: d.description,
           response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
+          condition: d.condition,
         };
+    if (opts.explain) {
+      const policy = app.policy;
+      const identity = d.allowed ? (d.identity ?? d.shadow?.identity) : d.identity;
+      const sourceIp = policy.sourceIp
+        ? (clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops) ??
+          req.sourceIp)
+        : req.sourceIp;
+      if (policy.routes instanceof RouteTable)
+        out.explain = explainDecision(policy.routes, req, identity, nowMs, sourceIp);
+    }
     console.log(JSON.stringify(out, null, 2));
     return d.allowed ? 0 : 1;
   } finally {

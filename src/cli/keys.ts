@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { createKey, parseDuration, revokeKey, rotateKey } from '../credentials/api-key/admin.ts';
+import { createKey, parseDuration, parseMetadata, revokeKey, rotateKey } from '../credentials/api-key/admin.ts';
 import { ConfigError, loadConfigFile } from '../policy/load.ts';
 import type { Config } from '../policy/schema.ts';
 import { createKeyStore, resolvePath } from '../runtime/components.ts';
@@ -46,6 +46,14 @@ function publicView(r: KeyRecord, nowMs = Date.now()) {
   return { ...rest, state: r.status === 'revoked' ? 'revoked' : isActive(r, nowMs) ? 'active' : 'expired' };
 }
 
+function formatMetadata(m: Readonly<Record<string, string>> | undefined): string {
+  if (!m || !Object.keys(m).length) return '-';
+  // JSON text for the values: they may hold commas, = or spaces.
+  return Object.entries(m)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(',');
+}
+
 async function withStore(
   configFile: string,
   fn: (s: { store: KeyStore; prefix: string; config: Config }) => Promise<void>,
@@ -69,6 +77,8 @@ interface CreateOptions extends StoreOptions {
   routes?: string;
   cidrs?: string;
   expiresIn?: string;
+  subject?: string;
+  metadata?: string[];
 }
 interface RotateOptions extends StoreOptions {
   grace?: string;
@@ -112,6 +122,12 @@ export function keysCommand(configOption: () => Option): Command {
     .option('--routes <list>', 'comma-separated route names the key may be used on (default: any)')
     .option('--cidrs <list>', 'comma-separated source CIDRs (default: anywhere)')
     .option('--expires-in <duration>', 'e.g. 30d, 12h')
+    .option('--subject <id>', "who the key acts for (x-user-id); default: none, the key is the client's")
+    .option(
+      '--metadata <name=value>',
+      'an attribute policy reads as identity.claims.<name> (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--json', 'print JSON')
     .action(async (o: CreateOptions) =>
       withStore(o.config, async ({ store, prefix, config }) => {
@@ -121,11 +137,15 @@ export function keysCommand(configOption: () => Option): Command {
           routes: list(o.routes),
           cidrs: list(o.cidrs),
           expiresInSeconds: o.expiresIn ? parseDuration(o.expiresIn) : undefined,
+          subject: o.subject,
+          metadata: o.metadata ? parseMetadata(o.metadata) : undefined,
           configRoutes: config.routes,
         });
         if (o.json) console.log(JSON.stringify({ ...publicView(record), key }, null, 2));
         else {
-          console.log(`Created ${record.id} for client ${record.client_id}.`);
+          console.log(
+            `Created ${record.id} for client ${record.client_id}${record.subject !== undefined ? ` (subject ${record.subject})` : ''}.`,
+          );
           console.log(`Key (shown once, store it now): ${key}`);
         }
       }),
@@ -152,7 +172,8 @@ export function keysCommand(configOption: () => Option): Command {
           for (const r of records)
             console.log(
               `${r.id}  ${r.client_id}  ${r.state}  scopes=${r.scopes.join(',') || '-'}  routes=${r.routes?.join(',') || 'any'}  ` +
-                `cidrs=${r.cidrs?.join(',') || 'any'}  expires=${r.expires_at ?? 'never'}`,
+                `cidrs=${r.cidrs?.join(',') || 'any'}  expires=${r.expires_at ?? 'never'}  subject=${r.subject ?? '-'}  ` +
+                `metadata=${formatMetadata(r.metadata)}`,
             );
           for (const l of invalid) console.log(`${l.id ?? l.position}  invalid (locked out): ${l.problems.join('; ')}`);
         }

@@ -72,6 +72,10 @@ program
   .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
   .option('--source-ip <ip>', 'client address as Envoy would see it', '127.0.0.1')
   .option('--context <key=value>', 'Envoy context_extensions entry (repeatable)', collect, [])
+  .option(
+    '--explain',
+    "also print the route chosen and why, each of its conditions with its result, and the claims they read (prints claim values: for the operator's own token)",
+  )
   .action(async (opts: CheckOptions) => {
     const { runCheck } = await import('./check.ts');
     process.exitCode = await runCheck(opts);

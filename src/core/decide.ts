@@ -1,5 +1,6 @@
 // The decision: a request, the compiled policy and injected verifiers in; a Decision out.
 // No sockets, no logging: adapters translate, the runtime logs and counts.
+import { conditionsDeny, type ConditionInput } from './conditions.ts';
 import { extractCredential } from './credential.ts';
 import { allow, deny, type DenyDetails } from './decision.ts';
 import type { DecideDeps } from './deps.ts';
@@ -14,6 +15,7 @@ import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
+import { shadowed } from './shadow.ts';
 import {
   CREDENTIAL_KINDS,
   type Allow,
@@ -58,7 +60,30 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
     routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
   if (!route) return deny(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
 
+  const d = await decideOnRoute(req, policy, deps, route, host, path.path, query, sourceIp);
+  return route.shadow ? shadowed(d, req, policy, route, queryCredentialNames(query)) : d;
+}
+
+/** The decision once the route is chosen: its conditions, credential, scopes, rate limit. */
+async function decideOnRoute(
+  req: AuthzRequest,
+  policy: CompiledPolicy,
+  deps: DecideDeps,
+  route: RouteRule,
+  host: string,
+  path: string,
+  query: QueryScan,
+  sourceIp: string,
+): Promise<Decision> {
+  const realm = policy.realm;
+  const when = route.conditions;
   if (route.public) {
+    if (when) {
+      const failed = conditionsDeny(when, conditionInput(req, host, path, sourceIp, deps, undefined), realm, {
+        route: route.name,
+      });
+      if (failed) return failed;
+    }
     const anonymous = identityHeaders(policy, undefined, route);
     if (anonymous instanceof UnsafeHeaderValueError) return deny(anonymous.reason, realm, { route: route.name });
     const responseHeaders: HeaderSet[] = [];
@@ -98,6 +123,13 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
       return deny('scope_missing', realm, { ...base, identity, scope: required });
     }
   }
+  if (when) {
+    const failed = conditionsDeny(when, conditionInput(req, host, path, sourceIp, deps, identity), realm, {
+      ...base,
+      identity,
+    });
+    if (failed) return failed;
+  }
 
   // Before the rate limiter and the phantom token: an identity whose values may not reach the
   // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
@@ -136,6 +168,27 @@ function identityHeaders(
     if (e instanceof UnsafeHeaderValueError) return e;
     throw e;
   }
+}
+
+function conditionInput(
+  req: AuthzRequest,
+  host: string,
+  path: string,
+  sourceIp: string,
+  deps: DecideDeps,
+  identity: Identity | undefined,
+): ConditionInput {
+  return {
+    identity,
+    method: req.method,
+    host,
+    path,
+    rawPath: req.rawPath,
+    headers: req.headers,
+    sourceIp,
+    contextExtensions: req.contextExtensions,
+    nowMs: deps.now(),
+  };
 }
 
 function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {

@@ -1,7 +1,7 @@
 // The one place Decisions are made: allow() and deny(). A deny is built from a catalog reason
 // (reasons.ts), which fixes its error, status and challenge; nothing else picks a status.
 import { DENY_ERRORS, DENY_REASONS, type AllowReason, type Challenge, type DenyReason } from './reasons.ts';
-import type { Allow, CredentialKind, Deny, HeaderSet, Identity } from './types.ts';
+import type { Allow, CredentialKind, Deny, HeaderSet, Identity, ShadowOutcome } from './types.ts';
 
 export interface DenyDetails {
   route?: string;
@@ -12,6 +12,8 @@ export interface DenyDetails {
   scope?: readonly string[];
   retryAfterSeconds?: number;
   extraHeaders?: readonly HeaderSet[];
+  /** condition_failed / condition_error: which condition, for logs and metrics. */
+  condition?: string;
 }
 
 const NO_DETAILS: DenyDetails = Object.freeze({});
@@ -48,6 +50,7 @@ export function deny(reason: DenyReason, realm: string, d: DenyDetails = NO_DETA
     route: d.route,
     identity: d.identity,
     credential: d.credential,
+    condition: d.condition,
   };
 }
 
@@ -59,8 +62,9 @@ export function allow(
   remove: readonly string[],
   removeQuery: readonly string[],
   responseHeaders: readonly HeaderSet[],
+  shadow?: ShadowOutcome,
 ): Allow {
-  return { allowed: true, status: 200, reason, route, identity, set, remove, removeQuery, responseHeaders };
+  return { allowed: true, status: 200, reason, route, identity, set, remove, removeQuery, responseHeaders, shadow };
 }
 
 /** The JSON body of a deny: `error` and a short description, nothing internal. */

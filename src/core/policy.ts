@@ -1,6 +1,7 @@
 // What decide() reads of the config: the compiled policy, as interfaces. src/policy/ builds it
 // from the validated config (compilePolicy); the core only knows these shapes, so it depends on no
 // config format.
+import type { RouteConditions } from './conditions.ts';
 import type { ExtractOptions } from './credential.ts';
 import type { CredentialKind, HeaderSet, Identity } from './types.ts';
 
@@ -14,6 +15,10 @@ export interface RouteRule {
   readonly scopes: readonly string[];
   /** Name of the rate limit that applies, if any. */
   readonly rateLimit?: string;
+  /** `when`: conditions that must all hold (after the credential and scopes on a protected route). */
+  readonly conditions?: RouteConditions;
+  /** `mode: shadow`: the decision is made and recorded, and the request allowed (shadow.ts). */
+  readonly shadow?: boolean;
 }
 
 export interface RouteMatcher {

@@ -27,6 +27,8 @@ export type Challenge = (typeof DENY_ERRORS)[DenyError]['challenge'];
 export const ALLOW_REASONS = {
   allowed: 'a protected route: the credential is valid and holds every required scope',
   public_route: 'a public route: no credential was looked at',
+  shadow:
+    'a mode: shadow route whose decision (logged, counted) would have been a deny: allowed without identity headers',
 } as const;
 
 export type AllowReason = keyof typeof ALLOW_REASONS;
@@ -122,6 +124,11 @@ export const DENY_REASONS = {
   scope_missing: {
     error: 'insufficient_scope',
     meaning: 'the credential lacks a scope the route (or portcullis.scopes) requires',
+  },
+  condition_failed: { error: 'forbidden', meaning: "one of the route's when conditions is false (logs name it)" },
+  condition_error: {
+    error: 'forbidden',
+    meaning: "one of the route's when conditions could not be evaluated: an absent claim, a value of the wrong type",
   },
 
   // Identity values on their way to the upstream (docs/security.md, "Identity header values").

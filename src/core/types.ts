@@ -72,6 +72,17 @@ export interface Allow {
   readonly removeQuery: readonly string[];
   /** Headers for the client's response (rate-limit quota). */
   readonly responseHeaders: readonly HeaderSet[];
+  /** On a `mode: shadow` route: the decision that would have been made (recorded, not enforced). */
+  readonly shadow?: ShadowOutcome;
+}
+
+/** What a shadow route would have answered. `condition` as on a Deny. */
+export interface ShadowOutcome {
+  readonly status: number;
+  readonly reason: AllowReason | DenyReason;
+  readonly condition?: string;
+  /** Who was decided about, if a credential passed; never sent upstream (logs, `check --explain`). */
+  readonly identity?: Identity;
 }
 
 /** The request is answered here, never reaching the upstream. Built by deny() (decision.ts). */
@@ -92,6 +103,8 @@ export interface Deny {
   readonly identity: Identity | undefined;
   /** The credential kind presented, if one was found (for metrics). */
   readonly credential: CredentialKind | undefined;
+  /** condition_failed / condition_error: which condition (its name or `routes[i].when[j]`); never for the client. */
+  readonly condition?: string;
 }
 
 export type Decision = Allow | Deny;

@@ -1,5 +1,6 @@
 // A validated Config turned into what the hot path reads: compiled once, at load or reload.
 import type { CompiledPolicy } from '../core/policy.ts';
+import type { ClaimHeaderSkip } from './claims.ts';
 import { HeaderPolicy } from './headers.ts';
 import { RouteTable } from './routes.ts';
 import type { Config } from './schema.ts';
@@ -10,12 +11,19 @@ export type Policy = CompiledPolicy;
 /** RFC 6750 §2.3: the one query parameter name a bearer token travels in. */
 export const ACCESS_TOKEN_PARAM = 'access_token';
 
-export function compilePolicy(config: Config): Policy {
+export interface PolicyHooks {
+  /** A header from a claim left unset (HeaderPolicy.onClaimHeaderSkipped): the runtime counts it. */
+  onClaimHeaderSkipped?: (header: string, why: ClaimHeaderSkip) => void;
+}
+
+export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
   const apiKey = config.credentials.api_key;
+  const headers = new HeaderPolicy(config.headers);
+  headers.onClaimHeaderSkipped = hooks.onClaimHeaderSkipped;
   return {
     realm: config.realm,
     routes: new RouteTable(config.routes),
-    headers: new HeaderPolicy(config.headers),
+    headers,
     extract: {
       apiKeyHeaders: apiKey?.headers ?? [],
       apiKeyQueryParam: apiKey?.query_param?.toLowerCase() ?? null,

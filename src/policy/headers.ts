@@ -4,6 +4,13 @@ import { UnsafeHeaderValueError } from '../core/errors.ts';
 import type { HeaderRules } from '../core/policy.ts';
 import type { HeaderSet, Identity } from '../core/types.ts';
 import { Memo } from '../plumbing/memo.ts';
+import {
+  claimHeaderValue,
+  isClaimReference,
+  parseClaimReference,
+  type ClaimHeaderSkip,
+  type ClaimPath,
+} from './claims.ts';
 import type { Config, IdentityField, IdentityHeaderConfig } from './schema.ts';
 
 // The safe form of an identity header value: visible ASCII (0x21-0x7E) without `"` `,` `;` `\`.
@@ -33,16 +40,20 @@ export function percentEncode(value: string): string | undefined {
 
 interface SetRule {
   name: string;
-  field: IdentityField;
+  /** An identity field, or (`claims.<name>`) the claim at `claim`. */
+  field: IdentityField | 'claim';
+  claim?: ClaimPath;
   percentEncode: boolean;
   maxLength: number;
 }
 
 function setRule(name: string, cfg: IdentityHeaderConfig): SetRule {
   const c = typeof cfg === 'string' ? { from: cfg, unsafe: 'reject' as const, max_length: undefined } : cfg;
+  const claim = isClaimReference(c.from) ? parseClaimReference(c.from, `headers.set.${name}`) : undefined;
   return {
     name,
-    field: c.from,
+    field: claim ? 'claim' : (c.from as IdentityField),
+    claim,
     percentEncode: c.unsafe === 'percent_encode',
     maxLength: c.max_length ?? (c.from === 'scopes' ? DEFAULT_MAX_LENGTH_SCOPES : DEFAULT_MAX_LENGTH),
   };
@@ -60,6 +71,11 @@ export class HeaderPolicy implements HeaderRules {
   private readonly prefixes: string[];
   private readonly setRules: SetRule[];
   readonly forwardCredentials: boolean;
+  /**
+   * Called when a header from a claim is left unset (absent, empty, another type): the runtime
+   * counts it. Once per identity and route, as the header list is built once for them.
+   */
+  onClaimHeaderSkipped: ((header: string, why: ClaimHeaderSkip) => void) | undefined;
 
   constructor(cfg: Config['headers']) {
     this.setRules = Object.entries(cfg.set).map(([name, c]) => setRule(name, c));
@@ -108,7 +124,14 @@ export class HeaderPolicy implements HeaderRules {
     const out: HeaderSet[] = [];
     for (const rule of this.setRules) {
       let value: string;
-      if (rule.field === 'scopes') {
+      if (rule.field === 'claim') {
+        const r = claimHeaderValue(identity?.claims, rule.claim!, (v) => safeForm(v, rule));
+        if (!r.ok) {
+          if (identity) this.onClaimHeaderSkipped?.(rule.name, r.reason);
+          continue;
+        }
+        value = r.value;
+      } else if (rule.field === 'scopes') {
         // Space-separated (RFC 6749 §3.3), each scope in the safe form or encoded on its own, so
         // the spaces keep separating scopes.
         if (!identity?.scopes.length) continue;
@@ -165,7 +188,7 @@ function safeForm(value: string, rule: SetRule): string {
 
 function fieldValue(
   identity: Identity | undefined,
-  field: Exclude<IdentityField, 'scopes'>,
+  field: Exclude<IdentityField, 'scopes'> | 'claim',
   route: string,
 ): string | undefined {
   if (field === 'route') return route;
@@ -181,5 +204,7 @@ function fieldValue(
       return identity.keyId;
     case 'issuer':
       return identity.issuer;
+    default:
+      return undefined;
   }
 }

@@ -6,6 +6,9 @@ import { normalizeHost } from '../core/host.ts';
 import { canonicalPrefix, lowerAscii, matchesExact, matchesPrefix, normalizePath } from '../core/paths.ts';
 import type { RouteMatcher, RouteRule } from '../core/policy.ts';
 import type { CredentialKind } from '../core/types.ts';
+import { compileHostPattern, type HostPattern } from './host-pattern.ts';
+import { compilePathTemplate, type PathTemplate } from './path-template.ts';
+import { CompiledRouteConditions } from './route-conditions.ts';
 import type { RouteConfig } from './schema.ts';
 
 export interface Route extends RouteRule {
@@ -18,8 +21,14 @@ export interface Route extends RouteRule {
   pathPrefix?: string;
   path?: string;
   host?: string;
+  /** `match.host: "*.example.com"` (an exact host is `host`). */
+  hostPattern?: HostPattern;
+  /** `match.path_template`. */
+  pathTemplate?: PathTemplate;
   /** Path literals compared as written; otherwise both sides are lower case. */
   caseSensitive: boolean;
+  conditions?: CompiledRouteConditions;
+  shadow: boolean;
 }
 
 /** A path literal as a normalized request path would spell it (the schema has validated it). */
@@ -29,8 +38,14 @@ function pathLiteral(p: string, caseSensitive: boolean): string {
   return caseSensitive ? canonical : lowerAscii(canonical);
 }
 
-function compile(r: RouteConfig): Route {
+/** Throws a PolicyConfigError with the config path of what does not compile (the schema checks first). */
+function compile(r: RouteConfig, i: number): Route {
   const caseSensitive = r.match.case_sensitive ?? r.case_sensitive ?? false;
+  const wildcard = r.match.host?.startsWith('*.') === true;
+  const pathTemplate =
+    r.match.path_template !== undefined
+      ? compilePathTemplate(r.match.path_template, `routes[${i}].match.path_template`, caseSensitive)
+      : undefined;
   return {
     name: r.name,
     public: r.public,
@@ -40,8 +55,15 @@ function compile(r: RouteConfig): Route {
     methods: r.match.methods ? new Set(r.match.methods) : undefined,
     pathPrefix: r.match.path_prefix !== undefined ? pathLiteral(r.match.path_prefix, caseSensitive) : undefined,
     path: r.match.path !== undefined ? pathLiteral(r.match.path, caseSensitive) : undefined,
-    host: r.match.host !== undefined ? (normalizeHost(r.match.host) ?? r.match.host.toLowerCase()) : undefined,
+    host:
+      r.match.host !== undefined && !wildcard ? (normalizeHost(r.match.host) ?? r.match.host.toLowerCase()) : undefined,
+    hostPattern: wildcard ? compileHostPattern(r.match.host!, `routes[${i}].match.host`) : undefined,
+    pathTemplate,
     caseSensitive,
+    conditions: r.when?.length
+      ? new CompiledRouteConditions(r.when, `routes[${i}].when`, pathTemplate, r.public)
+      : undefined,
+    shadow: r.mode === 'shadow',
   };
 }
 
@@ -50,7 +72,7 @@ export class RouteTable implements RouteMatcher {
   private readonly named: Map<string, Route>;
 
   constructor(routes: RouteConfig[]) {
-    this.routes = routes.map(compile);
+    this.routes = routes.map((r, i) => compile(r, i));
     this.named = new Map(this.routes.map((r) => [r.name, r]));
   }
 
@@ -68,7 +90,15 @@ export class RouteTable implements RouteMatcher {
         if (r.path !== undefined && !matchesExact(p, r.path, !r.public)) continue;
         if (r.pathPrefix !== undefined && !matchesPrefix(p, r.pathPrefix, !r.public)) continue;
       }
+      if (r.pathTemplate !== undefined) {
+        const lowered = r.caseSensitive ? undefined : (lower ??= lowerAscii(path));
+        const params = r.conditions
+          ? r.conditions.matchTemplate(path, lowered)
+          : r.pathTemplate.match(path, lowered, !r.public);
+        if (params === undefined) continue;
+      }
       if (r.host !== undefined && r.host !== host) continue;
+      if (r.hostPattern !== undefined && !r.hostPattern.matches(host)) continue;
       return r;
     }
     return undefined;

@@ -2,10 +2,14 @@
 // errors) and the published JSON Schema (schema/portcullis.schema.json, `npm run schema`).
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { normalizeHost } from '../core/host.ts';
 import { normalizePath } from '../core/paths.ts';
 import { CREDENTIAL_KIND_NAMES, CREDENTIAL_KINDS } from '../core/types.ts';
 import { tracingSchema } from '../telemetry/config.ts';
+import { isClaimReference, parseClaimReference } from './claims.ts';
+import { compileCondition } from './conditions/index.ts';
+import { PolicyConfigError } from './config-error.ts';
+import { compileHostPattern } from './host-pattern.ts';
+import { compilePathTemplate } from './path-template.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -20,15 +24,23 @@ export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 /** How an identity header treats a value outside the safe form (src/policy/headers.ts). */
 export const UNSAFE_VALUE_CHOICES = ['reject', 'percent_encode'] as const;
 
-// Where an identity header's value comes from. Today an identity field; the place a later source
-// such as `claims.<dotted.name>` joins (as another member of this union), with the same per-header
-// choices in the object form.
-const identitySource = z.enum(IDENTITY_FIELDS);
+// Where an identity header's value comes from: an identity field or a claim (`claims.<dotted.name>`),
+// with the same per-header choices in the object form.
+/** `claims.email`, `claims.realm_access.roles`, `claims["https://example.com/roles"]` (src/policy/claims.ts). */
+const claimSource = z
+  .string()
+  .refine(isClaimReference, 'an identity field or claims.<name>')
+  .superRefine((v, ctx) => {
+    const problem = configProblem(() => parseClaimReference(v, 'claims'));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('a claim of the identity: claims.<name>, dots for nested members (docs/policy.md)');
+const identitySource = z.union([z.enum(IDENTITY_FIELDS), claimSource]);
 const identityHeader = z.union([
   identitySource.describe('shorthand for { from: <field> } with the defaults'),
   z
     .object({
-      from: identitySource.describe('identity field the value comes from'),
+      from: identitySource.describe('identity field (or claims.<name>) the value comes from'),
       unsafe: z
         .enum(UNSAFE_VALUE_CHOICES)
         .default('reject')
@@ -48,6 +60,17 @@ const identityHeader = z.union([
     .strict(),
 ]);
 export type IdentityHeaderConfig = z.output<typeof identityHeader>;
+
+/** The detail of a PolicyConfigError thrown by `f` (a compiler of a policy value), else undefined. */
+function configProblem(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    if (e instanceof PolicyConfigError) return e.detail;
+    throw e;
+  }
+}
 
 const tls = z
   .object({
@@ -188,7 +211,7 @@ const headers = z
       .record(headerName, identityHeader)
       .default({ 'x-user-id': 'subject', 'x-client-id': 'client_id', 'x-scopes': 'scopes', 'x-auth-method': 'method' })
       .describe(
-        'trusted headers set on allowed requests: header name -> identity field, or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
+        'trusted headers set on allowed requests: header name -> identity field or claims.<name> (docs/policy.md), or { from, unsafe, max_length }. Values reach the upstream only in a safe form (docs/security.md)',
       ),
     forward_credentials: z
       .boolean()
@@ -624,16 +647,20 @@ const route = z
           ),
         host: z
           .string()
-          .refine(
-            (h) => normalizeHost(h) !== undefined,
-            'must be a host name or IP address (no port, userinfo or wildcard)',
-          )
-          .refine(
-            (h) => !(h.startsWith('[') ? h.slice(h.indexOf(']') + 1) : h).includes(':'),
-            "no port: the request's port is ignored when matching",
-          )
+          .superRefine((h, ctx) => {
+            const problem = configProblem(() => compileHostPattern(h, 'host'));
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
           .optional()
-          .describe("exact host; case, one trailing dot and the request's port are ignored"),
+          .describe(
+            "exact host, or *.example.com for exactly one label on the left; case, one trailing dot and the request's port are ignored",
+          ),
+        path_template: z
+          .string()
+          .optional()
+          .describe(
+            'a path with variables, /v1/tenants/{tenant}/orders/{id}: {name} is one non-empty segment, a final {name...} the rest; the values are request.params in conditions (docs/policy.md)',
+          ),
         case_sensitive: z
           .boolean()
           .optional()
@@ -648,8 +675,52 @@ const route = z
     auth: z.array(z.enum(CREDENTIAL_KIND_NAMES)).optional().describe('credential kinds accepted'),
     scopes: z.array(z.string().min(1)).default([]).describe('all required'),
     rate_limit: z.string().optional().describe('name of a rate_limits entry; on a public route it counts by source IP'),
+    when: z
+      .array(
+        z.union([
+          z.string().describe('a CEL expression'),
+          z
+            .object({
+              name: z
+                .string()
+                .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (1-64)')
+                .optional()
+                .describe('what logs and metrics call the condition'),
+              expr: z.string().describe('a CEL expression'),
+            })
+            .strict(),
+        ]),
+      )
+      .optional()
+      .describe(
+        'CEL conditions that must all hold (after the credential and scopes); false: 403 condition_failed, an error: 403 condition_error (docs/policy.md)',
+      ),
+    mode: z
+      .enum(['enforce', 'shadow'])
+      .default('enforce')
+      .describe(
+        'shadow: decide and record (log, portcullis_shadow_decisions_total) but allow; a would-be deny sets no identity header',
+      ),
   })
   .strict()
+  .superRefine((r, ctx) => {
+    // Compiled here so that config check, start and reload all refuse them, with their paths.
+    const caseSensitive = r.match.case_sensitive ?? r.case_sensitive ?? false;
+    if (r.match.path_template !== undefined) {
+      if (r.match.path !== undefined || r.match.path_prefix !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['match', 'path_template'],
+          message: 'a route matches by one of path, path_prefix and path_template',
+        });
+      const problem = configProblem(() => compilePathTemplate(r.match.path_template!, 'path_template', caseSensitive));
+      if (problem) ctx.addIssue({ code: 'custom', path: ['match', 'path_template'], message: problem });
+    }
+    r.when?.forEach((w, j) => {
+      const problem = configProblem(() => compileCondition(typeof w === 'string' ? w : w.expr, `when[${j}]`));
+      if (problem) ctx.addIssue({ code: 'custom', path: ['when', j], message: problem });
+    });
+  })
   .refine(
     (r) =>
       r.case_sensitive === undefined ||

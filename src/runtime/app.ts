@@ -92,6 +92,11 @@ export class App {
     return app;
   }
 
+  /** The running generation's compiled policy (`portcullis check --explain` reads its routes). */
+  get policy(): Policy {
+    return this.gen.policy;
+  }
+
   get config(): Config {
     return this.gen.config;
   }
@@ -151,7 +156,14 @@ export class App {
       throw e;
     }
     await warnAboutPublishedKeys(loaded.config, (p) => resolvePath(loaded.dir, p), components.keyStore, this.log);
-    return { config: loaded.config, dir: loaded.dir, policy: compilePolicy(loaded.config), components };
+    return {
+      config: loaded.config,
+      dir: loaded.dir,
+      policy: compilePolicy(loaded.config, {
+        onClaimHeaderSkipped: (header, why) => this.metrics.claimHeadersSkipped.inc({ header, why }),
+      }),
+      components,
+    };
   }
 
   /**
@@ -263,6 +275,8 @@ export class App {
     const seconds = (performance.now() - start) / 1000;
     this.metrics.countDecision(d, seconds);
     if (!d.allowed) this.logDeny(req, d, gen.policy);
+    else if (d.shadow && d.reason === 'shadow')
+      this.decisionLog.info(this.decisionFields(req, d, gen.policy), 'allowed in shadow mode; would have denied');
     else if (this.decisionLog.isLevelEnabled('debug'))
       this.decisionLog.debug(this.decisionFields(req, d, gen.policy), 'allowed');
     return d;
@@ -274,6 +288,8 @@ export class App {
     const prefix = policy.extract.apiKeyPrefix;
     const presented = presentedCredentials(req, policy);
     const peer = logIp(req.sourceIp);
+    // On a shadow route's would-be deny: who would have been refused (the allow itself carries no identity).
+    const who = d.identity ?? (d.allowed ? d.shadow?.identity : undefined);
     const client = policy.sourceIp
       ? logIp(clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops))
       : peer;
@@ -284,11 +300,16 @@ export class App {
       route: d.route,
       status: d.status,
       reason: d.reason,
-      credential: d.identity?.method ?? (d.allowed ? undefined : d.credential),
-      client_id: logIdentityValue(d.identity?.clientId),
-      key_id: logIdentityValue(d.identity?.keyId),
+      credential: who?.method ?? (d.allowed ? undefined : d.credential),
+      client_id: logIdentityValue(who?.clientId),
+      key_id: logIdentityValue(who?.keyId),
       source_ip: client,
       peer_ip: client === peer ? undefined : peer,
+      // Which condition refused (its name or config path, and CEL code): from the config, never a value.
+      condition: d.allowed ? d.shadow?.condition : d.condition,
+      ...(d.allowed && d.shadow
+        ? { shadow: true, would_status: d.shadow.status, would_reason: d.shadow.reason }
+        : undefined),
     };
   }
 

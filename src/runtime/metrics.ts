@@ -16,6 +16,9 @@ export class Metrics {
   readonly internalErrors: Counter;
   /** Spans lost on the way to the collector (tracing on only). */
   readonly tracingSpansDropped: Counter<'reason'>;
+  readonly conditionDenies: Counter<'route' | 'condition' | 'result'>;
+  readonly shadowDecisions: Counter<'route' | 'would'>;
+  readonly claimHeadersSkipped: Counter<'header' | 'why'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -68,6 +71,24 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
+    this.conditionDenies = new Counter({
+      name: 'portcullis_condition_denies_total',
+      help: "Checks a route's when condition refused, by route, condition (name or routes[i].when[j]) and result (false or error)",
+      labelNames: ['route', 'condition', 'result'],
+      registers,
+    });
+    this.shadowDecisions = new Counter({
+      name: 'portcullis_shadow_decisions_total',
+      help: 'Checks on mode: shadow routes (all allowed), by route and the reason the decision would have had',
+      labelNames: ['route', 'would'],
+      registers,
+    });
+    this.claimHeadersSkipped = new Counter({
+      name: 'portcullis_claim_headers_skipped_total',
+      help: 'headers.set entries from a claim left unset (absent, empty or another type), once per identity and route',
+      labelNames: ['header', 'why'],
+      registers,
+    });
   }
 
   // Children found level by level with the decision's own strings (reason, then route, then
@@ -79,7 +100,23 @@ export class Metrics {
   /** Counts a decision and its duration. */
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
+    if (d.allowed) {
+      if (d.shadow) {
+        this.shadowDecisions.inc({ route: d.route, would: d.shadow.reason });
+        if (d.shadow.condition !== undefined) this.countCondition(d.route, d.shadow.reason, d.shadow.condition);
+      }
+    } else if (d.condition !== undefined) this.countCondition(d.route ?? '', d.reason, d.condition);
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
+  }
+
+  private countCondition(route: string, reason: string, condition: string): void {
+    // The condition label without its CEL code: the code is in the log line.
+    const sp = condition.indexOf(' (');
+    this.conditionDenies.inc({
+      route,
+      condition: sp === -1 ? condition : condition.slice(0, sp),
+      result: reason === 'condition_error' ? 'error' : 'false',
+    });
   }
 
   private decisionCounter(d: Decision): CounterChild {

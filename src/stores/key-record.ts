@@ -31,10 +31,21 @@ export interface KeyRecord {
   revoked_at?: string;
   /** The key this one replaced, for `keys rotate`. */
   rotated_from?: string;
+  /** Who the key acts for (`x-user-id`); absent means the key is a client's, not a user's. */
+  subject?: string;
+  /** Attributes a policy reads as `identity.claims` (`keys create --metadata team=payments`). */
+  metadata?: Record<string, string>;
 }
 const KEY_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** A metadata name: usable as `identity.claims.<name>` in a condition and `claims.<name>` in a header rule. */
+const METADATA_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** Metadata is claims: printable, no control characters (they would reach headers and logs). */
+const METADATA_VALUE = /^[^\x00-\x1f\x7f]{0,256}$/u;
+export const MAX_METADATA_ENTRIES = 32;
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 const time = z
   .string()
@@ -68,6 +79,20 @@ export const keyRecordSchema = z
     expires_at: time.optional(),
     revoked_at: time.optional(),
     rotated_from: z.string().regex(KEY_ID, 'a key id').optional(),
+    subject: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,256}$/, 'printable ASCII without spaces (1-256), e.g. svc-reports')
+      .optional(),
+    metadata: z
+      .record(
+        z.string().regex(METADATA_NAME, 'a name: a letter, then letters, digits, _ or - (1-64)'),
+        z
+          .string()
+          .regex(METADATA_VALUE, 'a string of at most 256 characters without control characters')
+          .refine((v) => !LONE_SURROGATE.test(v), 'not well-formed Unicode'),
+      )
+      .refine((m) => Object.keys(m).length <= MAX_METADATA_ENTRIES, `at most ${MAX_METADATA_ENTRIES} entries`)
+      .optional(),
   })
   .strict();
 
@@ -91,6 +116,7 @@ export function validateKeyRecord(raw: unknown, position: string): { record: Key
     Object.freeze(record.scopes);
     if (record.routes) Object.freeze(record.routes);
     if (record.cidrs) Object.freeze(record.cidrs);
+    if (record.metadata) Object.freeze(record.metadata);
     return { record: Object.freeze(record) };
   }
   return {

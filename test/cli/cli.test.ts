@@ -171,9 +171,9 @@ describe('portcullis check', () => {
       route: 'orders',
       headers_set: { 'x-client-id': 'partner-a' },
     });
-    // x-user-id is overwritten (set), so it is not also removed: Envoy removes after setting.
-    expect(d.headers_removed).toEqual(['x-api-key']);
-    expect(d.headers_set['x-user-id']).toBe('partner-a');
+    // The key names no subject: x-user-id is not set, and the client's is removed.
+    expect(d.headers_removed).toEqual(['x-user-id', 'x-api-key']);
+    expect(d.headers_set['x-user-id']).toBeUndefined();
 
     const denied = await runCli(['check', '--config', config, '--path', '/v1/orders']);
     expect(denied.code).toBe(1);
@@ -266,5 +266,43 @@ describe('keys create refuses grants that can never be used', () => {
     expect(open).toContain('cidrs=any');
     await runCli(['keys', 'revoke', k.id, '--config', config]);
     await runCli(['keys', 'revoke', all.id, '--config', config]);
+  });
+
+  it('keys create --subject --metadata: stored, listed, and the subject (only it) becomes x-user-id', async () => {
+    const k = await createKey(
+      '--client-id',
+      'reports-app',
+      '--scopes',
+      'orders:read',
+      '--subject',
+      'svc-reports',
+      '--metadata',
+      'team=payments',
+      '--metadata',
+      'tier=gold',
+    );
+    const list = await runCli(['keys', 'list', '--config', config]);
+    const line = list.stdout.split('\n').find((l) => l.startsWith(k.id))!;
+    expect(line).toContain('subject=svc-reports');
+    expect(line).toContain('metadata=team="payments",tier="gold"');
+    const json = JSON.parse((await runCli(['keys', 'list', '--config', config, '--json'])).stdout) as Array<{
+      id: string;
+      subject?: string;
+      metadata?: Record<string, string>;
+    }>;
+    expect(json.find((r) => r.id === k.id)).toMatchObject({
+      subject: 'svc-reports',
+      metadata: { team: 'payments', tier: 'gold' },
+    });
+    const call = () => svc.envoy({ path: '/v1/orders', headers: { 'x-api-key': k.key, 'x-user-id': 'admin' } });
+    await waitFor(async () => (await call()).allowed, 5000);
+    const out = await call();
+    expect(out.upstreamHeaders['x-user-id']).toBe('svc-reports');
+    expect(out.upstreamHeaders['x-client-id']).toBe('reports-app');
+
+    const bad = await runCli(['keys', 'create', '--config', config, '--client-id', 'x', '--metadata', 'team=a\u0007b']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/metadata\.team/);
+    await runCli(['keys', 'revoke', k.id, '--config', config]);
   });
 });

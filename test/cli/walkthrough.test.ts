@@ -49,7 +49,10 @@ describe('the README walkthrough on a fresh clone', () => {
       'X-User-Id: admin',
     ]);
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ allowed: true, headers_set: { 'x-user-id': 'demo-client' } });
+    const okOut = JSON.parse(ok.stdout) as { allowed: boolean; headers_set: Record<string, string> };
+    expect(okOut).toMatchObject({ allowed: true, headers_set: { 'x-client-id': 'demo-client' } });
+    // The demo key names no subject: no x-user-id, and the client's "admin" does not pass.
+    expect(okOut.headers_set['x-user-id']).toBeUndefined();
     expect((await runCli(['check', '-c', cfg, '--path', '/v1/orders/7'])).code).toBe(1);
 
     // The API-key walkthrough.

@@ -31,6 +31,7 @@ beforeAll(async () => {
   const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
     clientId: 'partner-a',
     scopes: ['orders:read'],
+    subject: 'svc-orders',
   });
   key = created.key;
   keyId = created.record.id;
@@ -48,7 +49,7 @@ describe('allowed answers', () => {
     const out = await svc.envoy({ path: '/v1/orders/7?page=2', headers: { 'X-API-Key': key, 'x-user-id': 'admin' } });
     expect(out.allowed).toBe(true);
     expect(out.response.status?.code ?? 0).toBe(0);
-    expect(out.upstreamHeaders['x-user-id']).toBe('partner-a');
+    expect(out.upstreamHeaders['x-user-id']).toBe('svc-orders');
     expect(out.upstreamHeaders['x-client-id']).toBe('partner-a');
     expect(out.upstreamHeaders['x-scopes']).toBe('orders:read');
     expect(out.upstreamHeaders['x-auth-method']).toBe('api-key');
@@ -63,7 +64,7 @@ describe('allowed answers', () => {
       decision: { stringValue: 'allow' },
       method: { stringValue: 'api-key' },
       client_id: { stringValue: 'partner-a' },
-      subject: { stringValue: 'partner-a' },
+      subject: { stringValue: 'svc-orders' },
       route: { stringValue: 'orders-read' },
       reason: { stringValue: 'allowed' },
       key_id: { stringValue: keyId },
@@ -107,7 +108,7 @@ describe('allowed answers', () => {
         const out = await svc.envoy({ path: '/v1/orders', headers: [['x-api-key', key], ...headers], rawHeaders: raw });
         expect(out.allowed).toBe(true);
         const up = out.upstreamHeaders;
-        expect(up['x-user-id']).toBe('partner-a');
+        expect(up['x-user-id']).toBe('svc-orders');
         expect(up['x-client-id']).toBe('partner-a');
         expect(up['x-scopes']).toBe('orders:read');
         expect(up['x-auth-method']).toBe('api-key');

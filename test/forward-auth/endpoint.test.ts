@@ -51,7 +51,7 @@ beforeAll(async () => {
   down = await startResettingServer();
   const dir = tempDir();
   const store = FileKeyStore.init(join(dir, 'keys.yaml'));
-  key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] })).key;
+  key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'], subject: 'svc-orders' })).key;
   writerKey = (await createKey(store, 'pcl', { clientId: 'partner-w', scopes: ['orders:write'] })).key;
   cidrKey = (
     await createKey(store, 'pcl', { clientId: 'partner-c', scopes: ['orders:read'], cidrs: ['198.51.100.0/24'] })
@@ -100,7 +100,7 @@ describe('Envoy http_service (path_prefix /authz), as configured in envoy/envoy-
       { fromAddress: PROXY },
     );
     expect(out.status).toBe(200);
-    expect(out.upstreamHeaders['x-user-id']).toBe('partner-a');
+    expect(out.upstreamHeaders['x-user-id']).toBe('svc-orders');
     expect(out.upstreamHeaders['x-client-id']).toBe('partner-a');
     expect(out.upstreamHeaders['x-scopes']).toBe('orders:read');
     expect(out.upstreamHeaders['x-auth-method']).toBe('api-key');
@@ -292,7 +292,8 @@ describe('Traefik ForwardAuth (GET /authz with X-Forwarded-Method/-Uri/-Host)', 
     ]);
     expect(r.status).toBe(200);
     expect(r.headers['x-client-id']).toBe('partner-w');
-    expect(r.headers['x-user-id']).toBe('partner-w');
+    // The key's record names no subject: no x-user-id (the client id is not a user).
+    expect(r.headers['x-user-id']).toBeUndefined();
     expect(r.headers['x-scopes']).toBe('orders:write');
     expectNoLeak(r, writerKey);
   });

@@ -107,8 +107,8 @@ describe('nginx auth_request in front of an echo upstream', () => {
     const seen = lastSeen();
     expect(seen.url).toBe('/v1/orders/7?page=2');
     expect(seenHeader(seen, 'x-client-id')).toEqual(['partner-a']);
-    // The key's client is its subject too; what matters is that "admin" never arrives.
-    expect(seenHeader(seen, 'x-user-id')).toEqual(['partner-a']);
+    // The key's record names no subject, so no x-user-id; above all "admin" never arrives.
+    expect(seenHeader(seen, 'x-user-id')).toEqual([]);
     expect(seenHeader(seen, 'x-scopes')).toEqual(['orders:read']);
     expect(seenHeader(seen, 'x-auth-method')).toEqual(['api-key']);
     expect(seenHeader(seen, 'x-auth-route')).toEqual([]);

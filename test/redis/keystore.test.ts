@@ -65,6 +65,27 @@ describe('Redis key store', () => {
     expect(await store('other:').list()).toEqual([]);
   });
 
+  it('stores subject and metadata, and reads them back validated (identity.subject, identity.claims)', async () => {
+    const admin = store('t-meta:');
+    const { key, record } = await createKey(admin, 'pcl', {
+      clientId: 'acme',
+      subject: 'svc-reports',
+      metadata: { team: 'payments', tier: 'gold' },
+    });
+    const stored = JSON.parse((await redis.client().hget('t-meta:{apikeys}', record.id))!) as Record<string, unknown>;
+    expect(stored).toMatchObject({ subject: 'svc-reports', metadata: { team: 'payments', tier: 'gold' } });
+    const reader = await started('t-meta:');
+    const id = await verifyApiKey(key, 'pcl', reader, 'orders', '10.0.0.1', Date.now());
+    expect(id.subject).toBe('svc-reports');
+    expect(id.claims).toEqual({ team: 'payments', tier: 'gold' });
+    // A hand-written record with a control character in its metadata is locked out, like any invalid field.
+    await redis
+      .client()
+      .hset('t-meta:{apikeys}', record.id, JSON.stringify({ ...stored, metadata: { team: 'a\r\nb' } }));
+    await redis.client().incr('t-meta:{apikeys}:version');
+    await waitFor(async () => (await reader.listInvalid()).some((l) => l.id === record.id), 5000);
+  });
+
   it('propagates a create and a revoke to a running replica through pub/sub, in well under 2 s', async () => {
     const registry = new Registry();
     const replica = await started('t2:', 30, registry);

@@ -18,12 +18,13 @@ describe('API-key identity', () => {
     expect(b).toBe(a);
     expect(a).toEqual({
       method: 'api-key',
-      subject: 'partner-a',
+      subject: undefined, // the record names no subject: the client id is not one
       clientId: 'partner-a',
       scopes: ['orders:read'],
       keyId: record.id,
       issuer: undefined,
       expiresAt: undefined,
+      claims: {},
     });
     expect(Object.isFrozen(a) && Object.isFrozen(a.scopes)).toBe(true);
     expect(() => (a.scopes as string[]).push('admin')).toThrow(TypeError);

@@ -68,7 +68,8 @@ let deps: TestDeps;
 
 beforeAll(async () => {
   store = new MemoryKeyStore();
-  key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'] }, now)).key;
+  key = (await createKey(store, 'pcl', { clientId: 'partner-a', scopes: ['orders:read'], subject: 'svc-orders' }, now))
+    .key;
   keyRoutes = (
     await createKey(store, 'pcl', { clientId: 'partner-b', scopes: ['orders:read'], routes: ['reports'] }, now)
   ).key;
@@ -261,7 +262,7 @@ describe('allowed answers and header hygiene', () => {
     expect(header(d, 'x-client-id')).toBe('partner-a');
     expect(header(d, 'x-scopes')).toBe('orders:read');
     expect(header(d, 'x-auth-method')).toBe('api-key');
-    expect(header(d, 'x-user-id')).toBe('partner-a');
+    expect(header(d, 'x-user-id')).toBe('svc-orders');
     expect([...d.remove].sort()).toEqual(['x-api-key', 'x-auth-extra', 'x_scopes']);
     for (const s of d.set) expect(d.remove).not.toContain(s.name);
   });

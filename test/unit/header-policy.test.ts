@@ -178,17 +178,24 @@ describe('identity values: the safe form (visible ASCII without " , ; \\, bounde
     expect(newIdentity('jwt', { subject: '\ud83d\ude00', scopes: [] }).subject).toBe('😀');
   });
 
-  it('the config: field shorthand or { from, unsafe, max_length }; reject is the default; claims.* is not a source yet', () => {
+  it('the config: field shorthand or { from, unsafe, max_length }; reject is the default; claims.<name> is a source', () => {
     const set = (yaml: string) => parseConfig(`headers: { set: ${yaml} }`).headers.set;
     expect(set('{ x-user-id: subject }')).toEqual({ 'x-user-id': 'subject' });
     expect(set('{ x-user-id: { from: subject } }')).toEqual({ 'x-user-id': { from: 'subject', unsafe: 'reject' } });
     expect(set('{ x-user-id: { from: subject, unsafe: percent_encode, max_length: 64 } }')).toEqual({
       'x-user-id': { from: 'subject', unsafe: 'percent_encode', max_length: 64 },
     });
+    expect(set('{ x-email: claims.email }')).toEqual({ 'x-email': 'claims.email' });
+    expect(set('{ x-roles: { from: claims.realm_access.roles, unsafe: percent_encode } }')).toEqual({
+      'x-roles': { from: 'claims.realm_access.roles', unsafe: 'percent_encode' },
+    });
     for (const bad of [
       '{ x-user-id: { from: subject, unsafe: allow } }',
       '{ x-user-id: { from: subject, max_length: 0 } }',
-      '{ x-user-id: claims.email }',
+      '{ x-user-id: subjct }',
+      '{ x-user-id: "claims." }',
+      '{ x-user-id: "claims.a..b" }',
+      '{ x-user-id: "claims[email]" }',
       '{ x-user-id: { from: subject, extra: 1 } }',
     ]) {
       expect(() => set(bad), bad).toThrow(/headers\.set\.x-user-id/);

@@ -65,6 +65,22 @@ describe('key records from a file', () => {
     // A misspelt field is not ignored: `route:` would otherwise mean "any route".
     ['    status: active\n    route: [admin]\n', 'api_key_record_invalid'],
     ['    status: active\n    scope: [orders:read]\n', 'api_key_record_invalid'],
+    // subject and metadata: read exactly, like the rest.
+    ['    status: active\n    subject: svc-reports\n    metadata: { team: payments, tier: gold }\n', 'allowed'],
+    ['    status: active\n    subject: ""\n', 'api_key_record_invalid'],
+    ['    status: active\n    subject: "svc reports"\n', 'api_key_record_invalid'],
+    ['    status: active\n    subject: [svc]\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: team=payments\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: { tier: 3 }\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: { tier: [gold] }\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: { "x y": gold }\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: { team: "pay\\r\\nx-admin: 1" }\n', 'api_key_record_invalid'],
+    ['    status: active\n    metadata: { team: "\\ud800" }\n', 'api_key_record_invalid'],
+    [`    status: active\n    metadata: { team: ${'a'.repeat(257)} }\n`, 'api_key_record_invalid'],
+    [
+      `    status: active\n    metadata: { ${Array.from({ length: 33 }, (_, i) => `m${i}: v`).join(', ')} }\n`,
+      'api_key_record_invalid',
+    ],
   ])('%j → %s', async (lines, expected) => {
     expect(await reasonFor(lines)).toBe(expected);
   });

@@ -1,6 +1,7 @@
 // Key lifecycle on top of any KeyStore: create (shown once), rotate (overlap window), revoke.
 import { BlockList } from 'node:net';
 import { generateApiKey, hashApiKey, newKeyId } from './format.ts';
+import { validateKeyRecord } from '../../stores/key-record.ts';
 import { isActive, type KeyRecord, type KeyStore } from '../../stores/keystore.ts';
 
 /** Two active keys per client: the current one and the one being rotated to. */
@@ -16,6 +17,10 @@ export interface CreateKeyOptions {
   routes?: string[];
   cidrs?: string[];
   expiresInSeconds?: number;
+  /** Who the key acts for (x-user-id); without it the key has no subject. */
+  subject?: string;
+  /** Attributes for conditions and header rules (identity.claims). */
+  metadata?: Record<string, string>;
   /** The config's routes: with them, `routes` must name routes that take API keys. */
   configRoutes?: ReadonlyArray<ConfigRoute>;
 }
@@ -57,6 +62,22 @@ export function parseDuration(text: string): number {
   if (!m) throw new KeyAdminError(`"${text}" is not a duration: use e.g. 3600s, 30m, 12h, 30d, 2w`);
   const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 's'];
   return Number(m[1]) * mult;
+}
+
+/**
+ * `--metadata team=payments` entries: one name each (the first `=` splits). The values are checked
+ * against the key-record schema with the rest of the record when it is stored.
+ */
+export function parseMetadata(entries: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const e of entries) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new KeyAdminError(`--metadata "${e}": use name=value, e.g. --metadata team=payments`);
+    const name = e.slice(0, eq);
+    if (Object.hasOwn(out, name)) throw new KeyAdminError(`--metadata: "${name}" is given twice`);
+    out[name] = e.slice(eq + 1);
+  }
+  return { ...out };
 }
 
 export function validateCidrs(cidrs: string[]): void {
@@ -105,10 +126,15 @@ export async function createKey(
     scopes: opts.scopes ?? [],
     ...(opts.routes?.length ? { routes: opts.routes } : {}),
     ...(opts.cidrs?.length ? { cidrs: opts.cidrs } : {}),
+    ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
+    ...(opts.metadata && Object.keys(opts.metadata).length ? { metadata: opts.metadata } : {}),
     status: 'active',
     created_at: new Date(nowMs).toISOString(),
     ...(opts.expiresInSeconds ? { expires_at: new Date(nowMs + opts.expiresInSeconds * 1000).toISOString() } : {}),
   };
+  // Every store refuses a record that fails the key-record schema; this says which option to fix.
+  const checked = validateKeyRecord(record, record.id);
+  if ('locked' in checked) throw new KeyAdminError(`the key was not created: ${checked.locked.problems.join('; ')}`);
   await store.put(record);
   return { key, record };
 }

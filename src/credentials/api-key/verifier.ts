@@ -50,12 +50,16 @@ const identities = new Memo<KeyRecord, Identity>(RECORDS_KEPT);
 function identityOf(record: KeyRecord): Identity {
   let id = identities.get(record);
   if (!id) {
+    // A subject only when the record names one: the client id is not a user, and x-user-id
+    // carrying it could be taken for one by an upstream.
     id = newIdentity('api-key', {
-      subject: record.client_id,
+      subject: record.subject,
       clientId: record.client_id,
       scopes: record.scopes,
       keyId: record.id,
       expiresAt: record.expires_at ? Math.floor(Date.parse(record.expires_at) / 1000) : undefined,
+      // Bounded by the key-record schema (entries, name and value lengths): no claim limits needed.
+      claims: record.metadata ?? {},
     });
     identities.set(record, id);
   }

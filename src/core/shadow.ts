@@ -1,0 +1,39 @@
+// `routes[].mode: shadow`: a new rule is rolled out by letting it decide without enforcing. The
+// decision is made in full (credential, scopes, conditions, rate limit) and recorded with the allow;
+// a would-be deny is allowed with no identity header at all, so nothing from a credential that did
+// not pass (or an identity that failed a condition) reaches the upstream. The client's identity
+// headers and the credentials are removed as on every allow.
+import { allow } from './decision.ts';
+import type { CompiledPolicy, RouteRule } from './policy.ts';
+import type { AuthzRequest, Decision } from './types.ts';
+
+export function shadowed(
+  d: Decision,
+  req: AuthzRequest,
+  policy: CompiledPolicy,
+  route: RouteRule,
+  removeQuery: readonly string[],
+): Decision {
+  if (d.allowed) {
+    return allow(d.reason, d.route, d.identity, d.set, d.remove, d.removeQuery, d.responseHeaders, {
+      status: d.status,
+      reason: d.reason,
+    });
+  }
+  // Headers that need no identity (`route`); their values come from the config, so always safe.
+  let set: readonly { name: string; value: string }[];
+  try {
+    set = policy.headers.identityHeaders(undefined, route.name);
+  } catch {
+    // Nothing from an identity is set either way; an unsendable route name sets nothing.
+    set = [];
+  }
+  const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
+  const remove = policy.headers.removals(req.headers, set, credentialHeaders);
+  return allow('shadow', route.name, undefined, set, remove, removeQuery, [], {
+    status: d.status,
+    reason: d.reason,
+    condition: d.condition,
+    identity: d.identity,
+  });
+}
