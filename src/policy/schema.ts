@@ -5,6 +5,14 @@ import { z } from 'zod';
 import { normalizeHost } from '../core/host.ts';
 import { normalizePath } from '../core/paths.ts';
 import { CREDENTIAL_KIND_NAMES, CREDENTIAL_KINDS } from '../core/types.ts';
+import { isChallengeToken } from '../resources/challenge.ts';
+import {
+  mcpRouteSchema,
+  protectedResourcesSchema,
+  resourceConfigIssues,
+  stepUpSchema,
+  type ProtectedResourceConfig,
+} from '../resources/schema.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -647,6 +655,8 @@ const route = z
     auth: z.array(z.enum(CREDENTIAL_KIND_NAMES)).optional().describe('credential kinds accepted'),
     scopes: z.array(z.string().min(1)).default([]).describe('all required'),
     rate_limit: z.string().optional().describe('name of a rate_limits entry; on a public route it counts by source IP'),
+    mcp: mcpRouteSchema.optional(),
+    step_up: stepUpSchema.optional(),
   })
   .strict()
   .refine(
@@ -756,6 +766,7 @@ export const configSchema = z
       'HTTP forward-auth endpoint for Envoy http_service, nginx auth_request, Traefik ForwardAuth',
     ),
     routes: z.array(route).default([]).describe('first match wins'),
+    protected_resources: protectedResourcesSchema,
     default: z.literal('deny').default('deny').describe('no route matched: 403'),
   })
   .strict()
@@ -812,6 +823,12 @@ export const configSchema = z
         message: 'store type redis needs a top-level redis section',
       });
     }
+    const phantom = c.credentials.introspection?.phantom_token;
+    const signingKeys = !!phantom?.enabled && !!phantom.keys?.length;
+    for (const issue of resourceConfigIssues(c.protected_resources, c.routes, { signingKeys })) {
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    }
+    protectedRouteIssues(c, ctx);
     const set = c.headers.set;
     for (const h of Object.keys(set)) {
       if (h === 'authorization' || h === 'host' || h.startsWith(':')) {
@@ -819,6 +836,52 @@ export const configSchema = z
       }
     }
   });
+
+/**
+ * What a route of a protected resource must be: a token that can carry an audience (API keys carry
+ * none, so every API-key request would be refused), and scopes a challenge can name.
+ */
+function protectedRouteIssues(
+  c: {
+    routes: readonly {
+      name: string;
+      auth?: readonly string[];
+      scopes: readonly string[];
+      mcp?: unknown;
+      step_up?: unknown;
+    }[];
+    protected_resources: readonly ProtectedResourceConfig[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const index = new Map(c.routes.map((r, i) => [r.name, i]));
+  c.protected_resources.forEach((res, i) => {
+    res.routes.forEach((name, j) => {
+      const ri = index.get(name);
+      if (ri === undefined) return;
+      const r = c.routes[ri];
+      if (r.auth?.includes('api-key')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['protected_resources', i, 'routes', j],
+          message: `route "${name}" accepts API keys, which carry no audience: every one would be refused (RFC 8707). Remove api-key from routes[${ri}].auth`,
+        });
+      }
+    });
+  });
+  c.routes.forEach((r, i) => {
+    if (!r.mcp && !r.step_up && !c.protected_resources.some((res) => res.routes.includes(r.name))) return;
+    r.scopes.forEach((s, j) => {
+      if (!isChallengeToken(s))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'scopes', j],
+          message:
+            'a scope of a protected resource or MCP route is visible ASCII without spaces, quotes or backslashes (RFC 6750 §3), so a challenge can name it',
+        });
+    });
+  });
+}
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
