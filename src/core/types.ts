@@ -29,6 +29,12 @@ export interface AuthzRequest {
   contextExtensions: Record<string, string>;
   /** Envoy's `x-request-id`, for logs only. */
   requestId?: string;
+  /**
+   * The request body, only when Envoy sends it (`with_request_body`): `body` as Envoy's UTF-8 text,
+   * `rawBody` the bytes (`pack_as_bytes`). Envoy adds `x-envoy-auth-partial-body` to the headers.
+   */
+  body?: string;
+  rawBody?: Uint8Array;
 }
 
 /** Who the caller is, once a credential has been verified. Built only by newIdentity (identity.ts). */
