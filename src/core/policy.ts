@@ -2,6 +2,7 @@
 // from the validated config (compilePolicy); the core only knows these shapes, so it depends on no
 // config format.
 import type { ExtractOptions } from './credential.ts';
+import type { ResourceGuards } from './protected-resource.ts';
 import type { CredentialKind, HeaderSet, Identity } from './types.ts';
 
 /** A route as the decision sees it (matching is the RouteMatcher's business). */
@@ -69,4 +70,6 @@ export interface CompiledPolicy {
   readonly sourceIp?: { readonly header: string; readonly trustedHops: number };
   /** Query parameters that carry a credential (lower case): RFC 6750 access_token, the API-key parameter. */
   readonly queryCredentialNames: readonly string[];
+  /** Routes of protected resources, MCP routes, step-up routes (src/resources/); undefined when none. */
+  readonly resources?: ResourceGuards;
 }

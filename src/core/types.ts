@@ -62,6 +62,16 @@ export interface HeaderSet {
   value: string;
 }
 
+/** The MCP message of a POST on an MCP route (routes[].mcp), for logs, metrics and dynamic metadata. */
+export interface McpCall {
+  /** JSON-RPC `method`, e.g. `tools/call`. */
+  readonly method: string;
+  /** A tools/call's tool name, bounded and printable for logs: never read by a decision. */
+  readonly tool?: string;
+  /** The configured pattern that matched the tool (a bounded metric label); undefined when none did. */
+  readonly toolPattern?: string;
+}
+
 /** The request goes on to the upstream, with these header changes. Built by allow() (decision.ts). */
 export interface Allow {
   readonly allowed: true;
@@ -78,6 +88,8 @@ export interface Allow {
   readonly removeQuery: readonly string[];
   /** Headers for the client's response (rate-limit quota). */
   readonly responseHeaders: readonly HeaderSet[];
+  /** On an MCP route: the message allowed. */
+  readonly mcp?: McpCall;
 }
 
 /** The request is answered here, never reaching the upstream. Built by deny() (decision.ts). */
@@ -98,6 +110,8 @@ export interface Deny {
   readonly identity: Identity | undefined;
   /** The credential kind presented, if one was found (for metrics). */
   readonly credential: CredentialKind | undefined;
+  /** On an MCP route: the message refused, when it could be read. */
+  readonly mcp?: McpCall;
 }
 
 export type Decision = Allow | Deny;

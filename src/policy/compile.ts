@@ -1,5 +1,6 @@
 // A validated Config turned into what the hot path reads: compiled once, at load or reload.
 import type { CompiledPolicy } from '../core/policy.ts';
+import { compileResourceGuards } from '../resources/guards.ts';
 import { HeaderPolicy } from './headers.ts';
 import { RouteTable } from './routes.ts';
 import type { Config } from './schema.ts';
@@ -28,6 +29,7 @@ export function compilePolicy(config: Config): Policy {
     queryCredentialNames: [
       ...new Set([ACCESS_TOKEN_PARAM, ...(apiKey?.query_param ? [apiKey.query_param.toLowerCase()] : [])]),
     ],
+    resources: compileResourceGuards(config.routes, config.protected_resources),
   };
 }
 

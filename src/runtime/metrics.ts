@@ -14,6 +14,7 @@ export class Metrics {
   /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
   keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
+  readonly mcpToolCalls: Counter<'route' | 'tool' | 'decision' | 'reason'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -55,6 +56,12 @@ export class Metrics {
       // Every worker of `serve --workers N` holds the same store: one count, not N.
       aggregator: 'max',
     });
+    this.mcpToolCalls = new Counter({
+      name: 'portcullis_mcp_tool_calls_total',
+      help: 'MCP tools/call decisions by route, matching mcp.tools pattern (_unlisted: none), decision and reason',
+      labelNames: ['route', 'tool', 'decision', 'reason'],
+      registers,
+    });
     this.internalErrors = new Counter({
       name: 'portcullis_internal_errors_total',
       help: 'Unexpected errors (each denied with 503); see the error log',
@@ -72,6 +79,14 @@ export class Metrics {
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
+    // The tool's label is the configured pattern it matched, never the client's name (unbounded).
+    if (d.mcp?.tool !== undefined)
+      this.mcpToolCalls.inc({
+        route: d.route ?? '',
+        tool: d.mcp.toolPattern ?? '_unlisted',
+        decision: d.allowed ? 'allow' : 'deny',
+        reason: d.reason,
+      });
   }
 
   private decisionCounter(d: Decision): CounterChild {

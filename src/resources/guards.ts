@@ -1,0 +1,129 @@
+// The core's RouteGuard (src/core/protected-resource.ts) for each route of a protected resource, MCP
+// route or step-up route, compiled once per config from protected_resources, routes[].mcp and
+// routes[].step_up.
+import type { McpOutcome, ResourceGuards, RouteGuard } from '../core/protected-resource.ts';
+import type { DenyReason } from '../core/reasons.ts';
+import type { AuthzRequest, Claims, McpCall } from '../core/types.ts';
+import { addChallengeParams, resourceChallengeParams } from './challenge.ts';
+import {
+  evaluateMcpPost,
+  MCP_TOOL_NOT_LISTED,
+  mcpRoutePolicy,
+  toolNameForLog,
+  type McpBodyReason,
+  type McpMessage,
+  type McpRoutePolicy,
+} from './mcp.ts';
+import { audienceMatchesResource, resourceLocation } from './resource-id.ts';
+import type { McpRouteConfig, ProtectedResourceConfig, StepUpConfig } from './schema.ts';
+import { checkStepUp, stepUpPolicy, type StepUpPolicy, type StepUpReason } from './step-up.ts';
+
+/** Each step-up outcome's catalog reason. */
+const STEP_UP_DENY = {
+  acr_missing: 'step_up_acr_missing',
+  acr_not_accepted: 'step_up_acr_not_accepted',
+  auth_time_missing: 'step_up_auth_time_missing',
+  auth_time_invalid: 'step_up_auth_time_invalid',
+  auth_time_too_old: 'step_up_auth_time_too_old',
+  auth_time_in_future: 'step_up_auth_time_in_future',
+} as const satisfies Record<StepUpReason, DenyReason>;
+
+// The body reasons of mcp.ts are catalog reasons under the same names.
+const mcpReason = (r: McpBodyReason): DenyReason => r;
+const toolNotListed: DenyReason = MCP_TOOL_NOT_LISTED;
+
+/** The parts of a route the guards read. */
+export interface GuardedRouteConfig {
+  name: string;
+  mcp?: McpRouteConfig;
+  step_up?: StepUpConfig;
+}
+
+class Guard implements RouteGuard {
+  readonly resource?: string;
+  readonly noPassthrough: boolean;
+  private readonly metadataUrl?: string;
+  private readonly stepUpRule?: StepUpPolicy;
+  private readonly mcpPolicy?: McpRoutePolicy;
+
+  constructor(route: GuardedRouteConfig, resource: ProtectedResourceConfig | undefined) {
+    if (resource) {
+      this.resource = resource.resource;
+      this.metadataUrl = resourceLocation(resource.resource).metadataUrl;
+    }
+    if (route.step_up) this.stepUpRule = stepUpPolicy(route.step_up);
+    if (route.mcp) this.mcpPolicy = mcpRoutePolicy(route.mcp);
+    // MCP authorization: "MCP servers MUST NOT pass through the token" (Token Passthrough).
+    this.noPassthrough = route.mcp !== undefined;
+    if (!this.stepUpRule) this.stepUp = undefined;
+    if (!this.mcpPolicy) this.mcp = undefined;
+  }
+
+  audienceMatches(aud: unknown): boolean {
+    return this.resource !== undefined && audienceMatchesResource(aud, this.resource);
+  }
+
+  stepUp?(claims: Claims | undefined, nowMs: number): DenyReason | undefined {
+    const r = checkStepUp(this.stepUpRule!, { acr: claims?.acr, authTime: claims?.auth_time }, nowMs);
+    return r.ok ? undefined : STEP_UP_DENY[r.reason];
+  }
+
+  mcp?(req: AuthzRequest): McpOutcome | undefined {
+    // Streamable HTTP: only a POST carries a message; GET (the SSE stream) and DELETE (ending a
+    // session) need the route's scopes alone.
+    if (req.method !== 'POST') return undefined;
+    const d = evaluateMcpPost(this.mcpPolicy!, { headers: req.headers, body: req.body, rawBody: req.rawBody });
+    if (d.kind === 'refused') return { ok: false, reason: mcpReason(d.reason) };
+    if (d.kind === 'tool_not_listed') return { ok: false, reason: toolNotListed, call: callOf(d.message) };
+    return { ok: true, call: callOf(d.message, d.pattern), scopes: d.toolScopes };
+  }
+
+  challenge(header: string | undefined, error: string, realm: string): string | undefined {
+    const stepUp = error === 'insufficient_user_authentication' ? this.stepUpRule : undefined;
+    const params = resourceChallengeParams({
+      resourceMetadata: this.metadataUrl,
+      acrValues: stepUp?.acrValues,
+      maxAge: stepUp?.maxAgeSeconds,
+    });
+    if (params.length === 0) return undefined;
+    try {
+      // A 403 without a challenge of its own (forbidden) gets a Bearer one naming the metadata.
+      return addChallengeParams(header ?? `Bearer realm="${realm}"`, params);
+    } catch {
+      // Unreachable with a validated config (scopes and ACR values are challenge tokens): the
+      // challenge deny() built goes out as it is.
+      return undefined;
+    }
+  }
+}
+
+function callOf(m: McpMessage, pattern?: string): McpCall {
+  return {
+    method: m.method,
+    tool: m.toolName === undefined ? undefined : toolNameForLog(m.toolName),
+    toolPattern: pattern,
+  };
+}
+
+class Guards implements ResourceGuards {
+  constructor(private readonly byRoute: ReadonlyMap<string, RouteGuard>) {}
+  forRoute(route: string): RouteGuard | undefined {
+    return this.byRoute.get(route);
+  }
+}
+
+/** The guards of a config, or undefined when no route needs one (decide() then skips them entirely). */
+export function compileResourceGuards(
+  routes: readonly GuardedRouteConfig[],
+  resources: readonly ProtectedResourceConfig[],
+): ResourceGuards | undefined {
+  const resourceOf = new Map<string, ProtectedResourceConfig>();
+  for (const r of resources) for (const name of r.routes) resourceOf.set(name, r);
+  const byRoute = new Map<string, RouteGuard>();
+  for (const route of routes) {
+    const resource = resourceOf.get(route.name);
+    if (!resource && !route.mcp && !route.step_up) continue;
+    byRoute.set(route.name, new Guard(route, resource));
+  }
+  return byRoute.size ? new Guards(byRoute) : undefined;
+}
