@@ -15,6 +15,8 @@ export interface CheckOptions {
   header: string[];
   sourceIp: string;
   context: string[];
+  /** The request body (with_request_body). */
+  data?: string;
 }
 
 export async function runCheck(opts: CheckOptions): Promise<number> {
@@ -50,6 +52,11 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
       contextExtensions,
       requestId: headers['x-request-id'],
     };
+    if (opts.data !== undefined) {
+      // What Envoy adds with the body: the request is whole (no max_request_bytes cut).
+      req.body = opts.data;
+      req.headers['x-envoy-auth-partial-body'] = 'false';
+    }
     const d = await app.check(req);
     const out = d.allowed
       ? {
@@ -70,6 +77,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
                 key_id: d.identity.keyId,
               }
             : undefined,
+          mcp_tool: d.mcp?.tool,
         }
       : {
           allowed: false,
@@ -79,6 +87,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
           error: d.error,
           error_description: d.description,
           response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
+          mcp_tool: d.mcp?.tool,
         };
     console.log(JSON.stringify(out, null, 2));
     return d.allowed ? 0 : 1;

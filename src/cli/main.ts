@@ -72,6 +72,7 @@ program
   .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
   .option('--source-ip <ip>', 'client address as Envoy would see it', '127.0.0.1')
   .option('--context <key=value>', 'Envoy context_extensions entry (repeatable)', collect, [])
+  .option('-d, --data <body>', "request body, as Envoy's with_request_body sends it (an MCP route's JSON-RPC message)")
   .action(async (opts: CheckOptions) => {
     const { runCheck } = await import('./check.ts');
     process.exitCode = await runCheck(opts);

@@ -35,6 +35,7 @@ const toolNotListed: DenyReason = MCP_TOOL_NOT_LISTED;
 /** The parts of a route the guards read. */
 export interface GuardedRouteConfig {
   name: string;
+  scopes: readonly string[];
   mcp?: McpRouteConfig;
   step_up?: StepUpConfig;
 }
@@ -45,8 +46,10 @@ class Guard implements RouteGuard {
   private readonly metadataUrl?: string;
   private readonly stepUpRule?: StepUpPolicy;
   private readonly mcpPolicy?: McpRoutePolicy;
+  private readonly routeScopes: readonly string[];
 
   constructor(route: GuardedRouteConfig, resource: ProtectedResourceConfig | undefined) {
+    this.routeScopes = route.scopes;
     if (resource) {
       this.resource = resource.resource;
       this.metadataUrl = resourceLocation(resource.resource).metadataUrl;
@@ -81,6 +84,9 @@ class Guard implements RouteGuard {
   challenge(header: string | undefined, error: string, realm: string): string | undefined {
     const stepUp = error === 'insufficient_user_authentication' ? this.stepUpRule : undefined;
     const params = resourceChallengeParams({
+      // No credential: the scopes to ask for (MCP authorization, scope selection), when the resource
+      // has its metadata to point at; insufficient_scope already names every scope the call needs.
+      scope: error === 'missing_credentials' && this.metadataUrl !== undefined ? this.routeScopes : undefined,
       resourceMetadata: this.metadataUrl,
       acrValues: stepUp?.acrValues,
       maxAge: stepUp?.maxAgeSeconds,

@@ -236,7 +236,7 @@ describe('challenges name the metadata (RFC 9728 §5.1)', () => {
   it('no token: 401 with realm and resource_metadata', async () => {
     const out = await check({ method: 'POST', path: '/mcp', body: rpc('tools/list') });
     expect(out.status).toBe(401);
-    expect(challenge(out)).toEqual({ realm: 'mcp.example.com', resource_metadata: MCP_META });
+    expect(challenge(out)).toEqual({ realm: 'mcp.example.com', scope: 'mcp:read', resource_metadata: MCP_META });
   });
 
   it('an invalid token: 401 invalid_token with resource_metadata', async () => {
