@@ -77,8 +77,8 @@ class Guard implements RouteGuard {
     if (req.method !== 'POST') return undefined;
     const d = evaluateMcpPost(this.mcpPolicy!, { headers: req.headers, body: req.body, rawBody: req.rawBody });
     if (d.kind === 'refused') return { ok: false, reason: mcpReason(d.reason) };
-    if (d.kind === 'tool_not_listed') return { ok: false, reason: toolNotListed, call: callOf(d.message) };
-    return { ok: true, call: callOf(d.message, d.pattern), scopes: d.toolScopes };
+    if (d.kind === 'tool_not_listed') return { ok: false, reason: toolNotListed, call: callOf(d.message, req) };
+    return { ok: true, call: callOf(d.message, req, d.pattern), scopes: d.toolScopes };
   }
 
   challenge(header: string | undefined, error: string, realm: string): string | undefined {
@@ -103,12 +103,28 @@ class Guard implements RouteGuard {
   }
 }
 
-function callOf(m: McpMessage, pattern?: string): McpCall {
+/** Written in place of a tool name shaped like a credential. */
+export const REDACTED_TOOL = '[redacted]';
+
+function callOf(m: McpMessage, req: AuthzRequest, pattern?: string): McpCall {
   return {
     method: m.method,
-    tool: m.toolName === undefined ? undefined : toolNameForLog(m.toolName),
+    tool: m.toolName === undefined ? undefined : toolLabel(m.toolName, req),
     toolPattern: pattern,
   };
+}
+
+/**
+ * The tool name for logs and Envoy's dynamic metadata (its access log): bounded and printable, and
+ * never a credential a client pasted into it (a JWT, or the token this request presents).
+ */
+function toolLabel(name: string, req: AuthzRequest): string {
+  if (name.includes('eyJ')) return REDACTED_TOOL;
+  const auth = req.headers.authorization;
+  const sp = auth === undefined ? -1 : auth.indexOf(' ');
+  const presented = auth === undefined || sp < 0 ? undefined : auth.slice(sp + 1).trim();
+  if (presented !== undefined && presented.length >= 8 && name.includes(presented)) return REDACTED_TOOL;
+  return toolNameForLog(name);
 }
 
 class Guards implements ResourceGuards {

@@ -373,6 +373,25 @@ describe('MCP per-tool scopes from the JSON-RPC body', () => {
     expect(svc.logs.some((l) => l.includes('"mcp_tool":"delete_repo"'))).toBe(true);
   });
 
+  it('a tool name carrying a credential is never logged or put in the metadata', async () => {
+    const t = await jwt('mcp:read', MCP);
+    const o = (await idp.clientCredentials({ scope: 'mcp:read', resource: TOOLS })).access_token;
+    const cases: Array<[string, string, string, string]> = [
+      ['/mcp', t, t.slice(0, 200), t.slice(10, 60)],
+      ['/mcp', t, 'eyJhbGciOi.fake', 'eyJhbGciOi'],
+      ['/tools', o, `x-${o}`, o],
+    ];
+    for (const [path, token, name, secret] of cases) {
+      const before = svc.logs.length;
+      const out = await check({ method: 'POST', path, headers: bearer(token), body: rpc('tools/call', { name }) });
+      expect(out.allowed, name).toBe(true);
+      expect(meta(out, 'mcp_tool')).toBe('[redacted]');
+      const logs = svc.logs.slice(before).join('\n');
+      expect(logs).toContain('"mcp_tool":"[redacted]"');
+      expect(logs).not.toContain(secret);
+    }
+  });
+
   it('raw_body (pack_as_bytes) is read the same way', async () => {
     const read = await jwt('mcp:read', MCP);
     const out = await check({
