@@ -269,6 +269,28 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
     issuer: 'https://idp',
   };
 
+  it('an MCP call: mcp_tool in the metadata, and an allow with one is never served from kept bytes', () => {
+    const allow = (tool: string): Decision => ({
+      allowed: true,
+      status: 200,
+      set: [],
+      remove: ['authorization'],
+      removeQuery: [],
+      responseHeaders: [],
+      reason: 'allowed',
+      route: 'mcp',
+      identity,
+      mcp: { method: 'tools/call', tool, toolPattern: 'get_*' },
+    });
+    expectSameBytes(allow('get_weather'));
+    expectSameBytes(allow('get_time'));
+    expect(Buffer.from(encodeCheckResponse(allow('get_time'))).toString('latin1')).toContain('get_time');
+    expectSameBytes({
+      ...deny('scope_missing', 'r', { route: 'mcp', identity }),
+      mcp: { method: 'tools/call', tool: 'ü' },
+    });
+  });
+
   it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
     expectSameBytes({
       allowed: true,
