@@ -270,10 +270,12 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
   };
 
   it('an MCP call: mcp_tool in the metadata, and an allow with one is never served from kept bytes', () => {
+    // One `set` list for both, as HeaderPolicy gives for one identity and route: only the tool differs.
+    const set = Object.freeze([{ name: 'x-user-id', value: 'user-1' }]);
     const allow = (tool: string): Decision => ({
       allowed: true,
       status: 200,
-      set: [],
+      set,
       remove: ['authorization'],
       removeQuery: [],
       responseHeaders: [],
