@@ -475,6 +475,9 @@ describe('MCP per-tool scopes from the JSON-RPC body', () => {
       expect(out.status).toBe(status);
       expect(meta(out, 'reason')).toBe(reason);
       expect(out.body).not.toContain(t);
+      expect(JSON.stringify(out.clientHeaders)).not.toContain(t.slice(10, 60));
+      if (status === 400) expect(challenge(out)).toEqual({ realm: 'mcp.example.com', error: 'invalid_request' });
+      else expect(out.clientHeaders['www-authenticate']).toBeUndefined();
     });
   }
 
