@@ -837,17 +837,21 @@ export const configSchema = z
     }
   });
 
+/** Room in a Check message for everything but the body (headers, path, attributes). */
+const CHECK_HEADROOM_BYTES = 64 * 1024;
+
 /**
  * What a route of a protected resource must be: a token that can carry an audience (API keys carry
  * none, so every API-key request would be refused), and scopes a challenge can name.
  */
 function protectedRouteIssues(
   c: {
+    server: { grpc: { max_receive_message_bytes: number } };
     routes: readonly {
       name: string;
       auth?: readonly string[];
       scopes: readonly string[];
-      mcp?: unknown;
+      mcp?: { max_body_bytes: number };
       step_up?: unknown;
     }[];
     protected_resources: readonly ProtectedResourceConfig[];
@@ -870,6 +874,15 @@ function protectedRouteIssues(
     });
   });
   c.routes.forEach((r, i) => {
+    // The body travels inside the Check message, with the headers: the gRPC limit must hold both.
+    const grpcLimit = c.server.grpc.max_receive_message_bytes;
+    if (r.mcp && r.mcp.max_body_bytes + CHECK_HEADROOM_BYTES > grpcLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', i, 'mcp', 'max_body_bytes'],
+        message: `Envoy sends the body inside the Check message, which server.grpc.max_receive_message_bytes (${grpcLimit}) bounds: keep this at most ${grpcLimit - CHECK_HEADROOM_BYTES}, or raise that limit`,
+      });
+    }
     if (!r.mcp && !r.step_up && !c.protected_resources.some((res) => res.routes.includes(r.name))) return;
     r.scopes.forEach((s, j) => {
       if (!isChallengeToken(s))

@@ -85,6 +85,17 @@ protected_resources:
     );
   });
 
+  it('an MCP body limit the gRPC message limit cannot carry is refused', () => {
+    const yaml = (grpc: number) => `${JWT}
+server: { grpc: { max_receive_message_bytes: ${grpc} } }
+routes: [{ name: mcp, match: { path: /mcp }, auth: [jwt], mcp: { max_body_bytes: 4194304 } }]
+`;
+    expect(problems(yaml(4194304))).toEqual([
+      'routes[0].mcp.max_body_bytes: Envoy sends the body inside the Check message, which server.grpc.max_receive_message_bytes (4194304) bounds: keep this at most 4128768, or raise that limit',
+    ]);
+    expect(problems(yaml(8388608))).toEqual([]);
+  });
+
   it('names bad values inside the sections', () => {
     const p = problems(`${JWT}
 routes:
