@@ -13,6 +13,7 @@ export const ACCESS_TOKEN_PARAM = 'access_token';
 
 export function compilePolicy(config: Config): Policy {
   const apiKey = config.credentials.api_key;
+  const credentialHeaders = ['authorization', ...(apiKey?.headers ?? [])];
   return {
     realm: config.realm,
     routes: new RouteTable(config.routes),
@@ -22,14 +23,17 @@ export function compilePolicy(config: Config): Policy {
       apiKeyQueryParam: apiKey?.query_param?.toLowerCase() ?? null,
       apiKeyPrefix: apiKey?.prefix ?? null,
     },
-    credentialHeaders: ['authorization', ...(apiKey?.headers ?? [])],
+    credentialHeaders,
     rateLimits: new Map(config.rate_limits.map((r) => [r.name, r])),
     maxCredentialBytes: config.credentials.max_credential_bytes,
     sourceIp: sourceIpOption(config.source_ip_header),
     queryCredentialNames: [
       ...new Set([ACCESS_TOKEN_PARAM, ...(apiKey?.query_param ? [apiKey.query_param.toLowerCase()] : [])]),
     ],
-    resources: compileResourceGuards(config.routes, config.protected_resources),
+    resources: compileResourceGuards(config.routes, config.protected_resources, {
+      credentialHeaders,
+      apiKeyPrefix: apiKey?.prefix ?? null,
+    }),
   };
 }
 

@@ -48,7 +48,11 @@ class Guard implements RouteGuard {
   private readonly mcpPolicy?: McpRoutePolicy;
   private readonly routeScopes: readonly string[];
 
-  constructor(route: GuardedRouteConfig, resource: ProtectedResourceConfig | undefined) {
+  constructor(
+    route: GuardedRouteConfig,
+    resource: ProtectedResourceConfig | undefined,
+    private readonly secrets: SecretShapes,
+  ) {
     this.routeScopes = route.scopes;
     if (resource) {
       this.resource = resource.resource;
@@ -77,8 +81,9 @@ class Guard implements RouteGuard {
     if (req.method !== 'POST') return undefined;
     const d = evaluateMcpPost(this.mcpPolicy!, { headers: req.headers, body: req.body, rawBody: req.rawBody });
     if (d.kind === 'refused') return { ok: false, reason: mcpReason(d.reason) };
-    if (d.kind === 'tool_not_listed') return { ok: false, reason: toolNotListed, call: callOf(d.message, req) };
-    return { ok: true, call: callOf(d.message, req, d.pattern), scopes: d.toolScopes };
+    if (d.kind === 'tool_not_listed')
+      return { ok: false, reason: toolNotListed, call: callOf(d.message, req, this.secrets) };
+    return { ok: true, call: callOf(d.message, req, this.secrets, d.pattern), scopes: d.toolScopes };
   }
 
   challenge(header: string | undefined, error: string, realm: string): string | undefined {
@@ -106,24 +111,35 @@ class Guard implements RouteGuard {
 /** Written in place of a tool name shaped like a credential. */
 export const REDACTED_TOOL = '[redacted]';
 
-function callOf(m: McpMessage, req: AuthzRequest, pattern?: string): McpCall {
+/** What a credential looks like in this config: where requests carry one, and the API-key prefix. */
+export interface SecretShapes {
+  credentialHeaders: readonly string[];
+  apiKeyPrefix: string | null;
+}
+
+function callOf(m: McpMessage, req: AuthzRequest, secrets: SecretShapes, pattern?: string): McpCall {
   return {
     method: m.method,
-    tool: m.toolName === undefined ? undefined : toolLabel(m.toolName, req),
+    tool: m.toolName === undefined ? undefined : toolLabel(m.toolName, req, secrets),
     toolPattern: pattern,
   };
 }
 
 /**
  * The tool name for logs and Envoy's dynamic metadata (its access log): bounded and printable, and
- * never a credential a client pasted into it (a JWT, or the token this request presents).
+ * never a credential a client pasted into it (a JWT, an API key, or a credential this request presents).
  */
-function toolLabel(name: string, req: AuthzRequest): string {
+function toolLabel(name: string, req: AuthzRequest, secrets: SecretShapes): string {
   if (name.includes('eyJ')) return REDACTED_TOOL;
-  const auth = req.headers.authorization;
-  const sp = auth === undefined ? -1 : auth.indexOf(' ');
-  const presented = auth === undefined || sp < 0 ? undefined : auth.slice(sp + 1).trim();
-  if (presented !== undefined && presented.length >= 8 && name.includes(presented)) return REDACTED_TOOL;
+  if (secrets.apiKeyPrefix !== null && name.includes(`${secrets.apiKeyPrefix}_`)) return REDACTED_TOOL;
+  for (const h of secrets.credentialHeaders) {
+    const v = req.headers[h]?.trim();
+    if (v === undefined) continue;
+    // The whole value, and what follows an auth scheme (`Bearer <token>`).
+    const sp = v.indexOf(' ');
+    for (const presented of sp < 0 ? [v] : [v, v.slice(sp + 1).trim()])
+      if (presented.length >= 8 && name.includes(presented)) return REDACTED_TOOL;
+  }
   return toolNameForLog(name);
 }
 
@@ -138,6 +154,7 @@ class Guards implements ResourceGuards {
 export function compileResourceGuards(
   routes: readonly GuardedRouteConfig[],
   resources: readonly ProtectedResourceConfig[],
+  secrets: SecretShapes,
 ): ResourceGuards | undefined {
   const resourceOf = new Map<string, ProtectedResourceConfig>();
   for (const r of resources) for (const name of r.routes) resourceOf.set(name, r);
@@ -145,7 +162,7 @@ export function compileResourceGuards(
   for (const route of routes) {
     const resource = resourceOf.get(route.name);
     if (!resource && !route.mcp && !route.step_up) continue;
-    byRoute.set(route.name, new Guard(route, resource));
+    byRoute.set(route.name, new Guard(route, resource, secrets));
   }
   return byRoute.size ? new Guards(byRoute) : undefined;
 }

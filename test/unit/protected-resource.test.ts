@@ -18,6 +18,7 @@ realm: r
 headers: { forward_credentials: true }
 credentials:
   jwt: [{ issuer: https://idp.example.com, audiences: [${MCP}], jwks_file: jwks.json }]
+  api_key: { store: { type: memory } }
 routes:
   - name: mcp
     match: { path: /mcp }
@@ -90,6 +91,19 @@ describe('decide() on a protected MCP route with step-up', () => {
   it('removes the client token on the MCP route although forward_credentials is true', async () => {
     const ok = await run(identity(['mcp:use', 'files:delete'], good));
     expect(ok.allowed && ok.remove).toContain('authorization');
+  });
+
+  it('a tool name shaped like a credential is [redacted] in the decision', async () => {
+    const id = identity(['mcp:use', 'files:delete'], good);
+    const body = (name: string) =>
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: `delete_${name}` } });
+    for (const name of ['pcl_0123456789abcdef', 'eyJhbGciOi', 'x_eyJ.token.sig_x']) {
+      const d = await run(id, { body: body(name) });
+      expect(d.allowed, name).toBe(true);
+      expect(d.mcp?.tool).toBe('[redacted]');
+      expect(d.mcp?.toolPattern).toBe('delete_*');
+    }
+    expect((await run(id, { body: body('files') })).mcp?.tool).toBe('delete_files');
   });
 
   it('a GET needs no body and only the route scopes', async () => {
