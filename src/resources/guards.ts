@@ -45,8 +45,10 @@ class Guard implements RouteGuard {
   readonly noPassthrough: boolean;
   private readonly metadataUrl?: string;
   private readonly stepUpRule?: StepUpPolicy;
-  private readonly mcpPolicy?: McpRoutePolicy;
   private readonly routeScopes: readonly string[];
+  /** Present only on a route with step_up / mcp: decide() skips what a route does not have. */
+  readonly stepUp?: RouteGuard['stepUp'];
+  readonly mcp?: RouteGuard['mcp'];
 
   constructor(
     route: GuardedRouteConfig,
@@ -58,28 +60,28 @@ class Guard implements RouteGuard {
       this.resource = resource.resource;
       this.metadataUrl = resourceLocation(resource.resource).metadataUrl;
     }
-    if (route.step_up) this.stepUpRule = stepUpPolicy(route.step_up);
-    if (route.mcp) this.mcpPolicy = mcpRoutePolicy(route.mcp);
+    if (route.step_up) {
+      const rule = stepUpPolicy(route.step_up);
+      this.stepUpRule = rule;
+      this.stepUp = (claims, nowMs) => stepUpDeny(rule, claims, nowMs);
+    }
+    if (route.mcp) {
+      const policy = mcpRoutePolicy(route.mcp);
+      this.mcp = (req) => this.readMcp(policy, req);
+    }
     // MCP authorization: "MCP servers MUST NOT pass through the token" (Token Passthrough).
     this.noPassthrough = route.mcp !== undefined;
-    if (!this.stepUpRule) this.stepUp = undefined;
-    if (!this.mcpPolicy) this.mcp = undefined;
   }
 
   audienceMatches(aud: unknown): boolean {
     return this.resource !== undefined && audienceMatchesResource(aud, this.resource);
   }
 
-  stepUp?(claims: Claims | undefined, nowMs: number): DenyReason | undefined {
-    const r = checkStepUp(this.stepUpRule!, { acr: claims?.acr, authTime: claims?.auth_time }, nowMs);
-    return r.ok ? undefined : STEP_UP_DENY[r.reason];
-  }
-
-  mcp?(req: AuthzRequest): McpOutcome | undefined {
+  private readMcp(policy: McpRoutePolicy, req: AuthzRequest): McpOutcome | undefined {
     // Streamable HTTP: only a POST carries a message; GET (the SSE stream) and DELETE (ending a
     // session) need the route's scopes alone.
     if (req.method !== 'POST') return undefined;
-    const d = evaluateMcpPost(this.mcpPolicy!, { headers: req.headers, body: req.body, rawBody: req.rawBody });
+    const d = evaluateMcpPost(policy, { headers: req.headers, body: req.body, rawBody: req.rawBody });
     if (d.kind === 'refused') return { ok: false, reason: mcpReason(d.reason) };
     if (d.kind === 'tool_not_listed')
       return { ok: false, reason: toolNotListed, call: callOf(d.message, req, this.secrets) };
@@ -115,6 +117,11 @@ export const REDACTED_TOOL = '[redacted]';
 export interface SecretShapes {
   credentialHeaders: readonly string[];
   apiKeyPrefix: string | null;
+}
+
+function stepUpDeny(rule: StepUpPolicy, claims: Claims | undefined, nowMs: number): DenyReason | undefined {
+  const r = checkStepUp(rule, { acr: claims?.acr, authTime: claims?.auth_time }, nowMs);
+  return r.ok ? undefined : STEP_UP_DENY[r.reason];
 }
 
 function callOf(m: McpMessage, req: AuthzRequest, secrets: SecretShapes, pattern?: string): McpCall {
