@@ -99,6 +99,18 @@ describe('examples/mcp.yaml (docs/mcp.md walkthrough)', () => {
     );
   });
 
+  it('a reload serves the new document; a broken one keeps the old', async () => {
+    const url = `${svc.httpBase}/.well-known/oauth-protected-resource/mcp`;
+    const name = async () => ((await (await fetch(url)).json()) as { resource_name?: string }).resource_name;
+    writeFileSync(svc.configFile, config.replace('Example MCP server', 'Renamed MCP server'));
+    await waitFor(async () => (await name()) === 'Renamed MCP server', 10000);
+    writeFileSync(svc.configFile, config.replace('routes: [mcp, mcp-admin]', 'routes: [mcp, nope]'));
+    await waitFor(() => svc.logs.some((l) => l.includes('no route named \\"nope\\"')), 10000);
+    expect(await name()).toBe('Renamed MCP server');
+    writeFileSync(svc.configFile, config);
+    await waitFor(async () => (await name()) === 'Example MCP server', 10000);
+  });
+
   it('`portcullis check --data` gives the same decision', async () => {
     const file = join(svc.dir, 'check.yaml');
     writeFileSync(file, config);
