@@ -19,6 +19,8 @@ export interface CheckOptions {
   sourceIp: string;
   context: string[];
   explain?: boolean;
+  /** The request body (with_request_body). */
+  data?: string;
 }
 
 export async function runCheck(opts: CheckOptions): Promise<number> {
@@ -56,6 +58,11 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
       requestId: headers['x-request-id'],
     };
     const nowMs = Date.now();
+    if (opts.data !== undefined) {
+      // What Envoy adds with the body: the request is whole (no max_request_bytes cut).
+      req.body = opts.data;
+      req.headers['x-envoy-auth-partial-body'] = 'false';
+    }
     const d = await app.check(req);
     const out: Record<string, unknown> = d.allowed
       ? {
@@ -80,6 +87,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
           shadow: d.shadow
             ? { would_status: d.shadow.status, would_reason: d.shadow.reason, condition: d.shadow.condition }
             : undefined,
+          mcp_tool: d.mcp?.tool,
         }
       : {
           allowed: false,
@@ -90,6 +98,7 @@ export async function runCheck(opts: CheckOptions): Promise<number> {
           error_description: d.description,
           response_headers: Object.fromEntries(d.responseHeaders.map((h) => [h.name, h.value])),
           condition: d.condition,
+          mcp_tool: d.mcp?.tool,
         };
     if (opts.explain) {
       const policy = app.policy;

@@ -76,6 +76,7 @@ program
     '--explain',
     "also print the route chosen and why, each of its conditions with its result, and the claims they read (prints claim values: for the operator's own token)",
   )
+  .option('-d, --data <body>', "request body, as Envoy's with_request_body sends it (an MCP route's JSON-RPC message)")
   .action(async (opts: CheckOptions) => {
     const { runCheck } = await import('./check.ts');
     process.exitCode = await runCheck(opts);

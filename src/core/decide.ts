@@ -14,6 +14,7 @@ import { normalizeHost } from './host.ts';
 import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
+import { guardedDeny, guardRequest, noPassthrough, withMcp, type RouteGuard } from './protected-resource.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
 import { shadowed } from './shadow.ts';
 import {
@@ -24,11 +25,19 @@ import {
   type Decision,
   type HeaderSet,
   type Identity,
+  type McpCall,
 } from './types.ts';
 
 export type { DecideDeps } from './deps.ts';
 
-export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
+export function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
+  // Protected resources' 401 and 403 name their metadata (RFC 9728 §5.1): one place for every deny.
+  const guards = policy.resources;
+  if (!guards) return decideRequest(req, policy, deps);
+  return decideRequest(req, policy, deps).then((d) => guardedDeny(d, guards, policy.realm));
+}
+
+async function decideRequest(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
   // Frameworks that obey a method override (header or query) would run another method than the
@@ -117,10 +126,19 @@ async function decideOnRoute(
     return verificationDeny(e, base, realm);
   }
 
-  const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
+  // Audience, step-up, the MCP message (protected-resource.ts): what this route adds.
+  const guard = policy.resources?.forRoute(route.name);
+  let mcp: McpCall | undefined;
+  let required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
+  if (guard) {
+    const g = guardRequest(guard, req, identity, deps.now());
+    if (!g.ok) return withMcp(deny(g.reason, realm, g.identified ? { ...base, identity } : base), g.mcp);
+    mcp = g.mcp;
+    if (g.scopes.length) required = [...new Set([...required, ...g.scopes])];
+  }
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
-      return deny('scope_missing', realm, { ...base, identity, scope: required });
+      return withMcp(deny('scope_missing', realm, { ...base, identity, scope: required }), mcp);
     }
   }
   if (when) {
@@ -135,13 +153,13 @@ async function decideOnRoute(
   // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
   // dynamic metadata too.
   const identitySet = identityHeaders(policy, identity, route);
-  if (identitySet instanceof UnsafeHeaderValueError) return deny(identitySet.reason, realm, base);
+  if (identitySet instanceof UnsafeHeaderValueError) return withMcp(deny(identitySet.reason, realm, base), mcp);
 
   const responseHeaders: HeaderSet[] = [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
-    if (limited) return deny(limited.reason, realm, { ...base, identity, ...limited.details });
+    if (limited) return withMcp(deny(limited.reason, realm, { ...base, identity, ...limited.details }), mcp);
   }
 
   let phantom: string | undefined;
@@ -149,11 +167,25 @@ async function decideOnRoute(
     try {
       phantom = await deps.phantomToken(identity, route.name);
     } catch (e) {
-      return verificationDeny(e, { ...base, identity }, realm);
+      return withMcp(verificationDeny(e, { ...base, identity }, realm), mcp);
     }
   }
 
-  return allowed(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
+  const ok = allowed(req, policy, route, identity, identitySet, queryCredentialNames(query), responseHeaders, phantom);
+  return guard ? guardedAllow(ok, guard, policy, req, mcp) : ok;
+}
+
+/** MCP: the client's token never reaches the server (no passthrough), whatever forward_credentials says. */
+function guardedAllow(
+  ok: Allow,
+  guard: RouteGuard,
+  policy: CompiledPolicy,
+  req: AuthzRequest,
+  mcp: McpCall | undefined,
+): Allow {
+  if (!guard.noPassthrough) return withMcp(ok, mcp);
+  const present = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
+  return withMcp({ ...ok, remove: noPassthrough(ok.remove, present, ok.set) }, mcp);
 }
 
 /** The identity headers (HeaderPolicy.identityHeaders), or the error when a value may not be sent. */

@@ -3,6 +3,7 @@
 // config format.
 import type { RouteConditions } from './conditions.ts';
 import type { ExtractOptions } from './credential.ts';
+import type { ResourceGuards } from './protected-resource.ts';
 import type { CredentialKind, HeaderSet, Identity } from './types.ts';
 
 /** A route as the decision sees it (matching is the RouteMatcher's business). */
@@ -74,4 +75,6 @@ export interface CompiledPolicy {
   readonly sourceIp?: { readonly header: string; readonly trustedHops: number };
   /** Query parameters that carry a credential (lower case): RFC 6750 access_token, the API-key parameter. */
   readonly queryCredentialNames: readonly string[];
+  /** Routes of protected resources, MCP routes, step-up routes (src/resources/); undefined when none. */
+  readonly resources?: ResourceGuards;
 }

@@ -17,6 +17,11 @@ export const DENY_ERRORS = {
   forbidden: { status: 403, challenge: 'none', description: 'Access to this resource is forbidden' },
   rate_limited: { status: 429, challenge: 'none', description: 'Too many requests' },
   temporarily_unavailable: { status: 503, challenge: 'none', description: 'The service is temporarily unavailable' },
+  insufficient_user_authentication: {
+    status: 401,
+    challenge: 'insufficient_user_authentication',
+    description: 'A stronger or more recent authentication is required',
+  },
 } as const satisfies Record<string, { status: number; challenge: string; description: string }>;
 
 export type DenyError = keyof typeof DENY_ERRORS;
@@ -336,6 +341,70 @@ export const DENY_REASONS = {
   },
   forward_auth_uri_invalid: { error: 'invalid_request', meaning: 'the original URI does not start with `/`' },
   forward_auth_host_missing: { error: 'invalid_request', meaning: 'the original host is missing' },
+
+  // Protected resources, MCP routes and step-up (docs/mcp.md).
+  resource_audience_mismatch: {
+    error: 'invalid_token',
+    meaning:
+      "`aud` does not name the route's protected resource (RFC 8707): a token for another resource or the whole API",
+  },
+  step_up_acr_missing: { error: 'insufficient_user_authentication', meaning: 'step_up.acr_values and no `acr`' },
+  step_up_acr_not_accepted: {
+    error: 'insufficient_user_authentication',
+    meaning: '`acr` is not one of step_up.acr_values',
+  },
+  step_up_auth_time_missing: {
+    error: 'insufficient_user_authentication',
+    meaning: 'step_up.max_age_seconds and no `auth_time`',
+  },
+  step_up_auth_time_invalid: {
+    error: 'insufficient_user_authentication',
+    meaning: '`auth_time` is not a non-negative number',
+  },
+  step_up_auth_time_too_old: {
+    error: 'insufficient_user_authentication',
+    meaning: '`auth_time` is older than step_up.max_age_seconds (with clock_skew_seconds)',
+  },
+  step_up_auth_time_in_future: {
+    error: 'invalid_token',
+    meaning: '`auth_time` is in the future (with clock_skew_seconds): the token contradicts itself',
+  },
+  mcp_body_missing: { error: 'invalid_request', meaning: 'an MCP POST without a body' },
+  mcp_body_not_buffered: {
+    error: 'temporarily_unavailable',
+    meaning: 'an MCP POST declares a body Envoy did not send: with_request_body is not configured for the route',
+  },
+  mcp_body_truncated: {
+    error: 'invalid_request',
+    meaning:
+      'Envoy cut the body at max_request_bytes (x-envoy-auth-partial-body: true), or it is shorter than Content-Length',
+  },
+  mcp_body_length_mismatch: { error: 'invalid_request', meaning: 'the body is longer than Content-Length says' },
+  mcp_body_too_large: { error: 'invalid_request', meaning: 'the body is larger than mcp.max_body_bytes' },
+  mcp_body_ambiguous: { error: 'invalid_request', meaning: 'both body and raw_body were sent' },
+  mcp_body_encoded: { error: 'invalid_request', meaning: 'the body has a Content-Encoding' },
+  mcp_body_not_utf8: { error: 'invalid_request', meaning: 'the body is not UTF-8' },
+  mcp_body_not_json: { error: 'invalid_request', meaning: 'the body is not JSON' },
+  mcp_batch_not_supported: { error: 'invalid_request', meaning: 'a JSON-RPC batch (removed from MCP)' },
+  mcp_body_not_object: { error: 'invalid_request', meaning: 'the body is JSON but not an object' },
+  mcp_duplicate_member: { error: 'invalid_request', meaning: 'an object of the body names a member twice' },
+  mcp_jsonrpc_version: { error: 'invalid_request', meaning: '`jsonrpc` is not "2.0"' },
+  mcp_method_missing: { error: 'invalid_request', meaning: 'no `method` (a response, or not JSON-RPC)' },
+  mcp_method_invalid: { error: 'invalid_request', meaning: '`method` is empty, too long or not visible ASCII' },
+  mcp_id_invalid: { error: 'invalid_request', meaning: '`id` is not a string or an integer' },
+  mcp_params_invalid: { error: 'invalid_request', meaning: '`params` is not an object' },
+  mcp_tool_name_missing: { error: 'invalid_request', meaning: 'a tools/call without `params.name`' },
+  mcp_tool_name_invalid: { error: 'invalid_request', meaning: 'the tool name is too long or has control characters' },
+  mcp_header_mismatch: {
+    error: 'invalid_request',
+    meaning: 'Mcp-Method or Mcp-Name says something else than the body',
+  },
+  mcp_header_missing: { error: 'invalid_request', meaning: 'Mcp-Method is present and Mcp-Name is missing' },
+  mcp_header_invalid: { error: 'invalid_request', meaning: 'Mcp-Method or Mcp-Name is not a valid value' },
+  mcp_tool_not_listed: {
+    error: 'forbidden',
+    meaning: 'a tools/call of a tool no mcp.tools pattern matches, and unlisted_tools is deny',
+  },
 } as const satisfies Record<string, { error: DenyError; meaning: string }>;
 
 export type DenyReason = keyof typeof DENY_REASONS;

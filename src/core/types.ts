@@ -29,6 +29,12 @@ export interface AuthzRequest {
   contextExtensions: Record<string, string>;
   /** Envoy's `x-request-id`, for logs only. */
   requestId?: string;
+  /**
+   * The request body, only when Envoy sends it (`with_request_body`): `body` as Envoy's UTF-8 text,
+   * `rawBody` the bytes (`pack_as_bytes`). Envoy adds `x-envoy-auth-partial-body` to the headers.
+   */
+  body?: string;
+  rawBody?: Uint8Array;
 }
 
 /** Who the caller is, once a credential has been verified. Built only by newIdentity (identity.ts). */
@@ -56,6 +62,16 @@ export interface HeaderSet {
   value: string;
 }
 
+/** The MCP message of a POST on an MCP route (routes[].mcp), for logs, metrics and dynamic metadata. */
+export interface McpCall {
+  /** JSON-RPC `method`, e.g. `tools/call`. */
+  readonly method: string;
+  /** A tools/call's tool name, bounded and printable for logs: never read by a decision. */
+  readonly tool?: string;
+  /** The configured pattern that matched the tool (a bounded metric label); undefined when none did. */
+  readonly toolPattern?: string;
+}
+
 /** The request goes on to the upstream, with these header changes. Built by allow() (decision.ts). */
 export interface Allow {
   readonly allowed: true;
@@ -74,6 +90,8 @@ export interface Allow {
   readonly responseHeaders: readonly HeaderSet[];
   /** On a `mode: shadow` route: the decision that would have been made (recorded, not enforced). */
   readonly shadow?: ShadowOutcome;
+  /** On an MCP route: the message allowed. */
+  readonly mcp?: McpCall;
 }
 
 /** What a shadow route would have answered. `condition` as on a Deny. */
@@ -105,6 +123,8 @@ export interface Deny {
   readonly credential: CredentialKind | undefined;
   /** condition_failed / condition_error: which condition (its name or `routes[i].when[j]`); never for the client. */
   readonly condition?: string;
+  /** On an MCP route: the message refused, when it could be read. */
+  readonly mcp?: McpCall;
 }
 
 export type Decision = Allow | Deny;

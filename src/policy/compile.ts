@@ -1,6 +1,7 @@
 // A validated Config turned into what the hot path reads: compiled once, at load or reload.
 import type { CompiledPolicy } from '../core/policy.ts';
 import type { ClaimHeaderSkip } from './claims.ts';
+import { compileResourceGuards } from '../resources/guards.ts';
 import { HeaderPolicy } from './headers.ts';
 import { RouteTable } from './routes.ts';
 import type { Config } from './schema.ts';
@@ -20,6 +21,7 @@ export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
   const apiKey = config.credentials.api_key;
   const headers = new HeaderPolicy(config.headers);
   headers.onClaimHeaderSkipped = hooks.onClaimHeaderSkipped;
+  const credentialHeaders = ['authorization', ...(apiKey?.headers ?? [])];
   return {
     realm: config.realm,
     routes: new RouteTable(config.routes),
@@ -29,13 +31,17 @@ export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
       apiKeyQueryParam: apiKey?.query_param?.toLowerCase() ?? null,
       apiKeyPrefix: apiKey?.prefix ?? null,
     },
-    credentialHeaders: ['authorization', ...(apiKey?.headers ?? [])],
+    credentialHeaders,
     rateLimits: new Map(config.rate_limits.map((r) => [r.name, r])),
     maxCredentialBytes: config.credentials.max_credential_bytes,
     sourceIp: sourceIpOption(config.source_ip_header),
     queryCredentialNames: [
       ...new Set([ACCESS_TOKEN_PARAM, ...(apiKey?.query_param ? [apiKey.query_param.toLowerCase()] : [])]),
     ],
+    resources: compileResourceGuards(config.routes, config.protected_resources, {
+      credentialHeaders,
+      apiKeyPrefix: apiKey?.prefix ?? null,
+    }),
   };
 }
 

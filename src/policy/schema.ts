@@ -10,6 +10,14 @@ import { compileCondition } from './conditions/index.ts';
 import { PolicyConfigError } from './config-error.ts';
 import { compileHostPattern } from './host-pattern.ts';
 import { compilePathTemplate } from './path-template.ts';
+import { isChallengeToken } from '../resources/challenge.ts';
+import {
+  mcpRouteSchema,
+  protectedResourcesSchema,
+  resourceConfigIssues,
+  stepUpSchema,
+  type ProtectedResourceConfig,
+} from '../resources/schema.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -701,6 +709,8 @@ const route = z
       .describe(
         'shadow: decide and record (log, portcullis_shadow_decisions_total) but allow; a would-be deny sets no identity header',
       ),
+    mcp: mcpRouteSchema.optional(),
+    step_up: stepUpSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -829,6 +839,7 @@ export const configSchema = z
     ),
     tracing: tracingSchema.prefault({}),
     routes: z.array(route).default([]).describe('first match wins'),
+    protected_resources: protectedResourcesSchema,
     default: z.literal('deny').default('deny').describe('no route matched: 403'),
   })
   .strict()
@@ -885,6 +896,12 @@ export const configSchema = z
         message: 'store type redis needs a top-level redis section',
       });
     }
+    const phantom = c.credentials.introspection?.phantom_token;
+    const signingKeys = !!phantom?.enabled && !!phantom.keys?.length;
+    for (const issue of resourceConfigIssues(c.protected_resources, c.routes, { signingKeys })) {
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    }
+    protectedRouteIssues(c, ctx);
     const set = c.headers.set;
     for (const h of Object.keys(set)) {
       if (h === 'authorization' || h === 'host' || h.startsWith(':')) {
@@ -892,6 +909,65 @@ export const configSchema = z
       }
     }
   });
+
+/** Room in a Check message for everything but the body (headers, path, attributes). */
+const CHECK_HEADROOM_BYTES = 64 * 1024;
+
+/**
+ * What a route of a protected resource must be: a token that can carry an audience (API keys carry
+ * none, so every API-key request would be refused), and scopes a challenge can name.
+ */
+function protectedRouteIssues(
+  c: {
+    server: { grpc: { max_receive_message_bytes: number } };
+    routes: readonly {
+      name: string;
+      auth?: readonly string[];
+      scopes: readonly string[];
+      mcp?: { max_body_bytes: number };
+      step_up?: unknown;
+    }[];
+    protected_resources: readonly ProtectedResourceConfig[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const index = new Map(c.routes.map((r, i) => [r.name, i]));
+  c.protected_resources.forEach((res, i) => {
+    res.routes.forEach((name, j) => {
+      const ri = index.get(name);
+      if (ri === undefined) return;
+      const r = c.routes[ri];
+      if (r.auth?.includes('api-key')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['protected_resources', i, 'routes', j],
+          message: `route "${name}" accepts API keys, which carry no audience: every one would be refused (RFC 8707). Remove api-key from routes[${ri}].auth`,
+        });
+      }
+    });
+  });
+  c.routes.forEach((r, i) => {
+    // The body travels inside the Check message, with the headers: the gRPC limit must hold both.
+    const grpcLimit = c.server.grpc.max_receive_message_bytes;
+    if (r.mcp && r.mcp.max_body_bytes + CHECK_HEADROOM_BYTES > grpcLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', i, 'mcp', 'max_body_bytes'],
+        message: `Envoy sends the body inside the Check message, which server.grpc.max_receive_message_bytes (${grpcLimit}) bounds: keep this at most ${grpcLimit - CHECK_HEADROOM_BYTES}, or raise that limit`,
+      });
+    }
+    if (!r.mcp && !r.step_up && !c.protected_resources.some((res) => res.routes.includes(r.name))) return;
+    r.scopes.forEach((s, j) => {
+      if (!isChallengeToken(s))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'scopes', j],
+          message:
+            'a scope of a protected resource or MCP route is visible ASCII without spaces, quotes or backslashes (RFC 6750 §3), so a challenge can name it',
+        });
+    });
+  });
+}
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];

@@ -11,7 +11,7 @@ import { ConfigError, loadConfigFile, type LoadedConfig } from '../policy/load.t
 import type { Config } from '../policy/schema.ts';
 import { createComponents, resolvePath, type Components } from './components.ts';
 import { clientAddress } from '../core/ip.ts';
-import { logIdentityValue, logIp, logMethod, logPath, logRequestId } from './log-fields.ts';
+import { logIdentityValue, logIp, logMethod, logPath, logRequestId, looksLikeSecret, REDACTED } from './log-fields.ts';
 import { preflight, type PreflightOptions } from './preflight.ts';
 import { warnAboutPublishedKeys } from './published-keys.ts';
 import { REDACT_PATHS } from './logger.ts';
@@ -310,6 +310,13 @@ export class App {
       ...(d.allowed && d.shadow
         ? { shadow: true, would_status: d.shadow.status, would_reason: d.shadow.reason }
         : undefined),
+      mcp_method: d.mcp ? logIdentityValue(d.mcp.method) : undefined,
+      mcp_tool:
+        d.mcp?.tool === undefined
+          ? undefined
+          : looksLikeSecret(d.mcp.tool, prefix, presented)
+            ? REDACTED
+            : logIdentityValue(d.mcp.tool),
     };
   }
 

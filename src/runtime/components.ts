@@ -8,6 +8,8 @@ import { CREDENTIAL_KIND_NAMES } from '../core/types.ts';
 import type { ComponentContext, OpsHandler, ReadinessCheck } from '../plumbing/component.ts';
 import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
 import { VERIFIER_FACTORIES } from '../credentials/registry.ts';
+import { createMetadataComponent } from '../resources/component.ts';
+import { joseMetadataSigner, type MetadataSigner } from '../resources/metadata.ts';
 import type { Config } from '../policy/schema.ts';
 import { FileKeyStore } from '../stores/file-keystore.ts';
 import type { KeyStore } from '../stores/keystore.ts';
@@ -105,12 +107,25 @@ export async function createComponents(g: GenerationContext): Promise<Components
   }
 
   const phantomConfig = g.config.credentials.introspection?.phantom_token;
+  let metadataSigner: () => MetadataSigner | undefined = () => undefined;
   if (phantomConfig?.enabled) {
     const phantom = createPhantom(phantomConfig, { ...ctx, log: g.log.child({ component: 'phantom_token' }) });
+    metadataSigner = () => {
+      const key = phantom.signingKey();
+      return key && joseMetadataSigner(key);
+    };
     deps.phantomToken = (identity) => phantom.tokenFor(identity);
     starters.push(() => phantom.start());
     readiness.push({ name: 'phantom_token_keys', ready: () => phantom.ready() });
     opsHandlers.set(JWKS_PATH, phantom.jwksHandler);
+  }
+
+  // After the phantom component: signed metadata uses its key, which exists once it has started.
+  if (g.config.protected_resources.length) {
+    const metadata = createMetadataComponent(g.config.protected_resources, { signer: metadataSigner, now: ctx.now });
+    starters.push(() => metadata.start());
+    readiness.push(metadata.readiness);
+    for (const [path, handler] of metadata.opsHandlers) opsHandlers.set(path, handler);
   }
 
   if (g.config.rate_limits.length) {

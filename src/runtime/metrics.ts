@@ -19,6 +19,7 @@ export class Metrics {
   readonly conditionDenies: Counter<'route' | 'condition' | 'result'>;
   readonly shadowDecisions: Counter<'route' | 'would'>;
   readonly claimHeadersSkipped: Counter<'header' | 'why'>;
+  readonly mcpToolCalls: Counter<'route' | 'tool' | 'decision' | 'reason'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -59,6 +60,12 @@ export class Metrics {
       collect: () => this.keyStoreKeys.set(this.keyStoreSize?.() ?? 0),
       // Every worker of `serve --workers N` holds the same store: one count, not N.
       aggregator: 'max',
+    });
+    this.mcpToolCalls = new Counter({
+      name: 'portcullis_mcp_tool_calls_total',
+      help: 'MCP tools/call decisions by route, matching mcp.tools pattern (_unlisted: none), decision and reason',
+      labelNames: ['route', 'tool', 'decision', 'reason'],
+      registers,
     });
     this.internalErrors = new Counter({
       name: 'portcullis_internal_errors_total',
@@ -107,6 +114,14 @@ export class Metrics {
       }
     } else if (d.condition !== undefined) this.countCondition(d.route ?? '', d.reason, d.condition);
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
+    // The tool's label is the configured pattern it matched, never the client's name (unbounded).
+    if (d.mcp?.tool !== undefined)
+      this.mcpToolCalls.inc({
+        route: d.route ?? '',
+        tool: d.mcp.toolPattern ?? '_unlisted',
+        decision: d.allowed ? 'allow' : 'deny',
+        reason: d.reason,
+      });
   }
 
   private countCondition(route: string, reason: string, condition: string): void {

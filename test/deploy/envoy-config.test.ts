@@ -5,11 +5,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { checkEnvoyBootstrap } from './support/envoy-proto-check.ts';
-import { ENVOY_CONFIGS, extAuthzFilter, findHcm, type Json } from './support/envoy-config.ts';
+import { loadConfigFile } from '../../src/policy/load.ts';
+import { resourceLocation } from '../../src/resources/resource-id.ts';
+import { ENVOY_CONFIGS, extAuthzFilter, findHcm, MCP_ENVOY_CONFIG, REPO, type Json } from './support/envoy-config.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-describe.each(ENVOY_CONFIGS)('%s', (file) => {
+describe.each([...ENVOY_CONFIGS, MCP_ENVOY_CONFIG])('%s', (file) => {
   const config = parse(readFileSync(file, 'utf8'));
 
   it('loads into envoy.config.bootstrap.v3.Bootstrap with every @type resolved', () => {
@@ -104,6 +106,39 @@ describe.each(ENVOY_CONFIGS)('%s', (file) => {
     const last = routes[routes.length - 1];
     expect(last.match).toEqual({ prefix: '/' });
     expect(last.typed_per_filter_config).toBeUndefined();
+  });
+});
+
+describe('envoy/envoy-mcp.yaml with examples/mcp.yaml', () => {
+  const config = parse(readFileSync(MCP_ENVOY_CONFIG, 'utf8'));
+  const portcullis = loadConfigFile(`${REPO}examples/mcp.yaml`).config;
+  const routes: Json[] = findHcm(config).route_config.virtual_hosts[0].routes;
+
+  it("buffers whole bodies for Check, as raw bytes, up to the MCP routes' max_body_bytes", () => {
+    expect(extAuthzFilter(config).with_request_body).toEqual({
+      max_request_bytes: 1048576,
+      allow_partial_message: false,
+      pack_as_bytes: true,
+    });
+    for (const r of portcullis.routes.filter((x) => x.mcp)) expect(r.mcp!.max_body_bytes, r.name).toBe(1048576);
+  });
+
+  it('routes every metadata document, by exact path and without ext_authz, to the ops listener', () => {
+    const wellKnown = portcullis.protected_resources.flatMap((r) => resourceLocation(r.resource).wellKnownPaths);
+    expect(wellKnown).toEqual(['/.well-known/oauth-protected-resource/mcp']);
+    const metadataRoutes = routes.filter((r) => r.route?.cluster === 'portcullis_ops');
+    expect(metadataRoutes.map((r) => r.match)).toEqual(wellKnown.map((path) => ({ path })));
+    for (const r of metadataRoutes)
+      expect(r.typed_per_filter_config['envoy.filters.http.ext_authz'].disabled).toBe(true);
+    const ops = config.static_resources.clusters.find((c: Json) => c.name === 'portcullis_ops');
+    const port = ops.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value;
+    expect(portcullis.server.http.address).toBe(`0.0.0.0:${port}`);
+  });
+
+  it('logs the tool of an MCP call', () => {
+    expect(JSON.stringify(findHcm(config).access_log[0].typed_config.log_format)).toContain(
+      '%DYNAMIC_METADATA(envoy.filters.http.ext_authz:mcp_tool)%',
+    );
   });
 });
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfigFile } from '../../src/policy/load.ts';
-import { ENVOY_CONFIGS, envoyRoutes, REPO } from './support/envoy-config.ts';
+import { ENVOY_CONFIGS, envoyRoutes, MCP_ENVOY_CONFIG, REPO } from './support/envoy-config.ts';
 import { disagreements } from './support/route-agreement.ts';
 
 // Portcullis configs deployed behind these Envoy configs.
@@ -18,6 +18,20 @@ const PORTCULLIS_CONFIGS = [
 ]
   .map((f) => `${REPO}${f}`)
   .filter((f) => existsSync(f));
+
+describe('envoy/envoy-mcp.yaml with examples/mcp.yaml', () => {
+  it('agree on every route and context extension (the metadata routes go to the ops listener)', () => {
+    const envoy = parse(readFileSync(MCP_ENVOY_CONFIG, 'utf8'));
+    const { config } = loadConfigFile(`${REPO}examples/mcp.yaml`);
+    // Checked in envoy-config.test.ts: exact paths to the ops listener, never to the MCP server.
+    const routes = envoyRoutes(envoy).filter((r) => !r.value.startsWith('/.well-known/oauth-protected-resource'));
+    expect(disagreements(routes, config)).toEqual([]);
+    expect(routes.filter((r) => r.contextExtensions['portcullis.route']).map((r) => r.name)).toEqual([
+      'mcp',
+      'mcp-admin',
+    ]);
+  });
+});
 
 describe.each(
   ENVOY_CONFIGS.flatMap((e) => PORTCULLIS_CONFIGS.map((p) => [e.slice(REPO.length), p.slice(REPO.length)])),

@@ -20,6 +20,8 @@ export interface CheckRequestMsg {
         header_map?: { headers?: HeaderValueMsg[] };
         path?: string;
         host?: string;
+        body?: string;
+        raw_body?: Buffer;
       };
     };
     context_extensions?: Record<string, string>;
@@ -36,6 +38,8 @@ export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
     headersFrom(http?.header_map?.headers, http?.headers),
     attrs?.source?.address?.socket_address?.address,
     attrs?.context_extensions,
+    http?.body,
+    http?.raw_body,
   );
 }
 

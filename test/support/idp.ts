@@ -49,6 +49,11 @@ export interface IdpOptions {
   clients?: IdpClient[];
   /** Lifetime of opaque access tokens issued without a resource, seconds (default 300). */
   opaqueTtl?: number;
+  /**
+   * Claims added to each access token issued from now on (JWT claims; introspection members of an
+   * opaque token): oidc-provider's extraTokenClaims. Tests set e.g. `acr` and `auth_time` (step-up).
+   */
+  extraTokenClaims?: () => Record<string, unknown> | undefined;
 }
 
 export const DEFAULT_RESOURCE = 'https://api.example.com';
@@ -267,6 +272,7 @@ export async function startIdp(opts: IdpOptions = {}): Promise<TestIdp> {
         },
       },
       ttl: { ClientCredentials: opts.opaqueTtl ?? 300 },
+      extraTokenClaims: async () => opts.extraTokenClaims?.(),
       // Keys for the provider's own cookies: unused by client_credentials, required by the library.
       cookies: { keys: ['test-cookie-key-0123456789'] },
     });

@@ -197,7 +197,33 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
     expectSameRequest(Buffer.concat([a, Buffer.from(unknown)]));
   });
 
-  it('fields Portcullis ignores (time, destination, body, metadata) do not change the result', () => {
+  it('body and raw_body (with_request_body) are read as the oracle reads them; empty ones are no body', () => {
+    const base = envoyCheckRequest({ path: '/mcp', headers: { 'x-envoy-auth-partial-body': 'false' } });
+    const withBody = (http: Record<string, unknown>) =>
+      serialize({
+        ...base,
+        attributes: {
+          ...base.attributes,
+          request: { ...base.attributes.request, http: { ...base.attributes.request.http, ...http } },
+        },
+      });
+    const text = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"déjà"}}';
+    const a = withBody({ body: text });
+    expectSameRequest(a);
+    expect(decodeCheckRequest(a).body).toBe(text);
+    expect(decodeCheckRequest(a).rawBody).toBeUndefined();
+    const raw = Buffer.from([0x7b, 0xff, 0x7d]);
+    const b = withBody({ raw_body: raw });
+    expectSameRequest(b);
+    expect(Buffer.from(decodeCheckRequest(b).rawBody!)).toEqual(raw);
+    const both = withBody({ body: 'x', raw_body: raw });
+    expectSameRequest(both);
+    expect(decodeCheckRequest(both).body).toBe('x');
+    const empty = decodeCheckRequest(withBody({ body: '', raw_body: Buffer.alloc(0) }));
+    expect('body' in empty || 'rawBody' in empty).toBe(false);
+  });
+
+  it('fields Portcullis ignores (time, destination, size, metadata) do not change the result', () => {
     const base = envoyCheckRequest({ path: '/p', headers: { 'x-api-key': 'k' } });
     const full = {
       ...base,
@@ -207,8 +233,6 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
           ...base.attributes.request,
           http: {
             ...base.attributes.request.http,
-            body: 'payload',
-            raw_body: Buffer.from([0, 1, 2]),
             size: '7',
             query: 'q',
             fragment: 'f',
@@ -244,6 +268,30 @@ describe('lean CheckResponse encoder = proto-loader serialization of toCheckResp
     scopes: ['a', 'b'],
     issuer: 'https://idp',
   };
+
+  it('an MCP call: mcp_tool in the metadata, and an allow with one is never served from kept bytes', () => {
+    // One `set` list for both, as HeaderPolicy gives for one identity and route: only the tool differs.
+    const set = Object.freeze([{ name: 'x-user-id', value: 'user-1' }]);
+    const allow = (tool: string): Decision => ({
+      allowed: true,
+      status: 200,
+      set,
+      remove: ['authorization'],
+      removeQuery: [],
+      responseHeaders: [],
+      reason: 'allowed',
+      route: 'mcp',
+      identity,
+      mcp: { method: 'tools/call', tool, toolPattern: 'get_*' },
+    });
+    expectSameBytes(allow('get_weather'));
+    expectSameBytes(allow('get_time'));
+    expect(Buffer.from(encodeCheckResponse(allow('get_time'))).toString('latin1')).toContain('get_time');
+    expectSameBytes({
+      ...deny('scope_missing', 'r', { route: 'mcp', identity }),
+      mcp: { method: 'tools/call', tool: 'ü' },
+    });
+  });
 
   it('hand-built decisions: every field, empty lists, unicode, every deny status', () => {
     expectSameBytes({

@@ -17,6 +17,8 @@ export interface PhantomComponent {
   ready(): boolean;
   tokenFor(identity: Identity): Promise<string | undefined>;
   jwksHandler: OpsHandler;
+  /** The key phantom tokens are signed with, once started (signed protected-resource metadata). */
+  signingKey(): SigningKey | undefined;
 }
 
 export function createPhantom(cfg: PhantomConfig, opts: ComponentContext): PhantomComponent {
@@ -58,6 +60,7 @@ export function createPhantom(cfg: PhantomConfig, opts: ComponentContext): Phant
       );
     },
     ready: () => signer !== undefined,
+    signingKey: () => signer?.signingKey,
     async tokenFor(identity) {
       // decide() turns a throw into a 503: never an allow without the promised phantom token.
       if (!signer) throw new Error('phantom token signer not started');

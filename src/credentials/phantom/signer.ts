@@ -35,6 +35,10 @@ export class PhantomTokenSigner {
     return this.signing.kid;
   }
 
+  get signingKey(): SigningKey {
+    return this.signing;
+  }
+
   /** undefined: this identity keeps no phantom token (JWTs pass as they are; API keys unless for_api_keys). */
   async tokenFor(identity: Identity): Promise<string | undefined> {
     if (identity.method === 'jwt') return undefined;

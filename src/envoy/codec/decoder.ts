@@ -1,5 +1,5 @@
 // The lean CheckRequest decoder: reads only the fields Portcullis uses straight off the wire
-// (protobufjs Reader) and skips the rest (destination, time, body, TLS, metadata, ...), instead of
+// (protobufjs Reader) and skips the rest (destination, time, TLS, metadata, ...), instead of
 // decoding every field into messages and converting them to objects (proto-loader).
 // Same results as the oracle's toAuthzRequest (test/support/check-oracle.ts): both end in
 // headersFrom/buildAuthzRequest, and protobuf's rules are kept as protobufjs applies them (last
@@ -56,6 +56,8 @@ export function buildAuthzRequest(
   headers: Record<string, string>,
   sourceIp: string | undefined,
   contextExtensions: Record<string, string> | undefined,
+  body?: string,
+  rawBody?: Uint8Array,
 ): AuthzRequest {
   // Most routes send none: share one frozen empty map rather than allocate one per Check.
   let ext = NO_CONTEXT_EXTENSIONS;
@@ -65,7 +67,7 @@ export function buildAuthzRequest(
       ext[k] = String(contextExtensions[k]);
     }
   }
-  return {
+  const req: AuthzRequest = {
     method: method || headers[':method'] || '',
     host: host || headers[':authority'] || headers['host'] || '',
     rawPath: path || headers[':path'] || '',
@@ -74,6 +76,10 @@ export function buildAuthzRequest(
     contextExtensions: ext,
     requestId: headers['x-request-id'],
   };
+  // Only with Envoy's with_request_body; an empty body is no body.
+  if (body) req.body = body;
+  if (rawBody?.length) req.rawBody = rawBody;
+  return req;
 }
 
 const AC = 'envoy.service.auth.v3.AttributeContext';
@@ -91,6 +97,8 @@ const T = {
   path: tagOf(`${AC}.HttpRequest`, 'path', 'bytes'),
   host: tagOf(`${AC}.HttpRequest`, 'host', 'bytes'),
   headerMap: tagOf(`${AC}.HttpRequest`, 'header_map', 'bytes'),
+  body: tagOf(`${AC}.HttpRequest`, 'body', 'bytes'),
+  rawBody: tagOf(`${AC}.HttpRequest`, 'raw_body', 'bytes'),
   headerMapHeaders: tagOf('envoy.config.core.v3.HeaderMap', 'headers', 'bytes'),
   hvKey: tagOf('envoy.config.core.v3.HeaderValue', 'key', 'bytes'),
   hvValue: tagOf('envoy.config.core.v3.HeaderValue', 'value', 'bytes'),
@@ -109,6 +117,8 @@ interface Http {
   /** A header name in `headers` has an upper-case letter (Envoy sends none). */
   mixedCase?: boolean;
   headerList?: HeaderValueMsg[];
+  body?: string;
+  rawBody?: Uint8Array;
 }
 interface Attributes {
   sourceIp?: string;
@@ -131,7 +141,16 @@ export function decodeCheckRequest(buf: Uint8Array): AuthzRequest {
     http?.headers && !http.mixedCase && !http.headerList?.length
       ? http.headers
       : headersFrom(http?.headerList, http?.headers);
-  return buildAuthzRequest(http?.method, http?.host, http?.path, headers, attrs?.sourceIp, attrs?.ctx);
+  return buildAuthzRequest(
+    http?.method,
+    http?.host,
+    http?.path,
+    headers,
+    attrs?.sourceIp,
+    attrs?.ctx,
+    http?.body,
+    http?.rawBody,
+  );
 }
 
 function readAttributes(r: protobuf.Reader, end: number): Attributes {
@@ -199,6 +218,8 @@ function readHttp(r: protobuf.Reader, end: number): Http {
     else if (tag === T.path) h.path = r.string();
     else if (tag === T.host) h.host = r.string();
     else if (tag === T.headerMap) h.headerList = readHeaderMap(r, r.uint32() + r.pos);
+    else if (tag === T.body) h.body = r.string();
+    else if (tag === T.rawBody) h.rawBody = r.bytes();
     else r.skipType(tag & 7);
   }
   return h;

@@ -37,6 +37,7 @@ export function metadataEntries(d: Decision): Array<[string, string]> {
   if (id?.clientId) out.push(['client_id', id.clientId]);
   if (id?.subject) out.push(['subject', id.subject]);
   if (id?.keyId) out.push(['key_id', id.keyId]);
+  if (d.mcp?.tool !== undefined) out.push(['mcp_tool', d.mcp.tool]);
   return out;
 }
 
@@ -141,7 +142,8 @@ function reusesBytes(kept: KeptAllow, d: Allow): boolean {
 }
 
 export function encodeCheckResponse(d: Decision): Buffer {
-  if (!d.allowed || !d.identity || d.responseHeaders.length !== 0) return encode(d);
+  // An MCP message's tool is in the metadata and differs from call to call: never kept.
+  if (!d.allowed || !d.identity || d.responseHeaders.length !== 0 || d.mcp) return encode(d);
   const kept = keptAllows.get(d.identity);
   if (kept && reusesBytes(kept, d)) return kept.bytes;
   const bytes = encode(d);
