@@ -29,6 +29,15 @@ export interface AuthzRequest {
   contextExtensions: Record<string, string>;
   /** Envoy's `x-request-id`, for logs only. */
   requestId?: string;
+  /** `:scheme` (http.scheme), as Envoy sent it: the DPoP `htu` is rebuilt from it. */
+  scheme?: string;
+  /**
+   * The client certificate Envoy verified on this connection (`source.certificate`, URL-encoded PEM;
+   * only with the ext_authz filter's include_peer_certificate). Absent when none.
+   */
+  peerCertificate?: string;
+  /** `source.principal`: the URI SAN (or subject) of that certificate. Absent when none. */
+  peerPrincipal?: string;
 }
 
 /** Who the caller is, once a credential has been verified. Built only by newIdentity (identity.ts). */

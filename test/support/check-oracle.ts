@@ -12,7 +12,7 @@ import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } fro
 
 export interface CheckRequestMsg {
   attributes?: {
-    source?: { address?: { socket_address?: { address?: string } } };
+    source?: { address?: { socket_address?: { address?: string } }; principal?: string; certificate?: string };
     request?: {
       http?: {
         method?: string;
@@ -20,6 +20,7 @@ export interface CheckRequestMsg {
         header_map?: { headers?: HeaderValueMsg[] };
         path?: string;
         host?: string;
+        scheme?: string;
       };
     };
     context_extensions?: Record<string, string>;
@@ -36,6 +37,7 @@ export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
     headersFrom(http?.header_map?.headers, http?.headers),
     attrs?.source?.address?.socket_address?.address,
     attrs?.context_extensions,
+    { scheme: http?.scheme, certificate: attrs?.source?.certificate, principal: attrs?.source?.principal },
   );
 }
 
