@@ -1,12 +1,13 @@
 // The decision: a request, the compiled policy and injected verifiers in; a Decision out.
 // No sockets, no logging: adapters translate, the runtime logs and counts.
-import { extractCredential } from './credential.ts';
+import { clientCertificateCredential, extractCredential } from './credential.ts';
 import { allow, deny, type DenyDetails } from './decision.ts';
 import type { DecideDeps } from './deps.ts';
 import {
   DependencyUnavailableError,
   ForbiddenCredentialError,
   InvalidCredentialError,
+  InvalidRequestError,
   UnsafeHeaderValueError,
 } from './errors.ts';
 import { normalizeHost } from './host.ts';
@@ -14,6 +15,7 @@ import { addressPrefix, clientAddress } from './ip.ts';
 import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
+import { addDpopChallenge, checkSenderConstraint } from './sender-constraint.ts';
 import {
   CREDENTIAL_KINDS,
   type Allow,
@@ -26,7 +28,13 @@ import {
 
 export type { DecideDeps } from './deps.ts';
 
-export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
+export function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
+  const decision = decideRequest(req, policy, deps);
+  const algs = deps.pop?.dpopAlgorithms;
+  return algs === undefined ? decision : decision.then((d) => addDpopChallenge(d, req, policy, algs));
+}
+
+async function decideRequest(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
   // Frameworks that obey a method override (header or query) would run another method than the
@@ -75,7 +83,9 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
     return allowed(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
   }
 
-  const cred = extractCredential(req.headers, query, policy.extract);
+  let cred = extractCredential(req.headers, query, policy.extract);
+  // No token or key: on a route that takes one, the client certificate is the credential.
+  if (cred.kind === 'none' && route.auth.has('mtls')) cred = clientCertificateCredential(req, policy.extract);
   if (cred.kind === 'none') return deny('missing_credentials', realm, { route: route.name });
   if (cred.kind === 'malformed') return deny(cred.reason, realm, { route: route.name });
   const kind: CredentialKind = cred.kind;
@@ -92,6 +102,20 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
     return verificationDeny(e, base, realm);
   }
 
+  // The proof of possession the token is bound to, or the route demands (sender-constraint.ts).
+  const pop = checkSenderConstraint(req, route, cred, identity, deps.pop);
+  let popHeaders: readonly HeaderSet[] | undefined;
+  if (pop) {
+    try {
+      const outcome = await pop;
+      if (!outcome.ok) return deny(outcome.reason, realm, { ...base, extraHeaders: outcome.responseHeaders });
+      identity = outcome.identity;
+      popHeaders = outcome.responseHeaders;
+    } catch (e) {
+      return verificationDeny(e, base, realm);
+    }
+  }
+
   const required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
@@ -105,7 +129,7 @@ export async function decide(req: AuthzRequest, policy: CompiledPolicy, deps: De
   const identitySet = identityHeaders(policy, identity, route);
   if (identitySet instanceof UnsafeHeaderValueError) return deny(identitySet.reason, realm, base);
 
-  const responseHeaders: HeaderSet[] = [];
+  const responseHeaders: HeaderSet[] = popHeaders ? [...popHeaders] : [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
@@ -139,7 +163,7 @@ function identityHeaders(
 }
 
 function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {
-  if (e instanceof InvalidCredentialError) return deny(e.reason, realm, base);
+  if (e instanceof InvalidCredentialError || e instanceof InvalidRequestError) return deny(e.reason, realm, base);
   if (e instanceof ForbiddenCredentialError) return deny(e.reason, realm, { ...base, identity: e.identity });
   if (e instanceof DependencyUnavailableError)
     return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });

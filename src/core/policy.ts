@@ -4,6 +4,9 @@
 import type { ExtractOptions } from './credential.ts';
 import type { CredentialKind, HeaderSet, Identity } from './types.ts';
 
+/** `routes[].sender_constraint`: the proof of possession a route demands (sender-constraint.ts). */
+export type SenderConstraint = 'none' | 'dpop' | 'mtls' | 'any';
+
 /** A route as the decision sees it (matching is the RouteMatcher's business). */
 export interface RouteRule {
   readonly name: string;
@@ -14,6 +17,8 @@ export interface RouteRule {
   readonly scopes: readonly string[];
   /** Name of the rate limit that applies, if any. */
   readonly rateLimit?: string;
+  /** The proof of possession the route demands (default none). */
+  readonly senderConstraint?: SenderConstraint;
 }
 
 export interface RouteMatcher {

@@ -20,8 +20,11 @@ export function compilePolicy(config: Config): Policy {
       apiKeyHeaders: apiKey?.headers ?? [],
       apiKeyQueryParam: apiKey?.query_param?.toLowerCase() ?? null,
       apiKeyPrefix: apiKey?.prefix ?? null,
+      dpop: config.credentials.dpop !== undefined,
+      clientCertificateHeader: clientCertificateHeader(config.credentials.client_certificate),
     },
-    credentialHeaders: ['authorization', ...(apiKey?.headers ?? [])],
+    // The DPoP proof is for this hop: spent here (its jti), it means nothing to the upstream.
+    credentialHeaders: ['authorization', ...(apiKey?.headers ?? []), ...(config.credentials.dpop ? ['dpop'] : [])],
     rateLimits: new Map(config.rate_limits.map((r) => [r.name, r])),
     maxCredentialBytes: config.credentials.max_credential_bytes,
     sourceIp: sourceIpOption(config.source_ip_header),
@@ -34,4 +37,9 @@ export function compilePolicy(config: Config): Policy {
 function sourceIpOption(o: Config['source_ip_header']): CompiledPolicy['sourceIp'] {
   if (o === undefined) return undefined;
   return typeof o === 'string' ? { header: o, trustedHops: 0 } : { header: o.name, trustedHops: o.trusted_hops };
+}
+
+function clientCertificateHeader(c: Config['credentials']['client_certificate']): string | undefined {
+  if (c.source === 'envoy') return undefined;
+  return c.header ?? (c.source === 'xfcc' ? 'x-forwarded-client-cert' : 'client-cert');
 }
