@@ -38,12 +38,8 @@ export class MtlsVerifier implements CredentialVerifier {
   }
 
   /** `credential` is unused: the certificate is read from where credentials.client_certificate says. */
-  verify(_credential: string, request: AuthzRequest): Promise<Identity> {
-    try {
-      return Promise.resolve(this.identify(request));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async verify(_credential: string, request: AuthzRequest): Promise<Identity> {
+    return this.identify(request);
   }
 
   private identify(request: AuthzRequest): Identity {
