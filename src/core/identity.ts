@@ -59,6 +59,23 @@ export function newIdentity(method: CredentialKind, f: IdentityFields): Identity
  */
 export function withBinding(identity: Identity, bound: Binding): Identity {
   if (identity.bound === bound) return identity;
+  // One bound copy per cached identity, so that what is kept per identity downstream (identity
+  // headers, encoded allows) is reused from Check to Check. A function of the key alone.
+  const copies = boundCopies[bound];
+  const kept = copies.get(identity);
+  if (kept) return kept;
+  const copy = boundCopy(identity, bound);
+  copies.set(identity, copy);
+  return copy;
+}
+
+const boundCopies: Record<Binding, WeakMap<Identity, Identity>> = {
+  dpop: new WeakMap(),
+  mtls: new WeakMap(),
+  'dpop+mtls': new WeakMap(),
+};
+
+function boundCopy(identity: Identity, bound: Binding): Identity {
   // Same fields in the same order as newIdentity (one object shape); already checked and frozen.
   return Object.freeze({
     method: identity.method,

@@ -14,6 +14,8 @@ export class Metrics {
   /** The running config's key store size (App sets it); undefined: no key store, the gauge reads 0. */
   keyStoreSize: (() => number) | undefined;
   readonly internalErrors: Counter;
+  /** Allowed Checks whose credential was sender-constrained, by binding (identity.bound). */
+  readonly bound: Counter<'bound'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -60,6 +62,12 @@ export class Metrics {
       help: 'Unexpected errors (each denied with 503); see the error log',
       registers,
     });
+    this.bound = new Counter({
+      name: 'portcullis_sender_constrained_total',
+      help: 'Allowed Checks whose credential was proven held (identity.bound: dpop, mtls, dpop+mtls)',
+      labelNames: ['bound'],
+      registers,
+    });
   }
 
   // Children found level by level with the decision's own strings (reason, then route, then
@@ -71,6 +79,7 @@ export class Metrics {
   /** Counts a decision and its duration. */
   countDecision(d: Decision, seconds: number): void {
     this.decisionCounter(d).inc();
+    if (d.allowed && d.identity?.bound !== undefined) this.bound.inc({ bound: d.identity.bound });
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
   }
 
