@@ -277,7 +277,7 @@ describe('server nonces (nonce: required)', () => {
     const retry = await send({ token: bound, proof: await proof({ nonce: first.nonce }) }, nonceSvc);
     expect(retry.status).toBe(200);
     const forged = await send(
-      { token: bound, proof: await proof({ nonce: `${first.nonce!.split('.')[0]}.${'A'.repeat(22)}` }) },
+      { token: bound, proof: await proof({ nonce: `${first.nonce.split('.')[0]}.${'A'.repeat(22)}` }) },
       nonceSvc,
     );
     expect(forged).toMatchObject({ status: 401, reason: 'dpop_nonce_invalid', error: 'use_dpop_nonce' });
