@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 export type Json = any;
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const ENVOY_CONFIGS = ['envoy/envoy.yaml', 'envoy/envoy-sidecar.yaml'].map((f) => `${REPO}${f}`);
+export const ENVOY_CONFIGS = ['envoy/envoy.yaml', 'envoy/envoy-sidecar.yaml', 'envoy/envoy-mtls.yaml'].map(
+  (f) => `${REPO}${f}`,
+);
 
 const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
