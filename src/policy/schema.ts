@@ -810,6 +810,12 @@ export const configSchema = z
           path: ['routes', i, 'sender_constraint'],
           message: 'sender_constraint dpop needs credentials.dpop to be configured',
         });
+      if (r.sender_constraint === 'dpop' && !r.auth?.some((k) => k === 'jwt' || k === 'oauth2'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'sender_constraint'],
+          message: 'sender_constraint dpop needs a token kind (jwt, oauth2) in auth',
+        });
       if (r.rate_limit && !limits.has(r.rate_limit)) {
         ctx.addIssue({
           code: 'custom',
