@@ -28,6 +28,7 @@ const answers = new Map<string, Record<string, unknown>>();
 let svc: TestService;
 let pinned: TestService;
 let behindProxy: TestService;
+let rfc9440: TestService;
 
 const x5t = (c: TestCert) => createHash('sha256').update(c.der).digest('base64url');
 
@@ -82,10 +83,11 @@ beforeAll(async () => {
     'ca.pem': pki.intermediate.pem,
   });
   behindProxy = await service(`  ${mtls}\n  client_certificate: { source: xfcc }`);
+  rfc9440 = await service(`  ${mtls}\n  client_certificate: { source: client-cert }`);
 });
 
 afterAll(async () => {
-  await Promise.all([svc?.stop(), pinned?.stop(), behindProxy?.stop()]);
+  await Promise.all([svc?.stop(), pinned?.stop(), behindProxy?.stop(), rfc9440?.stop()]);
   await new Promise((r) => introspection?.close(r));
 });
 
@@ -251,5 +253,25 @@ describe('the mtls credential kind', () => {
     expect(r.upstream['x-user-id']).toBe('spiffe://example.org/ns/prod/sa/api');
     // Configured for XFCC: Envoy's own source.certificate is not read.
     expect((await send(behindProxy, { path: '/internal/jobs', cert: pki.spiffe })).reason).toBe('missing_credentials');
+  });
+});
+
+describe('RFC 9440 Client-Cert from a trusted front proxy', () => {
+  it('a certificate-bound token passes with the matching Client-Cert; two values are refused with 400', async () => {
+    const token = accessToken({ iss: ISS, aud: AUD, key }, { cnf: { 'x5t#S256': x5t(pki.spiffe) } });
+    const header = `:${pki.spiffe.der.toString('base64')}:`;
+    expect(await send(rfc9440, { authorization: `Bearer ${token}`, headers: { 'client-cert': header } })).toMatchObject(
+      { status: 200, bound: 'mtls' },
+    );
+    expect(
+      await send(rfc9440, {
+        authorization: `Bearer ${token}`,
+        headers: { 'client-cert': `${header},:${pki.dn.der.toString('base64')}:` },
+      }),
+    ).toMatchObject({ status: 400, reason: 'mtls_certificate_multiple', error: 'invalid_request' });
+    // Envoy's own source.certificate is not read when the config names a header.
+    expect((await send(rfc9440, { authorization: `Bearer ${token}`, cert: pki.spiffe })).reason).toBe(
+      'mtls_certificate_missing',
+    );
   });
 });
