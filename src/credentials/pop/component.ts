@@ -93,6 +93,13 @@ function dpopSetup(
   ctx: ComponentContext & { cacheScope: string },
   redis: RedisConnection | undefined,
 ): DpopSetup {
+  // A worker of `serve --workers` (src/cli/cluster.ts sets PORTCULLIS_WORKER): a replay cache in
+  // this process alone would let a proof replayed to another worker through. The primary refuses
+  // such a config at start; this catches it on a reload.
+  if (!redis && process.env.PORTCULLIS_WORKER !== undefined)
+    throw new Error(
+      'credentials.dpop: with serve --workers the DPoP replay cache must be shared: add a redis section (docs/proof-of-possession.md)',
+    );
   let nonces: DpopNonces | undefined;
   if (d.nonce === 'required') {
     nonces = new DpopNonces({ secret: d.nonce_secret, windowSeconds: d.nonce_window_seconds });
