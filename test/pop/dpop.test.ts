@@ -284,3 +284,26 @@ describe('server nonces (nonce: required)', () => {
     expect(forged.nonce).toBe(first.nonce);
   });
 });
+
+describe('hostile DPoP headers', () => {
+  it('garbage, oversized, control characters and JSON that is not a JWS: 401 invalid_dpop_proof, never a 5xx', async () => {
+    const b = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const hostile = [
+      'a'.repeat(9000),
+      'x.y.z',
+      `${b({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.jwk })}.${b([1, 2])}.AAAA`,
+      `${b({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.jwk, crit: ['exp'] })}.${b({})}.AAAA`,
+      `${b({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } })}.${b({})}.AAAA`,
+      `${b({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.jwk })}.${b({ jti: 'j'.repeat(300) })}.AAAA`,
+      `${b({ typ: 'dpop+jwt', alg: 'ES256', jwk: null })}..`,
+      `${b('__proto__')}.${b({ __proto__: { admin: true } })}.`,
+      'eyJ.eyJ.\u0000',
+    ];
+    for (const p of hostile) {
+      const r = await send({ token: bound, proof: p });
+      expect(r.status, p.slice(0, 80)).toBe(401);
+      expect(r.error).toBe('invalid_dpop_proof');
+      expect(r.reason).toMatch(/^dpop_/);
+    }
+  });
+});
