@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/decide.ts';
 import { newIdentity } from '../../src/core/identity.ts';
 import type { AuthzRequest, Decision, Identity } from '../../src/core/types.ts';
+import { DENY_ERRORS, DENY_REASONS, isDenyReason } from '../../src/core/reasons.ts';
 import { PopChecker } from '../../src/credentials/pop/checker.ts';
+import { POP_REASONS } from '../../src/credentials/pop/reasons.ts';
 import { compilePolicy } from '../../src/policy/compile.ts';
 import { parseConfig } from '../../src/policy/load.ts';
 import { MemoryReplayCache } from '../../src/stores/replay-cache.ts';
@@ -90,6 +92,17 @@ describe('when the step runs', () => {
     const d = await run(req('/internal/x', {}, { peerCertificate: 'x' }), identity());
     expect(d).toMatchObject({ allowed: false, reason: 'dpop_required' });
     expect(challenge(d)).toBe('DPoP realm="api", algs="ES256 EdDSA"');
+  });
+});
+
+describe('the two catalogs', () => {
+  it('every refusal of src/credentials/pop/ is a catalog reason with the same status', () => {
+    for (const [reason, info] of Object.entries(POP_REASONS)) {
+      expect(isDenyReason(reason), reason).toBe(true);
+      const row = DENY_REASONS[reason as keyof typeof DENY_REASONS];
+      expect(DENY_ERRORS[row.error].status, reason).toBe(info.status);
+      if ('error' in info) expect(row.error, reason).toBe(info.error);
+    }
   });
 });
 
