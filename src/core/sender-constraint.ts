@@ -56,7 +56,6 @@ export function checkSenderConstraint(
   const required = route.senderConstraint ?? 'none';
   if (cred.kind === 'mtls') {
     // The client certificate is the credential: bound to it by construction, never to a DPoP key.
-    if (cred.dpop) return Promise.resolve({ ok: false, reason: 'dpop_token_not_bound' });
     if (required === 'dpop') return Promise.resolve({ ok: false, reason: 'dpop_required' });
     return undefined;
   }
