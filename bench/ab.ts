@@ -144,6 +144,10 @@ const all = scenarios(ws, opaqueToken);
 const scenario = all.find((s) => s.id === opt.scenario && (s.spec || s.frames));
 if (!scenario)
   throw new Error(`--scenario ${opt.scenario}: not a scenario of npm run bench (see npm run bench -- --help)`);
+if (scenario.server)
+  throw new Error(
+    `--scenario ${opt.scenario}: runs on a Portcullis of its own config (credentials.dpop) in npm run bench; bench:ab compares the main config only`,
+  );
 const payload = join(dir, 'payload.bin');
 if (scenario.spec) writeFileSync(payload, framedCheckRequest(scenario.spec));
 // Checked before any server starts: a typo should not cost a minute of priming.

@@ -172,7 +172,8 @@ routes:
       - "request.method in ['GET', 'HEAD'] || 'admin' in identity.claims.roles"
 `),
 );
-const cached = newIdentity('jwt', { ...identity, claims });
+const { bound: _bound, ...fields } = identity;
+const cached = newIdentity('jwt', { ...fields, claims });
 const decideDeps: DecideDeps = { now: () => Date.now(), verifiers: { jwt: { verify: () => Promise.resolve(cached) } } };
 const checkOf = (rawPath: string): AuthzRequest => ({
   method: 'GET',

@@ -20,6 +20,7 @@ import {
   type Proc,
 } from './lib/processes.ts';
 import { allCpus, pinningFor, pinProcess, type CpuPinning } from './lib/cpu-pinning.ts';
+import { dpopConfig } from './lib/dpop.ts';
 import { apiKeySpec, decisionMismatch, scenarios, type Scenario } from './lib/scenarios.ts';
 import { newWorkdir, prepareWorkspace, type IntrospectionTarget, type Workspace } from './lib/setup.ts';
 import { markdownTable, type BenchRow } from './lib/markdown.ts';
@@ -60,7 +61,9 @@ if (opt.help) {
   --quick              short smoke run: 2 s per scenario, no soak, no workers scaling
   --json               print the results as JSON (stdout) instead of the table
   --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-policy, jwt-policy-baseline,
-                       jwt-rs256-new, jwt-es256-new, opaque-cached, deny-no-credential, rate-limited)
+                       jwt-rs256-new, jwt-es256-new, opaque-cached, deny-no-credential, rate-limited,
+                       dpop-memory, dpop-redis; the dpop rows run on Portcullis instances of their own,
+                       dpop-redis with a redis-server)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
   --rounds N           floor/Portcullis run pairs per scenario, and A/A pairs; the median pair is reported (default 4; quick 1)
@@ -222,15 +225,45 @@ async function main(): Promise<number> {
       for (const id of only)
         if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario "${id}" (see --help)`);
 
+    // The DPoP rows run on Portcullis instances of their own (bench/lib/dpop.ts): the main config
+    // stays without credentials.dpop, so every other row measures what it always did.
+    const main: Target = { proc: portcullis, grpcPort: ws.grpcPort, httpPort: ws.httpPort, rss: rssP };
+    const targets = new Map<string, Target>();
+    for (const s of all.filter((x) => x.server)) {
+      const kind = s.server!;
+      try {
+        let redisUrl: string | undefined;
+        if (kind === 'dpop-redis') {
+          const { startRedis } = await import('../test/support/redis.ts');
+          const redis = await startRedis();
+          closers.push(() => redis.stop());
+          redisUrl = redis.url;
+        }
+        const ports = { grpc: await freePort(), http: await freePort() };
+        const file = join(dir, `portcullis-${kind}.yaml`);
+        const from = { grpc: ws.grpcPort, http: ws.httpPort };
+        writeFileSync(file, dpopConfig(readFileSync(ws.configFile, 'utf8'), from, ports, redisUrl));
+        const p = startPortcullis(ws, file, `portcullis-${kind}`, opt.profile ? join(profileDir, kind) : undefined);
+        procs.push(p);
+        await waitReady(p, ports.http);
+        targets.set(kind, { proc: p, grpcPort: ports.grpc, httpPort: ports.http, rss: new RssSampler(p) });
+      } catch (e) {
+        s.skip = `no ${kind} server (${(e as Error).message})`;
+      }
+    }
+    const target = (s: Scenario): Target => (s.server ? (targets.get(s.server) ?? main) : main);
+
     // Preflight: every payload must get its expected decision before anything is measured.
     say('preflight: checking each scenario gets its expected decision');
     const session = await connect(ws.grpcPort);
     for (const s of all) {
       if (s.skip) continue;
       const frames = s.spec ? [framedCheckRequest(s.spec)] : await s.frames!(2);
-      for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(session, frames[0]);
+      const own = s.server ? await connect(target(s).grpcPort) : undefined;
+      const sess = own ?? session;
+      for (let i = 0; i < (s.primeRequests ?? 0); i++) await h2Check(sess, frames[0]);
       for (const f of frames) {
-        const got = await h2Check(session, f);
+        const got = await h2Check(sess, f);
         const problem = decisionMismatch(s.expect, got.grpcStatus, got.response);
         if (problem) {
           const reason = got.response?.dynamic_metadata?.fields?.reason?.stringValue;
@@ -239,6 +272,7 @@ async function main(): Promise<number> {
           else throw new Error(`preflight ${s.id}: ${problem}`);
         }
       }
+      own?.close();
       say(`  ${s.id}: ${s.skip ? `skipped: ${s.skip}` : 'ok'}`);
     }
     session.close();
@@ -335,7 +369,7 @@ async function main(): Promise<number> {
         await throughputPair(
           1,
           () => runGenerator({ ...warmGen, port: floorPort, frames }),
-          () => runGenerator({ ...warmGen, port: ws.grpcPort, frames }),
+          () => runGenerator({ ...warmGen, port: target(s).grpcPort, frames }),
         );
       }
     }
@@ -367,7 +401,8 @@ async function main(): Promise<number> {
         let floorRun: Measured;
         let run: Measured;
         let exhausted = false;
-        const before = await decisionCounts(ws.httpPort);
+        const t = target(s);
+        const before = await decisionCounts(t.httpPort);
         // Steal over the pair itself: the generator rows read it again once their tokens are signed.
         let cpuBefore = readCpuTimes();
         if (s.driver === 'h2load') {
@@ -403,26 +438,26 @@ async function main(): Promise<number> {
             const r = await withGeneratorCpu(p, (hooks) => runGenerator({ ...gen, port, frames, ...hooks }));
             // Zero seconds: the pool ran out before the warm-up ended, so nothing was measured.
             if (r.seconds <= 0) throw new Error(`${s.id}: the token pool ran out during warm-up; lower --warmup`);
-            exhausted ||= p === portcullis && r.exhausted;
+            exhausted ||= p === t.proc && r.exhausted;
             return r;
           };
           say(`${tag}: ${pairLabel(round)} (generator)…`);
           [floorRun, run] = await throughputPair(
             round,
             () => drive(floor, floorPort),
-            () => (rssP.reset(), drive(portcullis, ws.grpcPort)),
+            () => (t.rss.reset(), drive(t.proc, t.grpcPort)),
           );
           genFloorRuns.push(floorRun);
         }
         const share = shareWithStatus(
           before,
-          await decisionCounts(ws.httpPort),
+          await decisionCounts(t.httpPort),
           s.expect.allowed ? 200 : s.expect.status,
         ).share;
         let m = measured.find((x) => x.s === s);
         if (!m) measured.push((m = { s, pairs: [], peak: 0, shares: [], exhausted: false }));
         m.pairs.push([floorRun, run]);
-        m.peak = Math.max(m.peak, rssP.peak());
+        m.peak = Math.max(m.peak, t.rss.peak());
         m.shares.push(share);
         m.exhausted ||= exhausted;
         say(
@@ -583,6 +618,7 @@ async function main(): Promise<number> {
 
     rssP.stop();
     rssF.stop();
+    for (const t of targets.values()) t.rss.stop();
     const result = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -679,6 +715,14 @@ const orderLabel = (round: number) => (round % 2 === 1 ? 'floor, then Portcullis
 
 /** `cpus`: a taskset list, null for every CPU; by default the servers' CPUs when pinned. */
 /** Portcullis as production runs it: the compiled dist/ through bin/portcullis.js (built at the start). */
+/** A Portcullis instance a scenario runs against. */
+interface Target {
+  proc: Proc;
+  grpcPort: number;
+  httpPort: number;
+  rss: RssSampler;
+}
+
 function startPortcullis(
   ws: Workspace,
   configFile: string,

@@ -1,6 +1,7 @@
 // The measured scenarios: what each sends, what decision it must get, and its target.
 import type { Workspace } from './setup.ts';
 import { framedCheckRequest, type RequestSpec } from './payloads.ts';
+import { dpopClient, dpopFrames } from './dpop.ts';
 import { signPool, signToken, type SigningKey } from './tokens.ts';
 
 export type Expectation = { allowed: true } | { allowed: false; status: number };
@@ -20,6 +21,8 @@ export interface Scenario {
   spec?: RequestSpec;
   /** Generator scenarios: builds `count` distinct frames. */
   frames?(count: number): Promise<Buffer[]>;
+  /** Runs against a Portcullis of its own (bench/lib/dpop.ts), not the main one. */
+  server?: 'dpop-memory' | 'dpop-redis';
 }
 
 const ORDERS = '/v1/orders/12345?expand=items';
@@ -45,6 +48,8 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
     (await signPool(key, count, `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`)).map((t, i) =>
       framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${t}` } }, i),
     );
+  const dpop = dpopClient(ws.es256);
+  const proofs = (count: number) => Promise.resolve(dpopFrames(dpop, ORDERS, count));
   return [
     {
       id: 'api-key',
@@ -113,6 +118,23 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
       expect: { allowed: false, status: 429 },
       primeRequests: 1,
       spec: { path: '/v1/limited/export', headers: { 'x-api-key': ws.limitedApiKey } },
+    },
+    {
+      id: 'dpop-memory',
+      title: 'DPoP, never-seen proof, cached token (replay cache in memory)',
+      driver: 'generator',
+      expect: { allowed: true },
+      targetRatio: 0.5,
+      frames: proofs,
+      server: 'dpop-memory',
+    },
+    {
+      id: 'dpop-redis',
+      title: 'DPoP, never-seen proof, cached token (replay cache in Redis)',
+      driver: 'generator',
+      expect: { allowed: true },
+      frames: proofs,
+      server: 'dpop-redis',
     },
   ];
 }

@@ -5,9 +5,12 @@
 // docs/performance.md "Workers or replicas" says when to use this rather than more replicas.
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { loadConfigFile } from '../policy/load.ts';
+import { ConfigError, loadConfigFile } from '../policy/load.ts';
 import { createLogger, exitWhenLogged } from '../runtime/logger.ts';
 import { serve } from './serve.ts';
+
+export const DPOP_NEEDS_SHARED_REPLAY_CACHE =
+  'credentials.dpop: without a redis section the DPoP replay cache is per process, and with --workers a proof replayed to another worker would pass; configure redis (docs/proof-of-possession.md) or run one process';
 
 const METRICS_REQ = 'portcullis:cluster-metrics-req';
 const METRICS_RES = 'portcullis:cluster-metrics-res';
@@ -25,6 +28,10 @@ export async function serveWithWorkers(opts: { configFile: string; workers: numb
 async function runPrimary(opts: { configFile: string; workers: number }): Promise<void> {
   // A bad config fails here, once, with every problem listed, instead of in N crash-looping workers.
   const { config } = loadConfigFile(opts.configFile);
+  // Unlike a rate limit (a client gets up to N times its budget), a replay cache split across
+  // processes lets a stolen proof through: refused rather than warned about.
+  if (config.credentials.dpop && !config.redis)
+    throw new ConfigError(opts.configFile, [DPOP_NEEDS_SHARED_REPLAY_CACHE]);
   const log = createLogger(config.logging.level).child({ role: 'primary' });
   if (config.rate_limits.length && !config.redis) {
     log.warn(

@@ -3,17 +3,31 @@
 // anything else -> introspection. Never a fallback from one to another.
 import type { QueryScan } from './query.ts';
 import type { InvalidRequestReason } from './reasons.ts';
-import type { CredentialKind } from './types.ts';
+import type { AuthzRequest, CredentialKind } from './types.ts';
 
 export type Extracted =
   | { kind: 'none' }
   | { kind: 'malformed'; reason: InvalidRequestReason }
-  | { kind: CredentialKind; value: string; header?: string; queryParam?: string };
+  | {
+      kind: CredentialKind;
+      value: string;
+      header?: string;
+      queryParam?: string;
+      /** `Authorization: DPoP <token>` (RFC 9449, §7.1): the token must come with a proof. */
+      dpop?: true;
+    };
 
 export interface ExtractOptions {
   apiKeyHeaders: readonly string[];
   apiKeyQueryParam: string | null;
   apiKeyPrefix: string | null;
+  /** credentials.dpop is configured: `Authorization: DPoP <token>` is a credential. */
+  dpop?: boolean;
+  /**
+   * credentials.client_certificate: the header a trusted proxy writes the client certificate in
+   * (XFCC, Client-Cert); undefined: Envoy's own `source.certificate`.
+   */
+  clientCertificateHeader?: string;
 }
 
 // RFC 6750 §2.1 b64token.
@@ -85,6 +99,11 @@ export function extractCredential(headers: Record<string, string>, query: QueryS
       if (param === '') return { kind: 'malformed', reason: 'bearer_empty' };
       if (!B64TOKEN.test(param)) return { kind: 'malformed', reason: 'bearer_syntax' };
       found.push({ kind: classifyBearer(param, opts.apiKeyPrefix), value: param, header: 'authorization' });
+    } else if (scheme === 'dpop' && opts.dpop) {
+      // The same token68 as Bearer (RFC 9449, §7.1); what it is follows from its shape, as for Bearer.
+      if (param === '') return { kind: 'malformed', reason: 'dpop_token_empty' };
+      if (!B64TOKEN.test(param)) return { kind: 'malformed', reason: 'dpop_token_syntax' };
+      found.push({ kind: classifyBearer(param, opts.apiKeyPrefix), value: param, header: 'authorization', dpop: true });
     } else if (scheme === 'apikey' && opts.apiKeyPrefix) {
       if (param === '' || param.includes(' ')) return { kind: 'malformed', reason: 'apikey_syntax' };
       found.push({ kind: 'api-key', value: param, header: 'authorization' });
@@ -122,4 +141,16 @@ export function extractCredential(headers: Record<string, string>, query: QueryS
   if (accessTokens > 0) return { kind: 'malformed', reason: 'access_token_in_query' };
   if (found.length === 0) return { kind: 'none' };
   return found[0];
+}
+
+/**
+ * The client certificate as the credential (the `mtls` kind), when the request carries one where
+ * credentials.client_certificate says to look; the verifier reads and checks it.
+ */
+export function clientCertificateCredential(req: AuthzRequest, opts: ExtractOptions): Extracted {
+  const present =
+    opts.clientCertificateHeader === undefined
+      ? req.peerCertificate !== undefined
+      : req.headers[opts.clientCertificateHeader] !== undefined;
+  return present ? { kind: 'mtls', value: '' } : { kind: 'none' };
 }

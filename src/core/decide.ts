@@ -1,13 +1,14 @@
 // The decision: a request, the compiled policy and injected verifiers in; a Decision out.
 // No sockets, no logging: adapters translate, the runtime logs and counts.
 import { conditionsDeny, type ConditionInput } from './conditions.ts';
-import { extractCredential } from './credential.ts';
+import { clientCertificateCredential, extractCredential } from './credential.ts';
 import { allow, deny, type DenyDetails } from './decision.ts';
 import type { DecideDeps } from './deps.ts';
 import {
   DependencyUnavailableError,
   ForbiddenCredentialError,
   InvalidCredentialError,
+  InvalidRequestError,
   UnsafeHeaderValueError,
 } from './errors.ts';
 import { normalizeHost } from './host.ts';
@@ -16,6 +17,7 @@ import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { guardedDeny, guardRequest, noPassthrough, withMcp, type RouteGuard } from './protected-resource.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
+import { addDpopChallenge, checkSenderConstraint } from './sender-constraint.ts';
 import { shadowed } from './shadow.ts';
 import {
   CREDENTIAL_KINDS,
@@ -31,10 +33,14 @@ import {
 export type { DecideDeps } from './deps.ts';
 
 export function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
-  // Protected resources' 401 and 403 name their metadata (RFC 9728 §5.1): one place for every deny.
+  let decision = decideRequest(req, policy, deps);
+  const algs = deps.pop?.dpopAlgorithms;
+  if (algs !== undefined) decision = decision.then((d) => addDpopChallenge(d, req, policy, algs));
+  // Protected resources' 401 and 403 name their metadata (RFC 9728 §5.1), in every challenge the
+  // deny carries (Bearer and DPoP): one place for every deny.
   const guards = policy.resources;
-  if (!guards) return decideRequest(req, policy, deps);
-  return decideRequest(req, policy, deps).then((d) => guardedDeny(d, guards, policy.realm));
+  if (guards) decision = decision.then((d) => guardedDeny(d, guards, policy.realm));
+  return decision;
 }
 
 async function decideRequest(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
@@ -109,7 +115,9 @@ async function decideOnRoute(
     return allowed(req, policy, route, undefined, anonymous, queryCredentialNames(query), responseHeaders);
   }
 
-  const cred = extractCredential(req.headers, query, policy.extract);
+  let cred = extractCredential(req.headers, query, policy.extract);
+  // No token or key: on a route that takes one, the client certificate is the credential.
+  if (cred.kind === 'none' && route.auth.has('mtls')) cred = clientCertificateCredential(req, policy.extract);
   if (cred.kind === 'none') return deny('missing_credentials', realm, { route: route.name });
   if (cred.kind === 'malformed') return deny(cred.reason, realm, { route: route.name });
   const kind: CredentialKind = cred.kind;
@@ -124,6 +132,20 @@ async function decideOnRoute(
     identity = await verifier.verify(cred.value, req, route, sourceIp);
   } catch (e) {
     return verificationDeny(e, base, realm);
+  }
+
+  // The proof of possession the token is bound to, or the route demands (sender-constraint.ts).
+  const pop = checkSenderConstraint(req, route, cred, identity, deps.pop);
+  let popHeaders: readonly HeaderSet[] | undefined;
+  if (pop) {
+    try {
+      const outcome = await pop;
+      if (!outcome.ok) return deny(outcome.reason, realm, { ...base, extraHeaders: outcome.responseHeaders });
+      identity = outcome.identity;
+      popHeaders = outcome.responseHeaders;
+    } catch (e) {
+      return verificationDeny(e, base, realm);
+    }
   }
 
   // Audience, step-up, the MCP message (protected-resource.ts): what this route adds.
@@ -155,7 +177,7 @@ async function decideOnRoute(
   const identitySet = identityHeaders(policy, identity, route);
   if (identitySet instanceof UnsafeHeaderValueError) return withMcp(deny(identitySet.reason, realm, base), mcp);
 
-  const responseHeaders: HeaderSet[] = [];
+  const responseHeaders: HeaderSet[] = popHeaders ? [...popHeaders] : [];
   if (route.rateLimit && deps.rateLimiter) {
     const rl = policy.rateLimits.get(route.rateLimit)!;
     const limited = await applyRateLimit(rl, identity, sourceIp, deps, responseHeaders);
@@ -224,7 +246,7 @@ function conditionInput(
 }
 
 function verificationDeny(e: unknown, base: DenyDetails, realm: string): Decision {
-  if (e instanceof InvalidCredentialError) return deny(e.reason, realm, base);
+  if (e instanceof InvalidCredentialError || e instanceof InvalidRequestError) return deny(e.reason, realm, base);
   if (e instanceof ForbiddenCredentialError) return deny(e.reason, realm, { ...base, identity: e.identity });
   if (e instanceof DependencyUnavailableError)
     return deny(e.reason, realm, { ...base, retryAfterSeconds: e.retryAfterSeconds });

@@ -22,6 +22,9 @@ function challenge(kind: Challenge, realm: string, scope: readonly string[] | un
   switch (kind) {
     case 'none':
       return undefined;
+    case 'dpop':
+      // The DPoP challenge needs the configured algorithms: addDpopChallenge (sender-constraint.ts).
+      return undefined;
     case 'realm':
       return `Bearer realm="${realm}"`;
     case 'insufficient_scope':
@@ -70,4 +73,14 @@ export function allow(
 /** The JSON body of a deny: `error` and a short description, nothing internal. */
 export function denyBody(d: Deny): string {
   return JSON.stringify({ error: d.error, error_description: d.description });
+}
+
+/**
+ * The same deny with its `WWW-Authenticate` replaced (the DPoP challenge, which needs the configured
+ * algorithms: sender-constraint.ts).
+ */
+export function withChallenge(d: Deny, wwwAuthenticate: string): Deny {
+  const responseHeaders = d.responseHeaders.filter((h) => h.name !== 'www-authenticate');
+  responseHeaders.unshift({ name: 'www-authenticate', value: wwwAuthenticate });
+  return { ...d, responseHeaders };
 }

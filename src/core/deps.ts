@@ -2,6 +2,7 @@
 // the rate limiter, the phantom-token minter and the clock. The runtime builds them from the config
 // (src/runtime/components.ts, src/credentials/registry.ts); tests hand in their own.
 import type { RouteRule } from './policy.ts';
+import type { ProofOfPossession } from './sender-constraint.ts';
 import type { AuthzRequest, CredentialKind, Identity } from './types.ts';
 
 /**
@@ -50,4 +51,6 @@ export interface DecideDeps {
   phantomToken?(identity: Identity, route: string): Promise<string | undefined>;
   /** Called when a rate limiter failure was let through (on_redis_error: allow). */
   onRateLimiterError?(policy: string, err: Error): void;
+  /** DPoP proofs and certificate-bound tokens (sender-constraint.ts); without it a bound token is refused. */
+  pop?: ProofOfPossession;
 }

@@ -3,7 +3,7 @@
 // its extra fields as declared properties. Like jose's errors, each class has a stable `code`
 // (static and on the instance) for code that must tell them apart without `instanceof` (across
 // module copies).
-import type { ForbiddenReason, InvalidTokenReason, UnavailableReason } from './reasons.ts';
+import type { ForbiddenReason, InvalidRequestReason, InvalidTokenReason, UnavailableReason } from './reasons.ts';
 import type { Identity } from './types.ts';
 
 /** The credential is not valid (bad signature, expired, unknown key...): 401 invalid_token. */
@@ -66,5 +66,16 @@ export class UnsafeHeaderValueError extends Error {
         ? `identity value for ${header} is longer than its max_length`
         : `identity value for ${header} is outside the safe form (visible ASCII without " , ; \\) and the header is not set to percent_encode`,
     );
+  }
+}
+
+/** The credential cannot be read at all (a malformed client certificate): 400 invalid_request. */
+export class InvalidRequestError extends Error {
+  static readonly code = 'ERR_INVALID_REQUEST';
+  readonly code = InvalidRequestError.code;
+  override readonly name = 'InvalidRequestError';
+
+  constructor(readonly reason: InvalidRequestReason) {
+    super(`invalid request: ${reason}`);
   }
 }

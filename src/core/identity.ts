@@ -5,7 +5,7 @@
 // headers, metadata, logs, rate-limit keys) then sees one object shape whatever the credential
 // (a frozen object has a shape of its own, so all of them are frozen, not some).
 import { InvalidCredentialError } from './errors.ts';
-import type { Claims, CredentialKind, Identity } from './types.ts';
+import type { Binding, Claims, CredentialKind, Identity } from './types.ts';
 
 /** A lone surrogate (with the u flag a surrogate pair is one code point and does not match). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -21,6 +21,7 @@ export interface IdentityFields {
   expiresAt?: number;
   /** Verified attributes (bounded by the verifier); frozen here, with everything inside them. */
   claims?: Readonly<Record<string, unknown>>;
+  bound?: Binding;
 }
 
 /**
@@ -48,6 +49,44 @@ export function newIdentity(method: CredentialKind, f: IdentityFields): Identity
     issuer: f.issuer,
     expiresAt: f.expiresAt,
     claims: f.claims === undefined ? undefined : deepFreeze(f.claims),
+    bound: f.bound,
+  });
+}
+
+/**
+ * The identity of a credential whose proof of possession was checked on this request: a copy with
+ * `bound` set (the verified identity may be cached and shared; it stays as it was).
+ */
+export function withBinding(identity: Identity, bound: Binding): Identity {
+  if (identity.bound === bound) return identity;
+  // One bound copy per cached identity, so that what is kept per identity downstream (identity
+  // headers, encoded allows) is reused from Check to Check. A function of the key alone.
+  const copies = boundCopies[bound];
+  const kept = copies.get(identity);
+  if (kept) return kept;
+  const copy = boundCopy(identity, bound);
+  copies.set(identity, copy);
+  return copy;
+}
+
+const boundCopies: Record<Binding, WeakMap<Identity, Identity>> = {
+  dpop: new WeakMap(),
+  mtls: new WeakMap(),
+  'dpop+mtls': new WeakMap(),
+};
+
+function boundCopy(identity: Identity, bound: Binding): Identity {
+  // Same fields in the same order as newIdentity (one object shape); already checked and frozen.
+  return Object.freeze({
+    method: identity.method,
+    subject: identity.subject,
+    clientId: identity.clientId,
+    scopes: identity.scopes,
+    keyId: identity.keyId,
+    issuer: identity.issuer,
+    expiresAt: identity.expiresAt,
+    claims: identity.claims,
+    bound,
   });
 }
 

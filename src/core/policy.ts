@@ -6,6 +6,9 @@ import type { ExtractOptions } from './credential.ts';
 import type { ResourceGuards } from './protected-resource.ts';
 import type { CredentialKind, HeaderSet, Identity } from './types.ts';
 
+/** `routes[].sender_constraint`: the proof of possession a route demands (sender-constraint.ts). */
+export type SenderConstraint = 'none' | 'dpop' | 'mtls' | 'any';
+
 /** A route as the decision sees it (matching is the RouteMatcher's business). */
 export interface RouteRule {
   readonly name: string;
@@ -20,6 +23,8 @@ export interface RouteRule {
   readonly conditions?: RouteConditions;
   /** `mode: shadow`: the decision is made and recorded, and the request allowed (shadow.ts). */
   readonly shadow?: boolean;
+  /** The proof of possession the route demands (default none). */
+  readonly senderConstraint?: SenderConstraint;
 }
 
 export interface RouteMatcher {

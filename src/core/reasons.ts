@@ -22,6 +22,9 @@ export const DENY_ERRORS = {
     challenge: 'insufficient_user_authentication',
     description: 'A stronger or more recent authentication is required',
   },
+  // RFC 9449, §7.1: the challenge is `DPoP error=…, algs=…` (sender-constraint.ts adds it).
+  invalid_dpop_proof: { status: 401, challenge: 'dpop', description: 'The DPoP proof is invalid' },
+  use_dpop_nonce: { status: 401, challenge: 'dpop', description: 'A DPoP nonce is required' },
 } as const satisfies Record<string, { status: number; challenge: string; description: string }>;
 
 export type DenyError = keyof typeof DENY_ERRORS;
@@ -259,10 +262,6 @@ export const DENY_REASONS = {
     meaning: '`token_type` / `token_use` says it is not an access token',
   },
   token_type_missing: { error: 'invalid_token', meaning: 'no `token_type` and require_token_type is on' },
-  token_sender_constrained: {
-    error: 'invalid_token',
-    meaning: 'a sender-constrained token (`cnf`) sent as a plain bearer token',
-  },
   token_exp_invalid: { error: 'invalid_token', meaning: '`exp` is not a finite number' },
   token_expired: { error: 'invalid_token', meaning: '`exp` has passed' },
   token_nbf_invalid: { error: 'invalid_token', meaning: '`nbf` is not a finite number' },
@@ -404,6 +403,91 @@ export const DENY_REASONS = {
   mcp_tool_not_listed: {
     error: 'forbidden',
     meaning: 'a tools/call of a tool no mcp.tools pattern matches, and unlisted_tools is deny',
+  },
+
+  // Proof of possession (docs/proof-of-possession.md): the DPoP proof (RFC 9449, §4.3).
+  dpop_token_empty: { error: 'invalid_request', meaning: '`DPoP` without a token' },
+  dpop_token_syntax: { error: 'invalid_request', meaning: 'the DPoP-scheme token is not RFC 6750 token68 syntax' },
+  dpop_proof_missing: { error: 'invalid_dpop_proof', meaning: '`Authorization: DPoP` without a `DPoP` header' },
+  dpop_proof_multiple: { error: 'invalid_dpop_proof', meaning: 'more than one `DPoP` header' },
+  dpop_proof_too_large: { error: 'invalid_dpop_proof', meaning: 'the `DPoP` header is larger than max_proof_bytes' },
+  dpop_proof_malformed: { error: 'invalid_dpop_proof', meaning: 'the proof is not a compact JWS of JSON objects' },
+  dpop_typ_invalid: { error: 'invalid_dpop_proof', meaning: 'the proof `typ` is not `dpop+jwt`' },
+  dpop_alg_not_allowed: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof `alg` is not in credentials.dpop.algorithms (none and HS* never are)',
+  },
+  dpop_jwk_invalid: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof `jwk` is missing, has a private member, or is not a public key for its `alg`',
+  },
+  dpop_signature_invalid: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof signature does not verify with its `jwk`',
+  },
+  dpop_claim_missing: { error: 'invalid_dpop_proof', meaning: 'the proof lacks `jti`, `htm`, `htu`, `iat` or `ath`' },
+  dpop_claim_invalid: { error: 'invalid_dpop_proof', meaning: 'a proof claim has the wrong type or is too long' },
+  dpop_htm_mismatch: { error: 'invalid_dpop_proof', meaning: 'the proof `htm` is not the request method' },
+  dpop_htu_mismatch: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof `htu` is not the request URI (see credentials.dpop.external_origin)',
+  },
+  dpop_iat_invalid: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof `iat` is older than max_age_seconds or in the future',
+  },
+  dpop_ath_mismatch: { error: 'invalid_dpop_proof', meaning: 'the proof `ath` is not the hash of the access token' },
+  dpop_replayed: {
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof `jti` was already used (here or on another replica)',
+  },
+  dpop_nonce_required: { error: 'use_dpop_nonce', meaning: 'nonce: required and the proof has no `nonce`' },
+  dpop_nonce_invalid: { error: 'use_dpop_nonce', meaning: 'the proof `nonce` is not a current server nonce' },
+  // The binding of token to key or certificate (RFC 9449, §6, §7.2; RFC 8705, §3).
+  dpop_key_mismatch: { error: 'invalid_token', meaning: "the proof key is not the token's `cnf.jkt`" },
+  dpop_token_not_bound: { error: 'invalid_token', meaning: 'a token sent as `DPoP` has no `cnf.jkt`' },
+  dpop_bound_token_as_bearer: { error: 'invalid_token', meaning: 'a DPoP-bound token (`cnf.jkt`) sent as `Bearer`' },
+  dpop_required: { error: 'invalid_token', meaning: 'sender_constraint dpop and the token is not sent with DPoP' },
+  cnf_invalid: { error: 'invalid_token', meaning: 'the token `cnf` is not an object with a valid `jkt` or `x5t#S256`' },
+  cnf_unsupported: { error: 'invalid_token', meaning: 'the token is bound by a `cnf` member Portcullis cannot check' },
+  cnf_x5t_mismatch: { error: 'invalid_token', meaning: 'the token `cnf["x5t#S256"]` is not the client certificate' },
+  mtls_binding_required: {
+    error: 'invalid_token',
+    meaning: 'sender_constraint mtls and the token is not certificate-bound',
+  },
+  sender_constraint_required: {
+    error: 'invalid_token',
+    meaning: 'sender_constraint any and the token is neither DPoP- nor certificate-bound',
+  },
+  // The client certificate (certificate-bound tokens and the mtls credential).
+  mtls_certificate_missing: { error: 'invalid_token', meaning: 'a certificate-bound token and no client certificate' },
+  mtls_certificate_source_untrusted: {
+    error: 'invalid_token',
+    meaning: 'the XFCC element was not written by a proxy in client_certificate.by',
+  },
+  mtls_certificate_multiple: { error: 'invalid_request', meaning: 'more than one client-certificate header value' },
+  mtls_certificate_malformed: { error: 'invalid_request', meaning: 'the client certificate could not be read' },
+  mtls_certificate_expired: {
+    error: 'invalid_token',
+    meaning: 'the client certificate has expired (checked again here)',
+  },
+  mtls_certificate_not_yet_valid: { error: 'invalid_token', meaning: 'the client certificate is not valid yet' },
+  mtls_chain_untrusted: { error: 'invalid_token', meaning: 'the client certificate does not chain to a CA in ca_file' },
+  mtls_spiffe_id_invalid: {
+    error: 'invalid_token',
+    meaning: 'the client certificate has no valid SPIFFE ID (exactly one URI SAN)',
+  },
+  mtls_trust_domain_not_allowed: {
+    error: 'forbidden',
+    meaning: 'the SPIFFE ID is from a trust domain not in credentials.mtls.trust_domains',
+  },
+  mtls_subject_invalid: {
+    error: 'invalid_token',
+    meaning: 'the subject lacks credentials.mtls.subject_field, has it twice, or its value is unusable',
+  },
+  mtls_not_configured: {
+    error: 'invalid_token',
+    meaning: 'a client certificate, and credentials.mtls is not configured',
   },
 } as const satisfies Record<string, { error: DenyError; meaning: string }>;
 

@@ -12,6 +12,7 @@ export const CREDENTIAL_KINDS = {
   'api-key': { section: ['credentials', 'api_key'], notConfigured: 'api_key_not_configured' },
   jwt: { section: ['credentials', 'jwt'], notConfigured: 'jwt_not_configured' },
   oauth2: { section: ['credentials', 'introspection'], notConfigured: 'introspection_not_configured' },
+  mtls: { section: ['credentials', 'mtls'], notConfigured: 'mtls_not_configured' },
 } as const satisfies Record<string, { section: readonly string[]; notConfigured: DenyReason }>;
 
 export type CredentialKind = keyof typeof CREDENTIAL_KINDS;
@@ -35,6 +36,15 @@ export interface AuthzRequest {
    */
   body?: string;
   rawBody?: Uint8Array;
+  /** `:scheme` (http.scheme), as Envoy sent it: the DPoP `htu` is rebuilt from it. */
+  scheme?: string;
+  /**
+   * The client certificate Envoy verified on this connection (`source.certificate`, URL-encoded PEM;
+   * only with the ext_authz filter's include_peer_certificate). Absent when none.
+   */
+  peerCertificate?: string;
+  /** `source.principal`: the URI SAN (or subject) of that certificate. Absent when none. */
+  peerPrincipal?: string;
 }
 
 /** Who the caller is, once a credential has been verified. Built only by newIdentity (identity.ts). */
@@ -52,7 +62,15 @@ export interface Identity {
    * answer's members (both bounded in size and depth before they get here). Never logged.
    */
   readonly claims?: Claims;
+  /**
+   * What the credential was proven to be held with (docs/proof-of-possession.md): a DPoP key, the
+   * client certificate, or both. Undefined for a bearer credential.
+   */
+  readonly bound?: Binding;
 }
+
+/** How a credential was sender-constrained: `identity.bound`. */
+export type Binding = 'dpop' | 'mtls' | 'dpop+mtls';
 
 /** A JSON object, deep-frozen (newIdentity). */
 export type Claims = Readonly<Record<string, unknown>>;

@@ -12,6 +12,8 @@ import type { RedisConnection } from '../stores/redis/connection.ts';
 import { ApiKeyVerifier } from './api-key/verifier.ts';
 import { createIntrospection } from './introspection/component.ts';
 import { createJwtComponent } from './jwt/index.ts';
+import { loadTrustBundle, MtlsVerifier } from './mtls/verifier.ts';
+import { certificateSource } from './pop/component.ts';
 
 /** What a verifier is built from: the service, the whole config, and the generation's shared stores. */
 export interface VerifierContext extends ComponentContext {
@@ -47,5 +49,14 @@ export const VERIFIER_FACTORIES: { readonly [K in CredentialKind]: VerifierFacto
     const introspection = ctx.config.credentials.introspection;
     if (!introspection) return undefined;
     return createIntrospection(introspection, { ...ctx, log: ctx.log.child({ component: 'introspection' }) });
+  },
+
+  mtls: (ctx) => {
+    const mtls = ctx.config.credentials.mtls;
+    if (!mtls) return undefined;
+    const trust = mtls.ca_file ? loadTrustBundle(ctx.resolvePath(mtls.ca_file)) : undefined;
+    return {
+      verifier: new MtlsVerifier(mtls, certificateSource(ctx.config.credentials.client_certificate), trust, ctx.now),
+    };
   },
 };

@@ -132,6 +132,12 @@ export function parseForwardAuthCall(call: ForwardAuthCall, prefix: string): Par
       sourceIp: clientAddress(style, headers, call.peerIp),
       contextExtensions: Object.create(null) as Record<string, string>,
       requestId: headers['x-request-id'],
+      // The scheme the client used, as the trusted proxy states it (the DPoP htu is rebuilt from it;
+      // credentials.dpop.external_origin overrides it). A client certificate can only come through
+      // a configured header here (XFCC, Client-Cert): the proxy's TLS peer is not the client.
+      scheme: forwarding['x-forwarded-proto']?.trim().toLowerCase() ?? '',
+      peerCertificate: undefined,
+      peerPrincipal: undefined,
     },
   };
 }

@@ -21,7 +21,8 @@ export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
   const apiKey = config.credentials.api_key;
   const headers = new HeaderPolicy(config.headers);
   headers.onClaimHeaderSkipped = hooks.onClaimHeaderSkipped;
-  const credentialHeaders = ['authorization', ...(apiKey?.headers ?? [])];
+  // The DPoP proof is for this hop: spent here (its jti), it means nothing to the upstream.
+  const credentialHeaders = ['authorization', ...(apiKey?.headers ?? []), ...(config.credentials.dpop ? ['dpop'] : [])];
   return {
     realm: config.realm,
     routes: new RouteTable(config.routes),
@@ -30,6 +31,8 @@ export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
       apiKeyHeaders: apiKey?.headers ?? [],
       apiKeyQueryParam: apiKey?.query_param?.toLowerCase() ?? null,
       apiKeyPrefix: apiKey?.prefix ?? null,
+      dpop: config.credentials.dpop !== undefined,
+      clientCertificateHeader: clientCertificateHeader(config.credentials.client_certificate),
     },
     credentialHeaders,
     rateLimits: new Map(config.rate_limits.map((r) => [r.name, r])),
@@ -48,4 +51,9 @@ export function compilePolicy(config: Config, hooks: PolicyHooks = {}): Policy {
 function sourceIpOption(o: Config['source_ip_header']): CompiledPolicy['sourceIp'] {
   if (o === undefined) return undefined;
   return typeof o === 'string' ? { header: o, trustedHops: 0 } : { header: o.name, trustedHops: o.trusted_hops };
+}
+
+function clientCertificateHeader(c: Config['credentials']['client_certificate']): string | undefined {
+  if (c.source === 'envoy') return undefined;
+  return c.header ?? (c.source === 'xfcc' ? 'x-forwarded-client-cert' : 'client-cert');
 }

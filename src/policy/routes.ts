@@ -52,6 +52,7 @@ function compile(r: RouteConfig, i: number): Route {
     auth: new Set(r.auth ?? []),
     scopes: r.scopes,
     rateLimit: r.rate_limit,
+    senderConstraint: r.sender_constraint ?? 'none',
     methods: r.match.methods ? new Set(r.match.methods) : undefined,
     pathPrefix: r.match.path_prefix !== undefined ? pathLiteral(r.match.path_prefix, caseSensitive) : undefined,
     path: r.match.path !== undefined ? pathLiteral(r.match.path, caseSensitive) : undefined,

@@ -18,6 +18,7 @@ import {
   stepUpSchema,
   type ProtectedResourceConfig,
 } from '../resources/schema.ts';
+import { clientCertificate, dpop, mtls, senderConstraint } from './pop-schema.ts';
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9191');
 const seconds = (def: number, max = 30 * 24 * 3600) => z.number().int().min(0).max(max).default(def);
@@ -711,6 +712,7 @@ const route = z
       ),
     mcp: mcpRouteSchema.optional(),
     step_up: stepUpSchema.optional(),
+    sender_constraint: senderConstraint,
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -830,6 +832,15 @@ export const configSchema = z
         jwt_cache: jwtCache.prefault({}).describe('verified-token and rejection caches for JWTs'),
         introspection: introspection.optional(),
         max_credential_bytes: z.number().int().min(256).max(65536).default(8192),
+        dpop: dpop.optional().describe('DPoP proof of possession (RFC 9449): accepts Authorization: DPoP'),
+        client_certificate: clientCertificate
+          .prefault({})
+          .describe(
+            'where the client certificate is read: certificate-bound tokens (RFC 8705) and the mtls credential',
+          ),
+        mtls: mtls
+          .optional()
+          .describe('the mtls credential kind: the caller is the workload its client certificate names'),
       })
       .strict()
       .prefault({}),
@@ -871,6 +882,24 @@ export const configSchema = z
           });
         }
       }
+      if (r.sender_constraint && r.sender_constraint !== 'none' && r.public)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'sender_constraint'],
+          message: 'a public route has no token to constrain',
+        });
+      if (r.sender_constraint === 'dpop' && !c.credentials.dpop)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'sender_constraint'],
+          message: 'sender_constraint dpop needs credentials.dpop to be configured',
+        });
+      if (r.sender_constraint === 'dpop' && !r.auth?.some((k) => k === 'jwt' || k === 'oauth2'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'sender_constraint'],
+          message: 'sender_constraint dpop needs a token kind (jwt, oauth2) in auth',
+        });
       if (r.rate_limit && !limits.has(r.rate_limit)) {
         ctx.addIssue({
           code: 'custom',
@@ -977,3 +1006,6 @@ export type IntrospectionConfig = NonNullable<Config['credentials']['introspecti
 export type RateLimitConfig = Config['rate_limits'][number];
 export type ApiKeyConfig = NonNullable<Config['credentials']['api_key']>;
 export type RedisConfig = NonNullable<Config['redis']>;
+export type DpopConfig = NonNullable<Config['credentials']['dpop']>;
+export type ClientCertificateConfig = Config['credentials']['client_certificate'];
+export type MtlsConfig = NonNullable<Config['credentials']['mtls']>;

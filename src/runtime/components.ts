@@ -7,6 +7,7 @@ import type { DecideDeps, Verifiers } from '../core/deps.ts';
 import { CREDENTIAL_KIND_NAMES } from '../core/types.ts';
 import type { ComponentContext, OpsHandler, ReadinessCheck } from '../plumbing/component.ts';
 import { createPhantom, JWKS_PATH } from '../credentials/phantom/component.ts';
+import { createPopChecker } from '../credentials/pop/component.ts';
 import { VERIFIER_FACTORIES } from '../credentials/registry.ts';
 import { createMetadataComponent } from '../resources/component.ts';
 import { joseMetadataSigner, type MetadataSigner } from '../resources/metadata.ts';
@@ -105,6 +106,9 @@ export async function createComponents(g: GenerationContext): Promise<Components
     if (c.readiness) readiness.push(...c.readiness);
     for (const [path, handler] of c.opsHandlers ?? []) opsHandlers.set(path, handler);
   }
+
+  // DPoP proofs and certificate-bound tokens: always, so that a bound token is never a bearer token.
+  deps.pop = createPopChecker(g.config, { ...ctx, cacheScope: g.dir }, redis);
 
   const phantomConfig = g.config.credentials.introspection?.phantom_token;
   let metadataSigner: () => MetadataSigner | undefined = () => undefined;

@@ -20,6 +20,8 @@ export class Metrics {
   readonly shadowDecisions: Counter<'route' | 'would'>;
   readonly claimHeadersSkipped: Counter<'header' | 'why'>;
   readonly mcpToolCalls: Counter<'route' | 'tool' | 'decision' | 'reason'>;
+  /** Allowed Checks whose credential was sender-constrained, by binding (identity.bound). */
+  readonly bound: Counter<'bound'>;
   private readonly allowDuration: Histogram.Internal<'decision'>;
   private readonly denyDuration: Histogram.Internal<'decision'>;
 
@@ -96,6 +98,12 @@ export class Metrics {
       labelNames: ['header', 'why'],
       registers,
     });
+    this.bound = new Counter({
+      name: 'portcullis_sender_constrained_total',
+      help: 'Allowed Checks whose credential was proven held (identity.bound: dpop, mtls, dpop+mtls)',
+      labelNames: ['bound'],
+      registers,
+    });
   }
 
   // Children found level by level with the decision's own strings (reason, then route, then
@@ -113,6 +121,7 @@ export class Metrics {
         if (d.shadow.condition !== undefined) this.countCondition(d.route, d.shadow.reason, d.shadow.condition);
       }
     } else if (d.condition !== undefined) this.countCondition(d.route ?? '', d.reason, d.condition);
+    if (d.allowed && d.identity?.bound !== undefined) this.bound.inc({ bound: d.identity.bound });
     (d.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
     // The tool's label is the configured pattern it matched, never the client's name (unbounded).
     if (d.mcp?.tool !== undefined)

@@ -1,7 +1,7 @@
 // `portcullis serve --workers 2` as a real process tree: both workers answer Checks on the one
 // port, /metrics (scraped from whichever worker) counts every worker's decisions, a worker that
 // dies is replaced, and SIGTERM stops the primary and every worker.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -166,5 +166,28 @@ describe('serve --workers 2', () => {
     expect(await exited).toBe(0);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
     expect(logLines().filter((l) => l.msg === 'stopped').length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('serve --workers with credentials.dpop', () => {
+  it('without a redis section is refused at start (exit 2): a per-process replay cache would let replays through', () => {
+    const dir = tempDir();
+    const config = join(dir, 'portcullis.yaml');
+    writeFileSync(
+      config,
+      `credentials:
+  jwt: [{ issuer: "https://idp.example", audiences: [api], jwks_file: jwks.json }]
+  dpop: {}
+routes:
+  - { name: orders, match: { path_prefix: /v1 }, auth: [jwt] }
+`,
+    );
+    writeFileSync(join(dir, 'jwks.json'), '{"keys":[]}');
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--config', config, '--workers', '2'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/credentials\.dpop: without a redis section the DPoP replay cache is per process/);
   });
 });

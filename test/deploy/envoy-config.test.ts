@@ -26,8 +26,24 @@ describe.each([...ENVOY_CONFIGS, MCP_ENVOY_CONFIG])('%s', (file) => {
         'envoy.extensions.filters.http.router.v3.Router',
         'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
         'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        ...(file.endsWith('envoy-mtls.yaml') ? ['envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext'] : []),
       ].sort(),
     );
+  });
+
+  it('hands Portcullis the client certificate, and never a client-written x-forwarded-client-cert', () => {
+    expect(extAuthzFilter(config).include_peer_certificate).toBe(true);
+    const hcm = findHcm(config);
+    if (!file.endsWith('envoy-mtls.yaml')) {
+      expect(hcm.forward_client_cert_details).toBe('SANITIZE');
+      return;
+    }
+    // The mutual-TLS edge: a verified client certificate, and exactly one XFCC element of its own.
+    const tls = config.static_resources.listeners[0].filter_chains[0].transport_socket.typed_config;
+    expect(tls.require_client_certificate).toBe(true);
+    expect(tls.common_tls_context.validation_context.trusted_ca.filename).toMatch(/\.pem$/);
+    expect(hcm.forward_client_cert_details).toBe('SANITIZE_SET');
+    expect(hcm.set_current_client_cert_details).toEqual({ cert: true, uri: true });
   });
 
   it('hardens path and header handling on the connection manager', () => {

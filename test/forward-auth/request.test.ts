@@ -110,6 +110,8 @@ describe('parseForwardAuthCall', () => {
     expect(p.request.headers['x-api-key']).toBe('a,b');
     expect(p.request.headers['constructor']).toBe('c');
     expect(inheritsNothing(p.request.headers)).toBe(true);
+    // The scheme the proxy states (the DPoP htu is rebuilt from it); no certificate from the peer.
+    expect(p.request).toMatchObject({ scheme: 'https', peerCertificate: undefined, peerPrincipal: undefined });
   });
 
   it('client address: unusable values fall back to the peer (IPv4-mapped peers unmapped)', () => {

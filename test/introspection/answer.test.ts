@@ -103,8 +103,11 @@ describe('introspection answers', () => {
     expect(read({ ...good, token_type: 'access_token', token_use: 'access_token' }).kind).toBe('active');
   });
 
-  it('a sender-constrained token (cnf) is not accepted as a plain bearer token', () => {
-    expect(rejected({ ...good, cnf: { jkt: 'abc' } })).toBe('token_sender_constrained');
+  it('a sender-constrained token (cnf) keeps its cnf in the claims, for the sender-constraint step', () => {
+    expect(read({ ...good, cnf: { jkt: 'abc' } }).kind).toBe('active');
+    // RFC 9449, §6.2: token_type DPoP is an access token when it is bound (cnf.jkt), not otherwise.
+    expect(read({ ...good, token_type: 'DPoP', cnf: { jkt: 'abc' } }).kind).toBe('active');
+    expect(rejected({ ...good, token_type: 'DPoP', cnf: { 'x5t#S256': 'abc' } })).toBe('token_not_access_token');
   });
 
   it('exp / nbf / iat must be finite numbers and hold, exp with no leeway', () => {

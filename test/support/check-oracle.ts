@@ -12,7 +12,7 @@ import { DENY_CONTENT_TYPE, GRPC_CODE_FOR_STATUS, GRPC_OK, metadataEntries } fro
 
 export interface CheckRequestMsg {
   attributes?: {
-    source?: { address?: { socket_address?: { address?: string } } };
+    source?: { address?: { socket_address?: { address?: string } }; principal?: string; certificate?: string };
     request?: {
       http?: {
         method?: string;
@@ -22,6 +22,7 @@ export interface CheckRequestMsg {
         host?: string;
         body?: string;
         raw_body?: Buffer;
+        scheme?: string;
       };
     };
     context_extensions?: Record<string, string>;
@@ -38,6 +39,7 @@ export function toAuthzRequest(msg: CheckRequestMsg | undefined): AuthzRequest {
     headersFrom(http?.header_map?.headers, http?.headers),
     attrs?.source?.address?.socket_address?.address,
     attrs?.context_extensions,
+    { scheme: http?.scheme, certificate: attrs?.source?.certificate, principal: attrs?.source?.principal },
     http?.body,
     http?.raw_body,
   );

@@ -12,6 +12,10 @@ export interface EnvoyRequestInit {
   contextExtensions?: Record<string, string>;
   /** encode_raw_headers: true -> header_map with raw bytes instead of the headers map. */
   rawHeaders?: boolean;
+  /** include_peer_certificate: the client certificate, PEM (sent URL-encoded, as Envoy does). */
+  peerCertificatePem?: string;
+  /** source.principal (the certificate's URI SAN or subject). */
+  principal?: string;
 }
 
 /** A CheckRequest the way Envoy's HTTP filter builds it (docs/envoy.md, "What Envoy sends"). */
@@ -48,7 +52,12 @@ export function envoyCheckRequest(init: EnvoyRequestInit = {}) {
   }
   return {
     attributes: {
-      source: { address: { socket_address: { address: init.sourceIp ?? '10.1.2.3', port_value: 54321 } } },
+      source: {
+        address: { socket_address: { address: init.sourceIp ?? '10.1.2.3', port_value: 54321 } },
+        ...(init.principal !== undefined ? { principal: init.principal } : {}),
+        // Envoy URL-encodes the PEM (ext_authz's include_peer_certificate).
+        ...(init.peerCertificatePem !== undefined ? { certificate: encodeURIComponent(init.peerCertificatePem) } : {}),
+      },
       destination: { address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } },
       request: { time: { seconds: String(Math.floor(Date.now() / 1000)) }, http },
       context_extensions: init.contextExtensions ?? {},

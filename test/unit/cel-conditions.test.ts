@@ -249,7 +249,7 @@ describe('config errors name the condition and carry the CEL message', () => {
     ['identity.scopes', /must be a bool; this one is a list<string>/],
     [
       'has(identity.roles)',
-      /identity has no field "roles"; it has method, subject, client_id, scopes, issuer, key_id, claims/,
+      /identity has no field "roles"; it has method, subject, client_id, scopes, issuer, key_id, claims, bound/,
     ],
     ['has(request.path.x)', /request.path is a string: it has no field "x"/],
     ['identity.?subject == "a"', /Expected IDENTIFIER/], // optional syntax is off
@@ -405,6 +405,12 @@ describe('evaluation', () => {
     expect(run('has(identity.subject)', request(), key)).toEqual(fails);
     expect(run('identity.scopes.size() == 0 && identity.claims.size() == 0', request(), key)).toEqual(holds);
     expect(run("identity.key_id == 'k1' && identity.method == 'api-key'", request(), key)).toEqual(holds);
+  });
+
+  it('identity.bound: how the credential was proven held (absent for a bearer credential)', () => {
+    expect(run('has(identity.bound)', request(), jwtIdentity({}))).toEqual(fails);
+    const bound: ConditionIdentityInput = { method: 'jwt', subject: 'alice', scopes: [], bound: 'dpop' };
+    expect(run("has(identity.bound) && identity.bound == 'dpop'", request(), bound)).toEqual(holds);
   });
 
   it('a condition on a missing claim is an error result, never a throw', () => {

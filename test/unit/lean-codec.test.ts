@@ -78,6 +78,14 @@ describe('lean CheckRequest decoder = proto-loader + toAuthzRequest', () => {
       { contextExtensions: { 'portcullis.route': 'orders-read', 'portcullis.scopes': 'a b', '': 'empty-key' } },
     ],
     ['ipv6 source', { sourceIp: '2001:db8::1' }],
+    ['plain http scheme', { scheme: 'http' }],
+    [
+      'peer certificate and principal',
+      {
+        peerCertificatePem: '-----BEGIN CERTIFICATE-----\nMIIB+zCCAaGgAwIBAgIU\n-----END CERTIFICATE-----\n',
+        principal: 'spiffe://example.org/ns/default/sa/web',
+      },
+    ],
     ['host and method as sent', { host: 'API.Example.COM:8443', method: 'PATCH', scheme: 'http' }],
     ['no source ip', { sourceIp: '' }],
   ];

@@ -79,16 +79,23 @@ export function readClaims(a: Record<string, unknown>, rules: AnswerRules, now: 
   if (a.active !== true) return no(a.active === false ? 'token_inactive' : 'introspection_active_not_boolean');
 
   if (a.token_type !== undefined) {
-    if (typeof a.token_type !== 'string' || !rules.accessTokenTypes.has(a.token_type.toLowerCase()))
+    // RFC 9449, §6.2: a DPoP-bound access token is introspected as token_type "DPoP" with cnf.jkt
+    // (whose proof the sender-constraint step then checks).
+    const dpopBound =
+      typeof a.token_type === 'string' &&
+      a.token_type.toLowerCase() === 'dpop' &&
+      typeof a.cnf === 'object' &&
+      a.cnf !== null &&
+      'jkt' in a.cnf;
+    if (!dpopBound && (typeof a.token_type !== 'string' || !rules.accessTokenTypes.has(a.token_type.toLowerCase())))
       return no('token_not_access_token');
   } else if (rules.requireTokenType) {
     return no('token_type_missing');
   }
   // Some servers (Ory Hydra) say what a token is in `token_use`.
   if (a.token_use !== undefined && a.token_use !== 'access_token') return no('token_not_access_token');
-  // A sender-constrained token (DPoP, mTLS-bound) presented as a plain bearer token: we cannot
-  // check the proof of possession, so it does not pass.
-  if (a.cnf !== undefined) return no('token_sender_constrained');
+  // `cnf` (a DPoP-bound or certificate-bound token) is the decision's next step: it stays in the
+  // claims, and src/core/sender-constraint.ts checks the proof it calls for.
 
   let exp: number | undefined;
   if (a.exp !== undefined) {

@@ -49,6 +49,16 @@ export function headersFrom(
 
 const NO_CONTEXT_EXTENSIONS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);
 
+/** What Envoy says about the connection besides the address: scheme and the client certificate. */
+export interface RequestPeer {
+  /** http.scheme. */
+  scheme?: string;
+  /** source.certificate (URL-encoded PEM). */
+  certificate?: string;
+  /** source.principal. */
+  principal?: string;
+}
+
 export function buildAuthzRequest(
   method: string | undefined,
   host: string | undefined,
@@ -56,6 +66,7 @@ export function buildAuthzRequest(
   headers: Record<string, string>,
   sourceIp: string | undefined,
   contextExtensions: Record<string, string> | undefined,
+  peer?: RequestPeer,
   body?: string,
   rawBody?: Uint8Array,
 ): AuthzRequest {
@@ -75,6 +86,10 @@ export function buildAuthzRequest(
     sourceIp: sourceIp ?? '',
     contextExtensions: ext,
     requestId: headers['x-request-id'],
+    // Always the same keys (one object shape); empty strings are "not sent" (proto3 defaults).
+    scheme: peer?.scheme || headers[':scheme'] || '',
+    peerCertificate: peer?.certificate || undefined,
+    peerPrincipal: peer?.principal || undefined,
   };
   // Only with Envoy's with_request_body; an empty body is no body.
   if (body) req.body = body;
@@ -89,6 +104,8 @@ const T = {
   request: tagOf(AC, 'request', 'bytes'),
   contextExtensions: tagOf(AC, 'context_extensions', 'bytes'),
   peerAddress: tagOf(`${AC}.Peer`, 'address', 'bytes'),
+  peerPrincipal: tagOf(`${AC}.Peer`, 'principal', 'bytes'),
+  peerCertificate: tagOf(`${AC}.Peer`, 'certificate', 'bytes'),
   socketAddress: tagOf('envoy.config.core.v3.Address', 'socket_address', 'bytes'),
   socketAddressAddress: tagOf('envoy.config.core.v3.SocketAddress', 'address', 'bytes'),
   http: tagOf(`${AC}.Request`, 'http', 'bytes'),
@@ -96,6 +113,7 @@ const T = {
   headers: tagOf(`${AC}.HttpRequest`, 'headers', 'bytes'),
   path: tagOf(`${AC}.HttpRequest`, 'path', 'bytes'),
   host: tagOf(`${AC}.HttpRequest`, 'host', 'bytes'),
+  scheme: tagOf(`${AC}.HttpRequest`, 'scheme', 'bytes'),
   headerMap: tagOf(`${AC}.HttpRequest`, 'header_map', 'bytes'),
   body: tagOf(`${AC}.HttpRequest`, 'body', 'bytes'),
   rawBody: tagOf(`${AC}.HttpRequest`, 'raw_body', 'bytes'),
@@ -117,11 +135,17 @@ interface Http {
   /** A header name in `headers` has an upper-case letter (Envoy sends none). */
   mixedCase?: boolean;
   headerList?: HeaderValueMsg[];
+  scheme?: string;
   body?: string;
   rawBody?: Uint8Array;
 }
+interface Source {
+  ip?: string;
+  principal?: string;
+  certificate?: string;
+}
 interface Attributes {
-  sourceIp?: string;
+  source?: Source;
   http?: Http;
   ctx?: Record<string, string>;
 }
@@ -141,13 +165,19 @@ export function decodeCheckRequest(buf: Uint8Array): AuthzRequest {
     http?.headers && !http.mixedCase && !http.headerList?.length
       ? http.headers
       : headersFrom(http?.headerList, http?.headers);
+  const src = attrs?.source;
   return buildAuthzRequest(
     http?.method,
     http?.host,
     http?.path,
     headers,
-    attrs?.sourceIp,
+    src?.ip,
     attrs?.ctx,
+    {
+      scheme: http?.scheme,
+      certificate: src?.certificate,
+      principal: src?.principal,
+    },
     http?.body,
     http?.rawBody,
   );
@@ -157,7 +187,7 @@ function readAttributes(r: protobuf.Reader, end: number): Attributes {
   const a: Attributes = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === T.source) a.sourceIp = readPeerAddress(r, r.uint32() + r.pos);
+    if (tag === T.source) a.source = readPeer(r, r.uint32() + r.pos);
     else if (tag === T.request) a.http = readRequest(r, r.uint32() + r.pos);
     else if (tag === T.contextExtensions) readMapEntry(r, r.uint32() + r.pos, (a.ctx ??= {}));
     else r.skipType(tag & 7);
@@ -165,15 +195,20 @@ function readAttributes(r: protobuf.Reader, end: number): Attributes {
   return a;
 }
 
-/** Peer -> Address -> SocketAddress.address; a later occurrence of any level replaces the earlier. */
-function readPeerAddress(r: protobuf.Reader, end: number): string | undefined {
-  let ip: string | undefined;
+/**
+ * Peer -> Address -> SocketAddress.address, principal and certificate; a later occurrence of any
+ * level replaces the earlier.
+ */
+function readPeer(r: protobuf.Reader, end: number): Source {
+  const s: Source = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === T.peerAddress) ip = readAddress(r, r.uint32() + r.pos);
+    if (tag === T.peerAddress) s.ip = readAddress(r, r.uint32() + r.pos);
+    else if (tag === T.peerPrincipal) s.principal = r.string();
+    else if (tag === T.peerCertificate) s.certificate = r.string();
     else r.skipType(tag & 7);
   }
-  return ip;
+  return s;
 }
 
 // Address.address is a oneof {socket_address, pipe, envoy_internal_address}. protobufjs's decode
@@ -217,6 +252,7 @@ function readHttp(r: protobuf.Reader, end: number): Http {
     else if (tag === T.method) h.method = r.string();
     else if (tag === T.path) h.path = r.string();
     else if (tag === T.host) h.host = r.string();
+    else if (tag === T.scheme) h.scheme = r.string();
     else if (tag === T.headerMap) h.headerList = readHeaderMap(r, r.uint32() + r.pos);
     else if (tag === T.body) h.body = r.string();
     else if (tag === T.rawBody) h.rawBody = r.bytes();

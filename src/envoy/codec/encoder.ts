@@ -37,6 +37,7 @@ export function metadataEntries(d: Decision): Array<[string, string]> {
   if (id?.clientId) out.push(['client_id', id.clientId]);
   if (id?.subject) out.push(['subject', id.subject]);
   if (id?.keyId) out.push(['key_id', id.keyId]);
+  if (id?.bound) out.push(['bound', id.bound]);
   if (d.mcp?.tool !== undefined) out.push(['mcp_tool', d.mcp.tool]);
   return out;
 }

@@ -27,6 +27,7 @@ export interface ConditionIdentityInput {
   issuer?: string;
   keyId?: string;
   claims?: Readonly<Record<string, unknown>>;
+  bound?: string;
 }
 
 export interface ConditionActivation {
@@ -70,6 +71,7 @@ export function buildActivation(
           identity.issuer,
           identity.keyId,
           identity.claims ?? NO_CLAIMS,
+          identity.bound,
         )
       : ANONYMOUS,
     now,

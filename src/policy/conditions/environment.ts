@@ -26,6 +26,8 @@ export const IDENTITY_FIELDS = {
   issuer: 'string',
   key_id: 'string',
   claims: 'map<string, dyn>',
+  /** How the credential was proven held: dpop, mtls or dpop+mtls (docs/proof-of-possession.md). */
+  bound: 'string',
 } as const;
 
 /**
@@ -65,6 +67,7 @@ export class ConditionIdentity {
     readonly issuer: string | undefined,
     readonly key_id: string | undefined,
     readonly claims: Readonly<Record<string, unknown>> | undefined,
+    readonly bound: string | undefined = undefined,
   ) {}
 }
 

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 export type Json = any;
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const ENVOY_CONFIGS = ['envoy/envoy.yaml', 'envoy/envoy-sidecar.yaml'].map((f) => `${REPO}${f}`);
+export const ENVOY_CONFIGS = ['envoy/envoy.yaml', 'envoy/envoy-sidecar.yaml', 'envoy/envoy-mtls.yaml'].map(
+  (f) => `${REPO}${f}`,
+);
 /** The MCP front proxy (docs/mcp.md): the same checks, plus its own (with_request_body, metadata routes). */
 export const MCP_ENVOY_CONFIG = `${REPO}envoy/envoy-mcp.yaml`;
 
