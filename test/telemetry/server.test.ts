@@ -5,6 +5,7 @@
 // for the Redis round trip, the JWKS refetch and the introspection call, and nothing a client sent
 // as a credential reaches the collector. A collector that is down or hangs changes no decision and
 // no latency beyond noise; shutdown flushes what is queued.
+// @module-tag redis-server
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -408,6 +409,7 @@ describe('settings', () => {
     const dir = tempDir();
     const created = await createKey(FileKeyStore.init(join(dir, 'keys.yaml')), 'pcl', {
       clientId: 'partner-u',
+      subject: 'svc-reports-u',
       scopes: [],
     });
     secrets.push(created.key);
@@ -427,7 +429,7 @@ describe('settings', () => {
         other,
       );
       const server = (await trace(traceId, 1, sink)).find((s) => s.name === CHECK)!;
-      expect(server.attributes['user.id']).toBe('partner-u');
+      expect(server.attributes['user.id']).toBe('svc-reports-u');
     } finally {
       await other.stop();
       await sink.stop();
