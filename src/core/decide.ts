@@ -17,6 +17,7 @@ import { normalizePath } from './paths.ts';
 import type { CompiledPolicy, RateLimitRule, RouteRule } from './policy.ts';
 import { guardedDeny, guardRequest, noPassthrough, withMcp, type RouteGuard } from './protected-resource.ts';
 import { isMethodOverrideHeader, scanQuery, type QueryScan } from './query.ts';
+import type { DenyReason } from './reasons.ts';
 import { addDpopChallenge, checkSenderConstraint } from './sender-constraint.ts';
 import { shadowed } from './shadow.ts';
 import {
@@ -43,40 +44,46 @@ export function decide(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDe
   return decision;
 }
 
-async function decideRequest(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
+// Not async: the checks before the route are synchronous, and the one promise of a Check is
+// decideOnRoute's. An async function here would add a promise and its microtask hops to every Check.
+function decideRequest(req: AuthzRequest, policy: CompiledPolicy, deps: DecideDeps): Promise<Decision> {
   const realm = policy.realm;
 
   // Frameworks that obey a method override (header or query) would run another method than the
   // one the route was authorized for.
   for (const h in req.headers) {
-    if (isMethodOverrideHeader(h)) return deny('method_override_header', realm);
+    if (isMethodOverrideHeader(h)) return denied('method_override_header', realm);
   }
-  if (!req.method || !/^[A-Z]+$/.test(req.method)) return deny('method_invalid', realm);
+  if (!req.method || !/^[A-Z]+$/.test(req.method)) return denied('method_invalid', realm);
   const host = normalizeHost(req.host);
-  if (host === undefined) return deny('host_invalid', realm);
+  if (host === undefined) return denied('host_invalid', realm);
   const path = normalizePath(req.rawPath);
-  if (!path.ok) return deny(path.reason, realm);
+  if (!path.ok) return denied(path.reason, realm);
   const query = scanQuery(req.rawPath, policy.queryCredentialNames);
-  if (query.methodOverride !== undefined) return deny('method_override_query', realm);
+  if (query.methodOverride !== undefined) return denied('method_override_query', realm);
   // Envoy removes query parameters split on "&" only: one that only a ";"-splitting upstream
   // would see cannot be kept from it.
   for (const q of query.credentials) {
-    if (q.afterSemicolon) return deny('query_credential_unremovable', realm);
+    if (q.afterSemicolon) return denied('query_credential_unremovable', realm);
   }
   let sourceIp = req.sourceIp;
   if (policy.sourceIp) {
     const ip = clientAddress(req.sourceIp, req.headers[policy.sourceIp.header], policy.sourceIp.trustedHops);
-    if (ip === undefined) return deny('source_ip_invalid', realm);
+    if (ip === undefined) return denied('source_ip_invalid', realm);
     sourceIp = ip;
   }
 
   const routeName = req.contextExtensions['portcullis.route'];
   const route =
     routeName !== undefined ? policy.routes.byName(routeName) : policy.routes.match(req.method, host, path.path);
-  if (!route) return deny(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
+  if (!route) return denied(routeName !== undefined ? 'context_route_unknown' : 'no_route', realm);
 
-  const d = await decideOnRoute(req, policy, deps, route, host, path.path, query, sourceIp);
-  return route.shadow ? shadowed(d, req, policy, route, queryCredentialNames(query)) : d;
+  const d = decideOnRoute(req, policy, deps, route, host, path.path, query, sourceIp);
+  return route.shadow ? d.then((x) => shadowed(x, req, policy, route, queryCredentialNames(query))) : d;
+}
+
+function denied(reason: DenyReason, realm: string): Promise<Decision> {
+  return Promise.resolve(deny(reason, realm));
 }
 
 /** The decision once the route is chosen: its conditions, credential, scopes, rate limit. */
