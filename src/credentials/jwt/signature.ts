@@ -53,16 +53,29 @@ function verifyInputOf(vk: VerificationKey, params: AlgParams): VerifyKeyObjectI
 export function signatureValid(token: string, vk: VerificationKey): boolean {
   const params = PARAMS[vk.alg];
   if (!params) return false;
+  return jwsSignatureValid(token, params.hash, verifyInputOf(vk, params));
+}
+
+/**
+ * node:crypto's verify input for a public key and a JWS algorithm (`EdDSA` and `Ed25519` alike), or
+ * undefined for an algorithm outside the table. For keys that are not a KeySet's (a DPoP proof's
+ * jwk): the caller keeps what it builds.
+ */
+export function jwsVerifier(
+  alg: string,
+  key: KeyObject,
+): { hash: string | null; input: VerifyKeyObjectInput } | undefined {
+  const params = PARAMS[alg === 'Ed25519' ? 'EdDSA' : alg];
+  return params && { hash: params.hash, input: { key, ...params.options } };
+}
+
+/** True only if `input`'s key signed the compact JWS's `header.payload` (hash: the algorithm's). */
+export function jwsSignatureValid(token: string, hash: string | null, input: VerifyKeyObjectInput): boolean {
   const dot = token.lastIndexOf('.');
   const sig = token.slice(dot + 1);
   if (dot <= 0 || !BASE64URL.test(sig)) return false;
   try {
-    return verify(
-      params.hash,
-      Buffer.from(token.slice(0, dot), 'ascii'),
-      verifyInputOf(vk, params),
-      Buffer.from(sig, 'base64url'),
-    );
+    return verify(hash, Buffer.from(token.slice(0, dot), 'ascii'), input, Buffer.from(sig, 'base64url'));
   } catch {
     // A signature of the wrong length or shape for the key: not valid, never an error.
     return false;

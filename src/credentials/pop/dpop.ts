@@ -9,13 +9,14 @@
 //
 // Never throws on request input: every failure is a result with a reason (reasons.ts). jose's own
 // errors are mapped; nothing from the proof is copied into a reason or a description.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { compactVerify, errors as joseErrors, importJWK, type JWK } from 'jose';
+import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { normalizeHtu } from './htu.ts';
 import type { NonceCheck } from './nonce.ts';
 import { POP_REASONS, type ChallengeError, type DpopReason } from './reasons.ts';
 import { replayKey, type ReplayCache } from '../../stores/replay-cache.ts';
+import { jwsSignatureValid, jwsVerifier } from '../jwt/signature.ts';
 
 /** The JWS algorithms a proof may use: asymmetric only (never none, never HMAC). */
 export const DPOP_ALGORITHMS = [
@@ -104,9 +105,11 @@ function refuse(reason: DpopReason, detail?: string): DpopRefused {
 }
 
 // The signature may be empty here so that an unsigned `alg: none` proof is refused for its alg.
-// A client signs every proof with the same key: importing it (WebCrypto) costs more than the
-// signature check, so imported keys are kept by alg and thumbprint (the members imported, hashed).
-const importedKeys = new LRUCache<string, Awaited<ReturnType<typeof importJWK>>>({ max: 4096 });
+// A client signs every proof with the same key: building its node:crypto key costs more than the
+// signature check, so keys are kept by alg and thumbprint (the members imported, hashed). The check
+// itself is node:crypto's synchronous verify, as for access tokens (../jwt/signature.ts).
+type ProofVerifier = NonNullable<ReturnType<typeof jwsVerifier>>;
+const importedKeys = new LRUCache<string, ProofVerifier>({ max: 4096 });
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
@@ -244,26 +247,24 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
 
   const jkt = jwkThumbprint(jwk);
   const cacheKey = `${alg} ${jkt}`;
-  let key = importedKeys.get(cacheKey);
-  if (key === undefined) {
+  let verifier = importedKeys.get(cacheKey);
+  if (verifier === undefined) {
+    let key: KeyObject;
     try {
-      key = await importJWK(jwk, alg);
+      key = createPublicKey({ key: jwk, format: 'jwk' });
     } catch {
       return refuse('dpop_jwk_invalid', 'the DPoP proof jwk is not a valid public key');
     }
-    importedKeys.set(cacheKey, key);
+    verifier = jwsVerifier(alg, key);
+    if (!verifier) return refuse('dpop_alg_not_allowed');
+    importedKeys.set(cacheKey, verifier);
   }
-  let payloadBytes: Uint8Array;
-  try {
-    payloadBytes = (await compactVerify(proof, key, { algorithms: [alg] })).payload;
-  } catch (e) {
-    if (e instanceof joseErrors.JWSSignatureVerificationFailed) return refuse('dpop_signature_invalid');
-    return refuse('dpop_proof_malformed', 'the DPoP proof is not a valid JWS');
-  }
+  if (!jwsSignatureValid(proof, verifier.hash, verifier.input)) return refuse('dpop_signature_invalid');
+  const payloadBytes = Buffer.from(proof.slice(dot + 1, proof.lastIndexOf('.')), 'base64url');
 
   let claims: Record<string, unknown>;
   try {
-    const value: unknown = JSON.parse(Buffer.from(payloadBytes).toString('utf8'));
+    const value: unknown = JSON.parse(payloadBytes.toString('utf8'));
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       return refuse('dpop_proof_malformed', 'the DPoP proof payload is not a JSON object');
     claims = value as Record<string, unknown>;
