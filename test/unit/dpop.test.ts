@@ -264,6 +264,19 @@ describe('the JOSE header (RFC 9449, §4.3 rules 4-7)', () => {
     );
   });
 
+  it('a header seen before (kept with its key) is still refused once a reload drops its alg', async () => {
+    const first = await craft();
+    expect((await verifyDpopProof(request(first), POLICY)).ok).toBe(true);
+    // Same header text, another proof: accepted from what was kept, then refused under a list without ES256.
+    expect((await verifyDpopProof(request(await craft()), POLICY)).ok).toBe(true);
+    expect(await refused(verifyDpopProof(request(await craft()), { ...POLICY, algorithms: ['RS256'] }))).toEqual(
+      invalidProof('dpop_alg_not_allowed'),
+    );
+    // And a kept header never vouches for another signature.
+    const forged = `${first.slice(0, first.lastIndexOf('.'))}.${(await craft({ key: other })).split('.')[2]}`;
+    expect(await refused(verifyDpopProof(request(forged), POLICY))).toEqual(invalidProof('dpop_signature_invalid'));
+  });
+
   it('a private jwk (with d), validly signed: dpop_jwk_invalid', async () => {
     const privateJwk = await exportJWK(es256.privateKey);
     expect(privateJwk.d).toBeDefined();

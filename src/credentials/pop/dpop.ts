@@ -105,11 +105,21 @@ function refuse(reason: DpopReason, detail?: string): DpopRefused {
 }
 
 // The signature may be empty here so that an unsigned `alg: none` proof is refused for its alg.
-// A client signs every proof with the same key: building its node:crypto key costs more than the
-// signature check, so keys are kept by alg and thumbprint (the members imported, hashed). The check
-// itself is node:crypto's synchronous verify, as for access tokens (../jwt/signature.ts).
+// A client signs every proof with the same header (typ, alg, its jwk): what the header yields (the
+// key's thumbprint and its node:crypto key, which costs more to build than the signature check) is
+// kept by the header's text. A function of that text alone, so a hit is the same answer as a miss;
+// the algorithm is checked against the policy again on every use, since a reload may change it. The
+// check itself is node:crypto's synchronous verify, as for access tokens (../jwt/signature.ts).
 type ProofVerifier = NonNullable<ReturnType<typeof jwsVerifier>>;
-const importedKeys = new LRUCache<string, ProofVerifier>({ max: 4096 });
+interface ProofHeader {
+  ok: true;
+  alg: string;
+  jkt: string;
+  verifier: ProofVerifier;
+}
+const proofHeaders = new LRUCache<string, ProofHeader>({ max: 4096 });
+/** Longer headers (an RSA key over 4096 bits) are checked every time rather than kept. */
+const MAX_KEPT_HEADER = 2048;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
@@ -213,6 +223,36 @@ function oneProof(proof: DpopRequest['proof'], maxBytes: number): string | DpopR
   return value;
 }
 
+function proofHeader(segment: string, algorithms: readonly string[]): ProofHeader | DpopRefused {
+  const kept = proofHeaders.get(segment);
+  if (kept !== undefined) return algorithms.includes(kept.alg) ? kept : refuse('dpop_alg_not_allowed');
+  const head = readProofHeader(segment, algorithms);
+  if (head.ok && segment.length <= MAX_KEPT_HEADER) proofHeaders.set(segment, head);
+  return head;
+}
+
+function readProofHeader(segment: string, algorithms: readonly string[]): ProofHeader | DpopRefused {
+  const header = jsonObject(segment);
+  if (!header) return refuse('dpop_proof_malformed', 'the DPoP proof header is not a JSON object');
+  if (!isDpopTyp(header.typ)) return refuse('dpop_typ_invalid');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !KNOWN_ALGS.has(alg) || !algorithms.includes(alg))
+    return refuse('dpop_alg_not_allowed');
+  if (header.crit !== undefined)
+    return refuse('dpop_proof_malformed', 'the DPoP proof header has crit; no extension is understood');
+  const jwk = publicJwk(header.jwk, alg);
+  if (!jwk) return refuse('dpop_jwk_invalid');
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk, format: 'jwk' });
+  } catch {
+    return refuse('dpop_jwk_invalid', 'the DPoP proof jwk is not a valid public key');
+  }
+  const verifier = jwsVerifier(alg, key);
+  if (!verifier) return refuse('dpop_alg_not_allowed');
+  return { ok: true, alg, jkt: jwkThumbprint(jwk), verifier };
+}
+
 /**
  * Verifies a DPoP proof against the request and the access token. Resolves to a result, never
  * rejects. The jti is not recorded here: call checkDpopReplay() with a verified result.
@@ -234,31 +274,9 @@ async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult>
   if (typeof proof !== 'string') return proof;
   const dot = proof.indexOf('.');
 
-  const header = jsonObject(proof.slice(0, dot));
-  if (!header) return refuse('dpop_proof_malformed', 'the DPoP proof header is not a JSON object');
-  if (!isDpopTyp(header.typ)) return refuse('dpop_typ_invalid');
-  const alg = header.alg;
-  if (typeof alg !== 'string' || !KNOWN_ALGS.has(alg) || !policy.algorithms.includes(alg))
-    return refuse('dpop_alg_not_allowed');
-  if (header.crit !== undefined)
-    return refuse('dpop_proof_malformed', 'the DPoP proof header has crit; no extension is understood');
-  const jwk = publicJwk(header.jwk, alg);
-  if (!jwk) return refuse('dpop_jwk_invalid');
-
-  const jkt = jwkThumbprint(jwk);
-  const cacheKey = `${alg} ${jkt}`;
-  let verifier = importedKeys.get(cacheKey);
-  if (verifier === undefined) {
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: jwk, format: 'jwk' });
-    } catch {
-      return refuse('dpop_jwk_invalid', 'the DPoP proof jwk is not a valid public key');
-    }
-    verifier = jwsVerifier(alg, key);
-    if (!verifier) return refuse('dpop_alg_not_allowed');
-    importedKeys.set(cacheKey, verifier);
-  }
+  const head = proofHeader(proof.slice(0, dot), policy.algorithms);
+  if (!head.ok) return head;
+  const { jkt, verifier } = head;
   if (!jwsSignatureValid(proof, verifier.hash, verifier.input)) return refuse('dpop_signature_invalid');
   const payloadBytes = Buffer.from(proof.slice(dot + 1, proof.lastIndexOf('.')), 'base64url');
 
