@@ -1,7 +1,7 @@
 // DPoP where it meets the other route options, over gRPC with Envoy's protos against the running
-// service: a protected resource's challenge names its metadata in the DPoP challenge too (RFC 9728
-// §5.1 with RFC 9449 §7.1), a `when` condition reads identity.bound, and a shadow route records a
-// failed proof without setting identity headers from it.
+// service: a protected resource's challenge names its metadata in the DPoP challenge too
+// (RFC 9728 §5.1 with RFC 9449 §7.1), a `when` condition reads identity.bound, and a shadow route
+// records a failed proof without setting identity headers from it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
