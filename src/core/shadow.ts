@@ -5,6 +5,7 @@
 // headers and the credentials are removed as on every allow.
 import { allow } from './decision.ts';
 import type { CompiledPolicy, RouteRule } from './policy.ts';
+import { noPassthrough } from './protected-resource.ts';
 import type { AuthzRequest, Decision } from './types.ts';
 
 export function shadowed(
@@ -29,7 +30,9 @@ export function shadowed(
     set = [];
   }
   const credentialHeaders = policy.credentialHeaders.filter((h) => req.headers[h] !== undefined);
-  const remove = policy.headers.removals(req.headers, set, credentialHeaders);
+  let remove = policy.headers.removals(req.headers, set, credentialHeaders);
+  // An MCP route never passes the client's token on (no passthrough), shadowed or not.
+  if (policy.resources?.forRoute(route.name)?.noPassthrough) remove = noPassthrough(remove, credentialHeaders, set);
   return allow('shadow', route.name, undefined, set, remove, removeQuery, [], {
     status: d.status,
     reason: d.reason,

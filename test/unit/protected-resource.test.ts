@@ -93,6 +93,35 @@ describe('decide() on a protected MCP route with step-up', () => {
     expect(ok.allowed && ok.remove).toContain('authorization');
   });
 
+  it('a shadowed MCP route removes the client token too, on a would-be deny as on an allow', async () => {
+    const shadowPolicy = compilePolicy(
+      parseConfig(CONFIG.replace('    step_up: { acr_values: [mfa] }', '    mode: shadow')),
+    );
+    const shadowRun = (id: Identity) =>
+      decide(
+        {
+          method: 'POST',
+          host: 'mcp.example.com',
+          rawPath: '/mcp',
+          headers: Object.assign(Object.create(null) as Record<string, string>, {
+            authorization: 'Bearer eyJ.token.sig',
+            'x-envoy-auth-partial-body': 'false',
+          }),
+          sourceIp: '10.0.0.1',
+          contextExtensions: {},
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_x' } }),
+        },
+        shadowPolicy,
+        decideDeps({ now: () => now, verifyJwt: async () => id }),
+      );
+    const wouldDeny = await shadowRun(identity(['mcp:use'], { aud: MCP }));
+    expect(wouldDeny.allowed && wouldDeny.shadow?.reason).toBe('scope_missing');
+    expect(wouldDeny.allowed && wouldDeny.remove).toContain('authorization');
+    const wouldAllow = await shadowRun(identity(['mcp:use', 'files:delete'], { aud: MCP }));
+    expect(wouldAllow.allowed && wouldAllow.shadow?.reason).toBe('allowed');
+    expect(wouldAllow.allowed && wouldAllow.remove).toContain('authorization');
+  });
+
   it('a tool name shaped like a credential is [redacted] in the decision', async () => {
     const id = identity(['mcp:use', 'files:delete'], good);
     const body = (name: string) =>
