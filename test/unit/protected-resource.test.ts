@@ -37,7 +37,7 @@ function identity(scopes: string[], claims: Record<string, unknown>): Identity {
   return newIdentity('jwt', { subject: 'alice', clientId: 'agent', scopes, claims });
 }
 
-function run(id: Identity, over: Partial<AuthzRequest> = {}): Promise<Decision> {
+function run(id: Identity, over: Partial<AuthzRequest> = {}, on = policy): Promise<Decision> {
   const req: AuthzRequest = {
     method: 'POST',
     host: 'mcp.example.com',
@@ -51,7 +51,7 @@ function run(id: Identity, over: Partial<AuthzRequest> = {}): Promise<Decision> 
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_x' } }),
     ...over,
   };
-  return decide(req, policy, decideDeps({ now: () => now, verifyJwt: async () => id }));
+  return decide(req, on, decideDeps({ now: () => now, verifyJwt: async () => id }));
 }
 
 const good = { aud: MCP, acr: 'mfa' };
@@ -97,23 +97,7 @@ describe('decide() on a protected MCP route with step-up', () => {
     const shadowPolicy = compilePolicy(
       parseConfig(CONFIG.replace('    step_up: { acr_values: [mfa] }', '    mode: shadow')),
     );
-    const shadowRun = (id: Identity) =>
-      decide(
-        {
-          method: 'POST',
-          host: 'mcp.example.com',
-          rawPath: '/mcp',
-          headers: Object.assign(Object.create(null) as Record<string, string>, {
-            authorization: 'Bearer eyJ.token.sig',
-            'x-envoy-auth-partial-body': 'false',
-          }),
-          sourceIp: '10.0.0.1',
-          contextExtensions: {},
-          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_x' } }),
-        },
-        shadowPolicy,
-        decideDeps({ now: () => now, verifyJwt: async () => id }),
-      );
+    const shadowRun = (id: Identity) => run(id, {}, shadowPolicy);
     const wouldDeny = await shadowRun(identity(['mcp:use'], { aud: MCP }));
     expect(wouldDeny.allowed && wouldDeny.shadow?.reason).toBe('scope_missing');
     expect(wouldDeny.allowed && wouldDeny.remove).toContain('authorization');

@@ -15,23 +15,12 @@ import { LRUCache } from 'lru-cache';
 import { normalizeHtu } from './htu.ts';
 import type { NonceCheck } from './nonce.ts';
 import { POP_REASONS, type ChallengeError, type DpopReason } from './reasons.ts';
+import { DPOP_ALGORITHM_NAMES } from '../../policy/pop-schema.ts';
 import { replayKey, type ReplayCache } from '../../stores/replay-cache.ts';
 import { jwsSignatureValid, jwsVerifier } from '../jwt/signature.ts';
 
-/** The JWS algorithms a proof may use: asymmetric only (never none, never HMAC). */
-export const DPOP_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-  'Ed25519',
-] as const;
+/** The JWS algorithms a proof may use: asymmetric only (never none, never HMAC); the config's list. */
+export const DPOP_ALGORITHMS = DPOP_ALGORITHM_NAMES;
 export type DpopAlgorithm = (typeof DPOP_ALGORITHMS)[number];
 const KNOWN_ALGS: ReadonlySet<string> = new Set(DPOP_ALGORITHMS);
 
