@@ -155,34 +155,37 @@ async function decideOnRoute(
     }
   }
 
+  // A renewed DPoP-Nonce goes with every answer from here on, denies included (RFC 9449, §8).
+  const after = popHeaders?.length ? { ...base, extraHeaders: popHeaders } : base;
+
   // Audience, step-up, the MCP message (protected-resource.ts): what this route adds.
   const guard = policy.resources?.forRoute(route.name);
   let mcp: McpCall | undefined;
   let required = requiredScopes(route, req.contextExtensions['portcullis.scopes']);
   if (guard) {
     const g = guardRequest(guard, req, identity, deps.now());
-    if (!g.ok) return withMcp(deny(g.reason, realm, g.identified ? { ...base, identity } : base), g.mcp);
+    if (!g.ok) return withMcp(deny(g.reason, realm, g.identified ? { ...after, identity } : after), g.mcp);
     mcp = g.mcp;
     if (g.scopes.length) required = [...new Set([...required, ...g.scopes])];
   }
   for (const s of required) {
     if (!identity.scopes.includes(s)) {
-      return withMcp(deny('scope_missing', realm, { ...base, identity, scope: required }), mcp);
+      return withMcp(deny('scope_missing', realm, { ...after, identity, scope: required }), mcp);
     }
   }
   if (when) {
     const failed = conditionsDeny(when, conditionInput(req, host, path, sourceIp, deps, identity), realm, {
-      ...base,
+      ...after,
       identity,
     });
-    if (failed) return failed;
+    if (failed) return withMcp(failed, mcp);
   }
 
   // Before the rate limiter and the phantom token: an identity whose values may not reach the
   // upstream costs no quota and gets no token signed. Not on the deny: its values stay out of the
   // dynamic metadata too.
   const identitySet = identityHeaders(policy, identity, route);
-  if (identitySet instanceof UnsafeHeaderValueError) return withMcp(deny(identitySet.reason, realm, base), mcp);
+  if (identitySet instanceof UnsafeHeaderValueError) return withMcp(deny(identitySet.reason, realm, after), mcp);
 
   const responseHeaders: HeaderSet[] = popHeaders ? [...popHeaders] : [];
   if (route.rateLimit && deps.rateLimiter) {
@@ -196,7 +199,7 @@ async function decideOnRoute(
     try {
       phantom = await deps.phantomToken(identity, route.name);
     } catch (e) {
-      return withMcp(verificationDeny(e, { ...base, identity }, realm), mcp);
+      return withMcp(verificationDeny(e, { ...after, identity }, realm), mcp);
     }
   }
 

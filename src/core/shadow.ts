@@ -5,7 +5,7 @@
 // headers and the credentials are removed as on every allow.
 import { allow } from './decision.ts';
 import type { CompiledPolicy, RouteRule } from './policy.ts';
-import { noPassthrough } from './protected-resource.ts';
+import { noPassthrough, withMcp } from './protected-resource.ts';
 import type { AuthzRequest, Decision } from './types.ts';
 
 export function shadowed(
@@ -16,10 +16,13 @@ export function shadowed(
   removeQuery: readonly string[],
 ): Decision {
   if (d.allowed) {
-    return allow(d.reason, d.route, d.identity, d.set, d.remove, d.removeQuery, d.responseHeaders, {
-      status: d.status,
-      reason: d.reason,
-    });
+    return withMcp(
+      allow(d.reason, d.route, d.identity, d.set, d.remove, d.removeQuery, d.responseHeaders, {
+        status: d.status,
+        reason: d.reason,
+      }),
+      d.mcp,
+    );
   }
   // Headers that need no identity (`route`); their values come from the config, so always safe.
   let set: readonly { name: string; value: string }[];
@@ -33,10 +36,15 @@ export function shadowed(
   let remove = policy.headers.removals(req.headers, set, credentialHeaders);
   // An MCP route never passes the client's token on (no passthrough), shadowed or not.
   if (policy.resources?.forRoute(route.name)?.noPassthrough) remove = noPassthrough(remove, credentialHeaders, set);
-  return allow('shadow', route.name, undefined, set, remove, removeQuery, [], {
-    status: d.status,
-    reason: d.reason,
-    condition: d.condition,
-    identity: d.identity,
-  });
+  // A renewed DPoP nonce still reaches the client: its next proof needs it either way.
+  const nonce = d.responseHeaders.filter((h) => h.name === 'dpop-nonce');
+  return withMcp(
+    allow('shadow', route.name, undefined, set, remove, removeQuery, nonce, {
+      status: d.status,
+      reason: d.reason,
+      condition: d.condition,
+      identity: d.identity,
+    }),
+    d.mcp,
+  );
 }

@@ -100,10 +100,22 @@ describe('decide() on a protected MCP route with step-up', () => {
     const shadowRun = (id: Identity) => run(id, {}, shadowPolicy);
     const wouldDeny = await shadowRun(identity(['mcp:use'], { aud: MCP }));
     expect(wouldDeny.allowed && wouldDeny.shadow?.reason).toBe('scope_missing');
+    // The tool is still recorded (log, metric, metadata): what a shadow rollout is for.
+    expect(wouldDeny.mcp?.tool).toBe('delete_x');
     expect(wouldDeny.allowed && wouldDeny.remove).toContain('authorization');
     const wouldAllow = await shadowRun(identity(['mcp:use', 'files:delete'], { aud: MCP }));
     expect(wouldAllow.allowed && wouldAllow.shadow?.reason).toBe('allowed');
     expect(wouldAllow.allowed && wouldAllow.remove).toContain('authorization');
+    expect(wouldAllow.mcp?.toolPattern).toBe('delete_*');
+  });
+
+  it('a condition deny on an MCP route names the tool', async () => {
+    const withWhen = compilePolicy(
+      parseConfig(CONFIG.replace('    step_up: { acr_values: [mfa] }', '    when: ["identity.subject == \'bob\'"]')),
+    );
+    const d = await run(identity(['mcp:use', 'files:delete'], { aud: MCP }), {}, withWhen);
+    expect(d.reason).toBe('condition_failed');
+    expect(d.mcp?.tool).toBe('delete_x');
   });
 
   it('a tool name shaped like a credential is [redacted] in the decision', async () => {

@@ -4,6 +4,7 @@
 // shape of the combined DPoP / Bearer challenge on each kind of deny.
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/core/decide.ts';
+import type { ProofOfPossession } from '../../src/core/sender-constraint.ts';
 import { newIdentity } from '../../src/core/identity.ts';
 import type { AuthzRequest, Decision, Identity } from '../../src/core/types.ts';
 import { DENY_ERRORS, DENY_REASONS, isDenyReason } from '../../src/core/reasons.ts';
@@ -92,6 +93,22 @@ describe('when the step runs', () => {
     const d = await run(req('/internal/x', {}, { peerCertificate: 'x' }), identity());
     expect(d).toMatchObject({ allowed: false, reason: 'dpop_required' });
     expect(challenge(d)).toBe('DPoP realm="api", algs="ES256 EdDSA"');
+  });
+});
+
+describe('a renewed nonce', () => {
+  it('reaches the client on a deny after the proof passed (here a missing scope), not only on the allow', async () => {
+    const renewing: ProofOfPossession = {
+      dpopAlgorithms: ['ES256'],
+      check: () => Promise.resolve({ ok: true, bound: 'dpop', responseHeaders: [{ name: 'dpop-nonce', value: 'n2' }] }),
+    };
+    const deps = decideDeps({ now: Date.now, verifyJwt: () => Promise.resolve(newIdentity('jwt', { scopes: [] })) });
+    const d = await decide(req('/v1/orders/1', { authorization: `DPoP ${JWT}`, dpop: 'p' }), policy, {
+      ...deps,
+      pop: renewing,
+    });
+    expect(d.reason).toBe('scope_missing');
+    expect(d.responseHeaders).toContainEqual({ name: 'dpop-nonce', value: 'n2' });
   });
 });
 
