@@ -248,14 +248,15 @@ function readProofHeader(segment: string, algorithms: readonly string[]): ProofH
  */
 export async function verifyDpopProof(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult> {
   try {
-    return await verify(req, policy);
+    return verify(req, policy);
   } catch {
     // Unreachable by design (every step guards itself); a proof must never become a 500.
     return refuse('dpop_proof_malformed', 'the DPoP proof could not be processed');
   }
 }
 
-async function verify(req: DpopRequest, policy: DpopPolicy): Promise<DpopResult> {
+// Synchronous: the signature check is node:crypto's synchronous verify and nothing else waits.
+function verify(req: DpopRequest, policy: DpopPolicy): DpopResult {
   const nowMs = req.nowMs ?? Date.now();
   if (req.cnfJkt === undefined) return refuse('dpop_token_not_bound');
 
