@@ -254,6 +254,10 @@ describe('Redis key store', () => {
     await redis.restart();
     await waitFor(() => replica.conn.isUp(), 5000, 20);
     expect(await replica.findByHash('b'.repeat(64))).toBeUndefined();
+    // The replica subscribed again by itself on the new connection (ioredis's own resubscribe is off).
+    const subscribers = async () =>
+      ((await redis.client().call('PUBSUB', 'NUMSUB', 't5:apikeys:changed')) as [string, number])[1];
+    await waitFor(async () => (await subscribers()) === 1, 5000, 20);
     // A revoke made after the restart arrives as usual.
     await revokeKey(admin, record.id);
     await waitFor(async () => (await replica.findByHash(hashApiKey(key)))?.status === 'revoked', 2000, 10);

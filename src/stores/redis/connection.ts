@@ -204,7 +204,9 @@ export class RedisConnection {
 
   /**
    * A second connection for SUBSCRIBE (a subscribed connection can run nothing else).
-   * ioredis resubscribes by itself after a reconnect.
+   * The user subscribes again on every 'ready' (see RedisKeyStore). ioredis's own resubscribe is
+   * off: it sends SUBSCRIBE without handling its promise, so a connection closed just after a
+   * reconnect (a restart, a shutdown) would surface as an unhandled rejection.
    */
   subscriber(): RedisClient {
     if (!this.subscriberClient) {
@@ -220,6 +222,7 @@ export class RedisConnection {
               enableOfflineQueue: true,
               maxRetriesPerRequest: null,
               enableAutoPipelining: false,
+              autoResubscribe: false,
               connectionName: 'portcullis-sub',
             });
       sub.on('error', () => {
