@@ -4,7 +4,7 @@
 // Keys are replayKey(jkt, jti): a hash, so neither the client's jti (any string up to the limit)
 // nor its key is stored, and every entry has the same small size. The in-memory cache serves one
 // replica; with a `redis` section, stores/redis/replay-cache.ts shares the answer across replicas.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface ReplayCache {
   /**
@@ -17,7 +17,7 @@ export interface ReplayCache {
 
 /** The cache key of a proof: base64url(SHA-256(len(jkt) ":" jkt jti)), 43 characters. */
 export function replayKey(jkt: string, jti: string): string {
-  return createHash('sha256').update(`${jkt.length}:${jkt}`).update(jti).digest('base64url');
+  return hash('sha256', `${jkt.length}:${jkt}${jti}`, 'base64url');
 }
 
 export const DEFAULT_REPLAY_CACHE_ENTRIES = 200_000;

@@ -4,7 +4,7 @@
 // oversized proof, a proof for another token). Every refusal asserts its reason and the challenge
 // error. Also: htu reconstruction and normalization, stateless nonces, the in-memory replay cache,
 // and which binding a token and route demand.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import * as dpop from 'dpop';
 import { base64url, calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +154,14 @@ describe('a valid proof', () => {
     expect(accessTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU')).toBe(
       'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo',
     );
+  });
+
+  it('the replay key is base64url(SHA-256(len(jkt) ":" jkt jti)) with the jti as UTF-8: replicas of every version agree', () => {
+    const jkt = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+    const jti = 'e1j3V_bKic8-LAEB-ü€';
+    const bytes = Buffer.concat([Buffer.from(`${jkt.length}:${jkt}`, 'ascii'), Buffer.from(jti, 'utf8')]);
+    expect(replayKey(jkt, jti)).toBe(createHash('sha256').update(bytes).digest('base64url'));
+    expect(replayKey(jkt, jti)).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
 
@@ -709,6 +717,22 @@ describe('htu reconstruction', () => {
     expect(normalizeHtu('https://ex.com/%7e%41%2f%3a')).toBe('https://ex.com/~A%2F%3A');
     expect(normalizeHtu('https://ex.com/A')).not.toBe(normalizeHtu('https://ex.com/a'));
     expect(normalizeHtu('https://ex.com/' + 'a'.repeat(9000))).toBeUndefined();
+  });
+
+  it('normalizeHtu is idempotent: verify compares a proof htu equal to the normalized request htu without parsing it', () => {
+    for (const uri of [
+      'HTTPS://Ex.COM:443/a/./b/../c',
+      'http://ex.com',
+      'https://ex.com/%7e%41%2f%3a%2F%25',
+      'https://[::1]:8443/x/%e2%82%ac',
+      'http://ex.com:8080/a//b/',
+      'https://xn--bcher-kva.example/%5B%5D',
+      'https://ex.com/a/%2e%2E/b',
+    ]) {
+      const once = normalizeHtu(uri);
+      expect(once, uri).toBeDefined();
+      expect(normalizeHtu(once!), uri).toBe(once);
+    }
   });
 });
 

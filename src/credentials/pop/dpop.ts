@@ -9,7 +9,7 @@
 //
 // Never throws on request input: every failure is a result with a reason (reasons.ts). jose's own
 // errors are mapped; nothing from the proof is copied into a reason or a description.
-import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { normalizeHtu } from './htu.ts';
@@ -182,9 +182,13 @@ export function jwkThumbprint(jwk: JWK): string {
   return createHash('sha256').update(JSON.stringify(jwk)).digest('base64url');
 }
 
-/** RFC 9449, §4.2 `ath`: base64url(SHA-256(ASCII bytes of the token)). */
+/**
+ * RFC 9449, §4.2 `ath`: base64url(SHA-256(ASCII bytes of the token)). The token reached here as a
+ * token68 credential (ASCII only), whose UTF-8 bytes are its ASCII bytes: the one-shot hash() then
+ * gives the same digest without a Hash object per request.
+ */
 export function accessTokenHash(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest('base64url');
+  return hash('sha256', accessToken, 'base64url');
 }
 
 function sameString(a: string, b: string): boolean {
@@ -299,7 +303,9 @@ function verify(req: DpopRequest, policy: DpopPolicy): DpopResult {
       'dpop_htu_mismatch',
       'the request URI could not be rebuilt (scheme, authority or path not valid); see credentials.dpop.external_origin',
     );
-  if (normalizeHtu(htu) !== req.htu) return refuse('dpop_htu_mismatch');
+  // req.htu is already normalized and normalization is idempotent, so a client that sent the
+  // normalized form (most do) matches without parsing its htu as a URL again.
+  if (htu !== req.htu && normalizeHtu(htu) !== req.htu) return refuse('dpop_htu_mismatch');
 
   const nowS = nowMs / 1000;
   const age = nowS - iat;
