@@ -62,7 +62,7 @@ if (opt.help) {
   --json               print the results as JSON (stdout) instead of the table
   --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-policy, jwt-policy-baseline,
                        jwt-rs256-new, jwt-es256-new, opaque-cached, deny-no-credential, rate-limited,
-                       dpop-memory, dpop-redis; the dpop rows run on Portcullis instances of their own,
+                       dpop-memory, dpop-rs256, dpop-redis; the dpop rows run on Portcullis instances of their own,
                        dpop-redis with a redis-server)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
@@ -431,7 +431,7 @@ async function main(): Promise<number> {
               ? Math.max(3000, 2 * Math.max(...floorRuns.map((r) => r.rps)))
               : 40_000;
           const count = Math.min(200_000, Math.ceil(expectRate * (DURATION + WARMUP) * 1.2));
-          say(`${tag}: signing ${count} never-seen tokens…`);
+          say(`${tag}: building ${count} requests (a never-seen token or proof in each)…`);
           const frames = await s.frames!(count);
           cpuBefore = readCpuTimes();
           const drive = async (p: Proc, port: number) => {

@@ -9,17 +9,26 @@ import { AUDIENCE, ISSUER, type SigningKey } from './tokens.ts';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
+/** The proof algorithms a bench client signs with: P-256 ECDSA, or RSA-2048 PKCS#1 v1.5. */
+export type DpopProofAlg = 'ES256' | 'RS256';
+
 export interface DpopClient {
+  alg: DpopProofAlg;
   privateKey: KeyObject;
-  jwk: { kty: string; crv: string; x: string; y: string };
+  /** The public JWK with RFC 7638's required members only, in their order. */
+  jwk: Record<string, string>;
   /** A JWT bound to the key (cnf.jkt), signed by the bench issuer's ES256 key. */
   token: string;
 }
 
-export function dpopClient(issuerKey: SigningKey): DpopClient {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+export function dpopClient(issuerKey: SigningKey, alg: DpopProofAlg = 'ES256'): DpopClient {
+  const { privateKey, publicKey } =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const e = publicKey.export({ format: 'jwk' });
-  const jwk = { crv: e.crv!, kty: e.kty!, x: e.x!, y: e.y! };
+  const jwk: Record<string, string> =
+    alg === 'ES256' ? { crv: e.crv!, kty: e.kty!, x: e.x!, y: e.y! } : { e: e.e!, kty: e.kty!, n: e.n! };
   const jkt = createHash('sha256').update(JSON.stringify(jwk)).digest('base64url');
   const now = Math.floor(Date.now() / 1000);
   const input = `${b64({ alg: 'ES256', typ: 'at+jwt', kid: issuerKey.kid })}.${b64({
@@ -28,7 +37,7 @@ export function dpopClient(issuerKey: SigningKey): DpopClient {
     sub: 'user-dpop',
     client_id: 'bench-dpop',
     scope: 'orders:read',
-    jti: 'dpop-bound-1',
+    jti: `dpop-bound-${alg}`,
     iat: now,
     exp: now + 3600,
     cnf: { jkt },
@@ -37,20 +46,22 @@ export function dpopClient(issuerKey: SigningKey): DpopClient {
     key: createPrivateKey(issuerKey.privatePem),
     dsaEncoding: 'ieee-p1363',
   });
-  return { privateKey, jwk, token: `${input}.${sig.toString('base64url')}` };
+  return { alg, privateKey, jwk, token: `${input}.${sig.toString('base64url')}` };
 }
 
 /** `count` requests, each with its own never-seen proof for GET `path` on https://api.example.com. */
 export function dpopFrames(client: DpopClient, path: string, count: number): Buffer[] {
   const htu = `https://api.example.com${path.split('?')[0]}`;
   const ath = createHash('sha256').update(client.token).digest('base64url');
-  const header = b64({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.jwk });
+  const header = b64({ typ: 'dpop+jwt', alg: client.alg, jwk: client.jwk });
+  const key =
+    client.alg === 'ES256' ? { key: client.privateKey, dsaEncoding: 'ieee-p1363' as const } : client.privateKey;
   const iat = Math.floor(Date.now() / 1000);
   const run = randomBytes(6).toString('base64url');
   const frames: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const input = `${header}.${b64({ jti: `${run}-${i}`, htm: 'GET', htu, iat, ath })}`;
-    const sig = sign('sha256', Buffer.from(input), { key: client.privateKey, dsaEncoding: 'ieee-p1363' });
+    const sig = sign('sha256', Buffer.from(input), key);
     frames.push(
       framedCheckRequest(
         { path, headers: { authorization: `DPoP ${client.token}`, dpop: `${input}.${sig.toString('base64url')}` } },
@@ -77,7 +88,7 @@ export function dpopConfig(
       .replace(`127.0.0.1:${from.http}`, `127.0.0.1:${to.http}`)
       .replace(
         '\ncredentials:\n',
-        `\ncredentials:\n  dpop: { max_age_seconds: 3600, algorithms: [ES256], replay_cache: { max_entries: 2000000 } }\n`,
+        `\ncredentials:\n  dpop: { max_age_seconds: 3600, algorithms: [ES256, RS256], replay_cache: { max_entries: 2000000 } }\n`,
       ) +
     // A saturated server answers late; the bench measures throughput, not command timeouts (which
     // would turn proofs into 503s and out of the expected share).

@@ -50,6 +50,8 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
     );
   const dpop = dpopClient(ws.es256);
   const proofs = (count: number) => Promise.resolve(dpopFrames(dpop, ORDERS, count));
+  const dpopRsa = dpopClient(ws.es256, 'RS256');
+  const rsaProofs = (count: number) => Promise.resolve(dpopFrames(dpopRsa, ORDERS, count));
   return [
     {
       id: 'api-key',
@@ -126,6 +128,28 @@ export function scenarios(ws: Workspace, opaqueToken: string | undefined): Scena
       expect: { allowed: true },
       targetRatio: 0.5,
       frames: proofs,
+      server: 'dpop-memory',
+    },
+    {
+      id: 'dpop-baseline',
+      title: 'Baseline of the DPoP rows: the cached JWT as Bearer, driven the same way (generator, same server)',
+      driver: 'generator',
+      expect: { allowed: true },
+      frames: (count: number) =>
+        Promise.resolve(
+          Array.from({ length: count }, (_, i) =>
+            framedCheckRequest({ path: ORDERS, headers: { authorization: `Bearer ${cachedJwt}` } }, i),
+          ),
+        ),
+      server: 'dpop-memory',
+    },
+    {
+      id: 'dpop-rs256',
+      title: 'DPoP, never-seen RS256 proof (RSA-2048 client key), cached token (replay cache in memory)',
+      driver: 'generator',
+      expect: { allowed: true },
+      targetRatio: 0.5,
+      frames: rsaProofs,
       server: 'dpop-memory',
     },
     {
