@@ -62,8 +62,8 @@ if (opt.help) {
   --json               print the results as JSON (stdout) instead of the table
   --scenarios a,b      only these scenarios (ids: api-key, jwt-cached, jwt-policy, jwt-policy-baseline,
                        jwt-rs256-new, jwt-es256-new, opaque-cached, deny-no-credential, rate-limited,
-                       dpop-memory, dpop-rs256, dpop-redis; the dpop rows run on Portcullis instances of their own,
-                       dpop-redis with a redis-server)
+                       dpop-memory, dpop-rs256, dpop-redis, dpop-baseline; the dpop rows run on Portcullis
+                       instances of their own, dpop-redis with a redis-server)
   --duration S         measured seconds per run (default 5; quick 2)
   --warmup S           warm-up seconds before each run (default 1)
   --rounds N           floor/Portcullis run pairs per scenario, and A/A pairs; the median pair is reported (default 4; quick 1)
