@@ -165,6 +165,59 @@ describe('a valid proof', () => {
   });
 });
 
+describe('proofs verified together (one batch per event-loop turn)', () => {
+  it('concurrent proofs each get their own answer, in any mix of valid and refused', async () => {
+    const proofs = await Promise.all([
+      craft(),
+      craft({ key: other }), // a valid proof by another key than the token is bound to
+      craft({ claims: { htm: 'GET' } }),
+      craft(),
+      craft({ claims: { iat: nowS() - 3600 } }),
+    ]);
+    const forged = `${proofs[0].slice(0, proofs[0].lastIndexOf('.'))}.${proofs[3].slice(proofs[3].lastIndexOf('.') + 1)}`;
+    const results = await Promise.all([...proofs, forged].map((p) => verifyDpopProof(request(p), POLICY)));
+    expect(results.map((r) => (r.ok ? `ok ${r.jti}` : r.reason))).toEqual([
+      `ok ${JSON.parse(Buffer.from(proofs[0].split('.')[1], 'base64url').toString()).jti}`,
+      'dpop_key_mismatch',
+      'dpop_htm_mismatch',
+      `ok ${JSON.parse(Buffer.from(proofs[3].split('.')[1], 'base64url').toString()).jti}`,
+      'dpop_iat_invalid',
+      'dpop_signature_invalid',
+    ]);
+  });
+
+  it('a check that throws refuses only its own proof; the others in the batch are answered as usual', async () => {
+    const throwing: DpopPolicy = {
+      ...POLICY,
+      nonces: {
+        check: () => {
+          throw new Error('boom');
+        },
+      },
+    };
+    const [a, b, c] = await Promise.all([craft(), craft({ claims: { nonce: 'n' } }), craft()]);
+    const results = await Promise.all([
+      verifyDpopProof(request(a), POLICY),
+      verifyDpopProof(request(b), throwing),
+      verifyDpopProof(request(c), POLICY),
+    ]);
+    expect(results.map((r) => (r.ok ? 'ok' : `${r.reason}: ${r.detail}`))).toEqual([
+      'ok',
+      'dpop_proof_malformed: the DPoP proof could not be processed',
+      'ok',
+    ]);
+  });
+
+  it('a proof does not wait for a later turn: 200 concurrent ones resolve before the next timer', async () => {
+    const proof = await craft();
+    let timerFired = false;
+    setTimeout(() => (timerFired = true), 0);
+    const results = await Promise.all(Array.from({ length: 200 }, () => verifyDpopProof(request(proof), POLICY)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(timerFired).toBe(false);
+  });
+});
+
 describe('exactly one proof (RFC 9449, §4.3 rules 1, 2)', () => {
   it('no DPoP header, or an empty one: dpop_proof_missing', async () => {
     expect(await refused(verifyDpopProof(request(undefined), POLICY))).toEqual(invalidProof('dpop_proof_missing'));
