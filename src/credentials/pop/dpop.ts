@@ -248,10 +248,10 @@ function readProofHeader(segment: string, algorithms: readonly string[]): ProofH
 
 // Proofs are verified in batches: every proof that reaches verifyDpopProof() in one event-loop
 // turn waits for one setImmediate callback, which verifies them back to back and then resolves
-// them all. A signature check runs faster after another one than after the rest of a Check
-// (decoding, deciding, writing the answer), which pushes OpenSSL's code and tables out of the CPU
-// caches. The work is the same work the turn would have done anyway, in another order; a proof
-// waits at most until the end of the current turn.
+// them all. A signature check runs markedly faster right after another one than after the rest
+// of a Check (decoding, deciding, writing the answer), most likely because that work pushes
+// OpenSSL's code and tables out of the CPU caches. The work is what the turn would have done
+// anyway, in another order; a proof waits at most until the end of the current turn.
 interface PendingProof {
   req: DpopRequest;
   policy: DpopPolicy;
