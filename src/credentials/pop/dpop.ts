@@ -3,12 +3,13 @@
 //
 // Order: the token must be bound (cnf.jkt) → exactly one proof, of bounded size → JOSE header:
 // typ, alg (asymmetric, listed), jwk (public, matching the alg) → the signature with that jwk
-// (node:crypto) → claims jti, htm, htu, iat present and typed → htm → htu → iat window → nonce → ath →
-// the jwk's thumbprint equals cnf.jkt. Single use (jti) is checked last, by checkDpopReplay(),
-// so that a proof failing any other check never takes a place in the replay cache.
+// (node:crypto) → claims jti, htm, htu, iat present and typed → htm → htu → iat window → nonce →
+// ath → the jwk's thumbprint equals cnf.jkt. Single use (jti) is checked last, by
+// checkDpopReplay(), so that a proof failing any other check never takes a place in the replay
+// cache.
 //
-// Never throws on request input: every failure is a result with a reason (reasons.ts). jose's own
-// errors are mapped; nothing from the proof is copied into a reason or a description.
+// Never throws on request input: every failure is a result with a reason (reasons.ts); nothing
+// from the proof is copied into a reason or a description.
 import { createHash, createPublicKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
@@ -262,8 +263,8 @@ let pending: PendingProof[] = [];
 function verifyPending(): void {
   const batch = pending;
   pending = [];
-  const results = batch.map((p) => verifyGuarded(p.req, p.policy));
-  for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
+  // A resolve only queues its Check's continuation, which runs after this loop.
+  for (const p of batch) p.resolve(verifyGuarded(p.req, p.policy));
 }
 
 function verifyGuarded(req: DpopRequest, policy: DpopPolicy): DpopResult {
